@@ -1,0 +1,21 @@
+"""nlm: classic language models with one interface.
+
+Count-based n-gram models, a Bengio-style MLP and an Elman RNN, all behind
+:class:`nlm.model.LanguageModel`, so one evaluator, one sampler and one
+mixture serve them all.
+"""
+__version__ = "0.1.0"
+
+from .errors import NlmError, CorpusError, ModelFileError, OptionError  # noqa: E402
+from .vocab import Vocabulary  # noqa: E402
+from .corpus import Corpus, read_corpus, build_vocab  # noqa: E402
+from .model import LanguageModel  # noqa: E402
+from . import ngram  # noqa: E402,F401  (registers the n-gram model kinds)
+from .modelfile import save, load  # noqa: E402
+from .evaluate import evaluate, Evaluation  # noqa: E402
+from .sample import generate  # noqa: E402
+from .api import train, MODELS  # noqa: E402
+
+__all__ = ["NlmError", "CorpusError", "ModelFileError", "OptionError", "Vocabulary",
+           "Corpus", "read_corpus", "build_vocab", "LanguageModel", "save", "load",
+           "evaluate", "Evaluation", "generate", "train", "MODELS"]

@@ -1,0 +1,64 @@
+"""The Python API for training: text file in, LanguageModel out.
+
+``MODELS`` maps the names users type (``nlm train --model NAME``) to a
+:class:`ModelSpec`: the function that fits the model and the options it
+accepts. New model families add themselves here; the CLI reads it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .corpus import build_vocab, read_corpus
+from .errors import OptionError
+from .model import LanguageModel
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    fit: Callable[..., LanguageModel]   # fit(corpus, vocab, **options)
+    options: frozenset[str]             # option names ``fit`` accepts
+    help: str
+    wants_valid: bool = False           # fit also takes valid=Corpus | None
+    wants_progress: bool = False        # fit also takes progress=bool
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_trainer(name: str, fit, options, help: str, wants_valid=False,
+                     wants_progress=False):
+    MODELS[name] = ModelSpec(fit, frozenset(options), help, wants_valid, wants_progress)
+
+
+def _register_builtin():
+    from .ngram.addk import AddKModel
+    register_trainer("add-k", AddKModel.fit, {"order", "k"},
+                     "add-k smoothing (k=1: Laplace), no backoff")
+
+
+_register_builtin()
+
+
+def train(train_file, model: str = "add-k", *, tokenizer: str = "whitespace",
+          lowercase: bool = False, min_count: int = 1, max_size: int | None = None,
+          valid_file=None, progress: bool = False, **options) -> LanguageModel:
+    """Train a model of kind ``model`` on a text file (one sentence per line).
+
+    >>> lm = train("corpora/shakespeare/train.txt", "add-k", order=2, k=0.01)  # doctest: +SKIP
+    """
+    spec = MODELS.get(model)
+    if spec is None:
+        raise OptionError(f"unknown model {model!r}; choose from {', '.join(sorted(MODELS))}")
+    unknown = set(options) - spec.options
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise OptionError(f"option(s) {names} do not apply to model {model!r}")
+    vocab = build_vocab(train_file, tokenizer, lowercase, min_count, max_size, progress)
+    corpus = read_corpus(train_file, vocab, progress)
+    extra = {}
+    if spec.wants_valid:
+        extra["valid"] = read_corpus(valid_file, vocab) if valid_file is not None else None
+    if spec.wants_progress:
+        extra["progress"] = progress
+    return spec.fit(corpus, vocab, **options, **extra)

@@ -1,0 +1,272 @@
+"""The ``nlm`` command line: a thin click layer over the library.
+
+Library errors (:class:`nlm.errors.NlmError`) become one-line click errors
+here and nowhere else.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+import time
+
+import click
+import numpy as np
+
+from . import __version__
+from .api import MODELS, train as train_model
+from .corpus import Corpus, read_corpus, tokenize_text
+from .errors import NlmError
+from .evaluate import LN10, evaluate as evaluate_model
+from .modelfile import check_writable, load, save
+from .sample import generate as generate_samples
+from .vocab import TOKENIZERS
+
+
+def user_errors(fn):
+    """Turn library errors into one-line messages and a non-zero exit."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NlmError as e:
+            raise click.ClickException(str(e)) from None
+        except MemoryError:
+            raise click.ClickException("out of memory; try a smaller order, vocabulary "
+                                       "(--max-size / --min-count) or corpus") from None
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(1)
+    return wrapper
+
+
+def _fmt(x: float) -> str:
+    return "inf" if math.isinf(x) else f"{x:.4f}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nlm")
+def main():
+    """nlm: train, evaluate and sample classic language models.
+
+    \b
+    Example:
+      nlm train corpora/shakespeare/train.txt --model add-k --order 2 -o lm.npz
+      nlm evaluate lm.npz corpora/shakespeare/test.txt
+      nlm generate lm.npz -n 3 --seed 1
+    """
+
+
+def _positive_int(name):
+    def check(ctx, param, value):
+        if value is not None and value < 1:
+            raise click.BadParameter(f"must be at least 1, got {value}")
+        return value
+    return check
+
+
+@main.command()
+@click.argument("train_file")
+@click.option("--model", "model_name", type=click.Choice(sorted(MODELS)), default="add-k",
+              show_default=True, help="Model kind.")
+@click.option("--order", type=int, default=None, help="N-gram order (context words + 1).")
+@click.option("--k", type=float, default=None, help="Add-k pseudo-count (1 = Laplace).")
+@click.option("--valid", "valid_file", default=None,
+              help="Held-out text; its perplexity is printed after training.")
+@click.option("--tokenizer", type=click.Choice(TOKENIZERS), default="whitespace",
+              show_default=True, help="whitespace: pre-tokenized text; word: NLTK word "
+              "tokenizer; char: every character is a token.")
+@click.option("--lower", is_flag=True, help="Lower-case the text.")
+@click.option("--min-count", type=int, default=1, show_default=True,
+              callback=_positive_int("min-count"),
+              help="Words seen fewer times become <unk>.")
+@click.option("--max-size", type=int, default=None,
+              help="Keep at most this many vocabulary entries (specials included).")
+@click.option("-o", "--output", required=True, help="Model file to write (.npz).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@user_errors
+def train(train_file, model_name, order, k, valid_file, tokenizer, lower, min_count,
+          max_size, output, quiet):
+    """Train a language model on TRAIN_FILE (UTF-8, one sentence per line).
+
+    \b
+    Example:
+      nlm train corpora/shakespeare/train.txt --model add-k --order 2 --k 0.01 \\
+          --valid corpora/shakespeare/valid.txt -o shakespeare.npz
+    """
+    spec = MODELS[model_name]
+    options = {name: value for name, value in (("order", order), ("k", k))
+               if value is not None}
+    not_applicable = [f"--{n}" for n in options if n not in spec.options]
+    if not_applicable:
+        raise click.BadParameter(f"{', '.join(not_applicable)} does not apply to "
+                                 f"--model {model_name}", param_hint="options")
+    check_writable(output)
+    if valid_file is not None and not os.path.exists(valid_file):
+        raise NlmError(f"{valid_file}: no such file")
+    t0 = time.perf_counter()
+    model = train_model(train_file, model_name, tokenizer=tokenizer, lowercase=lower,
+                        min_count=min_count, max_size=max_size,
+                        valid_file=valid_file if spec.wants_valid else None,
+                        progress=not quiet, **options)
+    seconds = time.perf_counter() - t0
+    save(model, output)
+    click.echo(f"trained {model.kind} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
+               f"{_describe_short(model)} -> {output}")
+    if valid_file is not None:
+        ev = evaluate_model(model, read_corpus(valid_file, model.vocab))
+        click.echo(f"valid perplexity {_fmt(ev.perplexity)} "
+                   f"(excluding OOVs {_fmt(ev.perplexity_excluding_oov)}), "
+                   f"{ev.tokens} tokens, {ev.oov} OOVs")
+
+
+def _describe_short(model) -> str:
+    d = model.describe()
+    if "ngrams" in d:
+        return ", n-grams " + "/".join(str(x) for x in d["ngrams"])
+    if "parameters" in d:
+        return f", {d['parameters']} parameters"
+    return ""
+
+
+@main.command()
+@click.argument("model_file")
+@click.argument("text_file")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--per-sentence", is_flag=True, help="Also give each sentence's log-probability.")
+@user_errors
+def evaluate(model_file, text_file, as_json, per_sentence):
+    """Perplexity of MODEL_FILE on TEXT_FILE (one sentence per line).
+
+    Every sentence's </s> is scored and counted; <s> is not. OOVs are scored
+    with the model's <unk> probability; the perplexity excluding OOVs drops them.
+
+    \b
+    Example:
+      nlm evaluate shakespeare.npz corpora/shakespeare/test.txt --json
+    """
+    model = load(model_file)
+    corpus = read_corpus(text_file, model.vocab)
+    ev = evaluate_model(model, corpus)
+    if as_json:
+        click.echo(json.dumps(ev.to_dict(per_sentence=per_sentence)))
+        return
+    click.echo(f"sentences {ev.sentences}  tokens {ev.tokens}  "
+               f"OOVs {ev.oov} ({100 * ev.oov_rate:.2f}%)")
+    click.echo(f"log-probability {ev.logprob:.4f} nats ({ev.logprob / LN10:.4f} log10)")
+    click.echo(f"cross-entropy {_fmt(ev.cross_entropy_nats)} nats/token "
+               f"({_fmt(ev.bits_per_token)} bits)")
+    click.echo(f"perplexity {_fmt(ev.perplexity)}  "
+               f"(excluding OOVs {_fmt(ev.perplexity_excluding_oov)})")
+    if ev.zero_probability_tokens:
+        click.echo(f"{ev.zero_probability_tokens} tokens have probability 0")
+    if per_sentence:
+        for i, lp in enumerate(ev.sentence_logprobs, 1):
+            click.echo(f"sentence {i}\t{lp:.4f}")
+
+
+@main.command()
+@click.argument("model_file")
+@click.argument("sentences", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per sentence.")
+@user_errors
+def score(model_file, sentences, as_json):
+    """Per-token log-probabilities (natural log) of SENTENCES, or of stdin lines.
+
+    \b
+    Example:
+      nlm score shakespeare.npz "to be or not to be"
+      echo "what light through yonder window breaks" | nlm score shakespeare.npz
+    """
+    model = load(model_file)
+    if not sentences:
+        sentences = [line for line in (_stdin_lines()) if line.strip()]
+    vocab = model.vocab
+    for text in sentences:
+        words = tokenize_text(text, vocab)
+        corpus = Corpus.from_sentences([words], vocab)
+        lps = model.score_corpus(corpus.ids, corpus.offsets)
+        tokens = words + ["</s>"]
+        total = float(lps.sum())
+        ppl = math.exp(-total / len(tokens)) if math.isfinite(total) else float("inf")
+        if as_json:
+            click.echo(json.dumps({
+                "sentence": text, "tokens": tokens,
+                "logprobs": [x if math.isfinite(x) else None for x in map(float, lps)],
+                "oov": [bool(x) for x in corpus.oov],
+                "total": total if math.isfinite(total) else None,
+                "perplexity": ppl if math.isfinite(ppl) else None}))
+            continue
+        cells = [f"{w}{'(OOV)' if o else ''} {lp:.4f}" for w, lp, o in zip(tokens, lps, corpus.oov)]
+        click.echo("\t".join(cells) + f"\ttotal {total:.4f}\tppl {_fmt(ppl)}")
+
+
+def _stdin_lines():
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NlmError("standard input is not valid UTF-8") from None
+    return data.splitlines()
+
+
+@main.command()
+@click.argument("model_file")
+@click.option("-n", "n", type=int, default=1, show_default=True, help="Number of samples.")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same text).")
+@click.option("--prompt", default=None, help="Text that every sample continues.")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Below 1 sharper, above 1 flatter; 0 is greedy.")
+@click.option("--top-k", type=int, default=None, help="Sample only from the K likeliest tokens.")
+@click.option("--top-p", type=float, default=None,
+              help="Sample only from the smallest set of tokens with mass P (nucleus).")
+@click.option("--max-tokens", type=int, default=50, show_default=True,
+              help="Stop a sample after this many tokens if </s> has not come.")
+@user_errors
+def generate(model_file, n, seed, prompt, temperature, top_k, top_p, max_tokens):
+    """Sample sentences from MODEL_FILE.
+
+    \b
+    Example:
+      nlm generate shakespeare.npz -n 3 --seed 1 --prompt "my lord" --top-p 0.9
+    """
+    from .sample import check_sampling_options
+    check_sampling_options(temperature, top_k, top_p, max_tokens, n)
+    model = load(model_file)
+    prompt_words = tokenize_text(prompt, model.vocab) if prompt else None
+    for words in generate_samples(model, n=n, max_tokens=max_tokens, seed=seed,
+                                  prompt=prompt_words, temperature=temperature,
+                                  top_k=top_k, top_p=top_p):
+        click.echo(model.vocab.detokenize(words))
+
+
+@main.command()
+@click.argument("model_file")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@user_errors
+def info(model_file, as_json):
+    """Describe a model file: kind, hyper-parameters, vocabulary, sizes.
+
+    \b
+    Example:
+      nlm info shakespeare.npz
+    """
+    model = load(model_file)
+    d = {"file": model_file, "kind": model.kind, "config": model.config(),
+         "vocabulary": len(model.vocab), "tokenizer": model.vocab.tokenizer,
+         "lowercase": model.vocab.lowercase, "normalized": model.normalized}
+    d.update(model.describe())
+    if as_json:
+        click.echo(json.dumps(d))
+        return
+    for key, value in d.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        click.echo(f"{key}: {value}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,206 @@
+"""Reading text corpora into id arrays.
+
+A corpus file is UTF-8 text with one sentence per line; blank lines are
+skipped. Files are streamed line by line, so a big corpus is held in memory
+only once, as its int32 ids. Scoring convention (as SRILM and KenLM): each
+sentence ends with ``</s>``, which is scored; ``<s>`` is context only and is
+not stored in the id array.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import CorpusError, OptionError
+from .progress import Progress
+from .vocab import BOS, EOS, EOS_ID, TOKENIZERS, UNK, UNK_ID, Vocabulary
+
+
+@dataclass
+class Corpus:
+    """Sentences as one flat id array.
+
+    ``ids`` holds every sentence followed by its ``</s>``; sentence ``i`` is
+    ``ids[offsets[i]:offsets[i + 1]]``. ``oov[j]`` is true where the text had
+    a word that is not in the vocabulary (a literal ``<unk>`` is in it).
+    """
+    ids: np.ndarray      # (T,) int32
+    offsets: np.ndarray  # (S + 1,) int64
+    oov: np.ndarray      # (T,) bool
+
+    @property
+    def tokens(self) -> int:
+        return len(self.ids)
+
+    @property
+    def sentences(self) -> int:
+        return len(self.offsets) - 1
+
+    def sentence(self, i: int) -> np.ndarray:
+        return self.ids[self.offsets[i]:self.offsets[i + 1]]
+
+    @classmethod
+    def from_sentences(cls, sentences, vocab: Vocabulary) -> "Corpus":
+        """Corpus from already tokenized sentences (lists of words)."""
+        builder = _CorpusBuilder(vocab)
+        for words in sentences:
+            builder.add(words)
+        return builder.finish()
+
+
+def make_tokenizer(name: str, lowercase: bool = False) -> Callable[[str], list[str]]:
+    if name == "whitespace":
+        split = str.split
+    elif name == "word":
+        # The NLTK tokenizer behind word_tokenize, without sentence splitting,
+        # which would need the punkt data to be downloaded.
+        from nltk.tokenize import NLTKWordTokenizer
+        split = NLTKWordTokenizer().tokenize
+    elif name == "char":
+        def split(line: str) -> list[str]:
+            return list(line)
+    else:
+        raise OptionError(f"unknown tokenizer {name!r}; choose from {', '.join(TOKENIZERS)}")
+    if lowercase:
+        return lambda line: split(line.lower())
+    return split
+
+
+def iter_lines(path: str | os.PathLike, progress: Progress | None = None) -> Iterator[str]:
+    """Non-blank lines of a UTF-8 file, stripped; clear errors for unreadable files."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CorpusError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise CorpusError(f"{path}: is a directory, not a text file")
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read ({e.strerror})") from None
+    with f:
+        for lineno, raw in enumerate(f, 1):
+            if progress is not None:
+                progress.update(len(raw))
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise CorpusError(f"{path}: line {lineno} is not valid UTF-8") from None
+            line = line.strip("\r\n")
+            if line.strip():
+                yield line
+
+
+def iter_sentences(path, tokenizer: str = "whitespace", lowercase: bool = False,
+                   progress: Progress | None = None) -> Iterator[list[str]]:
+    tokenize = make_tokenizer(tokenizer, lowercase)
+    strip = tokenizer != "char"  # for characters, inner spaces are tokens; ends are trimmed
+    for line in iter_lines(path, progress):
+        words = tokenize(line.strip() if strip else line.strip())
+        if words:
+            yield words
+
+
+def _file_progress(path, desc: str, enabled: bool) -> Progress | None:
+    if not enabled:
+        return None
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return None
+    p = Progress(desc, total=size, unit="B")
+    p.rate_unit = "B"
+    return p
+
+
+def count_words(path, tokenizer: str = "whitespace", lowercase: bool = False,
+                progress: bool = False) -> tuple[Counter, int]:
+    """Word counts and sentence count of a training file (first pass)."""
+    counts: Counter = Counter()
+    sentences = 0
+    bar = _file_progress(path, f"counting {os.path.basename(os.fspath(path))}", progress)
+    for words in iter_sentences(path, tokenizer, lowercase, bar):
+        counts.update(words)
+        sentences += 1
+    if bar is not None:
+        bar.close()
+    if sentences == 0:
+        raise CorpusError(f"{os.fspath(path)}: empty corpus (no non-blank lines)")
+    return counts, sentences
+
+
+class _CorpusBuilder:
+    """Accumulates id chunks so that a large corpus is never held as Python lists."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, vocab: Vocabulary):
+        self.vocab = vocab
+        self.get = vocab.index.get
+        self.chunks: list[np.ndarray] = []
+        self.buf: list[int] = []
+        self.lengths: list[int] = []
+        specials_as_unk = {BOS, EOS}
+        self.special = specials_as_unk
+
+    def add(self, words: list[str]):
+        get, buf = self.get, self.buf
+        for w in words:
+            i = get(w, -1)
+            if w in self.special:
+                i = -1  # a literal <s> or </s> in text is not the boundary symbol
+            buf.append(i)
+        buf.append(EOS_ID)
+        self.lengths.append(len(words) + 1)
+        if len(buf) >= self.CHUNK:
+            self._flush()
+
+    def _flush(self):
+        if self.buf:
+            self.chunks.append(np.array(self.buf, dtype=np.int32))
+            self.buf = []
+
+    def finish(self) -> Corpus:
+        self._flush()
+        raw = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.int32)
+        oov = raw < 0
+        ids = np.where(oov, UNK_ID, raw).astype(np.int32)
+        offsets = np.zeros(len(self.lengths) + 1, dtype=np.int64)
+        np.cumsum(self.lengths, out=offsets[1:])
+        return Corpus(ids, offsets, oov)
+
+
+def read_corpus(path, vocab: Vocabulary, progress: bool = False,
+                allow_empty: bool = False) -> Corpus:
+    """A text file as ids, tokenized the way ``vocab`` was built."""
+    builder = _CorpusBuilder(vocab)
+    bar = _file_progress(path, f"reading {os.path.basename(os.fspath(path))}", progress)
+    for words in iter_sentences(path, vocab.tokenizer, vocab.lowercase, bar):
+        builder.add(words)
+    if bar is not None:
+        bar.close()
+    corpus = builder.finish()
+    if corpus.sentences == 0 and not allow_empty:
+        raise CorpusError(f"{os.fspath(path)}: empty corpus (no non-blank lines)")
+    return corpus
+
+
+def tokenize_text(text: str, vocab: Vocabulary) -> list[str]:
+    """One sentence of text, tokenized as the vocabulary's training text was."""
+    tokenize = make_tokenizer(vocab.tokenizer, vocab.lowercase)
+    return tokenize(text.strip())
+
+
+def build_vocab(path, tokenizer: str = "whitespace", lowercase: bool = False,
+                min_count: int = 1, max_size: int | None = None,
+                progress: bool = False) -> Vocabulary:
+    counts, sentences = count_words(path, tokenizer, lowercase, progress)
+    return Vocabulary.build(counts, sentences, min_count=min_count, max_size=max_size,
+                            tokenizer=tokenizer, lowercase=lowercase)
+
+
+__all__ = ["Corpus", "read_corpus", "build_vocab", "count_words", "iter_sentences",
+           "make_tokenizer", "tokenize_text", "UNK"]

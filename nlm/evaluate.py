@@ -1,0 +1,110 @@
+"""Perplexity and friends for any LanguageModel, written once.
+
+Conventions (SRILM/KenLM): every sentence's ``</s>`` is scored and counted;
+``<s>`` is never scored. "Including OOVs" charges each unknown token the
+model's ``<unk>`` probability; "excluding OOVs" drops those tokens from both
+the log-probability sum and the token count, as KenLM's ``query`` reports.
+A zero probability makes the perplexity infinite; it is reported, not raised.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .corpus import Corpus
+from .errors import NlmError
+from .model import LanguageModel
+
+LN10 = math.log(10.0)
+
+
+@dataclass
+class Evaluation:
+    tokens: int
+    sentences: int
+    oov: int
+    logprob: float               # total natural-log probability, OOVs included
+    logprob_excluding_oov: float
+    zero_probability_tokens: int
+    seconds: float
+    token_logprobs: np.ndarray = field(repr=False)
+    sentence_logprobs: np.ndarray = field(repr=False)
+
+    @property
+    def oov_rate(self) -> float:
+        return self.oov / self.tokens if self.tokens else 0.0
+
+    @property
+    def cross_entropy_nats(self) -> float:
+        return -self.logprob / self.tokens
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.cross_entropy_nats / math.log(2.0)
+
+    @property
+    def perplexity(self) -> float:
+        return _exp(self.cross_entropy_nats)
+
+    @property
+    def perplexity_excluding_oov(self) -> float:
+        n = self.tokens - self.oov
+        return _exp(-self.logprob_excluding_oov / n) if n else float("nan")
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else float("inf")
+
+    def to_dict(self, per_sentence: bool = False) -> dict:
+        d = {
+            "perplexity": self.perplexity,
+            "perplexity_excluding_oov": self.perplexity_excluding_oov,
+            "cross_entropy_nats": self.cross_entropy_nats,
+            "bits_per_token": self.bits_per_token,
+            "logprob_log10": self.logprob / LN10,
+            "tokens": self.tokens,
+            "sentences": self.sentences,
+            "oov": self.oov,
+            "oov_rate": self.oov_rate,
+            "zero_probability_tokens": self.zero_probability_tokens,
+            "tokens_per_second": self.tokens_per_second,
+        }
+        if per_sentence:
+            d["sentence_logprobs"] = [float(x) for x in self.sentence_logprobs]
+        # JSON has no infinity: an infinite perplexity is written as null.
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in d.items()}
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return float("inf")
+
+
+def evaluate(model: LanguageModel, corpus: Corpus) -> Evaluation:
+    if not model.normalized:
+        raise NlmError(f"{model.kind} scores are not probabilities; perplexity is undefined "
+                       "for this model")
+    if corpus.tokens == 0:
+        raise NlmError("nothing to evaluate: the text has no sentences")
+    t0 = time.perf_counter()
+    lp = model.score_corpus(corpus.ids, corpus.offsets)
+    seconds = time.perf_counter() - t0
+    finite = np.isfinite(lp)
+    sentence_lp = np.add.reduceat(lp, corpus.offsets[:-1]) if corpus.sentences else lp[:0]
+    return Evaluation(
+        tokens=corpus.tokens,
+        sentences=corpus.sentences,
+        oov=int(corpus.oov.sum()),
+        logprob=float(lp.sum()),
+        logprob_excluding_oov=float(lp[~corpus.oov].sum()),
+        zero_probability_tokens=int((~finite).sum()),
+        seconds=seconds,
+        token_logprobs=lp,
+        sentence_logprobs=sentence_lp,
+    )

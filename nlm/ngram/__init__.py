@@ -1,0 +1,2 @@
+"""Count-based n-gram language models."""
+from .addk import AddKModel  # noqa: F401

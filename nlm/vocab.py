@@ -1,0 +1,91 @@
+"""The vocabulary: word strings <-> int ids, saved with every model.
+
+Ids are frequency ordered after three fixed specials: 0 = ``<unk>``,
+1 = ``<s>``, 2 = ``</s>``. A literal ``<unk>`` in a corpus (WikiText-2, PTB)
+*is* the unknown word: it maps to id 0 and its training count is kept.
+The vocabulary also remembers how its text was tokenized, so a saved model
+tokenizes evaluation text the same way it tokenized its training text.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import OptionError
+
+UNK, BOS, EOS = "<unk>", "<s>", "</s>"
+UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
+SPECIALS = (UNK, BOS, EOS)
+TOKENIZERS = ("whitespace", "word", "char")
+
+
+@dataclass
+class Vocabulary:
+    words: list[str]
+    counts: np.ndarray  # (V,) int64 training counts; <s> counts 0, </s> one per sentence
+    tokenizer: str = "whitespace"
+    lowercase: bool = False
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if list(self.words[:3]) != list(SPECIALS):
+            raise OptionError("vocabulary must start with <unk>, <s>, </s>")
+        self.counts = np.asarray(self.counts, dtype=np.int64)
+        self.index = {w: i for i, w in enumerate(self.words)}
+        if len(self.index) != len(self.words):
+            raise OptionError("vocabulary has duplicate words")
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.index
+
+    def id(self, word: str) -> int:
+        return self.index.get(word, UNK_ID)
+
+    def ids(self, words) -> np.ndarray:
+        get = self.index.get
+        return np.fromiter((get(w, UNK_ID) for w in words), dtype=np.int32)
+
+    def word(self, i: int) -> str:
+        return self.words[i]
+
+    def detokenize(self, words: list[str]) -> str:
+        return "".join(words) if self.tokenizer == "char" else " ".join(words)
+
+    @classmethod
+    def build(cls, word_counts: Counter, sentences: int, *, min_count: int = 1,
+              max_size: int | None = None, tokenizer: str = "whitespace",
+              lowercase: bool = False) -> "Vocabulary":
+        """Vocabulary from training word counts (specials excluded from ``word_counts``,
+        except a literal ``<unk>``, whose count goes to the unknown word)."""
+        if min_count < 1:
+            raise OptionError(f"min-count must be at least 1, got {min_count}")
+        if max_size is not None and max_size < len(SPECIALS) + 1:
+            raise OptionError(f"max-size must be at least {len(SPECIALS) + 1}, got {max_size}")
+        if tokenizer not in TOKENIZERS:
+            raise OptionError(f"unknown tokenizer {tokenizer!r}; choose from {', '.join(TOKENIZERS)}")
+        unk_count = word_counts.get(UNK, 0)
+        kept = sorted(((w, c) for w, c in word_counts.items()
+                       if w not in SPECIALS and c >= min_count),
+                      key=lambda wc: (-wc[1], wc[0]))
+        if max_size is not None:
+            kept = kept[: max_size - len(SPECIALS)]
+        kept_words = {w for w, _ in kept}
+        # Everything cut by min-count or max-size is mass of the unknown word.
+        unk_count += sum(c for w, c in word_counts.items()
+                         if w not in SPECIALS and w not in kept_words)
+        words = list(SPECIALS) + [w for w, _ in kept]
+        counts = np.array([unk_count, 0, sentences] + [c for _, c in kept], dtype=np.int64)
+        return cls(words, counts, tokenizer=tokenizer, lowercase=lowercase)
+
+    def to_json(self) -> dict:
+        return {"words": self.words, "tokenizer": self.tokenizer, "lowercase": self.lowercase}
+
+    @classmethod
+    def from_json(cls, obj: dict, counts: np.ndarray) -> "Vocabulary":
+        return cls(list(obj["words"]), counts, tokenizer=obj.get("tokenizer", "whitespace"),
+                   lowercase=bool(obj.get("lowercase", False)))
