@@ -87,8 +87,8 @@ def _positive_int(name):
 @click.option("-o", "--output", required=True, help="Model file to write (.npz).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @user_errors
-def train(train_file, model_name, order, k, valid_file, tokenizer, lower, min_count,
-          max_size, output, quiet):
+def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_size,
+          output, quiet, **model_options):
     """Train a language model on TRAIN_FILE (UTF-8, one sentence per line).
 
     \b
@@ -97,9 +97,11 @@ def train(train_file, model_name, order, k, valid_file, tokenizer, lower, min_co
           --valid corpora/shakespeare/valid.txt -o shakespeare.npz
     """
     spec = MODELS[model_name]
-    options = {name: value for name, value in (("order", order), ("k", k))
-               if value is not None}
-    not_applicable = [f"--{n}" for n in options if n not in spec.options]
+    # Model options are declared with default None (flags: False); only those the
+    # user gave are passed on, and each must be one the chosen model accepts.
+    options = {name: value for name, value in model_options.items()
+               if value is not None and value is not False}
+    not_applicable = [f"--{n.replace('_', '-')}" for n in options if n not in spec.options]
     if not_applicable:
         raise click.BadParameter(f"{', '.join(not_applicable)} does not apply to "
                                  f"--model {model_name}", param_hint="options")
