@@ -93,6 +93,15 @@ def read_header(path) -> tuple[dict, dict[str, np.ndarray]]:
     if os.path.isdir(path):
         raise ModelFileError(f"{path}: is a directory, not a model file")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise ModelFileError(f"{path}: cannot read ({e.strerror})") from None
+    if magic.startswith(b"\x93NUMPY"):
+        raise ModelFileError(f"{path}: not an nlm model file (a bare .npy array)")
+    if not magic.startswith(b"PK"):
+        raise ModelFileError(f"{path}: not an nlm model file (unrecognized format)")
+    try:
         with np.load(path, allow_pickle=False) as npz:
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise ModelFileError(f"{path}: not an nlm model file (a bare .npy array)")
@@ -103,8 +112,8 @@ def read_header(path) -> tuple[dict, dict[str, np.ndarray]]:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
             UnicodeDecodeError, zipfile.LargeZipFile) as e:
-        reason = "truncated or corrupt" if not isinstance(e, ValueError) else "not an nlm model file"
-        raise ModelFileError(f"{path}: {reason} ({type(e).__name__}: {e})".splitlines()[0]) from None
+        raise ModelFileError(f"{path}: truncated or corrupt ({type(e).__name__}: {e})"
+                             .splitlines()[0][:300]) from None
     except Exception as e:  # zlib.error and friends from damaged members
         raise ModelFileError(f"{path}: truncated or corrupt ({type(e).__name__})") from None
     try:

@@ -1,0 +1,171 @@
+"""The nlm command line end to end, and every bad input giving a one-line error."""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nlm import __version__
+from nlm.cli import main
+from nlm.modelfile import FORMAT_VERSION, HEADER
+
+TRAIN = "the cat sat on the mat\nthe dog sat on the log\na cat and a dog\n"
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "train.txt").write_text(TRAIN, encoding="utf-8")
+    (tmp_path / "test.txt").write_text("the cat sat\na zebra sat on the mat\n", encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("\n \n", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    return tmp_path
+
+
+def run(runner, args, ok=True, **kw):
+    result = runner.invoke(main, [str(a) for a in args], **kw)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def assert_one_line_error(result, *needles):
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert "Traceback" not in result.output
+    assert lines and lines[-1].startswith("Error:"), result.output
+    for needle in needles:
+        assert needle in result.output, result.output
+
+
+@pytest.fixture
+def model(runner, files):
+    path = files / "lm.npz"
+    run(runner, ["train", files / "train.txt", "--order", 2, "--k", 0.5, "-q", "-o", path])
+    return path
+
+
+def test_every_command_has_help_with_an_example(runner):
+    for name, cmd in main.commands.items():
+        out = run(runner, [name, "--help"]).output
+        assert "Example" in out, name
+    assert __version__ in run(runner, ["--version"]).output
+
+
+def test_train_evaluate_score_generate_info(runner, files, model):
+    out = run(runner, ["train", files / "train.txt", "--order", 2, "-o", files / "m2.npz",
+                       "--valid", files / "test.txt", "-q"]).output
+    assert "valid perplexity" in out
+    res = json.loads(run(runner, ["evaluate", model, files / "test.txt", "--json"]).output)
+    for key in ("perplexity", "perplexity_excluding_oov", "cross_entropy_nats", "bits_per_token",
+                "tokens", "sentences", "oov"):
+        assert key in res
+    assert res["tokens"] == 3 + 1 + 6 + 1 and res["sentences"] == 2 and res["oov"] == 1
+    assert res["perplexity"] == pytest.approx(math.exp(res["cross_entropy_nats"]))
+    text = run(runner, ["evaluate", model, files / "test.txt"]).output
+    assert f"{res['perplexity']:.4f}" in text
+    out = run(runner, ["score", model, "the cat sat", "a dog"]).output.splitlines()
+    assert len(out) == 2 and out[0].startswith("the ") and "</s>" in out[0]
+    stdin = run(runner, ["score", model, "--json"], input="the cat\n\nthe dog\n").output.splitlines()
+    rows = [json.loads(x) for x in stdin]
+    assert [r["tokens"] for r in rows] == [["the", "cat", "</s>"], ["the", "dog", "</s>"]]
+    assert rows[0]["total"] == pytest.approx(sum(rows[0]["logprobs"]))
+    g1 = run(runner, ["generate", model, "-n", 3, "--seed", 5, "--prompt", "the"]).output
+    g2 = run(runner, ["generate", model, "-n", 3, "--seed", 5, "--prompt", "the"]).output
+    assert g1 == g2 and len(g1.splitlines()) == 3
+    assert all(line.startswith("the") for line in g1.splitlines())
+    run(runner, ["generate", model, "--top-k", 2, "--top-p", 0.5, "--temperature", 0.7,
+                 "--max-tokens", 3, "--seed", 1])
+    info = json.loads(run(runner, ["info", model, "--json"]).output)
+    assert info["kind"] == "add-k" and info["config"] == {"order": 2, "k": 0.5}
+
+
+def test_bad_training_inputs(runner, files):
+    out = files / "out.npz"
+    cases = [
+        (["train", files / "missing.txt", "-o", out], "no such file"),
+        (["train", files / "empty.txt", "-o", out], "empty corpus"),
+        (["train", files / "latin1.txt", "-o", out], "not valid UTF-8"),
+        (["train", files / "train.txt", "--order", 0, "-o", out], "order must be at least 1"),
+        (["train", files / "train.txt", "--k", -1, "-o", out], "k must be a positive"),
+        (["train", files / "train.txt", "--min-count", 0, "-o", out], "min-count"),
+        (["train", files / "train.txt", "-o", files / "no" / "dir" / "m.npz"], "does not exist"),
+        (["train", files / "train.txt", "-o", files], "is a directory"),
+        (["train", files / "train.txt", "--valid", files / "missing.txt", "-o", out], "no such file"),
+        (["train", files / "train.txt", "--order", "two", "-o", out], "not a valid integer"),
+    ]
+    for args, needle in cases:
+        assert_one_line_error(run(runner, args, ok=False), needle)
+    assert not out.exists()
+    assert not [p for p in os.listdir(files) if p.startswith(".nlm-")], "temporary file left behind"
+
+
+def test_failed_training_keeps_the_existing_model(runner, files, model):
+    before = model.read_bytes()
+    assert_one_line_error(run(runner, ["train", files / "empty.txt", "-o", model], ok=False))
+    assert model.read_bytes() == before
+
+
+def test_bad_sampling_options(runner, model):
+    for args, needle in [(["--temperature", -1], "temperature"), (["--top-k", 0], "top-k"),
+                         (["--top-p", 2], "top-p"), (["--max-tokens", 0], "max-tokens"),
+                         (["-n", 0], "samples")]:
+        assert_one_line_error(run(runner, ["generate", model, *args], ok=False), needle)
+
+
+def test_bad_evaluation_inputs(runner, files, model):
+    assert_one_line_error(run(runner, ["evaluate", model, files / "missing.txt"], ok=False),
+                          "no such file")
+    assert_one_line_error(run(runner, ["evaluate", model, files / "empty.txt"], ok=False),
+                          "empty corpus")
+    assert_one_line_error(run(runner, ["evaluate", model, files / "latin1.txt"], ok=False),
+                          "UTF-8")
+    assert_one_line_error(run(runner, ["score", model], ok=False, input=b"\xff\xfe\n"), "UTF-8")
+
+
+def _rewrite_header(src, dst, **changes):
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(arrays[HEADER].tobytes())
+    header.update(changes)
+    arrays[HEADER] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(dst, **arrays)
+
+
+def test_bad_model_files(runner, files, model):
+    data = model.read_bytes()
+    (files / "truncated.npz").write_bytes(data[: len(data) // 2])
+    (files / "garbage.npz").write_bytes(os.urandom(2000))
+    (files / "text.npz").write_text("hello", encoding="utf-8")
+    np.savez(files / "foreign.npz", weights=np.ones(3))
+    np.save(files / "bare.npy", np.ones(3))
+    _rewrite_header(model, files / "newer.npz", format_version=FORMAT_VERSION + 1)
+    _rewrite_header(model, files / "alien.npz", kind="transformer-xl")
+    _rewrite_header(model, files / "notnlm.npz", format="something-else")
+    cases = [("missing.npz", "no such file"), ("truncated.npz", "corrupt"),
+             ("garbage.npz", "not an nlm model"), ("text.npz", "not an nlm model"), ("foreign.npz", "not an nlm model"),
+             ("bare.npy", "not an nlm model"), ("newer.npz", "newer nlm"),
+             ("alien.npz", "unknown model kind"), ("notnlm.npz", "not an nlm model")]
+    for name, needle in cases:
+        for cmd in (["info"], ["generate"], ["evaluate", None]):
+            args = [c if c is not None else files / "test.txt" for c in cmd]
+            args.insert(1, files / name)
+            assert_one_line_error(run(runner, args, ok=False), needle)
+
+
+def test_option_not_applicable_to_model(runner, files):
+    from nlm.api import MODELS
+    spec = MODELS["add-k"]
+    assert "k" in spec.options
+    res = run(runner, ["train", files / "train.txt", "--model", "add-k", "--order", 2,
+                       "-o", files / "x.npz", "-q"])
+    assert res.exit_code == 0
