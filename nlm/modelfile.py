@@ -70,7 +70,7 @@ def save(model: LanguageModel, path) -> None:
         "format_version": FORMAT_VERSION,
         "nlm_version": __version__,
         "kind": model.kind,
-        "config": model.config(),
+        "config": model.config(path=os.fspath(path)) if model.refers_to_files else model.config(),
         "vocab": model.vocab.to_json(),
     }
     arrays = dict(model.arrays())
@@ -145,7 +145,8 @@ def load(path) -> LanguageModel:
     try:
         counts = arrays.pop("vocab.counts")
         vocab = Vocabulary.from_json(header["vocab"], counts)
-        return cls.from_saved(vocab, header["config"], arrays)
+        where = {"path": path} if cls.refers_to_files else {}
+        return cls.from_saved(vocab, header["config"], arrays, **where)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, NlmError) as e:
