@@ -11,6 +11,7 @@ from .vocab import Vocabulary  # noqa: E402
 from .corpus import Corpus, read_corpus, build_vocab  # noqa: E402
 from .model import LanguageModel  # noqa: E402
 from . import ngram  # noqa: E402,F401  (registers the n-gram model kinds)
+from .mixture import MixtureModel  # noqa: E402
 from .modelfile import save, load  # noqa: E402
 from .evaluate import evaluate, Evaluation  # noqa: E402
 from .sample import generate  # noqa: E402
@@ -18,4 +19,4 @@ from .api import train, MODELS  # noqa: E402
 
 __all__ = ["NlmError", "CorpusError", "ModelFileError", "OptionError", "Vocabulary",
            "Corpus", "read_corpus", "build_vocab", "LanguageModel", "save", "load",
-           "evaluate", "Evaluation", "generate", "train", "MODELS"]
+           "evaluate", "Evaluation", "generate", "train", "MODELS", "MixtureModel"]
