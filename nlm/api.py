@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .corpus import build_vocab, read_corpus
+from .corpus import read_corpus, read_training_corpus
 from .errors import OptionError
 from .model import LanguageModel
 
@@ -54,8 +54,8 @@ def train(train_file, model: str = "add-k", *, tokenizer: str = "whitespace",
     if unknown:
         names = ", ".join(sorted(unknown))
         raise OptionError(f"option(s) {names} do not apply to model {model!r}")
-    vocab = build_vocab(train_file, tokenizer, lowercase, min_count, max_size, progress)
-    corpus = read_corpus(train_file, vocab, progress)
+    vocab, corpus = read_training_corpus(train_file, tokenizer, lowercase, min_count, max_size,
+                                         progress)
     extra = {}
     if spec.wants_valid:
         extra["valid"] = read_corpus(valid_file, vocab) if valid_file is not None else None

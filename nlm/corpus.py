@@ -71,7 +71,8 @@ def make_tokenizer(name: str, lowercase: bool = False) -> Callable[[str], list[s
 
 
 def iter_lines(path: str | os.PathLike, progress: Progress | None = None) -> Iterator[str]:
-    """Non-blank lines of a UTF-8 file, stripped; clear errors for unreadable files."""
+    """Non-blank lines of a UTF-8 file, without line ends; clear errors for unreadable files.
+    ``progress`` advances by bytes read."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CorpusError(f"{path}: no such file")
@@ -84,7 +85,7 @@ def iter_lines(path: str | os.PathLike, progress: Progress | None = None) -> Ite
     with f:
         for lineno, raw in enumerate(f, 1):
             if progress is not None:
-                progress.update(len(raw))
+                progress.update(len(raw), rate_n=0)
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -96,11 +97,13 @@ def iter_lines(path: str | os.PathLike, progress: Progress | None = None) -> Ite
 
 def iter_sentences(path, tokenizer: str = "whitespace", lowercase: bool = False,
                    progress: Progress | None = None) -> Iterator[list[str]]:
+    """Tokenized non-blank lines; ``progress`` shows bytes done and words/s."""
     tokenize = make_tokenizer(tokenizer, lowercase)
-    strip = tokenizer != "char"  # for characters, inner spaces are tokens; ends are trimmed
     for line in iter_lines(path, progress):
-        words = tokenize(line.strip() if strip else line.strip())
+        words = tokenize(line.strip())
         if words:
+            if progress is not None:
+                progress.update(0, rate_n=len(words))
             yield words
 
 
@@ -112,24 +115,8 @@ def _file_progress(path, desc: str, enabled: bool) -> Progress | None:
     except OSError:
         return None
     p = Progress(desc, total=size, unit="B")
-    p.rate_unit = "B"
+    p.rate_unit = "words"
     return p
-
-
-def count_words(path, tokenizer: str = "whitespace", lowercase: bool = False,
-                progress: bool = False) -> tuple[Counter, int]:
-    """Word counts and sentence count of a training file (first pass)."""
-    counts: Counter = Counter()
-    sentences = 0
-    bar = _file_progress(path, f"counting {os.path.basename(os.fspath(path))}", progress)
-    for words in iter_sentences(path, tokenizer, lowercase, bar):
-        counts.update(words)
-        sentences += 1
-    if bar is not None:
-        bar.close()
-    if sentences == 0:
-        raise CorpusError(f"{os.fspath(path)}: empty corpus (no non-blank lines)")
-    return counts, sentences
 
 
 class _CorpusBuilder:
@@ -194,13 +181,61 @@ def tokenize_text(text: str, vocab: Vocabulary) -> list[str]:
     return tokenize(text.strip())
 
 
+def read_training_corpus(path, tokenizer: str = "whitespace", lowercase: bool = False,
+                         min_count: int = 1, max_size: int | None = None,
+                         progress: bool = False) -> tuple[Vocabulary, Corpus]:
+    """Vocabulary and id corpus of a training file in one streaming pass.
+
+    Words get provisional ids in order of appearance; once every count is known
+    the vocabulary is built (frequency order, cutoffs) and the ids are remapped
+    with one array lookup, so the text is tokenized once and held only as ids.
+    """
+    provisional: dict[str, int] = {}
+    chunks: list[np.ndarray] = []
+    buf: list[int] = []
+    lengths: list[int] = []
+    setdefault = provisional.setdefault
+    bar = _file_progress(path, f"reading {os.path.basename(os.fspath(path))}", progress)
+    for words in iter_sentences(path, tokenizer, lowercase, bar):
+        for w in words:
+            buf.append(setdefault(w, len(provisional)))
+        buf.append(-1)  # </s>
+        lengths.append(len(words) + 1)
+        if len(buf) >= _CorpusBuilder.CHUNK:
+            chunks.append(np.array(buf, dtype=np.int32))
+            buf = []
+    if bar is not None:
+        bar.close()
+    if not lengths:
+        raise CorpusError(f"{os.fspath(path)}: empty corpus (no non-blank lines)")
+    chunks.append(np.array(buf, dtype=np.int32))
+    raw = np.concatenate(chunks)
+    del chunks, buf
+    words_in_order = list(provisional)
+    counts = np.bincount(raw[raw >= 0], minlength=len(words_in_order))
+    vocab = Vocabulary.build(Counter(dict(zip(words_in_order, counts.tolist()))), len(lengths),
+                             min_count=min_count, max_size=max_size, tokenizer=tokenizer,
+                             lowercase=lowercase)
+    # provisional id -> final id; -1 marks words that are not in the vocabulary
+    remap = np.array([vocab.index.get(w, -1) for w in words_in_order] + [EOS_ID], dtype=np.int32)
+    for w in (BOS, EOS):  # a literal <s> or </s> in text is not the boundary symbol
+        if w in provisional:
+            remap[provisional[w]] = -1
+    mapped = remap[raw]  # raw == -1 picks the last entry, </s>
+    oov = mapped < 0
+    if UNK in provisional:
+        oov &= raw != provisional[UNK]
+    ids = np.where(mapped < 0, UNK_ID, mapped).astype(np.int32)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return vocab, Corpus(ids, offsets, oov)
+
+
 def build_vocab(path, tokenizer: str = "whitespace", lowercase: bool = False,
                 min_count: int = 1, max_size: int | None = None,
                 progress: bool = False) -> Vocabulary:
-    counts, sentences = count_words(path, tokenizer, lowercase, progress)
-    return Vocabulary.build(counts, sentences, min_count=min_count, max_size=max_size,
-                            tokenizer=tokenizer, lowercase=lowercase)
+    return read_training_corpus(path, tokenizer, lowercase, min_count, max_size, progress)[0]
 
 
-__all__ = ["Corpus", "read_corpus", "build_vocab", "count_words", "iter_sentences",
+__all__ = ["Corpus", "read_corpus", "read_training_corpus", "build_vocab", "iter_sentences",
            "make_tokenizer", "tokenize_text", "UNK"]
