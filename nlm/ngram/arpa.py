@@ -1,0 +1,376 @@
+"""ARPA back-off files: reading them into a BackoffModel, writing any BackoffModel out.
+
+The ARPA format (as KenLM's ``lmplz`` and SRILM's ``ngram-count`` write it)::
+
+    \\data\\
+    ngram 1=3619
+    ngram 2=9935
+
+    \\1-grams:
+    -4.044283	<unk>	0
+    -0.9363156	</s>	0
+    -2.3400254	we	-0.15603013
+    ...
+    \\2-grams:
+    -1.0816687	we </s>
+    ...
+    \\end\\
+
+Each entry is a log10 probability, the n-gram's words, and for orders below
+the highest an optional log10 backoff weight (absent means 0, weight 1).
+``-99`` stands for log10(0). Probabilities become natural logs here; the model
+is the :class:`~nlm.ngram.backoff.BackoffModel` the estimators produce, so an
+ARPA model scores, samples and evaluates like any other.
+
+Reading choices (documented because files differ):
+
+* The vocabulary is the unigram section: ``<unk>``, ``<s>``, ``</s>`` get ids
+  0, 1, 2 (each added with probability 0 when the file lacks it), the other
+  words follow in file order. Counts are zero; the tokenizer is whitespace.
+* ``<s>`` always gets probability 0, whatever the file says (KenLM writes 0,
+  SRILM -99): it is context only, and a model giving it mass would sum to 2.
+* An n-gram whose context (its first n-1 words) is not itself listed is added
+  as KenLM does for SRILM-pruned files: the missing context gets backoff
+  weight 1 and the probability the model gives it by backing off, so every
+  score is exactly what the file means. A warning says how many were added.
+* Anything else that is not well formed (bad header, wrong counts, bad
+  number, wrong number of fields, unknown word or section, duplicate n-gram,
+  missing ``\\end\\``, truncated gzip, bad UTF-8) is a
+  :class:`~nlm.errors.ModelFileError` naming the line.
+
+Files are read line by line (gzip when they start with the gzip magic bytes),
+so a file is never held in memory as text.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import re
+import warnings
+import zlib
+from array import array
+
+import numpy as np
+
+from ..errors import ModelFileError, NlmError
+from ..modelfile import register_loader
+from ..vocab import BOS_ID, EOS_ID, SPECIALS, UNK_ID, Vocabulary
+from .backoff import BackoffModel
+
+LN10 = math.log(10.0)
+#: log10 values at or below this are probability (or weight) zero.
+LOG10_ZERO = -99.0
+_NGRAM_LINE = re.compile(r"ngram\s+(\d+)\s*=\s*(\d+)$")
+_SECTION = re.compile(r"\\(\d+)-grams:$")
+_FIELD_SPLIT = re.compile(r"[ \t]+")  # ARPA fields and words: spaces and tabs only
+
+
+class _Lines:
+    """Numbered, decoded, stripped lines of a plain or gzipped file."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.lineno = 0
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            raise ModelFileError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise ModelFileError(f"{path}: is a directory, not a model file") from None
+        except OSError as e:
+            raise ModelFileError(f"{path}: cannot read ({e.strerror})") from None
+        magic = f.read(2)
+        f.seek(0)
+        self.gzipped = magic == b"\x1f\x8b"
+        self.file = gzip.GzipFile(fileobj=f, mode="rb") if self.gzipped else f
+        self._raw = f
+
+    def close(self):
+        self.file.close()
+        self._raw.close()
+
+    def error(self, message: str, lineno: int | None = None) -> ModelFileError:
+        return ModelFileError(f"{self.path}: line {self.lineno if lineno is None else lineno}: "
+                              f"{message}")
+
+    def __iter__(self):
+        it = iter(self.file)
+        while True:
+            try:
+                raw = next(it)
+            except StopIteration:
+                return
+            except EOFError:
+                raise self.error("file ends early (truncated gzip)", self.lineno + 1) from None
+            except (gzip.BadGzipFile, zlib.error, OSError) as e:
+                raise self.error(f"corrupt gzip data ({e})", self.lineno + 1) from None
+            self.lineno += 1
+            try:
+                yield raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise self.error("not valid UTF-8") from None
+
+
+def _log10_value(text: str, lines: _Lines, what: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise lines.error(f"bad {what} {text!r}") from None
+    if v != v or v == math.inf:
+        raise lines.error(f"bad {what} {text!r}")
+    return -math.inf if v <= LOG10_ZERO else v
+
+
+def read_arpa(path) -> BackoffModel:
+    """Read an ARPA file (plain or gzipped) into a :class:`BackoffModel`."""
+    path = os.fspath(path)
+    lines = _Lines(path)
+    try:
+        return _read(lines)
+    finally:
+        lines.close()
+
+
+def _read(lines: _Lines) -> BackoffModel:
+    it = iter(lines)
+    # -- header ---------------------------------------------------------------
+    line = ""
+    for line in it:
+        if line:
+            break
+    if line != "\\data\\":
+        if lines.lineno == 0 or not line:
+            raise ModelFileError(f"{lines.path}: empty file, not an ARPA model")
+        raise lines.error("expected \\data\\ (not an ARPA file?)")
+    declared: list[int] = []
+    for line in it:
+        if not line:
+            if declared:
+                break
+            continue
+        m = _NGRAM_LINE.match(line)
+        if m is None:
+            if line.startswith("\\") and declared:
+                break
+            raise lines.error(f"expected 'ngram N=COUNT' in the \\data\\ header, got {line[:60]!r}")
+        k, n = int(m.group(1)), int(m.group(2))
+        if k != len(declared) + 1:
+            raise lines.error(f"header declares order {k} after order {len(declared)}")
+        declared.append(n)
+    else:
+        raise lines.error("file ends inside the \\data\\ header")
+    if not declared:
+        raise lines.error("the \\data\\ header declares no n-grams")
+    N = len(declared)
+    if declared[0] == 0:
+        raise lines.error("the \\data\\ header declares no unigrams")
+
+    # -- sections -------------------------------------------------------------
+    index = {w: i for i, w in enumerate(SPECIALS)}
+    words = list(SPECIALS)
+    present = [False] * len(SPECIALS)
+    ids = [array("i") for _ in range(N)]
+    prob = [array("d") for _ in range(N)]
+    bow = [array("d") for _ in range(N)]
+    where = [array("q") for _ in range(N)]
+    k = 0            # order of the section being read (0: between sections)
+    seen = 0
+    pending = line if line.startswith("\\") else None
+    ended = False
+
+    def close_section():
+        if k and seen != declared[k - 1]:
+            raise lines.error(f"the {k}-grams section has {seen} entries but the header "
+                              f"says {declared[k - 1]}")
+
+    def lines_after_header():
+        if pending is not None:
+            yield pending
+        yield from it
+
+    for line in lines_after_header():
+        if not line:
+            continue
+        if line[0] == "\\":
+            close_section()
+            if line == "\\end\\":
+                if k != N:
+                    raise lines.error(f"\\end\\ before the {k + 1}-grams section")
+                ended = True
+                break
+            m = _SECTION.match(line)
+            if m is None:
+                raise lines.error(f"unknown section {line[:60]!r}")
+            new_k = int(m.group(1))
+            if new_k != k + 1 or new_k > N:
+                expected = f"\\{k + 1}-grams:" if k < N else "\\end\\"
+                raise lines.error(f"section {line!r} where {expected} was expected")
+            k, seen = new_k, 0
+            continue
+        if k == 0:
+            raise lines.error("n-gram line outside any \\k-grams: section")
+        # Fields are separated by spaces and tabs only; str.split (fast) also splits
+        # at Unicode spaces, which a non-ASCII word may contain.
+        parts = line.split() if line.isascii() else _FIELD_SPLIT.split(line)
+        has_bow = len(parts) == k + 2
+        if not (len(parts) == k + 1 or (has_bow and k < N)):
+            raise lines.error(f"expected a log10 probability, {k} word{'s' * (k > 1)}"
+                              f"{' and an optional backoff weight' if k < N else ''}; got "
+                              f"{len(parts)} field{'s' * (len(parts) != 1)}")
+        p = _log10_value(parts[0], lines, "log10 probability")
+        if p > 0.0:
+            raise lines.error(f"log10 probability {parts[0]} is above 0")
+        b = _log10_value(parts[k + 1], lines, "log10 backoff weight") if has_bow else 0.0
+        if k == 1:
+            w = parts[1]
+            i = index.get(w)
+            if i is None:
+                i = index[w] = len(words)
+                words.append(w)
+            elif i < len(SPECIALS) and not present[i]:
+                present[i] = True
+            else:
+                raise lines.error(f"unigram {w!r} listed twice")
+            ids[0].append(i)
+        else:
+            try:
+                ids[k - 1].extend([index[w] for w in parts[1:k + 1]])
+            except KeyError as e:
+                raise lines.error(f"word {e.args[0]!r} is not in the unigram section") from None
+        prob[k - 1].append(p)
+        bow[k - 1].append(b)
+        where[k - 1].append(lines.lineno)
+        seen += 1
+    if not ended:
+        raise lines.error("file ends without \\end\\ (truncated?)")
+
+    vocab = Vocabulary(words, np.zeros(len(words), dtype=np.int64), tokenizer="whitespace")
+    arrays = [(np.frombuffer(ids[j], dtype=np.int32).reshape(-1, j + 1),
+               np.frombuffer(prob[j], dtype=np.float64) * LN10,
+               np.frombuffer(bow[j], dtype=np.float64) * LN10,
+               np.frombuffer(where[j], dtype=np.int64)) for j in range(N)]
+    return _build_model(arrays, vocab, lines)
+
+
+def _build_model(arrays, vocab: Vocabulary, lines: _Lines) -> BackoffModel:
+    """Sorted key tables from per-order (ids (n, k), ln prob, ln bow, line numbers)."""
+    N, V = len(arrays), len(vocab)
+    uni_ids, uni_p, uni_b, _ = arrays[0]
+    logprob1 = np.full(V, -np.inf)
+    logbow1 = np.zeros(V)
+    logprob1[uni_ids[:, 0]] = uni_p
+    logbow1[uni_ids[:, 0]] = uni_b
+    logprob1[BOS_ID] = -np.inf  # context only (KenLM writes 0 here)
+    keys = [np.arange(V, dtype=np.int64)]
+    logprob = [logprob1]
+    logbow = [logbow1]
+    added = 0
+    grams = [a[0] for a in arrays]      # word ids per order, grows when contexts are added
+    k = 2
+    while k <= N:
+        g = grams[k - 1]
+        rows = np.asarray(g[:, 0], dtype=np.int64)
+        missing_at = 0
+        for j in range(2, k):          # walk the context's prefix chain
+            key = rows * V + g[:, j - 1]
+            pos = np.minimum(np.searchsorted(keys[j - 1], key), len(keys[j - 1]) - 1)
+            ok = keys[j - 1][pos] == key if len(keys[j - 1]) else np.zeros(len(key), bool)
+            if not ok.all():
+                missing_at = j
+                bad = ~ok
+                break
+            rows = pos
+        if missing_at:
+            # contexts absent from table k-1: add them there (and restart from that order)
+            ctx = np.unique(g[bad, :k - 1], axis=0)
+            grams[k - 2] = np.concatenate([grams[k - 2], ctx.astype(np.int32)])
+            added += len(ctx)
+            del keys[k - 2:], logprob[k - 2:], logbow[k - 2:]
+            k -= 1
+            if k == 1:  # a word unknown at order 1 cannot happen: the reader checks words
+                raise AssertionError("unreachable")
+            continue
+        key = rows * V + g[:, k - 1]
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        dup = np.flatnonzero(key[1:] == key[:-1])
+        lineno = arrays[k - 1][3]
+        n_file = len(lineno)
+        if len(dup):
+            a, b = order[dup[0]], order[dup[0] + 1]
+            first, second = sorted(int(lineno[i]) if i < n_file else 0 for i in (a, b))
+            if first == 0:  # an added context that the file lists too: cannot happen
+                raise AssertionError("unreachable")
+            raise lines.error(f"{k}-gram listed twice (first on line {first})", second)
+        p = np.full(len(g), np.nan)
+        b = np.zeros(len(g))
+        p[:n_file] = arrays[k - 1][1]
+        b[:n_file] = arrays[k - 1][2]
+        keys.append(key)
+        logprob.append(p[order])
+        logbow.append(b[order])
+        k += 1
+    if added:
+        _fill_added_contexts(keys, logprob, logbow, V)
+        warnings.warn(f"{lines.path}: {added} n-gram context(s) missing from the file were "
+                      "added with backoff weight 1, as KenLM does", stacklevel=3)
+    return BackoffModel(vocab, keys, logprob, logbow[:N - 1], method="arpa")
+
+
+def _fill_added_contexts(keys, logprob, logbow, V):
+    """Give every added context (probability NaN so far) the probability that backing
+    off assigns it, lower orders first (they are complete when order k is filled)."""
+    N = len(keys)
+    for k in range(2, N + 1):
+        todo = np.flatnonzero(np.isnan(logprob[k - 1]))
+        for row in todo:
+            gram = _words_of(keys, V, k, int(row))
+            logprob[k - 1][row] = _backoff_logprob(keys, logprob, logbow, V, gram[:-1], gram[-1],
+                                                   skip_full=True)
+
+
+def _words_of(keys, V, k, row) -> list[int]:
+    out = []
+    for j in range(k, 1, -1):
+        key = int(keys[j - 1][row])
+        out.append(key % V)
+        row = key // V
+    out.append(row)
+    return out[::-1]
+
+
+def _find(keys, V, gram) -> int:
+    row = int(gram[0])
+    for j in range(2, len(gram) + 1):
+        key = row * V + int(gram[j - 1])
+        t = keys[j - 1]
+        pos = int(np.searchsorted(t, key))
+        if pos >= len(t) or t[pos] != key:
+            return -1
+        row = pos
+    return row
+
+
+def _backoff_logprob(keys, logprob, logbow, V, context, word, skip_full=False) -> float:
+    """ln P(word | context) by the ARPA rule (only used for the rare added contexts)."""
+    context = list(context)
+    if not skip_full:
+        row = _find(keys, V, context + [word])
+        if row >= 0:
+            return float(logprob[len(context)][row])
+    if not context:
+        return float(logprob[0][word])
+    row = _find(keys, V, context)
+    b = float(logbow[len(context) - 1][row]) if row >= 0 else 0.0
+    return b + _backoff_logprob(keys, logprob, logbow, V, context[1:], word)
+
+
+def _load(path):
+    return read_arpa(path)
+
+
+register_loader(".arpa", _load)
+register_loader(".arpa.gz", _load)
+
+__all__ = ["read_arpa"]
