@@ -7,6 +7,9 @@ vector, ...); the mixture's state is the tuple of the components' states, so
 any models behind :class:`~nlm.model.LanguageModel` mix, including mixtures.
 Everything is computed in the log domain (``logaddexp``), so a component that
 gives a token probability 0 (``-inf``) is harmless as long as another does not.
+Components must have the same words, tokenizer and case folding; their ids may
+be ordered differently (an ARPA file lists its words in its own order): the
+mixture uses its first component's ids and translates for the others.
 
 The weights are tuned on held-out text by expectation-maximisation, as SRILM's
 ``compute-best-mix`` does: with l_i(t) the log-probability component i gives
@@ -40,19 +43,36 @@ from .vocab import Vocabulary
 
 
 def vocabulary_difference(a: Vocabulary, b: Vocabulary) -> str | None:
-    """Why two vocabularies are not interchangeable (word list, tokenizer, case), or None."""
+    """Why two vocabularies cannot be mixed (word set, tokenizer, case), or None.
+
+    The same words in another id order are compatible (an ARPA file lists its
+    words in its own order): :func:`id_map` translates between them."""
     if a is b:
         return None
     if a.tokenizer != b.tokenizer:
         return f"tokenizer {a.tokenizer!r} vs {b.tokenizer!r}"
     if a.lowercase != b.lowercase:
         return f"lowercase {a.lowercase} vs {b.lowercase}"
-    if a.words != b.words:
-        if len(a) != len(b):
-            return f"{len(a)} vs {len(b)} words"
-        i = next(i for i, (x, y) in enumerate(zip(a.words, b.words)) if x != y)
-        return f"word id {i} is {a.words[i]!r} vs {b.words[i]!r}"
-    return None
+    if a.words == b.words:
+        return None
+    only_a = [w for w in a.words if w not in b.index]
+    only_b = [w for w in b.words if w not in a.index]
+    if not only_a and not only_b:
+        return None
+    parts = [f"{len(a)} vs {len(b)} words"]
+    if only_a:
+        parts.append(f"{len(only_a)} only in the first, e.g. {only_a[0]!r}")
+    if only_b:
+        parts.append(f"{len(only_b)} only in the second, e.g. {only_b[0]!r}")
+    return "; ".join(parts)
+
+
+def id_map(target: Vocabulary, source: Vocabulary) -> np.ndarray | None:
+    """(V,) int64: the id in ``source`` of each id of ``target``, or None when the
+    ids already agree. The vocabularies must hold the same words."""
+    if target is source or target.words == source.words:
+        return None
+    return np.array([source.index[w] for w in target.words], dtype=np.int64)
 
 
 def check_weights(weights, k: int) -> np.ndarray:
@@ -171,6 +191,7 @@ class MixtureModel(LanguageModel):
             raise OptionError("one path per component, or none")
         self.paths = [os.path.abspath(p) if p is not None else None for p in paths]
         self.components = components
+        self._maps = []  # per component: mixture id -> component id, None if the same
         for i, c in enumerate(components):
             if not isinstance(c, LanguageModel):
                 raise OptionError(f"component {self._label(i)} is not a LanguageModel")
@@ -182,6 +203,7 @@ class MixtureModel(LanguageModel):
                 raise OptionError(f"component {self._label(i)} has a different vocabulary "
                                   f"from {self._label(0)} ({reason}); mixed models must be "
                                   "trained with the same vocabulary and tokenizer settings")
+            self._maps.append(id_map(components[0].vocab, c.vocab))
         super().__init__(components[0].vocab)
         self.weights = check_weights(weights, len(components))
 
@@ -200,28 +222,40 @@ class MixtureModel(LanguageModel):
         return MixtureModel(self.components, weights, paths=self.paths)
 
     # -- the state machine ----------------------------------------------------
-    # Components with weight 0 are never consulted: their state is None.
+    # Components with weight 0 are never consulted: their state is None. Token
+    # ids are the mixture's (its first component's); a component whose ids are
+    # ordered differently gets translated ids, and its distribution is gathered
+    # back into the mixture's order.
     def initial_state(self) -> tuple:
         return tuple(c.initial_state() if w > 0 else None
                      for c, w in zip(self.components, self.weights))
 
     def advance(self, state, token: int) -> tuple:
-        return tuple(c.advance(s, token) if s is not None else None
-                     for c, s in zip(self.components, state))
+        return tuple(None if s is None else
+                     c.advance(s, token if m is None else int(m[token]))
+                     for c, s, m in zip(self.components, state, self._maps))
 
     def next_logprobs(self, state) -> np.ndarray:
-        rows = (c.next_logprobs(s) if s is not None else None
-                for c, s in zip(self.components, state))
+        rows = (None if s is None else
+                c.next_logprobs(s) if m is None else c.next_logprobs(s)[m]
+                for c, s, m in zip(self.components, state, self._maps))
         return combine_logprobs(rows, self.weights)
 
     # -- scoring ------------------------------------------------------------------
+    def _component_scores(self, i: int, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        m = self._maps[i]
+        if m is not None:
+            ids = m[ids].astype(np.int32)
+        return self.components[i].score_corpus(ids, offsets)
+
     def component_logprobs(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """(K, T) log-probabilities each component gives each token (its fast path)."""
-        return np.stack([c.score_corpus(ids, offsets) for c in self.components])
+        return np.stack([self._component_scores(i, ids, offsets)
+                         for i in range(len(self.components))])
 
     def score_corpus(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        rows = (c.score_corpus(ids, offsets) if w > 0 else None
-                for c, w in zip(self.components, self.weights))
+        rows = (self._component_scores(i, ids, offsets) if w > 0 else None
+                for i, w in enumerate(self.weights))
         return combine_logprobs(rows, self.weights)
 
     def tune(self, ids: np.ndarray, offsets: np.ndarray, **em_options):
@@ -305,4 +339,4 @@ def _relative(path: str, base: str) -> str:
 
 
 __all__ = ["MixtureModel", "em_weights", "EMResult", "combine_logprobs", "check_weights",
-           "vocabulary_difference"]
+           "vocabulary_difference", "id_map"]

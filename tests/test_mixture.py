@@ -16,12 +16,13 @@ from nlm.corpus import Corpus
 from nlm.errors import ModelFileError, NlmError, OptionError
 from nlm.evaluate import evaluate
 from nlm.model import LanguageModel
-from nlm.mixture import MixtureModel, check_weights, em_weights, vocabulary_difference
+from nlm.mixture import (MixtureModel, check_weights, em_weights, id_map,
+                         vocabulary_difference)
 from nlm.modelfile import HEADER, load, read_header, save
 from nlm.ngram.addk import AddKModel
 from nlm.ngram.backoff import BackoffModel
 from nlm.ngram.counts import count_ngrams
-from nlm.vocab import BOS_ID
+from nlm.vocab import BOS_ID, Vocabulary
 
 HELD_OUT = ["the dog sat on the mat", "a cat saw the log", "the red cat sat",
             "a dog and a cat on the log"]
@@ -95,6 +96,60 @@ class TestNestedMixture(LanguageModelConformance):
         return saved_mixture(component_dir, [load(component_dir / "inner-mix.npz"),
                                              absolute_discount_bigram(corpus, vocab)],
                              [0.6, 0.4], ["inner-mix-copy.npz", "nested-backoff.npz"])
+
+
+def write_arpa(model: BackoffModel, path, seed=0):
+    """``model`` (a bigram BackoffModel) as an ARPA file listing its words in a
+    shuffled order, so the model read back has the same words with other ids."""
+    V, words = model.vocab_size, model.vocab.words
+
+    def log10(x):
+        return "-99" if x == -np.inf else repr(float(x) / math.log(10.0))
+
+    order = list(range(3)) + list(np.random.default_rng(seed).permutation(np.arange(3, V)))
+    keys2 = model.tables.keys[1]
+    lines = ["\\data\\", f"ngram 1={V}", f"ngram 2={len(keys2)}", "", "\\1-grams:"]
+    lines += [f"{log10(model.logprob[0][i])}\t{words[i]}\t{log10(model.logbow[0][i])}"
+              for i in order]
+    lines += ["", "\\2-grams:"]
+    lines += [f"{log10(lp)}\t{words[k // V]} {words[k % V]}"
+              for k, lp in zip(keys2, model.logprob[1])]
+    lines += ["", "\\end\\", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+class TestMixtureWithArpaComponent(LanguageModelConformance):
+    """An ARPA file's words come in its own order: the mixture translates ids."""
+    @pytest.fixture(scope="class")
+    def model(self, tiny, component_dir):
+        vocab, corpus = tiny
+        arpa = write_arpa(absolute_discount_bigram(corpus, vocab), component_dir / "bigram.arpa")
+        save(AddKModel.fit(corpus, vocab, order=3, k=0.2), component_dir / "addk3.npz")
+        mix = MixtureModel.from_files([component_dir / "addk3.npz", arpa], [0.5, 0.5])
+        assert mix.components[1].vocab.words != vocab.words   # really another order
+        return mix
+
+
+def test_arpa_component_scores_as_the_original(tiny, component_dir):
+    vocab, corpus = tiny
+    addk = AddKModel.fit(corpus, vocab, order=3, k=0.2)
+    bigram = absolute_discount_bigram(corpus, vocab)
+    save(addk, component_dir / "addk3b.npz")
+    arpa = write_arpa(bigram, component_dir / "bigram-b.arpa", seed=1)
+    via_arpa = MixtureModel.from_files([component_dir / "addk3b.npz", arpa], [0.3, 0.7])
+    direct = MixtureModel([addk, bigram], [0.3, 0.7])
+    ids, offsets = random_corpus(direct, sentences=30)
+    np.testing.assert_allclose(via_arpa.score_corpus(ids, offsets),
+                               direct.score_corpus(ids, offsets), rtol=1e-12)
+    for ctx in random_contexts(direct, n=6):
+        np.testing.assert_allclose(via_arpa.next_logprobs(via_arpa.state_after(ctx)),
+                                   direct.next_logprobs(direct.state_after(ctx)), rtol=1e-12)
+    # and with the ARPA model first, the mixture's ids are the ARPA file's
+    flipped = MixtureModel.from_files([arpa, component_dir / "addk3b.npz"], [0.7, 0.3])
+    held = [s.split() for s in HELD_OUT]
+    assert evaluate(flipped, Corpus.from_sentences(held, flipped.vocab)).perplexity == \
+        pytest.approx(evaluate(direct, Corpus.from_sentences(held, vocab)).perplexity, rel=1e-12)
 
 
 def test_hand_built_backoff_is_normalized(tiny):
@@ -194,17 +249,23 @@ def test_vocabulary_mismatch_is_a_clear_error(pair):
     a, _ = pair
     vocab2, corpus2 = corpus_from_lines(TINY_TEXT + ["a zebra sat"])
     other = AddKModel.fit(corpus2, vocab2, order=2)
-    with pytest.raises(OptionError, match="different vocabulary.*words"):
+    with pytest.raises(OptionError, match="different vocabulary.*1 only in the second, "
+                       "e.g. 'zebra'"):
         MixtureModel([a, other])
     vocab3, corpus3 = corpus_from_lines(TINY_TEXT)
     vocab3.lowercase = True
     with pytest.raises(OptionError, match="lowercase"):
         MixtureModel([a, AddKModel.fit(corpus3, vocab3, order=2)])
     assert vocabulary_difference(a.vocab, corpus_from_lines(TINY_TEXT)[0]) is None
+    # the same words in another order can be mixed: ids are translated
     v = corpus_from_lines(TINY_TEXT)[0]
-    v.words = list(v.words)
-    v.words[5], v.words[6] = v.words[6], v.words[5]
-    assert "word id 5" in vocabulary_difference(a.vocab, v)
+    words = list(v.words)
+    words[5], words[6] = words[6], words[5]
+    swapped = Vocabulary(words, v.counts)
+    assert vocabulary_difference(a.vocab, swapped) is None
+    m = id_map(a.vocab, swapped)
+    assert m[5] == 6 and m[6] == 5 and (m[:5] == np.arange(5)).all()
+    assert id_map(a.vocab, a.vocab) is None
 
 
 def test_unnormalized_components_are_refused(pair):
