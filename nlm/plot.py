@@ -1,0 +1,157 @@
+"""Training curves: train and valid perplexity against words seen, from training logs.
+
+A training log is JSON Lines: one JSON object per line (blank lines skipped),
+appended as training goes. The records this module reads::
+
+    {"event": "step",  "words": 128000, "train_loss": 5.92}
+    {"event": "epoch", "words": 2088628, "epoch": 1, "train_ppl": 310.4, "valid_ppl": 282.0}
+    {"event": "valid", "words": 2088628, "valid_loss": 5.64}
+
+* ``words`` (or ``tokens``): training words (tokens, ``</s>`` included) seen
+  so far. Records without it are not plotted (a ``config`` or ``done`` record,
+  say).
+* ``train_ppl`` or ``train_loss``, ``valid_ppl`` or ``valid_loss``: a loss is
+  the mean cross-entropy in nats per token, plotted as perplexity exp(loss).
+* ``event`` is optional. The train curve uses ``step`` records (the running
+  figures between evaluations) when any has a train figure; otherwise the
+  records that have one (``epoch`` averages). Every record with a valid figure
+  gives a valid point.
+
+Anything else in a record is ignored, so a trainer may log more. A line that
+is not a JSON object, or a figure that is not a number, is an error naming
+the line. Drawing needs matplotlib (the ``plot`` extra); it is imported only
+when a figure is drawn, and used through its Agg canvas, never pyplot, so no
+display or global backend is involved.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+from .errors import NlmError, OptionError
+
+INSTALL_HINT = 'plotting needs matplotlib; install it with: pip install "nlm[plot]"'
+
+
+@dataclass
+class Curves:
+    label: str
+    train: list[tuple[float, float]] = field(default_factory=list)  # (words, perplexity)
+    valid: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _figure(record: dict, name: str, where: str):
+    """Perplexity from ``name_ppl`` or ``name_loss`` (nats/token), None if absent."""
+    for key, to_ppl in ((f"{name}_ppl", float), (f"{name}_loss", _exp)):
+        if key in record and record[key] is not None:
+            value = record[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise NlmError(f"{where}: {key} is not a number ({value!r})")
+            return to_ppl(value)
+    return None
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def read_training_log(path, label: str | None = None) -> Curves:
+    """Train and valid curves of one JSONL training log (see the module docstring)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise NlmError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise NlmError(f"{path}: is a directory, not a training log")
+    step_train, other_train, valid = [], [], {}
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        raise NlmError(f"{path}: cannot read ({e.strerror})") from None
+    with f:
+        try:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                where = f"{path}: line {lineno}"
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    raise NlmError(f"{where} is not JSON (expected one JSON object per "
+                                   "line)") from None
+                if not isinstance(record, dict):
+                    raise NlmError(f"{where} is not a JSON object")
+                words = record.get("words", record.get("tokens"))
+                if words is None:
+                    continue
+                if isinstance(words, bool) or not isinstance(words, (int, float)):
+                    raise NlmError(f"{where}: words is not a number ({words!r})")
+                train_ppl = _figure(record, "train", where)
+                if train_ppl is not None:
+                    (step_train if record.get("event") == "step" else other_train).append(
+                        (float(words), train_ppl))
+                valid_ppl = _figure(record, "valid", where)
+                if valid_ppl is not None:
+                    valid[float(words)] = valid_ppl   # a repeated evaluation replaces the last
+        except UnicodeDecodeError:
+            raise NlmError(f"{path}: not valid UTF-8") from None
+    curves = Curves(label or os.path.splitext(os.path.basename(path))[0],
+                    sorted(step_train or other_train), sorted(valid.items()))
+    if not curves.train and not curves.valid:
+        raise NlmError(f"{path}: no perplexity records (expected JSON lines with \"words\" and "
+                       "one of train_ppl, train_loss, valid_ppl, valid_loss)")
+    return curves
+
+
+def require_matplotlib():
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import EngFormatter
+    except ImportError:
+        raise NlmError(INSTALL_HINT) from None
+    return Figure, FigureCanvasAgg, EngFormatter
+
+
+def plot_curves(curves: list[Curves], output, title: str | None = None) -> None:
+    """Draw the curves (perplexity on a log scale against words seen) into ``output``;
+    the format follows its suffix (png, pdf, svg, ...)."""
+    from .modelfile import atomic_output, check_writable
+    Figure, FigureCanvasAgg, EngFormatter = require_matplotlib()
+    output = os.fspath(output)
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    fmt = os.path.splitext(output)[1].lstrip(".").lower()
+    supported = canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise OptionError(f"{output}: cannot tell the image format from the suffix; use one of "
+                          + ", ".join(f".{s}" for s in sorted(supported)))
+    check_writable(output)
+    ax = fig.add_subplot()
+    colors = [f"C{i % 10}" for i in range(len(curves))]
+    for c, color in zip(curves, colors):
+        prefix = f"{c.label} " if len(curves) > 1 else ""
+        train = [(w, p) for w, p in c.train if math.isfinite(p)]
+        valid = [(w, p) for w, p in c.valid if math.isfinite(p)]
+        if train:
+            ax.plot(*zip(*train), color=color, linewidth=1.2, alpha=0.75, label=f"{prefix}train")
+        if valid:
+            ax.plot(*zip(*valid), color=color, linestyle="--", marker="o", markersize=4,
+                    label=f"{prefix}valid")
+    ax.set_yscale("log")
+    ax.set_xlabel("words seen")
+    ax.set_ylabel("perplexity")
+    ax.xaxis.set_major_formatter(EngFormatter())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    with atomic_output(output) as f:
+        fig.savefig(f, format=fmt, dpi=120)
+
+
+__all__ = ["read_training_log", "plot_curves", "require_matplotlib", "Curves", "INSTALL_HINT"]
