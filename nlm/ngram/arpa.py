@@ -366,6 +366,66 @@ def _backoff_logprob(keys, logprob, logbow, V, context, word, skip_full=False) -
     return b + _backoff_logprob(keys, logprob, logbow, V, context[1:], word)
 
 
+# -- writing ------------------------------------------------------------------
+#: significant digits of the log10 values written: a value's relative error is at
+#: most 5e-10, so a log-probability of -20 (nats) moves by at most 1e-8 on the
+#: round trip (KenLM writes float32 values, about 7 digits).
+DIGITS = 10
+
+
+def _log10_text(x: np.ndarray) -> list[str]:
+    v = np.where(np.isneginf(x), LOG10_ZERO, x / LN10) + 0.0  # + 0.0 turns -0.0 into 0
+    fmt = f"%.{DIGITS}g"
+    return [fmt % t for t in v.tolist()]
+
+
+def write_arpa(model, path) -> None:
+    """Write a :class:`BackoffModel` as an ARPA file (gzipped when ``path`` ends in
+    ``.gz``). The file appears only when complete (temporary file + rename)."""
+    from ..modelfile import atomic_output
+
+    path = os.fspath(path)
+    if not isinstance(model, BackoffModel):
+        raise NlmError(f"a {model.kind} model has no backoff form, so it cannot be written "
+                       "as ARPA; only backoff and interpolated n-gram models can")
+    if not model.normalized:
+        raise NlmError(f"{model.method} scores are not probabilities; an ARPA file would "
+                       "present them as probabilities")
+    bad = [w for w in model.vocab.words if not w or len(w.split()) != 1 or w != w.strip()]
+    if bad:
+        raise NlmError(f"word {bad[0]!r} is empty or holds whitespace, which ARPA cannot "
+                       "represent (character models: map spaces to another symbol)")
+    N = model.order
+    words = np.array(model.vocab.words, dtype=object)
+    with atomic_output(path) as raw:
+        out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) if path.endswith(".gz") else raw
+        try:
+            out.write(b"\\data\\\n")
+            for k in range(1, N + 1):
+                out.write(f"ngram {k}={len(model.tables.keys[k - 1])}\n".encode())
+            for k in range(1, N + 1):
+                out.write(f"\n\\{k}-grams:\n".encode())
+                grams = model.ngram_words(k)
+                text = words[grams[:, 0]]
+                for j in range(1, k):
+                    text = text + " " + words[grams[:, j]]
+                lp = model.logprob[k - 1].copy()
+                if k == 1:
+                    lp[BOS_ID] = -np.inf  # context only (KenLM writes 0, SRILM -99)
+                probs = _log10_text(lp)
+                if k < N:
+                    bows = _log10_text(model.logbow[k - 1])
+                    lines = [f"{p}\t{t}\t{b}\n" for p, t, b in zip(probs, text.tolist(), bows)]
+                else:
+                    lines = [f"{p}\t{t}\n" for p, t in zip(probs, text.tolist())]
+                for a in range(0, len(lines), 1 << 16):
+                    out.write("".join(lines[a:a + (1 << 16)]).encode("utf-8"))
+            out.write(b"\n\\end\\\n")
+        finally:
+            if out is not raw:
+                out.close()
+
+
 def _load(path):
     return read_arpa(path)
 
@@ -373,4 +433,4 @@ def _load(path):
 register_loader(".arpa", _load)
 register_loader(".arpa.gz", _load)
 
-__all__ = ["read_arpa"]
+__all__ = ["read_arpa", "write_arpa"]

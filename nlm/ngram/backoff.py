@@ -22,11 +22,19 @@ from ..errors import ModelFileError
 from ..model import register
 from ..vocab import Vocabulary
 from .base import NgramModel
-from .counts import NgramCounts, ngram_rows, padded_stream
+from .backoff_kernels import _next_logprobs, _ngram_logprobs, _score_corpus
+from .counts import NgramCounts
 
 
 @register("backoff")
 class BackoffModel(NgramModel):
+    """ARPA-form tables of ``keys`` (layout of :class:`NgramCounts`), ``logprob``
+    (ln probabilities, one per stored n-gram) and ``logbow`` (ln backoff weights,
+    orders 1..N-1). ``method`` names the estimator; ``normalized=False`` marks
+    scores that are not probabilities (stupid backoff). Queries run in the Numba
+    kernels of :mod:`nlm.ngram.backoff_kernels`; a table's lookups never scan it.
+    """
+
     def __init__(self, vocab: Vocabulary, keys: list[np.ndarray], logprob: list[np.ndarray],
                  logbow: list[np.ndarray], method: str = "arpa", normalized: bool = True,
                  options: dict | None = None):
@@ -36,57 +44,114 @@ class BackoffModel(NgramModel):
             raise ValueError("one logprob table per order and one logbow table per order < N")
         if len(keys[0]) != V or len(logprob[0]) != V:
             raise ValueError("the unigram table must cover the whole vocabulary")
-        self.tables = NgramCounts(V, [np.asarray(k, np.int64) for k in keys],
-                                  [np.zeros(0, np.int64)] * N)
-        self.logprob = [np.asarray(x, np.float64) for x in logprob]
-        self.logbow = [np.asarray(x, np.float64) for x in logbow[:N - 1]]
+        sizes = [len(k) for k in keys]
         for k in range(N):
-            if self.logprob[k].shape != self.tables.keys[k].shape:
+            if np.shape(keys[k]) != (sizes[k],) or np.shape(logprob[k]) != (sizes[k],):
                 raise ValueError(f"order {k + 1}: logprob and keys differ in length")
-            if k < N - 1 and self.logbow[k].shape != self.tables.keys[k].shape:
+            if k < N - 1 and np.shape(logbow[k]) != (sizes[k],):
                 raise ValueError(f"order {k + 1}: logbow and keys differ in length")
+        # One flat array per quantity (the kernels' layout); the per-order lists are views.
+        off = np.zeros(N + 1, dtype=np.int64)
+        np.cumsum(sizes, out=off[1:])
+        self._off = off
+        self._keys = np.concatenate([np.asarray(k, np.int64) for k in keys])
+        self._lp = np.concatenate([np.asarray(x, np.float64) for x in logprob])
+        self._bow = np.zeros(off[-1], dtype=np.float64)
+        for k in range(N - 1):
+            self._bow[off[k]:off[k + 1]] = logbow[k]
+        self._check_tables()
+        view = [slice(off[k], off[k + 1]) for k in range(N)]
+        self.tables = NgramCounts(V, [self._keys[v] for v in view],
+                                  [np.zeros(0, np.int64)] * N)
+        self.logprob = [self._lp[v] for v in view]
+        self.logbow = [self._bow[v] for v in view[:N - 1]]
+        self._child = None
+        self._coff = None
         self.method = method
         self.normalized = bool(normalized)
         self.options = dict(options or {})
 
+    def _check_tables(self):
+        """The kernels trust these invariants (an out-of-range row would read
+        outside an array), so a damaged model file must not get past here."""
+        N, V, off = self.order, self.vocab_size, self._off
+        if not np.array_equal(self._keys[:V], np.arange(V)):
+            raise ValueError("the unigram table must be indexed by word id")
+        for k in range(2, N + 1):
+            key = self._keys[off[k - 1]:off[k]]
+            if len(key) == 0:
+                continue
+            if key[0] < 0 or (len(key) > 1 and not (key[1:] > key[:-1]).all()):
+                raise ValueError(f"order {k}: keys are not sorted and distinct")
+            if key[-1] // V >= off[k - 1] - off[k - 2]:
+                raise ValueError(f"order {k}: an n-gram's context is not in table {k - 1}")
+        if np.isnan(self._lp).any() or np.isnan(self._bow).any():
+            raise ValueError("NaN in the probability tables")
+
     # -- queries ------------------------------------------------------------
+    def _tab(self) -> tuple:
+        """The flat tables in the kernels' layout (see :mod:`.backoff_kernels`)."""
+        if self._child is None:
+            N = self.order
+            parts = [np.zeros(0, np.int64)] + [self.tables.child_start(k) for k in range(2, N + 1)]
+            coff = np.zeros(N + 1, dtype=np.int64)
+            np.cumsum([len(p) for p in parts], out=coff[1:])
+            self._child = np.concatenate(parts).astype(np.int64, copy=False)
+            self._coff = coff
+            self.tables._child_start = []  # the flat copy is the one kept
+        return (self._keys, self._off, self._lp, self._bow, self._child, self._coff)
+
     def _find(self, ids) -> int:
         return self.tables.find(ids)
 
-    def next_logprobs(self, state) -> np.ndarray:
+    def _history(self, state) -> np.ndarray:
         h = tuple(state)[-(self.order - 1):] if self.order > 1 else ()
-        lp = self.logprob[0].copy()
-        for j in range(1, len(h) + 1):
-            row = self._find(h[-j:])
-            if row < 0:
-                continue
-            lp += self.logbow[j - 1][row]
-            start = self.tables.child_start(j + 1)
-            a, b = start[row], start[row + 1]
-            if b > a:
-                lp[self.tables.keys[j][a:b] % self.vocab_size] = self.logprob[j][a:b]
-        return lp
+        V = self.vocab_size
+        if not all(0 <= t < V for t in h):
+            raise ValueError("state holds a token id outside the vocabulary")
+        return np.array(h, dtype=np.int64)
+
+    def next_logprobs(self, state) -> np.ndarray:
+        out = np.empty(self.vocab_size, dtype=np.float64)
+        _next_logprobs(self._history(state), self.vocab_size, self.order, self._tab(), out)
+        return out
 
     def score_corpus(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        padded, depth = padded_stream(ids, offsets)
-        rows = ngram_rows(self.tables, padded, depth)
-        N = self.order
-        scored = np.flatnonzero(depth >= 1)
-        ctx_len = np.minimum(depth[scored], N - 1)
-        # longest stored n-gram ending at each scored token
-        lp = np.full(len(scored), np.nan)
-        longest = np.zeros(len(scored), dtype=np.int64)
-        for j in range(1, N + 1):
-            r = rows[j - 1][scored]
-            ok = (r >= 0) & (j <= ctx_len + 1)
-            lp[ok] = self.logprob[j - 1][r[ok]]
-            longest[ok] = j
-        # plus the backoff weights of the contexts longer than the one used
-        for m in range(1, N):
-            r = rows[m - 1][scored - 1]
-            use = (m >= longest) & (m <= ctx_len) & (r >= 0)
-            lp[use] += self.logbow[m - 1][r[use]]
-        return lp
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids) or (
+                np.diff(offsets) < 0).any():
+            raise ValueError("offsets must rise from 0 to len(ids)")
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError("token id outside the vocabulary")
+        out = np.empty(len(ids), dtype=np.float64)
+        _score_corpus(ids, offsets, self.vocab_size, self.order, self._tab(), out)
+        return out
+
+    def ngram_logprobs(self, grams: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """ln P(last word | preceding words) for each row of ``grams`` (n, m) int word ids,
+        using its first ``lengths[i]`` entries (default: all m). The words are taken as
+        they stand (no ``<s>`` is added); contexts longer than N-1 are cut."""
+        grams = np.ascontiguousarray(np.atleast_2d(grams), dtype=np.int64)
+        n, m = grams.shape
+        lengths = (np.full(n, m, dtype=np.int64) if lengths is None
+                   else np.ascontiguousarray(lengths, dtype=np.int64))
+        if m == 0 or lengths.shape != (n,) or (n and (lengths.min() < 1 or lengths.max() > m)):
+            raise ValueError("each n-gram needs at least its last word")
+        if grams.size and (grams.min() < 0 or grams.max() >= self.vocab_size):
+            raise ValueError("token id outside the vocabulary")
+        out = np.empty(n, dtype=np.float64)
+        _ngram_logprobs(grams, lengths, self.vocab_size, self.order, self._tab(), out)
+        return out
+
+    def ngram_words(self, k: int) -> np.ndarray:
+        """(n_k, k) int64 word ids of every stored k-gram, in table order."""
+        V = self.vocab_size
+        words = np.arange(V, dtype=np.int64)[:, None]
+        for j in range(2, k + 1):
+            key = self.tables.keys[j - 1]
+            words = np.concatenate([words[key // V], (key % V)[:, None]], axis=1)
+        return words
 
     # -- persistence --------------------------------------------------------
     def config(self) -> dict:

@@ -1,0 +1,186 @@
+"""Numba kernels for querying backoff tables (see :mod:`nlm.ngram.backoff`).
+
+The tables of all orders are passed flat, as one tuple ``tab``::
+
+    keys  (n,) int64    sorted keys of every order, order k at off[k-1]:off[k]
+    off   (N+1,) int64  start of each order in keys / logprob / logbow
+    lp    (n,) float64  ln probability of each stored n-gram
+    bow   (n,) float64  ln backoff weight (0 for the highest order)
+    child (m,) int64    for k = 2..N at coff[k-1]:coff[k]: the (n_{k-1}+1,)
+                        start of each (k-1)-gram's block of continuations in
+                        table k (local rows)
+    coff  (N+1,) int64
+
+Row numbers are local to their order; a unigram's row is its word id. A k-gram
+``(prefix row r, word w)`` is found by binary search for ``r*V + w`` inside
+r's block of continuations, which is short, so a lookup touches a few cache
+lines (the layout of a trie, as KenLM's).
+
+Floating-point sums are done in the same order everywhere (the probability of
+the longest stored n-gram, then the backoff weights of the longer contexts,
+shortest first), so every path gives bit-identical numbers.
+No validation here: the Python wrappers check ids and shapes.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+BOS_ROW = 1  # the unigram row of <s> (its word id)
+
+
+@njit(cache=True, inline="always")
+def _child(tab, k, r, w, V):
+    """Local row in table k of the k-gram (row r of table k-1, word w), or -1."""
+    keys, off, lp, bow, child, coff = tab
+    lo = child[coff[k - 1] + r]
+    hi = child[coff[k - 1] + r + 1]
+    key = r * V + w
+    base = off[k - 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[base + mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < child[coff[k - 1] + r + 1] and keys[base + lo] == key:
+        return lo
+    return -1
+
+
+@njit(cache=True)
+def _score_corpus(ids, offsets, V, N, tab, out):
+    """out[t] = ln P(ids[t] | its sentence so far), every sentence starting after <s>."""
+    keys, off, lp, bow, child, coff = tab
+    prev = np.empty(N, dtype=np.int64)  # prev[j-1]: row of the j-gram ending one token back
+    cur = np.empty(N, dtype=np.int64)
+    S = len(offsets) - 1
+    for s in range(S):
+        prev[:] = -1
+        prev[0] = BOS_ROW
+        ctx = 1  # tokens of context available (<s> included), capped at N-1 below
+        for t in range(offsets[s], offsets[s + 1]):
+            w = ids[t]
+            cur[:] = -1
+            cur[0] = w
+            longest = 1
+            top = min(N, ctx + 1)
+            for j in range(2, top + 1):
+                r = prev[j - 2]
+                if r >= 0:
+                    row = _child(tab, j, r, w, V)
+                    cur[j - 1] = row
+                    if row >= 0:
+                        longest = j
+            v = lp[off[longest - 1] + cur[longest - 1]]
+            for m in range(longest, min(N - 1, ctx) + 1):
+                r = prev[m - 1]
+                if r >= 0:
+                    v += bow[off[m - 1] + r]
+            out[t] = v
+            for j in range(N):
+                prev[j] = cur[j]
+            ctx += 1
+
+
+@njit(cache=True)
+def _context_rows(hist, V, N, tab, rows):
+    """rows[j-1] = row of the last j ids of ``hist`` in table j (-1 if not stored)."""
+    L = len(hist)
+    for j in range(1, L + 1):
+        r = hist[L - j]
+        for i in range(1, j):
+            if r < 0:
+                break
+            r = _child(tab, i + 1, r, hist[L - j + i], V)
+        rows[j - 1] = r
+
+
+@njit(cache=True)
+def _add_in_order(src, bs, out):
+    """out = ((src + bs[0]) + bs[1]) + ...: the same rounding as adding one weight at a
+    time, in up to three weights per sweep (a sweep with a short fixed body vectorizes)."""
+    n = len(bs)
+    V = len(out)
+    if n == 0:
+        out[:] = src
+        return
+    i = 0
+    first = True
+    while i < n:
+        left = n - i
+        s = src if first else out
+        if left == 1:
+            b0 = bs[i]
+            for w in range(V):
+                out[w] = s[w] + b0
+            i += 1
+        elif left == 2:
+            b0, b1 = bs[i], bs[i + 1]
+            for w in range(V):
+                out[w] = (s[w] + b0) + b1
+            i += 2
+        else:
+            b0, b1, b2 = bs[i], bs[i + 1], bs[i + 2]
+            for w in range(V):
+                out[w] = ((s[w] + b0) + b1) + b2
+            i += 3
+        first = False
+
+
+@njit(cache=True)
+def _next_logprobs(hist, V, N, tab, out):
+    """out[w] = ln P(w | hist) for every word (hist: the last <= N-1 ids)."""
+    keys, off, lp, bow, child, coff = tab
+    L = len(hist)
+    rows = np.empty(max(L, 1), dtype=np.int64)
+    _context_rows(hist, V, N, tab, rows)
+    # words found only as unigrams: p(w) plus every stored context's backoff weight
+    bs = np.empty(max(L, 1), dtype=np.float64)
+    nb = 0
+    for m in range(1, L + 1):
+        if rows[m - 1] >= 0:
+            bs[nb] = bow[off[m - 1] + rows[m - 1]]
+            nb += 1
+    _add_in_order(lp[:V], bs[:nb], out)
+    # continuations of ever longer contexts overwrite, with the weights of the longer ones
+    for c in range(1, L + 1):
+        r = rows[c - 1]
+        if r < 0:
+            continue
+        k = c + 1
+        base = off[k - 1]
+        for row in range(child[coff[k - 1] + r], child[coff[k - 1] + r + 1]):
+            v = lp[base + row]
+            for m in range(k, L + 1):
+                if rows[m - 1] >= 0:
+                    v += bow[off[m - 1] + rows[m - 1]]
+            out[keys[base + row] - r * V] = v
+
+
+@njit(cache=True)
+def _ngram_logprobs(grams, lengths, V, N, tab, out):
+    """out[i] = ln P(last word | the words before it) of each row of ``grams`` (its first
+    ``lengths[i]`` entries; contexts longer than N-1 words are cut to their last N-1)."""
+    keys, off, lp, bow, child, coff = tab
+    for i in range(grams.shape[0]):
+        n = lengths[i]
+        a = max(0, n - N)
+        hist = grams[i, a:n - 1]
+        w = grams[i, n - 1]
+        L = len(hist)
+        rows = np.empty(max(L, 1), dtype=np.int64)
+        _context_rows(hist, V, N, tab, rows)
+        longest = 1
+        row_l = w
+        for c in range(1, L + 1):
+            if rows[c - 1] >= 0:
+                row = _child(tab, c + 1, rows[c - 1], w, V)
+                if row >= 0:
+                    longest = c + 1
+                    row_l = row
+        v = lp[off[longest - 1] + row_l]
+        for m in range(longest, L + 1):
+            if rows[m - 1] >= 0:
+                v += bow[off[m - 1] + rows[m - 1]]
+        out[i] = v
