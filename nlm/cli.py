@@ -293,5 +293,150 @@ def export_arpa(model_file, output):
     click.echo(f"wrote {model.order}-gram ARPA model{_describe_short(model)} -> {output}")
 
 
+# -- mixtures, comparisons, training curves --------------------------------------
+
+
+def _parse_weights(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers such as 0.7,0.3, got {text!r}",
+                                 param_hint="--weights") from None
+
+
+def _same_file(a, b) -> bool:
+    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+
+
+@main.command()
+@click.argument("model_files", nargs=-1, required=True)
+@click.option("--valid", "valid_file", default=None,
+              help="Held-out text: the weights are tuned on it by EM, and each model's "
+              "perplexity on it is printed.")
+@click.option("--weights", default=None,
+              help="Fixed comma-separated weights instead of EM, e.g. 0.7,0.3 "
+              "(normalized to sum to 1).")
+@click.option("--tol", type=float, default=1e-6, show_default=True,
+              help="EM stops when no weight moves by more than this in one iteration.")
+@click.option("-o", "--output", required=True, help="Mixture file to write (.npz).")
+@user_errors
+def mix(model_files, valid_file, weights, tol, output):
+    """Interpolate MODEL_FILES linearly, with weights tuned on --valid by EM.
+
+    The models must share a vocabulary (same training text and tokenizer
+    options). The mixture file is small: it refers to the model files by
+    paths relative to itself, so keep them together when moving them.
+
+    \b
+    Example:
+      nlm mix --valid valid.txt kn5.npz mlp.npz -o kn5+mlp.npz
+      nlm mix --weights 0.6,0.4 kn5.npz rnn.npz -o kn5+rnn.npz
+    """
+    from .mixture import MixtureModel, combine_logprobs, em_weights
+    if len(model_files) < 2:
+        raise click.UsageError("give at least two model files to mix")
+    if valid_file is None and weights is None:
+        raise click.UsageError("give --valid FILE to tune the weights on, or fixed --weights")
+    if not (tol > 0):
+        raise click.BadParameter(f"must be positive, got {tol}", param_hint="--tol")
+    fixed = _parse_weights(weights) if weights is not None else None
+    check_writable(output)
+    for path in model_files:
+        if _same_file(path, output):
+            raise NlmError(f"{output}: is one of the models to mix; write the mixture to "
+                           "another file")
+    mixture = MixtureModel.from_files(model_files, fixed)
+    valid_ppl = []
+    if valid_file is not None:
+        corpus = read_corpus(valid_file, mixture.vocab)
+        L = mixture.component_logprobs(corpus.ids, corpus.offsets)   # (K, T)
+        if fixed is None:
+            result = em_weights(L, tol=tol)
+            mixture = mixture.with_weights(result.weights)
+            state = "converged" if result.converged else "stopped before converging"
+            skipped = f", {result.skipped} tokens no model can predict" if result.skipped else ""
+            click.echo(f"EM {state} after {result.iterations} iterations on {valid_file} "
+                       f"({result.tokens} tokens{skipped})")
+        mixed = combine_logprobs(L, mixture.weights)
+        valid_ppl = [_ppl(row) for row in L] + [_ppl(mixed)]
+    save(mixture, output)
+    names = list(model_files) + ["mixture"]
+    width = max(len(n) for n in names)
+    click.echo(f"{'model'.ljust(width)}  {'weight':>8}" + ("  valid ppl" if valid_ppl else ""))
+    for i, name in enumerate(names):
+        weight = f"{mixture.weights[i]:8.4f}" if i < len(model_files) else " " * 8
+        ppl = f"  {_fmt(valid_ppl[i]):>9}" if valid_ppl else ""
+        click.echo(f"{name.ljust(width)}  {weight}{ppl}")
+    click.echo(f"-> {output}")
+
+
+def _ppl(logprobs: np.ndarray) -> float:
+    mean = float(np.mean(logprobs))
+    return math.exp(-mean) if -mean < 700 else float("inf")
+
+
+@main.command()
+@click.argument("test_file")
+@click.argument("model_files", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]),
+              default="text", show_default=True, help="Table format.")
+@click.option("-o", "--output", default=None, help="Write the table to this file instead of "
+              "printing it.")
+@user_errors
+def compare(test_file, model_files, fmt, output):
+    """Evaluate MODEL_FILES on TEST_FILE side by side: perplexity (with and without
+    OOVs), cross-entropy, OOV rate and scoring speed.
+
+    Each model reads the text with its own vocabulary; compare perplexities
+    only between models with the same vocabulary (see the OOV rate).
+
+    \b
+    Example:
+      nlm compare test.txt kn5.npz mlp.npz kn5+mlp.npz --format markdown -o results.md
+    """
+    from .compare import compare_models, format_rows
+    from .modelfile import atomic_output
+    if output is not None:
+        check_writable(output)
+        for path in model_files:
+            if _same_file(path, output):
+                raise NlmError(f"{output}: is one of the models compared; write the table to "
+                               "another file")
+    if not os.path.exists(test_file):
+        raise NlmError(f"{test_file}: no such file")
+    text = format_rows(compare_models(model_files, test_file), fmt, test_file=test_file)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with atomic_output(output) as f:
+        f.write(text.encode("utf-8"))
+    click.echo(f"-> {output}", err=True)
+
+
+@main.command()
+@click.argument("logs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True,
+              help="Image to write; the format follows the suffix (.png, .svg, .pdf).")
+@click.option("--title", default=None, help="Title above the plot.")
+@user_errors
+def plot(logs, output, title):
+    """Draw training curves from LOGS: train and valid perplexity against words seen.
+
+    A log is the JSON Lines file a neural model writes while training (one
+    JSON object per line with "words" and train/valid perplexity or loss;
+    see nlm.plot). Several logs are drawn on the same axes. Needs matplotlib:
+    pip install "nlm[plot]".
+
+    \b
+    Example:
+      nlm plot mlp-train.jsonl -o curves.png
+    """
+    from .plot import plot_curves, read_training_log, require_matplotlib
+    require_matplotlib()   # say how to install it before reading anything
+    curves = [read_training_log(path) for path in logs]
+    plot_curves(curves, output, title=title)
+    click.echo(f"-> {output}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
