@@ -109,11 +109,11 @@ def write_arpa(model: BackoffModel, path, seed=0):
     order = list(range(3)) + list(np.random.default_rng(seed).permutation(np.arange(3, V)))
     keys2 = model.tables.keys[1]
     lines = ["\\data\\", f"ngram 1={V}", f"ngram 2={len(keys2)}", "", "\\1-grams:"]
-    lines += [f"{log10(model.logprob[0][i])}\t{words[i]}\t{log10(model.logbow[0][i])}"
+    lines += [f"{log10(model.logprobs[0][i])}\t{words[i]}\t{log10(model.logbows[0][i])}"
               for i in order]
     lines += ["", "\\2-grams:"]
     lines += [f"{log10(lp)}\t{words[k // V]} {words[k % V]}"
-              for k, lp in zip(keys2, model.logprob[1])]
+              for k, lp in zip(keys2, model.logprobs[1])]
     lines += ["", "\\end\\", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

@@ -409,12 +409,12 @@ def write_arpa(model, path) -> None:
                 text = words[grams[:, 0]]
                 for j in range(1, k):
                     text = text + " " + words[grams[:, j]]
-                lp = model.logprob[k - 1].copy()
+                lp = model.logprobs[k - 1].copy()
                 if k == 1:
                     lp[BOS_ID] = -np.inf  # context only (KenLM writes 0, SRILM -99)
                 probs = _log10_text(lp)
                 if k < N:
-                    bows = _log10_text(model.logbow[k - 1])
+                    bows = _log10_text(model.logbows[k - 1])
                     lines = [f"{p}\t{t}\t{b}\n" for p, t, b in zip(probs, text.tolist(), bows)]
                 else:
                     lines = [f"{p}\t{t}\n" for p, t in zip(probs, text.tolist())]

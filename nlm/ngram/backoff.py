@@ -30,8 +30,10 @@ from .counts import NgramCounts
 class BackoffModel(NgramModel):
     """ARPA-form tables of ``keys`` (layout of :class:`NgramCounts`), ``logprob``
     (ln probabilities, one per stored n-gram) and ``logbow`` (ln backoff weights,
-    orders 1..N-1). ``method`` names the estimator; ``normalized=False`` marks
-    scores that are not probabilities (stupid backoff). Queries run in the Numba
+    orders 1..N-1). They are kept as ``tables.keys``, ``logprobs`` and ``logbows``
+    (lists, one array per order; ``logprob`` is the LanguageModel method).
+    ``method`` names the estimator; ``normalized=False`` marks scores that are
+    not probabilities (stupid backoff). Queries run in the Numba
     kernels of :mod:`nlm.ngram.backoff_kernels`; a table's lookups never scan it.
     """
 
@@ -63,8 +65,8 @@ class BackoffModel(NgramModel):
         view = [slice(off[k], off[k + 1]) for k in range(N)]
         self.tables = NgramCounts(V, [self._keys[v] for v in view],
                                   [np.zeros(0, np.int64)] * N)
-        self.logprob = [self._lp[v] for v in view]
-        self.logbow = [self._bow[v] for v in view[:N - 1]]
+        self.logprobs = [self._lp[v] for v in view]
+        self.logbows = [self._bow[v] for v in view[:N - 1]]
         self._child = None
         self._coff = None
         self.method = method
@@ -162,9 +164,9 @@ class BackoffModel(NgramModel):
         out = {}
         for k in range(1, self.order + 1):
             out[f"keys.{k}"] = self.tables.keys[k - 1]
-            out[f"logprob.{k}"] = self.logprob[k - 1]
+            out[f"logprob.{k}"] = self.logprobs[k - 1]
             if k < self.order:
-                out[f"logbow.{k}"] = self.logbow[k - 1]
+                out[f"logbow.{k}"] = self.logbows[k - 1]
         return out
 
     @classmethod

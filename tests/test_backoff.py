@@ -1,0 +1,278 @@
+"""BackoffModel: the conformance suite on a hand-built model, its queries against the
+defining formulas, and the Numba kernels against a plain numpy implementation."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+from conformance import LanguageModelConformance, random_contexts, random_corpus
+from conftest import TINY_TEXT, corpus_from_lines
+
+from nlm.errors import ModelFileError
+from nlm.modelfile import load, save
+from nlm.ngram.backoff import BackoffModel
+from nlm.ngram.counts import ngram_rows, padded_stream
+from nlm.vocab import BOS_ID, EOS_ID
+
+MORE_TEXT = TINY_TEXT + """\
+the red cat sat on a log
+a mat and a log and a dog
+on the mat the cat sat
+""".splitlines()
+
+
+class AbsoluteDiscounting:
+    """Interpolated absolute discounting written with plain dicts and loops: the
+    reference the hand-built BackoffModel is folded from.
+
+    p(w)     = (max(c(w) - D, 0) + D * T / U) / C      (uniform over the U = V-1 words
+                                                        other than <s>; T seen types)
+    p(w | h) = (max(c(h w) - D, 0) + D * T(h) * p(w | h')) / c(h .)   if c(h .) > 0
+             = p(w | h')                                              otherwise
+    """
+
+    def __init__(self, lines, order, D=0.6):
+        self.vocab, self.corpus = corpus_from_lines(lines)
+        self.order, self.D, self.V = order, D, len(self.vocab)
+        self.counts = Counter()  # n-gram tuple -> count, all orders
+        for s in range(self.corpus.sentences):
+            padded = [BOS_ID] + [int(t) for t in self.corpus.sentence(s)]
+            for i in range(1, len(padded)):
+                for k in range(1, order + 1):
+                    if i - k + 1 >= 0:
+                        self.counts[tuple(padded[i - k + 1:i + 1])] += 1
+        self.total = Counter()   # context -> c(h .)
+        self.types = Counter()   # context -> T(h)
+        for g, c in self.counts.items():
+            self.total[g[:-1]] += c
+            self.types[g[:-1]] += 1
+
+    def prob(self, w, h=()) -> float:
+        h = tuple(h)[len(h) - min(len(h), self.order - 1):]
+        D = self.D
+        if not h:
+            if w == BOS_ID:
+                return 0.0
+            return ((max(self.counts[(w,)] - D, 0.0) + D * self.types[()] / (self.V - 1))
+                    / self.total[()])
+        if self.total[h] == 0:
+            return self.prob(w, h[1:])
+        return ((max(self.counts[h + (w,)] - D, 0.0) + D * self.types[h] * self.prob(w, h[1:]))
+                / self.total[h])
+
+    def backoff_model(self) -> BackoffModel:
+        """Fold into ARPA form: every seen n-gram keeps its interpolated probability;
+        bow(h) = (1 - sum of p(w|h) over stored h w) / (1 - sum of p(w|h') over them)."""
+        N, V = self.order, self.V
+        grams = [sorted(g for g in self.counts if len(g) == k) for k in range(1, N + 1)]
+        grams[0] = [(w,) for w in range(V)]
+        row = {g: g[0] for g in grams[0]}
+        keys, logprob, logbow = [], [], []
+        for k in range(1, N + 1):
+            if k > 1:
+                keyed = sorted((row[g[:-1]] * V + g[-1], g) for g in grams[k - 1])
+                grams[k - 1] = [g for _, g in keyed]
+                row.update({g: i for i, g in enumerate(grams[k - 1])})
+                keys.append(np.array([key for key, _ in keyed], dtype=np.int64))
+            else:
+                keys.append(np.arange(V, dtype=np.int64))
+            with np.errstate(divide="ignore"):
+                logprob.append(np.log([self.prob(g[-1], g[:-1]) for g in grams[k - 1]]))
+            if k < N:
+                bows = []
+                for h in grams[k - 1]:
+                    nexts = [g[-1] for g in self.counts if len(g) == k + 1 and g[:-1] == h]
+                    num = 1.0 - sum(self.prob(w, h) for w in nexts)
+                    den = 1.0 - sum(self.prob(w, h[1:]) for w in nexts)
+                    bows.append(math.log(num / den) if nexts else 0.0)
+                logbow.append(np.array(bows))
+        return BackoffModel(self.vocab, keys, logprob, logbow, method="absolute-test")
+
+
+@pytest.fixture(scope="module")
+def reference3():
+    return AbsoluteDiscounting(MORE_TEXT, 3)
+
+
+class TestHandBuiltTrigram(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self, reference3):
+        return reference3.backoff_model()
+
+
+class TestHandBuiltBigram(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self):
+        return AbsoluteDiscounting(MORE_TEXT, 2, D=0.3).backoff_model()
+
+
+class TestHandBuiltUnigram(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self):
+        return AbsoluteDiscounting(TINY_TEXT, 1).backoff_model()
+
+
+class TestHandBuiltFivegram(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self):
+        return AbsoluteDiscounting(MORE_TEXT, 5, D=0.8).backoff_model()
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_backoff_form_equals_interpolated_formula(order):
+    ref = AbsoluteDiscounting(MORE_TEXT, order)
+    model = ref.backoff_model()
+    for ctx in random_contexts(model, n=30, seed=order):
+        lp = model.next_logprobs(model.state_after(ctx))
+        expected = [ref.prob(w, (BOS_ID,) + tuple(ctx)) for w in range(ref.V)]
+        np.testing.assert_allclose(np.exp(lp), expected, rtol=1e-12, atol=1e-15)
+    assert np.isneginf(model.next_logprobs(model.initial_state())[BOS_ID])
+
+
+def test_hand_checked_numbers(reference3):
+    """A few probabilities worked out on paper for the trigram model."""
+    m = reference3.backoff_model()
+    v = reference3.vocab
+    D = 0.6
+    C = reference3.total[()]
+    T = reference3.types[()]
+    U = len(v) - 1
+    # 9 sentences, 55 words + 9 </s>; "cat" 6 times, "the" 11 times
+    assert reference3.counts[(v.id("cat"),)] == 6 and C == 64
+    assert reference3.counts[(v.id("the"),)] == 11
+    p_cat = (6 - D + D * T / U) / C
+    assert math.exp(m.next_logprobs(())[v.id("cat")]) == pytest.approx(p_cat, rel=1e-12)
+    # no sentence starts with "cat": all of P(cat | <s>) comes from the unigram
+    assert math.exp(m.logprob("cat")) == pytest.approx(D * 3 / 9 * p_cat, rel=1e-12)
+    # "<s> the": 5 of the 9 sentences start with "the"; 3 distinct words start one
+    p_the = (5 - D + D * 3 * (11 - D + D * T / U) / C) / 9
+    assert math.exp(m.logprob("the", [])) == pytest.approx(p_the, rel=1e-12)
+    # unseen context "mat red": back off to "red", followed once by "cat", once by </s>
+    p_cat_red = (1 - D + D * 2 * p_cat) / 2
+    assert math.exp(m.logprob("cat", ["mat", "red"])) == pytest.approx(p_cat_red, rel=1e-12)
+
+
+# -- the kernels against a plain numpy version ------------------------------------
+def numpy_score_corpus(model, ids, offsets):
+    """Every token's ln P with whole-array numpy operations (the pre-kernel version)."""
+    padded, depth = padded_stream(ids, offsets)
+    rows = ngram_rows(model.tables, padded, depth)
+    N = model.order
+    scored = np.flatnonzero(depth >= 1)
+    ctx_len = np.minimum(depth[scored], N - 1)
+    lp = np.full(len(scored), np.nan)
+    longest = np.zeros(len(scored), dtype=np.int64)
+    for j in range(1, N + 1):
+        r = rows[j - 1][scored]
+        ok = (r >= 0) & (j <= ctx_len + 1)
+        lp[ok] = model.logprobs[j - 1][r[ok]]
+        longest[ok] = j
+    for m in range(1, N):
+        r = rows[m - 1][scored - 1]
+        use = (m >= longest) & (m <= ctx_len) & (r >= 0)
+        lp[use] += model.logbows[m - 1][r[use]]
+    return lp
+
+
+def numpy_next_logprobs(model, state):
+    h = tuple(state)[-(model.order - 1):] if model.order > 1 else ()
+    lp = model.logprobs[0].copy()
+    for j in range(1, len(h) + 1):
+        row = model.tables.find(h[-j:])
+        if row < 0:
+            continue
+        lp += model.logbows[j - 1][row]
+        start = model.tables.child_start(j + 1)
+        a, b = start[row], start[row + 1]
+        lp[model.tables.keys[j][a:b] % model.vocab_size] = model.logprobs[j][a:b]
+    return lp
+
+
+def check_kernels_equal_numpy(model, ids, offsets, contexts):
+    np.testing.assert_array_equal(model.score_corpus(ids, offsets),
+                                  numpy_score_corpus(model, ids, offsets))
+    for ctx in contexts:
+        state = model.state_after(ctx)
+        np.testing.assert_array_equal(model.next_logprobs(state), numpy_next_logprobs(model, state))
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_kernels_equal_numpy_exactly(order):
+    model = AbsoluteDiscounting(MORE_TEXT, order).backoff_model()
+    ids, offsets = random_corpus(model, sentences=40, max_len=12)
+    # and the training text itself, where long n-grams are found
+    ref = AbsoluteDiscounting(MORE_TEXT, order)
+    check_kernels_equal_numpy(model, ids, offsets, random_contexts(model, n=40))
+    check_kernels_equal_numpy(model, ref.corpus.ids, ref.corpus.offsets, [])
+
+
+def test_kernels_equal_numpy_on_kenlm_model():
+    from conftest import shared_path
+    from nlm.corpus import read_corpus
+    from nlm.ngram.arpa import read_arpa
+    model = read_arpa(shared_path("reference", "kenlm", "ts-small.o3.arpa.gz"))
+    corpus = read_corpus(shared_path("reference", "kenlm", "ts-small.train.txt"), model.vocab)
+    n = corpus.offsets[300]
+    contexts = [list(corpus.ids[i:i + L]) for i, L in zip(range(0, 600, 7), range(100))]
+    check_kernels_equal_numpy(model, corpus.ids[:n], corpus.offsets[:301], contexts)
+
+
+def test_ngram_logprobs_agree_with_next_logprobs(reference3):
+    model = reference3.backoff_model()
+    rng = np.random.default_rng(5)
+    grams = rng.integers(0, model.vocab_size, size=(200, 4))
+    lengths = rng.integers(1, 5, size=200)
+    got = model.ngram_logprobs(grams, lengths)
+    for g, n, lp in zip(grams, lengths, got):
+        # the context as it stands (no <s> added), cut to the last N-1 words
+        want = model.next_logprobs(tuple(g[:n - 1]))[g[n - 1]]
+        assert lp == want or (np.isneginf(lp) and np.isneginf(want))
+
+
+def test_empty_corpus_and_empty_sentences(reference3):
+    model = reference3.backoff_model()
+    assert model.score_corpus(np.zeros(0, np.int32), np.zeros(1, np.int64)).shape == (0,)
+    lp = model.score_corpus(np.array([EOS_ID, EOS_ID], np.int32), np.array([0, 1, 2]))
+    assert lp[0] == lp[1] == model.next_logprobs(model.initial_state())[EOS_ID]
+
+
+def test_bad_queries_are_refused(reference3):
+    model = reference3.backoff_model()
+    V = model.vocab_size
+    with pytest.raises(ValueError):
+        model.score_corpus(np.array([V, EOS_ID], np.int32), np.array([0, 2]))
+    with pytest.raises(ValueError):
+        model.score_corpus(np.array([3, EOS_ID], np.int32), np.array([0, 3]))
+    with pytest.raises(ValueError):
+        model.next_logprobs((BOS_ID, -1))
+
+
+def test_damaged_tables_are_refused(reference3, tmp_path):
+    model = reference3.backoff_model()
+    keys = [k.copy() for k in model.tables.keys]
+    keys[1][[0, 1]] = keys[1][[1, 0]]
+    with pytest.raises(ValueError, match="sorted"):
+        BackoffModel(model.vocab, keys, model.logprobs, model.logbows)
+    keys = [k.copy() for k in model.tables.keys]
+    keys[2][-1] = (len(keys[1]) + 5) * model.vocab_size
+    with pytest.raises(ValueError, match="context"):
+        BackoffModel(model.vocab, keys, model.logprobs, model.logbows)
+    # the same damage in a model file is a ModelFileError, not a crash
+    path = tmp_path / "m.npz"
+    save(model, path)
+    arrays = dict(np.load(path))
+    arrays["keys.3"] = keys[2]
+    np.savez(path, **arrays)
+    with pytest.raises(ModelFileError):
+        load(path)
+
+
+def test_describe_and_words(reference3):
+    model = reference3.backoff_model()
+    assert model.describe()["ngrams"] == [len(k) for k in model.tables.keys]
+    words = model.ngram_words(3)
+    assert words.shape == (len(model.tables.keys[2]), 3)
+    for g, row in zip(words[:20], range(20)):
+        assert model.tables.find(tuple(g)) == row
