@@ -242,7 +242,8 @@ class MixtureModel(LanguageModel):
         return combine_logprobs(rows, self.weights)
 
     # -- scoring ------------------------------------------------------------------
-    def _component_scores(self, i: int, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    def component_scores(self, i: int, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """(T,) log-probabilities component ``i`` gives each token (``ids`` are the mixture's)."""
         m = self._maps[i]
         if m is not None:
             ids = m[ids].astype(np.int32)
@@ -250,11 +251,11 @@ class MixtureModel(LanguageModel):
 
     def component_logprobs(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """(K, T) log-probabilities each component gives each token (its fast path)."""
-        return np.stack([self._component_scores(i, ids, offsets)
+        return np.stack([self.component_scores(i, ids, offsets)
                          for i in range(len(self.components))])
 
     def score_corpus(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        rows = (self._component_scores(i, ids, offsets) if w > 0 else None
+        rows = (self.component_scores(i, ids, offsets) if w > 0 else None
                 for i, w in enumerate(self.weights))
         return combine_logprobs(rows, self.weights)
 
