@@ -260,10 +260,11 @@ class MixtureModel(LanguageModel):
         return combine_logprobs(rows, self.weights)
 
     def tune(self, ids: np.ndarray, offsets: np.ndarray, **em_options):
-        """(mixture with EM-tuned weights, EMResult) for held-out text ``ids``/``offsets``;
-        the current weights are EM's starting point."""
-        result = em_weights(self.component_logprobs(ids, offsets), init=self.weights,
-                            **em_options)
+        """(mixture with EM-tuned weights, EMResult) for held-out text ``ids``/``offsets``.
+        EM starts from the current weights, or from uniform ones if any is zero (EM
+        never moves a zero weight)."""
+        init = self.weights if (self.weights > 0).all() else None
+        result = em_weights(self.component_logprobs(ids, offsets), init=init, **em_options)
         return self.with_weights(result.weights), result
 
     # -- persistence --------------------------------------------------------------

@@ -407,6 +407,9 @@ def test_tune_returns_a_better_mixture(pair):
     # up to how far EM's stopping tolerance leaves it from the optimum
     best_single = min(evaluate(a, held).perplexity, evaluate(b, held).perplexity)
     assert evaluate(tuned, held).perplexity < best_single * (1 + 1e-5)
+    # a zero weight does not pin EM to a corner
+    retuned, _ = MixtureModel([a, b], [1.0, 0.0]).tune(held.ids, held.offsets)
+    np.testing.assert_allclose(retuned.weights, tuned.weights, atol=1e-4)
 
 
 def test_check_weights_keeps_normalized_weights_bit_for_bit():
