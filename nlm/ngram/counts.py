@@ -1,8 +1,9 @@
-"""Counting n-grams of every order 1..N in one sweep per order, with numpy.
+"""Counting n-grams of every order 1..N, and the tables later stages index.
 
 Stage 1 of n-gram estimation (count -> adjust -> discount -> interpolate ->
-write). Input: a :class:`~nlm.corpus.Corpus`. Output: :class:`NgramCounts`,
-sorted tables that later stages and queries index without scanning.
+write; see :mod:`nlm.ngram.methods`). Input: a :class:`~nlm.corpus.Corpus`.
+Output: :class:`NgramCounts`, sorted tables that later stages and queries
+index without scanning.
 
 Each sentence is counted as ``<s> w1 .. wn </s>`` (one ``<s>``, as SRILM and
 KenLM). Table 1 is indexed by word id directly (so every vocabulary word,
@@ -11,6 +12,14 @@ stored as the integer key ``prefix_index * V + last_word``, where
 ``prefix_index`` is the row of its first k-1 words in table k-1. Keys are
 sorted, so the continuations of one context form one contiguous block of the
 next table, found by binary search: nothing ever scans a table at query time.
+Each k-gram also knows the row of its suffix (the k-gram minus its first
+word) in table k-1: that link carries continuation counts down one order and
+lower-order probabilities up one order during estimation.
+
+Counting is a radix sort per order in Numba (:mod:`.counts_kernels`), O(T)
+time per order for T tokens. Memory while counting: six int32 arrays of
+T + S entries (int64 past 2**31 positions) plus the growing tables (keys,
+counts and suffix rows: 24 bytes per distinct n-gram).
 """
 from __future__ import annotations
 
@@ -20,6 +29,8 @@ import numpy as np
 
 from ..corpus import Corpus
 from ..vocab import BOS_ID
+from .counts_kernels import (_count_distinct, _fill_table, _first_positions, _order_by_word,
+                             _pad_stream, _sort_by_context)
 
 
 @dataclass
@@ -28,6 +39,11 @@ class NgramCounts:
     keys: list[np.ndarray]    # keys[k-1]: (n_k,) int64 sorted keys of the k-grams
     counts: list[np.ndarray]  # counts[k-1]: (n_k,) int64
     _child_start: list = field(default_factory=list, repr=False)
+    # suffix[k-1]: (n_k,) int64 row in table k-1 of each k-gram minus its first
+    # word (k >= 2); suffix[0] is all zeros (the empty n-gram). Empty when the
+    # tables were not built by count_ngrams (model files, ARPA).
+    suffix: list = field(default_factory=list, repr=False)
+    _prefix: list = field(default_factory=list, repr=False)
 
     @property
     def order(self) -> int:
@@ -37,8 +53,17 @@ class NgramCounts:
         return len(self.keys[k - 1])
 
     def prefix(self, k: int) -> np.ndarray:
-        """Row in table k-1 of each k-gram's context (k >= 2)."""
-        return self.keys[k - 1] // self.vocab_size
+        """Row in table k-1 of each k-gram's context (k >= 2). Cached: estimation
+        asks for it many times (``drop_caches`` frees it)."""
+        while len(self._prefix) < self.order + 1:
+            self._prefix.append(None)
+        if self._prefix[k] is None:
+            self._prefix[k] = self.keys[k - 1] // self.vocab_size
+        return self._prefix[k]
+
+    def drop_caches(self):
+        self._prefix = []
+        self._child_start = []
 
     def last_word(self, k: int) -> np.ndarray:
         return self.keys[k - 1] % self.vocab_size
@@ -94,21 +119,58 @@ def padded_stream(ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.
     return padded, depth
 
 
+def _position_dtype(n: int):
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
 def count_ngrams(corpus: Corpus, order: int, vocab_size: int) -> NgramCounts:
-    padded, depth = padded_stream(corpus.ids, corpus.offsets)
-    V = vocab_size
+    """Counts of every k-gram, k = 1..order, with suffix links (see the module doc)."""
+    V = int(vocab_size)
+    ids = np.ascontiguousarray(corpus.ids, dtype=np.int32)
+    offsets = np.ascontiguousarray(corpus.offsets, dtype=np.int64)
+    if len(ids) and (ids.min() < 0 or ids.max() >= V):
+        raise ValueError("corpus ids outside the vocabulary")
+    P = len(ids) + len(offsets) - 1
+    pos_t = _position_dtype(P)
+    words = np.empty(P, dtype=np.int32)
+    depth = np.empty(P, dtype=np.int32)
+    _pad_stream(ids, offsets, words, depth)
+
     keys = [np.arange(V, dtype=np.int64)]
-    counts = [np.bincount(padded[depth >= 1], minlength=V).astype(np.int64)]
-    row = padded  # row of the (k-1)-gram ending at each position, valid where depth >= k-2
+    counts = [np.bincount(ids, minlength=V).astype(np.int64)]
+    suffix = [np.zeros(V, dtype=np.int64)]
+    if order == 1:
+        return NgramCounts(V, keys, counts, suffix=suffix)
+
+    by_word = np.empty(P, dtype=pos_t)
+    m = _order_by_word(words, depth, V, by_word)
+    sorted_pos = np.empty(P, dtype=pos_t)
+    ctx = np.empty(P, dtype=pos_t)
+    row_prev = words                      # rows of table 1 are word ids
+    spare = np.empty(P, dtype=pos_t)
+    row_new = np.empty(P, dtype=pos_t)
     for k in range(2, order + 1):
-        valid = np.flatnonzero(depth >= k - 1)
-        key = row[valid - 1] * V + padded[valid]
-        uniq, inverse, cnt = np.unique(key, return_inverse=True, return_counts=True)
-        keys.append(uniq.astype(np.int64))
-        counts.append(cnt.astype(np.int64))
-        row = np.full(len(padded), -1, dtype=np.int64)
-        row[valid] = inverse.reshape(-1)
-    return NgramCounts(V, keys, counts)
+        n_prev = len(keys[-1])
+        m = _sort_by_context(by_word, m, depth, k, row_prev, n_prev, ctx, sorted_pos)
+        n = _count_distinct(sorted_pos, m, words, row_prev)
+        key = np.empty(n, dtype=np.int64)
+        cnt = np.empty(n, dtype=np.int64)
+        suf = np.empty(n, dtype=np.int64)
+        _fill_table(sorted_pos, m, words, row_prev, V, key, cnt, suf, row_new)
+        keys.append(key)
+        counts.append(cnt)
+        suffix.append(suf)
+        # the rows just written are the contexts of the next order; the buffer
+        # holding order k-1 rows is free again (table 1's rows are ``words``)
+        row_prev, row_new = row_new, (spare if row_prev is words else row_prev)
+    return NgramCounts(V, keys, counts, suffix=suffix)
+
+
+def first_positions(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """(V,) index of each word's first occurrence in ``ids`` (len(ids) if none)."""
+    out = np.full(vocab_size, len(ids), dtype=np.int64)
+    _first_positions(np.ascontiguousarray(ids, dtype=np.int32), out)
+    return out
 
 
 def ngram_rows(counts: NgramCounts, padded: np.ndarray, depth: np.ndarray,

@@ -1,0 +1,376 @@
+"""The smoothing methods: one estimator per method, each ending as a BackoffModel.
+
+Pipeline (one module per stage, in data-flow order):
+
+    count_ngrams            (counts.py)      raw counts of all orders, suffix links
+    -> adjusted_counts      (adjust.py)      Kneser-Ney continuation counts
+    -> discounts            (discount.py)    from counts of counts
+    -> alpha / leftover     (this module)    what each method gives each n-gram
+    -> fold + cutoffs       (interpolate.py) final ARPA-form tables
+    -> BackoffModel         (backoff.py)     the runtime model, queries only
+
+Notation for one order: h is a context (a (k-1)-gram), c(h w) the count used
+at that order, c(h) = sum_w c(h w), N1+(h .) the number of distinct words
+seen after h. Each estimator returns, per order, alpha(h w) and leftover(h)
+(see :mod:`.interpolate`):
+
+==================  ==========================================  ===============================
+method              alpha(h w)                                  leftover(h)
+==================  ==========================================  ===============================
+mle                 c(h w) / c(h)                               0
+witten-bell         c(h w) / (c(h) + N1+(h .))                  N1+(h .) / (c(h) + N1+(h .))
+absolute            max(c(h w) - D, 0) / c(h)                   D N1+(h .) / c(h)
+kn, mkn             (a(h w) - D(a)) / sum_w a(h w)              sum_w D(a(h w)) / sum_w a(h w)
+katz                d_c c(h w) / c(h)  (Good-Turing d_c)        1 - sum_w alpha(h w)
+==================  ==========================================  ===============================
+
+a are Kneser-Ney adjusted counts (:mod:`.adjust`); D(a) is D1, D2 or D3+ by
+a (modified Kneser-Ney) or one D (Kneser-Ney). mle, witten-bell, absolute
+and the interpolated kn/mkn fold as interpolated models, katz and
+``interpolate=False`` kn/mkn as backoff models. Stupid backoff (Brants et
+al. 2007) stores c(h w)/c(h) and a constant backoff factor 0.4; its scores
+are not probabilities.
+
+Unknown words. Interpolated Kneser-Ney, Witten-Bell, absolute discounting and
+Katz end the recursion as KenLM does for modified Kneser-Ney: the unigram
+level's leftover mass is spread uniformly over the V-1 words other than
+``<s>``, so ``<unk>`` and every word get some probability even if never
+seen. With ``mle_unigrams=True`` Witten-Bell and absolute discounting use
+maximum-likelihood unigrams instead, exactly as nltk.lm does (unseen words,
+``<unk>`` included, then get probability 0). MLE and stupid backoff never
+give an unseen word mass.
+
+A context never seen (or seen only at the end of sentences) has no stored
+continuations; every method then uses the longest context that was seen
+(backoff weight 1). For MLE this differs from nltk.lm, which gives every word
+probability 0 after an unseen context.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from ..corpus import Corpus
+from ..errors import OptionError
+from ..vocab import Vocabulary
+from .adjust import adjusted_counts, context_of, context_sums, counts_of_counts, first_words
+from .backoff import BackoffModel
+from .base import check_order
+from .counts import NgramCounts, count_ngrams, first_positions
+from .discount import (check_mkn_discounts, check_single_discount, estimate_kn, estimate_mkn,
+                       good_turing, lmplz_counts_of_counts)
+from .interpolate import apply_cutoffs, compact, cutoff_masks, fold_backoff, fold_interpolated
+
+STUPID_BACKOFF_FACTOR = 0.4
+KATZ_MAX_COUNT = 5
+
+
+class Estimate:
+    """What an estimator decided: per-order alpha and leftover (see module doc)."""
+
+    def __init__(self, alpha, leftover, uniform: bool, info: dict):
+        self.alpha = alpha
+        self.leftover = leftover
+        self.uniform = uniform
+        self.info = info
+
+
+# -- helpers -------------------------------------------------------------------
+
+def _per_order(counts: NgramCounts, values: list[np.ndarray], discount_of):
+    """alpha and leftover for ``alpha = (v - disc(v)) / sum v``, ``leftover =
+    sum disc(v) / sum v`` per context; contexts without children get leftover 1."""
+    alpha, leftover = [], []
+    for k in range(1, counts.order + 1):
+        v = values[k - 1].astype(np.float64)
+        d = discount_of(k, values[k - 1])
+        total = context_sums(counts, k, v)
+        removed = context_sums(counts, k, d)
+        ctx = context_of(counts, k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha.append(np.where(total[ctx] > 0, (v - d) / total[ctx], 0.0))
+            leftover.append(np.where(total > 0, removed / total, 1.0))
+    return alpha, leftover
+
+
+def _n_plus(counts: NgramCounts, k: int, values: np.ndarray) -> np.ndarray:
+    return context_sums(counts, k, (values > 0).astype(np.float64))
+
+
+# -- estimators ------------------------------------------------------------------
+
+def estimate_mle(counts: NgramCounts) -> Estimate:
+    alpha, leftover = _per_order(counts, counts.counts, lambda k, c: np.zeros(len(c)))
+    return Estimate(alpha, leftover, uniform=False, info={})
+
+
+def estimate_witten_bell(counts: NgramCounts, mle_unigrams: bool = False) -> Estimate:
+    alpha, leftover = [], []
+    for k in range(1, counts.order + 1):
+        c = counts.counts[k - 1].astype(np.float64)
+        total = context_sums(counts, k, c)
+        n_plus = _n_plus(counts, k, c)
+        if k == 1 and mle_unigrams:
+            n_plus = np.zeros_like(n_plus)
+        denom = total + n_plus
+        ctx = context_of(counts, k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha.append(np.where(denom[ctx] > 0, c / denom[ctx], 0.0))
+            leftover.append(np.where(denom > 0, n_plus / denom, 1.0))
+    return Estimate(alpha, leftover, uniform=not mle_unigrams, info={})
+
+
+def estimate_absolute(counts: NgramCounts, discount=None, mle_unigrams: bool = False) -> Estimate:
+    N = counts.order
+    if discount is None:
+        ds = estimate_kn([counts_of_counts(c, 4) for c in counts.counts],
+                         what="absolute discounting")
+    else:
+        ds = [check_single_discount(discount, "absolute discounting")] * N
+    if mle_unigrams:
+        ds = [0.0] + list(ds[1:])
+
+    def disc(k, c):
+        return np.minimum(c, ds[k - 1]).astype(np.float64)
+
+    alpha, leftover = _per_order(counts, counts.counts, disc)
+    return Estimate(alpha, leftover, uniform=not mle_unigrams,
+                    info={"discounts": [float(d) for d in ds]})
+
+
+def estimate_kneser_ney(counts: NgramCounts, discounts: list[np.ndarray],
+                        adjusted: list[np.ndarray]) -> Estimate:
+    """``discounts[k-1]`` = [0, D1, D2, D3+] for order k (equal for plain Kneser-Ney)."""
+    def disc(k, a):
+        return discounts[k - 1][np.minimum(a, 3)]
+
+    alpha, leftover = _per_order(counts, adjusted, disc)
+    return Estimate(alpha, leftover, uniform=True,
+                    info={"discounts": [[float(x) for x in d[1:]] for d in discounts]})
+
+
+def estimate_katz(counts: NgramCounts, max_count: int = KATZ_MAX_COUNT) -> Estimate:
+    coeffs = []
+    for k in range(1, counts.order + 1):
+        n = counts_of_counts(counts.counts[k - 1], max_count + 1)
+        d = good_turing(n, max_count)
+        if (d[1:] == 1.0).all():
+            warnings.warn(f"Katz: Good-Turing discounts are undefined for order {k} (too few "
+                          "distinct counts); that order is not discounted", stacklevel=3)
+        coeffs.append(d)
+
+    def disc(k, c):
+        d = coeffs[k - 1]
+        factor = np.where(c <= max_count, d[np.minimum(c, max_count)], 1.0)
+        return c * (1.0 - factor)
+
+    alpha, leftover = _per_order(counts, counts.counts, disc)
+    return Estimate(alpha, leftover, uniform=True,
+                    info={"good_turing": [[float(x) for x in d[1:]] for d in coeffs]})
+
+
+def kneser_ney_discounts(counts: NgramCounts, adjusted: list[np.ndarray], modified: bool,
+                         discount=None, corpus: Corpus | None = None) -> list[np.ndarray]:
+    """Per order [0, D1, D2, D3+]: the user's, or estimated from counts of counts
+    (as lmplz tallies them when ``corpus`` is given, see ``lmplz_counts_of_counts``)."""
+    N = counts.order
+    if discount is not None:
+        if modified:
+            return [check_mkn_discounts(discount)] * N
+        d = check_single_discount(discount, "Kneser-Ney")
+        return [np.array([0.0, d, d, d])] * N
+    if corpus is not None:
+        coc = lmplz_counts_of_counts(counts, adjusted,
+                                     first_positions(corpus.ids, counts.vocab_size),
+                                     first_words(counts))
+    else:
+        coc = [counts_of_counts(a, 4) for a in adjusted]
+    if modified:
+        return estimate_mkn(coc)
+    return [np.array([0.0, d, d, d]) for d in estimate_kn(coc)]
+
+
+# -- options ---------------------------------------------------------------------
+
+def parse_prune(prune, order: int) -> list[int]:
+    """Count cutoffs per order, lmplz style: ``"0,1,1"`` or ``"0 1 1"`` or a
+    sequence; n-grams of order k with count <= threshold k are dropped. The
+    last threshold applies to the higher orders; thresholds must not decrease
+    (else a kept n-gram could lose its context), and the unigram threshold must
+    be 0 (every vocabulary word keeps its unigram; use --min-count to shrink
+    the vocabulary)."""
+    if prune is None:
+        return [0] * order
+    if isinstance(prune, str):
+        parts = [p for p in prune.replace(",", " ").split() if p]
+    elif np.ndim(prune) == 0:
+        parts = [prune]
+    else:
+        parts = list(prune)
+    values = []
+    for p in parts:
+        try:
+            v = int(p)
+            if isinstance(p, float) and v != p:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise OptionError(f"prune thresholds must be whole numbers, got {p!r}") from None
+        if v < 0:
+            raise OptionError(f"prune thresholds must be 0 or more, got {v}")
+        values.append(v)
+    if not values:
+        raise OptionError("give at least one prune threshold, e.g. --prune 0,1,1")
+    if len(values) > order:
+        raise OptionError(f"{len(values)} prune thresholds given for a model of order {order}")
+    if values[0] != 0:
+        raise OptionError("the unigram prune threshold must be 0 (use --min-count to drop "
+                          "rare words from the vocabulary)")
+    if any(b < a for a, b in zip(values, values[1:])):
+        raise OptionError(f"prune thresholds must not decrease, got {','.join(map(str, values))}")
+    return values + [values[-1]] * (order - len(values))
+
+
+def _check_entropy_threshold(value):
+    if value is None:
+        return None
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"entropy pruning threshold must be a number, got {value!r}") from None
+    if not (t >= 0.0) or math.isinf(t):
+        raise OptionError(f"entropy pruning threshold must be 0 or more, got {value}")
+    return t
+
+
+# -- building the model ------------------------------------------------------------
+
+def build_model(vocab: Vocabulary, counts: NgramCounts, est: Estimate, method: str,
+                interpolate: bool, thresholds: list[int], options: dict) -> BackoffModel:
+    keep = cutoff_masks(counts, thresholds)
+    if any(k is not None for k in keep):
+        apply_cutoffs(counts, est.alpha, est.leftover, keep)
+    fold = fold_interpolated if interpolate else fold_backoff
+    logprob, logbow = fold(counts, est.alpha, est.leftover, est.uniform, keep)
+    keys, logprob, logbow = compact(counts, keep, logprob, logbow)
+    counts.drop_caches()
+    info = dict(options)
+    info.update(est.info)
+    return BackoffModel(vocab, keys, logprob, logbow, method=method, normalized=True,
+                        options=info)
+
+
+def _finish(model: BackoffModel, prune_entropy) -> BackoffModel:
+    if prune_entropy is None:
+        return model
+    try:
+        from .prune import prune_entropy as prune
+    except ImportError:
+        raise OptionError("entropy pruning is not available in this version") from None
+    return prune(model, prune_entropy)
+
+
+def _start(corpus: Corpus, vocab: Vocabulary, order, prune, prune_entropy):
+    order = check_order(order)
+    thresholds = parse_prune(prune, order)
+    threshold = _check_entropy_threshold(prune_entropy)
+    counts = count_ngrams(corpus, order, len(vocab))
+    options = {"order": order}
+    if any(thresholds):
+        options["prune"] = thresholds
+    if threshold is not None:
+        options["prune_entropy"] = threshold
+    return order, thresholds, threshold, counts, options
+
+
+# -- fit functions (registered in nlm.api) ---------------------------------------------
+
+def fit_mle(corpus: Corpus, vocab: Vocabulary, order: int = 3, prune=None,
+            prune_entropy=None) -> BackoffModel:
+    """Maximum likelihood: zero probability for everything unseen in a seen context."""
+    order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
+    model = build_model(vocab, counts, estimate_mle(counts), "mle", True, thresholds, options)
+    return _finish(model, pe)
+
+
+def fit_witten_bell(corpus: Corpus, vocab: Vocabulary, order: int = 3, mle_unigrams=False,
+                    prune=None, prune_entropy=None) -> BackoffModel:
+    """Interpolated Witten-Bell."""
+    order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
+    options["mle_unigrams"] = bool(mle_unigrams)
+    est = estimate_witten_bell(counts, bool(mle_unigrams))
+    model = build_model(vocab, counts, est, "witten-bell", True, thresholds, options)
+    return _finish(model, pe)
+
+
+def fit_absolute(corpus: Corpus, vocab: Vocabulary, order: int = 3, discount=None,
+                 mle_unigrams=False, prune=None, prune_entropy=None) -> BackoffModel:
+    """Interpolated absolute discounting; D per order = n1/(n1+2 n2) unless given."""
+    order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
+    options["mle_unigrams"] = bool(mle_unigrams)
+    est = estimate_absolute(counts, discount, bool(mle_unigrams))
+    model = build_model(vocab, counts, est, "absolute", True, thresholds, options)
+    return _finish(model, pe)
+
+
+def _fit_kn(corpus, vocab, order, discount, interpolate, prune, prune_entropy, modified):
+    order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
+    interpolate = True if interpolate is None else bool(interpolate)
+    options["interpolate"] = interpolate
+    adjusted = adjusted_counts(counts)
+    discounts = kneser_ney_discounts(counts, adjusted, modified, discount, corpus)
+    est = estimate_kneser_ney(counts, discounts, adjusted)
+    del adjusted
+    model = build_model(vocab, counts, est, "mkn" if modified else "kn", interpolate,
+                        thresholds, options)
+    return _finish(model, pe)
+
+
+def fit_kneser_ney(corpus: Corpus, vocab: Vocabulary, order: int = 3, discount=None,
+                   interpolate=True, prune=None, prune_entropy=None) -> BackoffModel:
+    """Kneser-Ney, one discount per order (n1/(n1+2 n2) of adjusted counts unless given)."""
+    return _fit_kn(corpus, vocab, order, discount, interpolate, prune, prune_entropy, False)
+
+
+def fit_modified_kneser_ney(corpus: Corpus, vocab: Vocabulary, order: int = 3, discount=None,
+                            interpolate=True, prune=None, prune_entropy=None) -> BackoffModel:
+    """Modified Kneser-Ney (Chen & Goodman), as KenLM's lmplz estimates it."""
+    return _fit_kn(corpus, vocab, order, discount, interpolate, prune, prune_entropy, True)
+
+
+def fit_katz(corpus: Corpus, vocab: Vocabulary, order: int = 3, prune=None,
+             prune_entropy=None) -> BackoffModel:
+    """Katz backoff with Good-Turing discounts for counts up to 5."""
+    order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
+    model = build_model(vocab, counts, estimate_katz(counts), "katz", False, thresholds,
+                        options)
+    return _finish(model, pe)
+
+
+def fit_stupid_backoff(corpus: Corpus, vocab: Vocabulary, order: int = 3,
+                       prune=None) -> BackoffModel:
+    """Stupid backoff (Brants et al. 2007): S(w | h) = c(h w) / c(h) if seen, else
+    0.4 S(w | h'). Not normalized. A context never seen costs nothing extra (it
+    is not in the tables), where Brants et al. would still multiply by 0.4."""
+    order = check_order(order)
+    thresholds = parse_prune(prune, order)
+    counts = count_ngrams(corpus, order, len(vocab))
+    keep = cutoff_masks(counts, thresholds)
+    logprob, logbow = [], []
+    factor = math.log(STUPID_BACKOFF_FACTOR)
+    for k in range(1, order + 1):
+        c = counts.counts[k - 1].astype(np.float64)
+        total = context_sums(counts, k, c)
+        ctx = context_of(counts, k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logprob.append(np.where(total[ctx] > 0, np.log(c) - np.log(total[ctx]), -np.inf))
+        if k < order:
+            logbow.append(np.full(counts.size(k), factor))
+    logprob[0][1] = -np.inf  # <s>
+    keys, logprob, logbow = compact(counts, keep, logprob, logbow)
+    options = {"order": order, "factor": STUPID_BACKOFF_FACTOR}
+    if any(thresholds):
+        options["prune"] = thresholds
+    return BackoffModel(vocab, keys, logprob, logbow, method="stupid", normalized=False,
+                        options=options)
