@@ -35,6 +35,20 @@ def _register_builtin():
     from .ngram.addk import AddKModel
     register_trainer("add-k", AddKModel.fit, {"order", "k"},
                      "add-k smoothing (k=1: Laplace), no backoff")
+    from .ngram import methods as ng
+    cutoffs = {"order", "prune", "prune_entropy"}
+    register_trainer("mle", ng.fit_mle, cutoffs, "maximum likelihood n-grams (zeros for unseen)")
+    register_trainer("witten-bell", ng.fit_witten_bell, cutoffs | {"mle_unigrams"},
+                     "interpolated Witten-Bell")
+    register_trainer("absolute", ng.fit_absolute, cutoffs | {"discount", "mle_unigrams"},
+                     "interpolated absolute discounting")
+    register_trainer("kn", ng.fit_kneser_ney, cutoffs | {"discount", "interpolate"},
+                     "Kneser-Ney, one discount per order")
+    register_trainer("mkn", ng.fit_modified_kneser_ney, cutoffs | {"discount", "interpolate"},
+                     "modified Kneser-Ney as KenLM lmplz (the default n-gram model)")
+    register_trainer("katz", ng.fit_katz, cutoffs, "Katz backoff with Good-Turing discounts")
+    register_trainer("stupid", ng.fit_stupid_backoff, {"order", "prune"},
+                     "stupid backoff (scores are not probabilities)")
 
 
 _register_builtin()

@@ -11,6 +11,7 @@ import math
 import os
 import sys
 import time
+import warnings
 
 import click
 import numpy as np
@@ -73,6 +74,20 @@ def _positive_int(name):
               show_default=True, help="Model kind.")
 @click.option("--order", type=int, default=None, help="N-gram order (context words + 1).")
 @click.option("--k", type=float, default=None, help="Add-k pseudo-count (1 = Laplace).")
+@click.option("--interpolate/--backoff", "interpolate", default=None,
+              help="kn, mkn: interpolated (default) or backoff form.")
+@click.option("--discount", default=None,
+              help="absolute, kn: one discount in [0, 1]; mkn: D1,D2,D3+ (each Dr in [0, r]). "
+              "Default: estimated per order from counts of counts.")
+@click.option("--prune", default=None,
+              help="N-gram models: count cutoffs per order as lmplz --prune; 0,1,1 drops the "
+              "2- and 3-grams (and longer) seen once. Thresholds never decrease, the first is 0, "
+              "the last applies to higher orders.")
+@click.option("--prune-entropy", type=float, default=None,
+              help="Backoff n-gram models: Stolcke entropy pruning threshold (e.g. 1e-8).")
+@click.option("--mle-unigrams", is_flag=True,
+              help="witten-bell, absolute: maximum-likelihood unigrams as nltk.lm (unseen "
+              "words get probability 0) instead of interpolating with the uniform distribution.")
 @click.option("--valid", "valid_file", default=None,
               help="Held-out text; its perplexity is printed after training.")
 @click.option("--tokenizer", type=click.Choice(TOKENIZERS), default="whitespace",
@@ -98,9 +113,13 @@ def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_s
     """
     spec = MODELS[model_name]
     # Model options are declared with default None (flags: False); only those the
-    # user gave are passed on, and each must be one the chosen model accepts.
+    # user gave are passed on (--backoff gives False), and each must be one the
+    # chosen model accepts.
+    ctx = click.get_current_context()
     options = {name: value for name, value in model_options.items()
-               if value is not None and value is not False}
+               if value is not None and (value is not False or
+                                         ctx.get_parameter_source(name)
+                                         is click.core.ParameterSource.COMMANDLINE)}
     not_applicable = [f"--{n.replace('_', '-')}" for n in options if n not in spec.options]
     if not_applicable:
         raise click.BadParameter(f"{', '.join(not_applicable)} does not apply to "
@@ -109,13 +128,17 @@ def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_s
     if valid_file is not None and not os.path.exists(valid_file):
         raise NlmError(f"{valid_file}: no such file")
     t0 = time.perf_counter()
-    model = train_model(train_file, model_name, tokenizer=tokenizer, lowercase=lower,
-                        min_count=min_count, max_size=max_size,
-                        valid_file=valid_file if spec.wants_valid else None,
-                        progress=not quiet, **options)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = train_model(train_file, model_name, tokenizer=tokenizer, lowercase=lower,
+                            min_count=min_count, max_size=max_size,
+                            valid_file=valid_file if spec.wants_valid else None,
+                            progress=not quiet, **options)
+    for w in caught:  # e.g. discounts that could not be estimated: say so, one line each
+        click.echo(f"warning: {w.message}", err=True)
     seconds = time.perf_counter() - t0
     save(model, output)
-    click.echo(f"trained {model.kind} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
+    click.echo(f"trained {model.describe().get('method', model.kind)} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
                f"{_describe_short(model)} -> {output}")
     if valid_file is not None:
         ev = evaluate_model(model, read_corpus(valid_file, model.vocab))

@@ -88,8 +88,9 @@ def _exp(x: float) -> float:
 
 def evaluate(model: LanguageModel, corpus: Corpus) -> Evaluation:
     if not model.normalized:
-        raise NlmError(f"{model.kind} scores are not probabilities; perplexity is undefined "
-                       "for this model")
+        name = model.describe().get("method", model.kind)
+        raise NlmError(f"{name} scores are not probabilities (the model is not normalized), "
+                       "so perplexity is undefined; `nlm score` prints the scores")
     if corpus.tokens == 0:
         raise NlmError("nothing to evaluate: the text has no sentences")
     t0 = time.perf_counter()

@@ -40,8 +40,7 @@ def mkn_discounts(n: np.ndarray) -> tuple[np.ndarray | None, str]:
     (None, reason) when they cannot be estimated."""
     for r in (1, 2, 3):
         if n[r] == 0:
-            return None, (f"no n-grams with adjusted count {r}, so the discount for count "
-                          f"{r + 1 if r < 3 else '3+'} is undefined")
+            return None, f"no n-grams with adjusted count {r}"
     y = n[1] / (n[1] + 2.0 * n[2])
     d = np.zeros(4)
     for r in (1, 2, 3):

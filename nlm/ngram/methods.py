@@ -372,5 +372,5 @@ def fit_stupid_backoff(corpus: Corpus, vocab: Vocabulary, order: int = 3,
     options = {"order": order, "factor": STUPID_BACKOFF_FACTOR}
     if any(thresholds):
         options["prune"] = thresholds
-    return BackoffModel(vocab, keys, logprob, logbow, method="stupid", normalized=False,
+    return BackoffModel(vocab, keys, logprob, logbow, method="stupid backoff", normalized=False,
                         options=options)
