@@ -1,0 +1,149 @@
+"""Numba kernels for the layers of the neural models (no Python objects, no checks).
+
+Each kernel takes C-contiguous arrays of one float dtype (float32 for
+training, float64 for gradient checks and exact scoring; Numba compiles one
+version per signature) and writes into preallocated outputs. Validation,
+buffer management and the choice of kernel live in :mod:`nlm.neural.layers`.
+
+Activation codes (``act``): 0 = tanh, 1 = sigmoid, 2 = ReLU.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# The IEEE-relaxing flags that keep infinities and NaNs meaningful: no
+# "nnan"/"ninf", because log-probabilities are legitimately -inf.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+TANH, SIGMOID, RELU = 0, 1, 2
+
+
+# -- embeddings ---------------------------------------------------------------
+@njit(cache=True, fastmath=FASTMATH)
+def _gather_embeddings(E, ctx, out, col0):
+    """out[b, col0 + j*m : col0 + (j+1)*m] = E[ctx[b, j]]  for every b, j.
+
+    E (V, m); ctx (B, n) int32; out (B, >= col0 + n*m), may be a row-strided view.
+    """
+    B, n = ctx.shape
+    m = E.shape[1]
+    for b in range(B):
+        for j in range(n):
+            w = ctx[b, j]
+            base = col0 + j * m
+            for k in range(m):
+                out[b, base + k] = E[w, k]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _scatter_add_embeddings(dx, dx2, ctx, dE):
+    """dE[ctx[b, j]] += dx[b, j*m:(j+1)*m] (+ dx2[b, same], when dx2 has rows).
+
+    The embedding gradient: a word used at several positions or in several
+    examples accumulates every contribution. ``dx2`` carries the gradient
+    from direct connections (an empty (0, 0) array when there are none).
+    """
+    B, n = ctx.shape
+    m = dE.shape[1]
+    two = dx2.shape[0] > 0
+    for b in range(B):
+        for j in range(n):
+            w = ctx[b, j]
+            base = j * m
+            if two:
+                for k in range(m):
+                    dE[w, k] += dx[b, base + k] + dx2[b, base + k]
+            else:
+                for k in range(m):
+                    dE[w, k] += dx[b, base + k]
+
+
+@njit(cache=True)
+def _unique_rows(ids, seen, out):
+    """Distinct values of ``ids`` (in first-seen order) into ``out``; returns how many.
+
+    ``seen`` is a (V,) bool scratch array, all False on entry and on exit.
+    """
+    k = 0
+    flat = ids.reshape(-1)
+    for i in range(flat.size):
+        w = flat[i]
+        if not seen[w]:
+            seen[w] = True
+            out[k] = w
+            k += 1
+    for i in range(k):
+        seen[out[i]] = False
+    return k
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _zero_rows(A, rows):
+    """A[rows] = 0 for a 2-D A (rows may repeat)."""
+    ncol = A.shape[1]
+    for i in range(rows.size):
+        r = rows[i]
+        for k in range(ncol):
+            A[r, k] = 0
+
+
+# -- activations --------------------------------------------------------------
+@njit(cache=True, fastmath=FASTMATH)
+def _bias_activation_forward(a, bias, act):
+    """In place: a[b, :] = f(a[b, :] + bias). a is (B, h), possibly a row-strided view."""
+    B, h = a.shape
+    one = a.dtype.type(1)   # typed constants keep float32 kernels in float32
+    zero = a.dtype.type(0)
+    for b in range(B):
+        for k in range(h):
+            v = a[b, k] + bias[k]
+            if act == 0:
+                v = np.tanh(v)
+            elif act == 1:
+                v = one / (one + np.exp(-v))
+            else:
+                v = max(v, zero)
+            a[b, k] = v
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _activation_backward(dy, y, act, da, dbias):
+    """da = dy * f'(a), written from the layer output y = f(a); dbias = sum_b da.
+
+    f' in terms of y: tanh 1 - y^2; sigmoid y (1 - y); ReLU [y > 0].
+    dy and y (B, h) may be row-strided views; da (B, h) contiguous; dbias (h,).
+    """
+    B, h = dy.shape
+    one = da.dtype.type(1)
+    zero = da.dtype.type(0)
+    for k in range(h):
+        dbias[k] = zero
+    for b in range(B):
+        for k in range(h):
+            v = y[b, k]
+            if act == 0:
+                g = dy[b, k] * (one - v * v)
+            elif act == 1:
+                g = dy[b, k] * v * (one - v)
+            else:
+                g = dy[b, k] if v > zero else zero
+            da[b, k] = g
+            dbias[k] += g
+
+
+# -- context windows ----------------------------------------------------------
+@njit(cache=True)
+def _context_windows(ids, offsets, n, pad, out):
+    """out[t] = the n ids before token t within its sentence, left-padded with ``pad``.
+
+    ids (T,) int32, offsets (S+1,) int64; out (T, n) int32.
+    """
+    S = offsets.size - 1
+    for s in range(S):
+        a = offsets[s]
+        b = offsets[s + 1]
+        for t in range(a, b):
+            for j in range(n):
+                src = t - n + j
+                out[t, j] = ids[src] if src >= a else pad

@@ -1,0 +1,112 @@
+"""Forward and backward passes of the basic layers, written by hand.
+
+Pure functions over numpy arrays: the caller owns every buffer (outputs are
+passed in, so a training step allocates nothing), the loops run in the Numba
+kernels of :mod:`nlm.neural.layer_kernels`, dense products go to BLAS through
+``np.matmul(..., out=...)``. Shapes: B examples, n context positions,
+m embedding size, V vocabulary, h hidden units.
+
+    embedding   x[b, j*m:(j+1)*m] = E[ctx[b, j]]         dE[w] = sum over uses of w of dx
+    affine      y = x W + c                              dx = dy W^T, dW = x^T dy, dc = sum_b dy
+    activation  y = f(a)                                 da = dy * f'(a)  (from y: tanh 1-y^2,
+                                                          sigmoid y(1-y), ReLU [y>0])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import OptionError
+from . import layer_kernels as K
+
+ACTIVATIONS = {"tanh": K.TANH, "sigmoid": K.SIGMOID, "relu": K.RELU}
+_NO_ROWS = {np.dtype(np.float32): np.zeros((0, 0), np.float32),
+            np.dtype(np.float64): np.zeros((0, 0), np.float64)}
+
+
+def activation_code(name: str) -> int:
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise OptionError(f"unknown activation {name!r}; choose from "
+                          f"{', '.join(ACTIVATIONS)}") from None
+
+
+class Buffers:
+    """Scratch arrays reused across calls, by name and dtype; at most two shapes are
+    kept per name (a model alternates between full batches and a last partial one)."""
+
+    def __init__(self):
+        self._arrays: dict = {}
+
+    def get(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        shapes = self._arrays.setdefault((name, np.dtype(dtype)), {})
+        a = shapes.get(shape)
+        if a is None:
+            if len(shapes) >= 2:
+                shapes.clear()
+            a = shapes[shape] = np.empty(shape, dtype=dtype)
+        return a
+
+
+# -- embedding -------------------------------------------------------------------
+def embedding_forward(E: np.ndarray, ctx: np.ndarray, out: np.ndarray, col0: int = 0) -> None:
+    """Concatenated embeddings of the n ids of each row of ``ctx`` (B, n) into
+    ``out[:, col0:col0 + n*m]``."""
+    K._gather_embeddings(E, ctx, out, col0)
+
+
+def embedding_backward(dx: np.ndarray, ctx: np.ndarray, dE: np.ndarray,
+                       dx_extra: np.ndarray | None = None) -> None:
+    """Accumulate ``dx`` (B, n*m) (plus ``dx_extra`` of the same shape) into the rows
+    of ``dE`` named by ``ctx``. ``dE`` is added to, not overwritten."""
+    extra = _NO_ROWS[dx.dtype] if dx_extra is None else dx_extra
+    K._scatter_add_embeddings(dx, extra, ctx, dE)
+
+
+def unique_ids(ids: np.ndarray, seen: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The distinct ids in ``ids`` (a view of ``out``); ``seen`` is a (V,) False bool scratch."""
+    k = K._unique_rows(ids, seen, out)
+    return out[:k]
+
+
+def zero_rows(A: np.ndarray, rows: np.ndarray) -> None:
+    K._zero_rows(A.reshape(A.shape[0], -1), rows)
+
+
+# -- affine ----------------------------------------------------------------------
+def affine_forward(x: np.ndarray, W: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
+    """out = x W + c; x (B, i), W (i, o), c (o,), out (B, o)."""
+    np.matmul(x, W, out=out)
+    out += c
+
+
+def affine_backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, dx: np.ndarray | None,
+                    dW: np.ndarray, dc: np.ndarray | None) -> None:
+    """dW = x^T dy; dc = sum_b dy; dx = dy W^T (skipped when ``dx`` is None)."""
+    np.matmul(x.T, dy, out=dW)
+    if dc is not None:
+        np.sum(dy, axis=0, out=dc)
+    if dx is not None:
+        np.matmul(dy, W.T, out=dx)
+
+
+# -- activations -----------------------------------------------------------------
+def bias_activation_forward(a: np.ndarray, bias: np.ndarray, act: int) -> None:
+    """In place: a = f(a + bias), f one of :data:`ACTIVATIONS` (by code)."""
+    K._bias_activation_forward(a, bias, act)
+
+
+def activation_backward(dy: np.ndarray, y: np.ndarray, act: int, da: np.ndarray,
+                        dbias: np.ndarray) -> None:
+    """da = dy * f'(a) computed from y = f(a); dbias = sum_b da (the bias gradient)."""
+    K._activation_backward(dy, y, act, da, dbias)
+
+
+# -- data --------------------------------------------------------------------------
+def context_windows(ids: np.ndarray, offsets: np.ndarray, n: int, pad: int) -> np.ndarray:
+    """(T, n) int32: for every token, the n ids before it in its sentence, left-padded
+    with ``pad`` (``<s>``). Row t is the MLP's input when predicting ids[t]."""
+    out = np.empty((len(ids), n), dtype=np.int32)
+    K._context_windows(np.ascontiguousarray(ids, dtype=np.int32),
+                       np.ascontiguousarray(offsets, dtype=np.int64), n, pad, out)
+    return out

@@ -1,0 +1,348 @@
+"""The neural probabilistic language model of Bengio et al. (2003): an MLP over
+the embeddings of the previous n-1 words.
+
+    x = [E[w(t-n+1)], ..., E[w(t-1)]]        (B, (n-1) m)   shared embedding E (V, m)
+    a = tanh(x H + d)                        (B, h)
+    z = [a, x] with direct connections, else a       (B, D)
+    P(w(t) | w(t-n+1) ... w(t-1)) = softmax layer(z)   (full or class, :mod:`.softmax`)
+
+With direct connections the output weights W (V, D) hold both Bengio's U
+(columns :h) and his W (columns h:), so one matrix product computes
+b + W x + U tanh(d + H x). Contexts at a sentence start are padded with
+``<s>``; ``<s>`` itself is never predicted (probability 0).
+
+:class:`MLPNetwork` is the numerical core (forward, backward, scoring in
+float32 or float64); :class:`MLPModel` is the :class:`LanguageModel` (state =
+the last n-1 ids); ``MLPModel.fit`` trains with the shared
+:class:`~nlm.neural.trainer.Trainer`. Training runs in float32; scoring a saved
+model runs in float64, so the fast path equals token-by-token scoring exactly
+and distributions sum to 1 to rounding.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..corpus import Corpus
+from ..errors import ModelFileError, OptionError
+from ..model import LanguageModel, register
+from ..vocab import BOS_ID, Vocabulary
+from .init import check_init, initialize
+from .layers import (Buffers, activation_backward, activation_code, bias_activation_forward,
+                     context_windows, embedding_backward, embedding_forward, unique_ids,
+                     zero_rows)
+from .softmax import ClassSoftmax, FullSoftmax, make_output_layer
+from .trainer import Trainer, TrainingTask, split_settings
+
+SCORE_BATCH = 1024
+
+
+class MLPNetwork:
+    """Parameters ``E, H, d`` (+ the output layer's ``W, b`` [``Wc, bc``]) and the
+    hand-written forward and backward passes for a batch of contexts."""
+
+    def __init__(self, params: dict[str, np.ndarray], n_ctx: int, activation: str,
+                 direct: bool, output):
+        self.params = params
+        self.n = int(n_ctx)
+        self.V, self.m = params["E"].shape
+        self.h = params["H"].shape[1]
+        self.direct = bool(direct)
+        self.D = self.h + (self.n * self.m if self.direct else 0)
+        self.activation = activation
+        self.act = activation_code(activation)
+        self.output = output
+        self.dtype = params["E"].dtype
+        self.grads = {k: np.zeros_like(v) for k, v in params.items()}
+        self.decay_keys = frozenset(("E", "H") + tuple(output.weight_keys))
+        self._buf = Buffers()
+        self._seen = np.zeros(self.V, dtype=np.bool_)
+        self._erows = np.zeros(0, dtype=np.int64)   # embedding rows touched by the last step
+
+    @staticmethod
+    def init_params(rng: np.random.Generator, V: int, n_ctx: int, emb: int, hidden: int,
+                    direct: bool, output, counts=None, init: str = "xavier",
+                    init_scale: float = 0.1, dtype=np.float32) -> dict[str, np.ndarray]:
+        """New parameters: weights by ``init`` (xavier uses each matrix's fan-in and
+        fan-out; the embedding table counts as an m -> m map), biases zero, except the
+        output biases, which start at the log unigram distribution of ``counts``."""
+        nm = n_ctx * emb
+        D = hidden + (nm if direct else 0)
+        p = {"E": initialize(rng, (V, emb), init, init_scale, emb, emb, dtype),
+             "H": initialize(rng, (nm, hidden), init, init_scale, nm, hidden, dtype),
+             "d": np.zeros(hidden, dtype=dtype)}
+        shapes = output.param_shapes(D)
+        p["W"] = initialize(rng, shapes["W"], init, init_scale, D, V, dtype)
+        if "Wc" in shapes:
+            p["Wc"] = initialize(rng, shapes["Wc"], init, init_scale, D, shapes["Wc"][0], dtype)
+        p.update(_unigram_biases(output, counts, V, dtype))
+        return p
+
+    # -- forward -------------------------------------------------------------------
+    def _hidden(self, ctx: np.ndarray):
+        """z (B, D), x (B, n m) and a (B, h) (views into z where they can be)."""
+        B = len(ctx)
+        P = self.params
+        z = self._buf.get("z", (B, self.D), self.dtype)
+        if self.direct:
+            x = z[:, self.h:]
+            embedding_forward(P["E"], ctx, z, self.h)
+        else:
+            x = self._buf.get("x", (B, self.n * self.m), self.dtype)
+            embedding_forward(P["E"], ctx, x, 0)
+        a = z[:, :self.h]
+        np.matmul(x, P["H"], out=a)
+        bias_activation_forward(a, P["d"], self.act)
+        return z, x, a
+
+    # -- training --------------------------------------------------------------------
+    def loss_and_grads(self, ctx: np.ndarray, targets: np.ndarray,
+                       scale: float | None = None) -> float:
+        """Summed cross-entropy (nats) of the batch; ``self.grads`` is set to the gradient
+        of ``scale`` x that sum (default scale 1/B: the mean)."""
+        B = len(ctx)
+        scale = 1.0 / B if scale is None else float(scale)
+        P, G = self.params, self.grads
+        z, x, a = self._hidden(ctx)
+        dz = self._buf.get("dz", (B, self.D), self.dtype)
+        loss = self.output.loss_and_grad(P, G, z, targets, dz, scale)
+        h = self.h
+        da = self._buf.get("da", (B, h), self.dtype)
+        activation_backward(dz[:, :h], a, self.act, da, G["d"])
+        np.matmul(x.T, da, out=G["H"])                      # (n m, h)
+        dx = self._buf.get("dx", (B, self.n * self.m), self.dtype)
+        np.matmul(da, P["H"].T, out=dx)                     # (B, n m)
+        zero_rows(G["E"], self._erows)
+        rows = self._buf.get("erows", (B * self.n,), np.int64)
+        self._erows = unique_ids(ctx, self._seen, rows)
+        embedding_backward(dx, ctx, G["E"], dz[:, h:] if self.direct else None)
+        return loss
+
+    def touched_rows(self) -> dict[str, np.ndarray]:
+        return {"E": self._erows, **self.output.touched_rows()}
+
+    # -- scoring ---------------------------------------------------------------------
+    def target_logprobs(self, ctx: np.ndarray, targets: np.ndarray,
+                        batch: int = SCORE_BATCH) -> np.ndarray:
+        """(N,) float64 ln P(targets[i] | ctx[i])."""
+        out = np.empty(len(ctx), dtype=np.float64)
+        for a in range(0, len(ctx), batch):
+            c = np.ascontiguousarray(ctx[a:a + batch])
+            z, _, _ = self._hidden(c)
+            out[a:a + len(c)] = self.output.target_logprobs(
+                self.params, z, np.ascontiguousarray(targets[a:a + batch]))
+        return out
+
+    def full_logprobs(self, ctx: np.ndarray) -> np.ndarray:
+        """(B, V) float64 log-distributions of the next word."""
+        z, _, _ = self._hidden(np.ascontiguousarray(ctx, dtype=np.int32))
+        return self.output.full_logprobs(self.params, z)
+
+    def astype(self, dtype) -> "MLPNetwork":
+        params = {k: v.astype(dtype) for k, v in self.params.items()}
+        return MLPNetwork(params, self.n, self.activation, self.direct,
+                          _same_output(self.output))
+
+
+def _same_output(output):
+    if isinstance(output, ClassSoftmax):
+        return ClassSoftmax(output.class_start, output.mask)
+    return FullSoftmax(output.V, output.mask)
+
+
+def _unigram_biases(output, counts, V, dtype) -> dict[str, np.ndarray]:
+    """Output biases giving the (add-one smoothed) unigram distribution."""
+    c = np.ones(V) if counts is None else np.asarray(counts, dtype=np.float64) + 1.0
+    c[BOS_ID] = 1.0
+    logp = np.log(c)
+    if isinstance(output, ClassSoftmax):
+        cs = output.class_start
+        mass = np.add.reduceat(c, cs[:-1])
+        bc = np.log(mass) - math.log(mass.sum())
+        b = logp - np.log(mass)[output.word_class]
+        return {"b": b.astype(dtype), "bc": bc.astype(dtype)}
+    return {"b": (logp - math.log(c.sum())).astype(dtype)}
+
+
+class MLPTask(TrainingTask):
+    """Minibatches of (context, next word) pairs drawn without replacement each epoch."""
+
+    def __init__(self, net: MLPNetwork, corpus: Corpus, valid: Corpus | None,
+                 batch_size: int, config: dict):
+        self.net = net
+        self.params, self.grads = net.params, net.grads
+        self.decay_keys = net.decay_keys
+        self.batch = int(batch_size)
+        self._config = config
+        self.windows = context_windows(corpus.ids, corpus.offsets, net.n, BOS_ID)
+        self.targets = np.ascontiguousarray(corpus.ids, dtype=np.int32)
+        self.has_valid = valid is not None and valid.tokens > 0
+        if self.has_valid:
+            self.valid_windows = context_windows(valid.ids, valid.offsets, net.n, BOS_ID)
+            self.valid_targets = np.ascontiguousarray(valid.ids, dtype=np.int32)
+        self.perm = np.arange(len(self.targets))
+
+    def config(self) -> dict:
+        return self._config
+
+    def start_epoch(self, rng) -> int:
+        self.perm = rng.permutation(len(self.targets))
+        return -(-len(self.targets) // self.batch)
+
+    def epoch_tokens(self) -> int:
+        return len(self.targets)
+
+    def step(self, i: int) -> tuple[float, int]:
+        idx = self.perm[i * self.batch:(i + 1) * self.batch]
+        ctx = self.windows[idx]
+        loss = self.net.loss_and_grads(ctx, self.targets[idx])
+        return loss, len(idx)
+
+    def touched_rows(self):
+        return self.net.touched_rows()
+
+    def validation_loss(self):
+        if not self.has_valid:
+            return None
+        lp = self.net.target_logprobs(self.valid_windows, self.valid_targets)
+        return float(-lp.sum()), len(lp)
+
+
+@register("mlp")
+class MLPModel(LanguageModel):
+    """Bengio's MLP language model; the state is the tuple of the last n-1 ids."""
+
+    def __init__(self, vocab: Vocabulary, order: int, activation: str, direct: bool,
+                 params: dict[str, np.ndarray], class_start: np.ndarray | None = None,
+                 training: dict | None = None):
+        super().__init__(vocab)
+        self.order = int(order)
+        self.direct = bool(direct)
+        self.activation = activation
+        self.training = training or {}
+        V = len(vocab)
+        output = (ClassSoftmax(class_start) if class_start is not None else FullSoftmax(V))
+        self.softmax = output.kind
+        self.params = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
+        self._check_shapes(output)
+        self._net32 = MLPNetwork(self.params, self.order - 1, activation, direct, output)
+        self._net64: MLPNetwork | None = None
+
+    def _check_shapes(self, output) -> None:
+        V = len(self.vocab)
+        p = self.params
+        try:
+            Vm, m = p["E"].shape
+            nm, h = p["H"].shape
+        except (KeyError, ValueError):
+            raise ModelFileError("missing or malformed embedding/hidden weights") from None
+        D = h + (nm if self.direct else 0)
+        expected = {"E": (V, m), "H": ((self.order - 1) * m, h), "d": (h,),
+                    **output.param_shapes(D)}
+        if set(p) != set(expected):
+            raise ModelFileError(f"parameters {sorted(p)} do not match an MLP with "
+                                 f"{self.softmax} softmax")
+        for k, shape in expected.items():
+            if p[k].shape != tuple(shape):
+                raise ModelFileError(f"parameter {k} has shape {p[k].shape}, expected {shape}")
+
+    @property
+    def net(self) -> MLPNetwork:
+        """The float64 network used for scoring (built on first use)."""
+        if self._net64 is None:
+            self._net64 = self._net32.astype(np.float64)
+        return self._net64
+
+    # -- the state machine -----------------------------------------------------------
+    def initial_state(self) -> tuple:
+        return (BOS_ID,) * (self.order - 1)
+
+    def advance(self, state: tuple, token: int) -> tuple:
+        return (tuple(state) + (int(token),))[1:]
+
+    def next_logprobs(self, state) -> np.ndarray:
+        ctx = np.array([state], dtype=np.int32).reshape(1, self.order - 1)
+        return self.net.full_logprobs(ctx)[0]
+
+    def score_corpus(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        windows = context_windows(ids, offsets, self.order - 1, BOS_ID)
+        return self.net.target_logprobs(windows, np.ascontiguousarray(ids, dtype=np.int32))
+
+    # -- persistence -------------------------------------------------------------------
+    def config(self) -> dict:
+        return {"order": self.order, "emb": int(self.params["E"].shape[1]),
+                "hidden": int(self.params["H"].shape[1]), "direct": self.direct,
+                "activation": self.activation, "softmax": self.softmax,
+                "classes": (int(self._net32.output.C) if self.softmax == "class" else None),
+                "training": self.training}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = dict(self.params)
+        out.update(self._net32.output.arrays())
+        return out
+
+    @classmethod
+    def from_saved(cls, vocab, config, arrays):
+        arrays = dict(arrays)
+        class_start = arrays.pop("class_start", None)
+        if (config.get("softmax") == "class") != (class_start is not None):
+            raise ModelFileError("class softmax without class boundaries (or the reverse)")
+        try:
+            return cls(vocab, int(config["order"]), str(config["activation"]),
+                       bool(config["direct"]), arrays, class_start, config.get("training"))
+        except OptionError as e:
+            raise ModelFileError(str(e)) from None
+
+    def describe(self) -> dict:
+        d = {"parameters": int(sum(v.size for v in self.params.values()))}
+        if self.softmax == "class":
+            d["classes"] = int(self._net32.output.C)
+        return d
+
+    # -- training ------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, corpus: Corpus, vocab: Vocabulary, *, order: int = 5, emb: int = 60,
+            hidden: int = 100, direct: bool = False, softmax: str = "full",
+            classes: int | None = None, activation: str = "tanh", init: str = "xavier",
+            init_scale: float = 0.1, batch_size: int = 64, valid: Corpus | None = None,
+            callbacks=(), **options) -> "MLPModel":
+        """Train on ``corpus`` (``valid`` picks the best epoch); ``options`` are the
+        trainer's (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, ...)."""
+        settings, rest = split_settings(options)
+        if rest:
+            raise OptionError(f"unknown option(s) for the MLP: {', '.join(sorted(rest))}")
+        _check_positive(order=order, emb=emb, hidden=hidden, batch_size=batch_size)
+        if order < 2:
+            raise OptionError(f"an MLP needs order >= 2 (at least one context word), got {order}")
+        if order > 64:
+            raise OptionError(f"order must be at most 64, got {order}")
+        if classes is not None and softmax != "class":
+            raise OptionError("--classes applies to --softmax class only")
+        activation_code(activation)
+        check_init(init, init_scale)
+        V = len(vocab)
+        output = make_output_layer(softmax, V, counts=vocab.counts, classes=classes)
+        init_rng = np.random.default_rng(np.random.SeedSequence(settings.seed).spawn(2)[0])
+        params = MLPNetwork.init_params(init_rng, V, order - 1, emb, hidden, direct, output,
+                                        vocab.counts, init, init_scale, np.float32)
+        net = MLPNetwork(params, order - 1, activation, direct, output)
+        model_config = {"kind": "mlp", "vocab_size": V, "order": order, "emb": emb,
+                        "hidden": hidden, "direct": bool(direct), "activation": activation,
+                        "softmax": softmax, "classes": getattr(output, "C", None),
+                        "init": init, "init_scale": init_scale, "batch_size": batch_size,
+                        "seed": settings.seed}
+        task = MLPTask(net, corpus, valid, batch_size, model_config)
+        result = Trainer(task, settings, callbacks=callbacks).run()
+        training = {"epochs": len(result.history), "stop": result.stop_reason,
+                    "best_valid_ppl": result.best_valid_ppl,
+                    "optimizer": settings.optimizer, "lr": settings.lr,
+                    "batch_size": batch_size, "seed": settings.seed}
+        return cls(vocab, order, activation, direct, result.params,
+                   getattr(output, "class_start", None), training)
+
+
+def _check_positive(**values) -> None:
+    for name, v in values.items():
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {v!r}")
