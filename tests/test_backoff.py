@@ -191,8 +191,14 @@ def numpy_next_logprobs(model, state):
 
 
 def check_kernels_equal_numpy(model, ids, offsets, contexts):
-    np.testing.assert_array_equal(model.score_corpus(ids, offsets),
-                                  numpy_score_corpus(model, ids, offsets))
+    expected = numpy_score_corpus(model, ids, offsets)
+    fresh = BackoffModel(model.vocab, model.tables.keys, model.logprobs, model.logbows)
+    fresh._hash_table()  # texts long enough use the hash of all n-grams: check both ways
+    np.testing.assert_array_equal(fresh.score_corpus(ids, offsets), expected)
+    fresh = BackoffModel(model.vocab, model.tables.keys, model.logprobs, model.logbows)
+    if len(ids) * 4 < sum(len(k) for k in model.tables.keys[1:]):
+        np.testing.assert_array_equal(fresh.score_corpus(ids, offsets), expected)
+        assert fresh._hash is None  # the sorted blocks were searched
     for ctx in contexts:
         state = model.state_after(ctx)
         np.testing.assert_array_equal(model.next_logprobs(state), numpy_next_logprobs(model, state))

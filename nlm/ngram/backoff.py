@@ -22,8 +22,12 @@ from ..errors import ModelFileError
 from ..model import register
 from ..vocab import Vocabulary
 from .base import NgramModel
-from .backoff_kernels import _next_logprobs, _ngram_logprobs, _score_corpus
+from .backoff_kernels import (_build_hash, _next_logprobs, _ngram_logprobs,
+                              _score_corpus)
 from .counts import NgramCounts
+
+
+_NO_HASH = np.zeros((1, 2), dtype=np.int64)
 
 
 @register("backoff")
@@ -69,6 +73,7 @@ class BackoffModel(NgramModel):
         self.logbows = [self._bow[v] for v in view[:N - 1]]
         self._child = None
         self._coff = None
+        self._hash = None
         self.method = method
         self.normalized = bool(normalized)
         self.options = dict(options or {})
@@ -103,6 +108,17 @@ class BackoffModel(NgramModel):
             self.tables._child_start = []  # the flat copy is the one kept
         return (self._keys, self._off, self._lp, self._bow, self._child, self._coff)
 
+    def _hash_table(self) -> tuple[np.ndarray, int]:
+        """Hash of all n-grams of order >= 2 (built on the first ``score_corpus``):
+        (2^bits, 2) int64, at most 70% full, 16 bytes a slot."""
+        if self._hash is None:
+            n = max(int(self._off[-1] - self._off[1]), 1)
+            bits = max(int(np.ceil(np.log2(n / 0.7))), 4)
+            table = np.empty((1 << bits, 2), dtype=np.int64)
+            _build_hash(self._keys, self._off, self.order, bits, table)
+            self._hash = (table, bits)
+        return self._hash
+
     def _find(self, ids) -> int:
         return self.tables.find(ids)
 
@@ -127,7 +143,13 @@ class BackoffModel(NgramModel):
         if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
             raise ValueError("token id outside the vocabulary")
         out = np.empty(len(ids), dtype=np.float64)
-        _score_corpus(ids, offsets, self.vocab_size, self.order, self._tab(), out)
+        # The hash pays for its construction (one pass over the tables) only when the
+        # text is not tiny next to the model; both ways give the same numbers.
+        if self._hash is not None or len(ids) * 4 >= self._off[-1] - self._off[1]:
+            table, bits = self._hash_table()
+        else:
+            table, bits = _NO_HASH, 0
+        _score_corpus(ids, offsets, self.vocab_size, self.order, self._tab(), table, bits, out)
         return out
 
     def ngram_logprobs(self, grams: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
