@@ -1,7 +1,6 @@
 """Shared fixtures: small corpora written here, and paths into ../shared when present."""
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -50,5 +49,3 @@ def shakespeare_dir():
     assert p.exists(), "the shipped corpus is missing"
     return p
 
-
-os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
