@@ -59,8 +59,8 @@ from .adjust import adjusted_counts, context_of, context_sums, counts_of_counts,
 from .backoff import BackoffModel
 from .base import check_order
 from .counts import NgramCounts, count_ngrams, first_positions
-from .discount import (check_mkn_discounts, check_single_discount, estimate_kn, estimate_mkn,
-                       good_turing, lmplz_counts_of_counts)
+from .discount import (DiscountWarning, check_mkn_discounts, check_single_discount, estimate_kn,
+                       estimate_mkn, good_turing, lmplz_counts_of_counts)
 from .interpolate import apply_cutoffs, compact, cutoff_masks, fold_backoff, fold_interpolated
 
 STUPID_BACKOFF_FACTOR = 0.4
@@ -158,7 +158,8 @@ def estimate_katz(counts: NgramCounts, max_count: int = KATZ_MAX_COUNT) -> Estim
         d = good_turing(n, max_count)
         if (d[1:] == 1.0).all():
             warnings.warn(f"Katz: Good-Turing discounts are undefined for order {k} (too few "
-                          "distinct counts); that order is not discounted", stacklevel=3)
+                          "distinct counts); that order is not discounted", DiscountWarning,
+                          stacklevel=3)
         coeffs.append(d)
 
     def disc(k, c):
