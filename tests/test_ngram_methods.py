@@ -178,6 +178,14 @@ class Reference:
         return left / self._cache["room", h] * self.prob(w, h[1:])
 
 
+# Kneser-Ney is checked here against its formulas, not against nltk.lm, whose
+# KneserNeyInterpolated (nltk 3.10) is known to be wrong or unusable:
+# unknown words get probability 0, so perplexity is infinite (nltk/nltk#3211);
+# its unigram level gives <s> probability 0 and no uniform mass (nltk/nltk#3065,
+# nltk/nltk#2599); a trigram model raises ZeroDivisionError after <s>, whose
+# continuation total is 0 (the failure of nltk/nltk#2332, still there for this
+# context); and it rescans the counts on every query (nltk/nltk#2727 thread; about
+# 6 n-grams/s on WikiText-2 per REFERENCE.md).
 METHOD_CASES = [
     ("mle", {}),
     ("witten-bell", {}),

@@ -6,9 +6,9 @@ discounting end their recursion with maximum-likelihood unigrams, so nlm's
 are built with ``mle_unigrams=True`` here (nlm's default interpolates the
 unigrams with the uniform distribution instead, as KenLM does).
 
-nltk's Kneser-Ney is not compared: it is known to be wrong (see
-tests/test_ngram_methods.py, which checks nlm's Kneser-Ney against the
-formulas instead).
+nltk's Kneser-Ney is not compared: it is known to be wrong (nltk/nltk#3211,
+#3065, #2599, #2332; see tests/test_ngram_methods.py, which checks nlm's
+Kneser-Ney against its formulas instead).
 """
 from __future__ import annotations
 
