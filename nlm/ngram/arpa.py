@@ -44,6 +44,7 @@ so a file is never held in memory as text.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import re
@@ -83,7 +84,9 @@ class _Lines:
         magic = f.read(2)
         f.seek(0)
         self.gzipped = magic == b"\x1f\x8b"
-        self.file = gzip.GzipFile(fileobj=f, mode="rb") if self.gzipped else f
+        # a large buffer in front of gzip: its own readline is slow
+        self.file = (io.BufferedReader(gzip.GzipFile(fileobj=f, mode="rb"), 1 << 20)
+                     if self.gzipped else f)
         self._raw = f
 
     def close(self):
@@ -95,21 +98,20 @@ class _Lines:
                               f"{message}")
 
     def __iter__(self):
-        it = iter(self.file)
-        while True:
-            try:
-                raw = next(it)
-            except StopIteration:
-                return
-            except EOFError:
-                raise self.error("file ends early (truncated gzip)", self.lineno + 1) from None
-            except (gzip.BadGzipFile, zlib.error, OSError) as e:
-                raise self.error(f"corrupt gzip data ({e})", self.lineno + 1) from None
-            self.lineno += 1
-            try:
-                yield raw.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                raise self.error("not valid UTF-8") from None
+        n = self.lineno
+        try:
+            for raw in self.file:
+                n += 1
+                self.lineno = n
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise self.error("not valid UTF-8") from None
+                yield line.strip()
+        except EOFError:
+            raise self.error("file ends early (truncated gzip)", self.lineno + 1) from None
+        except (gzip.BadGzipFile, zlib.error, OSError) as e:
+            raise self.error(f"corrupt gzip data ({e})", self.lineno + 1) from None
 
 
 def _log10_value(text: str, lines: _Lines, what: str) -> float:
@@ -169,81 +171,34 @@ def _read(lines: _Lines) -> BackoffModel:
     # -- sections -------------------------------------------------------------
     index = {w: i for i, w in enumerate(SPECIALS)}
     words = list(SPECIALS)
-    present = [False] * len(SPECIALS)
     ids = [array("i") for _ in range(N)]
     prob = [array("d") for _ in range(N)]
     bow = [array("d") for _ in range(N)]
     where = [array("q") for _ in range(N)]
-    k = 0            # order of the section being read (0: between sections)
-    seen = 0
-    pending = line if line.startswith("\\") else None
-    ended = False
-
-    def close_section():
-        if k and seen != declared[k - 1]:
+    k = 0            # order of the section being read (0: before the first)
+    line = line if line.startswith("\\") else _next_nonblank(it)
+    while True:      # ``line`` is a section header or \end\
+        if line is None:
+            raise lines.error("file ends without \\end\\ (truncated?)")
+        if line == "\\end\\":
+            if k != N:
+                raise lines.error(f"\\end\\ before the {k + 1}-grams section")
+            break
+        m = _SECTION.match(line)
+        if m is None:
+            if k == 0 and not line.startswith("\\"):
+                raise lines.error("n-gram line outside any \\k-grams: section")
+            raise lines.error(f"unknown section {line[:60]!r}")
+        new_k = int(m.group(1))
+        if new_k != k + 1 or new_k > N:
+            expected = f"\\{k + 1}-grams:" if k < N else "\\end\\"
+            raise lines.error(f"section {line!r} where {expected} was expected")
+        k = new_k
+        line, seen = _read_section(it, lines, k, N, index, words, ids[k - 1], prob[k - 1],
+                                   bow[k - 1], where[k - 1])
+        if seen != declared[k - 1]:
             raise lines.error(f"the {k}-grams section has {seen} entries but the header "
                               f"says {declared[k - 1]}")
-
-    def lines_after_header():
-        if pending is not None:
-            yield pending
-        yield from it
-
-    for line in lines_after_header():
-        if not line:
-            continue
-        if line[0] == "\\":
-            close_section()
-            if line == "\\end\\":
-                if k != N:
-                    raise lines.error(f"\\end\\ before the {k + 1}-grams section")
-                ended = True
-                break
-            m = _SECTION.match(line)
-            if m is None:
-                raise lines.error(f"unknown section {line[:60]!r}")
-            new_k = int(m.group(1))
-            if new_k != k + 1 or new_k > N:
-                expected = f"\\{k + 1}-grams:" if k < N else "\\end\\"
-                raise lines.error(f"section {line!r} where {expected} was expected")
-            k, seen = new_k, 0
-            continue
-        if k == 0:
-            raise lines.error("n-gram line outside any \\k-grams: section")
-        # Fields are separated by spaces and tabs only; str.split (fast) also splits
-        # at Unicode spaces, which a non-ASCII word may contain.
-        parts = line.split() if line.isascii() else _FIELD_SPLIT.split(line)
-        has_bow = len(parts) == k + 2
-        if not (len(parts) == k + 1 or (has_bow and k < N)):
-            raise lines.error(f"expected a log10 probability, {k} word{'s' * (k > 1)}"
-                              f"{' and an optional backoff weight' if k < N else ''}; got "
-                              f"{len(parts)} field{'s' * (len(parts) != 1)}")
-        p = _log10_value(parts[0], lines, "log10 probability")
-        if p > 0.0:
-            raise lines.error(f"log10 probability {parts[0]} is above 0")
-        b = _log10_value(parts[k + 1], lines, "log10 backoff weight") if has_bow else 0.0
-        if k == 1:
-            w = parts[1]
-            i = index.get(w)
-            if i is None:
-                i = index[w] = len(words)
-                words.append(w)
-            elif i < len(SPECIALS) and not present[i]:
-                present[i] = True
-            else:
-                raise lines.error(f"unigram {w!r} listed twice")
-            ids[0].append(i)
-        else:
-            try:
-                ids[k - 1].extend([index[w] for w in parts[1:k + 1]])
-            except KeyError as e:
-                raise lines.error(f"word {e.args[0]!r} is not in the unigram section") from None
-        prob[k - 1].append(p)
-        bow[k - 1].append(b)
-        where[k - 1].append(lines.lineno)
-        seen += 1
-    if not ended:
-        raise lines.error("file ends without \\end\\ (truncated?)")
 
     vocab = Vocabulary(words, np.zeros(len(words), dtype=np.int64), tokenizer="whitespace")
     arrays = [(np.frombuffer(ids[j], dtype=np.int32).reshape(-1, j + 1),
@@ -251,6 +206,71 @@ def _read(lines: _Lines) -> BackoffModel:
                np.frombuffer(bow[j], dtype=np.float64) * LN10,
                np.frombuffer(where[j], dtype=np.int64)) for j in range(N)]
     return _build_model(arrays, vocab, lines)
+
+
+def _next_nonblank(it):
+    for line in it:
+        if line:
+            return line
+    return None
+
+
+def _read_section(it, lines, k, N, index, words, ids, prob, bow, where):
+    """Entries of the k-grams section into the arrays; returns (the line that ended
+    the section, or None at the end of the file; the number of entries)."""
+    bad_fields = (k + 1, k + 2) if k < N else (k + 1,)
+    specials_seen = set()
+    seen = 0
+    get = index.get
+    for line in it:
+        if not line:
+            continue
+        if line[0] == "\\":
+            return line, seen
+        # Fields are separated by spaces and tabs only; str.split (fast) also splits
+        # at Unicode spaces, which a non-ASCII word may contain.
+        parts = line.split() if line.isascii() else _FIELD_SPLIT.split(line)
+        n = len(parts)
+        if n not in bad_fields:
+            raise lines.error(f"expected a log10 probability, {k} word{'s' * (k > 1)}"
+                              f"{' and an optional backoff weight' if k < N else ''}; got "
+                              f"{n} field{'s' * (n != 1)}")
+        try:
+            p = float(parts[0])
+            b = float(parts[k + 1]) if n == k + 2 else 0.0
+        except ValueError:
+            _log10_value(parts[0], lines, "log10 probability")  # raises if it is this one
+            raise lines.error(f"bad log10 backoff weight {parts[k + 1]!r}") from None
+        if not p <= 0.0:  # also NaN
+            _log10_value(parts[0], lines, "log10 probability")
+            raise lines.error(f"log10 probability {parts[0]} is above 0")
+        if p <= LOG10_ZERO:
+            p = -math.inf
+        if b <= LOG10_ZERO:
+            b = -math.inf
+        elif not b < math.inf:  # NaN or +inf
+            _log10_value(parts[k + 1], lines, "log10 backoff weight")
+        if k == 1:
+            w = parts[1]
+            i = get(w)
+            if i is None:
+                i = index[w] = len(words)
+                words.append(w)
+            elif i < len(SPECIALS) and i not in specials_seen:
+                specials_seen.add(i)
+            else:
+                raise lines.error(f"unigram {w!r} listed twice")
+            ids.append(i)
+        else:
+            try:
+                ids.extend([index[w] for w in parts[1:k + 1]])
+            except KeyError as e:
+                raise lines.error(f"word {e.args[0]!r} is not in the unigram section") from None
+        prob.append(p)
+        bow.append(b)
+        where.append(lines.lineno)
+        seen += 1
+    return None, seen
 
 
 def _build_model(arrays, vocab: Vocabulary, lines: _Lines) -> BackoffModel:
