@@ -215,11 +215,12 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> TrainResult:
-        s, st, task = self.s, self.state, self.task
+        s, task = self.s, self.task
         if s.resume:
-            self._load_checkpoint(s.checkpoint)
+            self._load_checkpoint(s.checkpoint)   # replaces self.state
         else:
-            st.epoch_rng = self.rng.bit_generator.state
+            self.state.epoch_rng = self.rng.bit_generator.state
+        st = self.state
         self._open_log(append=s.resume)
         self._log_event("resume" if s.resume else "start", settings=asdict(s),
                         model=task.config(), epoch=st.epoch, step=st.step)
