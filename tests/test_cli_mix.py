@@ -292,6 +292,12 @@ def test_plot_writes_a_png(runner, tmp_path):
     svg = tmp_path / "two.svg"
     run(runner, ["plot", log, write_log(tmp_path / "b.jsonl", LOG[1:3]), "-o", svg])
     assert b"<svg" in svg.read_bytes()[:500]
+    # a log counting updates only (what nlm.neural.trainer writes today)
+    updates_only = write_log(tmp_path / "u.jsonl", [
+        {"event": "epoch", "epoch": 1, "updates": 100, "train_ppl": 300.0, "valid_ppl": 320.0},
+        {"event": "epoch", "epoch": 2, "updates": 200, "train_ppl": 200.0, "valid_ppl": 250.0}])
+    run(runner, ["plot", updates_only, "-o", tmp_path / "u.png"])
+    assert (tmp_path / "u.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def hide_matplotlib(monkeypatch):

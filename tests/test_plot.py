@@ -68,3 +68,48 @@ def test_unreadable_logs(tmp_path):
     (tmp_path / "bin.jsonl").write_bytes(b'{"words": 1, "train_ppl": 2}\n\xff\xfe\n')
     with pytest.raises(NlmError, match="UTF-8"):
         read_training_log(tmp_path / "bin.jsonl")
+
+
+def test_a_log_without_word_counts_is_drawn_against_updates(tmp_path):
+    """The records nlm.neural.trainer writes today carry "updates" but not "words"."""
+    log = write(tmp_path / "mlp.jsonl", [
+        {"event": "start", "settings": {"epochs": 2}, "epoch": 0, "step": 0},
+        {"event": "valid", "epoch": 0, "step": 50, "updates": 50, "valid_loss": 6.0,
+         "valid_ppl": math.exp(6.0)},
+        {"event": "epoch", "epoch": 1, "updates": 100, "train_loss": 5.5, "train_ppl": 244.7,
+         "valid_loss": 5.6, "valid_ppl": 270.4, "lr": 0.1, "seconds": 3.0},
+        {"event": "epoch", "epoch": 2, "updates": 200, "train_loss": 5.0, "train_ppl": 148.4,
+         "valid_loss": None, "valid_ppl": None},
+        {"event": "end", "reason": "epochs", "epochs": 2, "updates": 200, "best_valid_ppl": 270.4},
+    ])
+    c = read_training_log(log)
+    assert c.x == "updates"
+    assert c.train == [(100.0, 244.7), (200.0, 148.4)]
+    assert c.valid == [(50.0, pytest.approx(math.exp(6.0))), (100.0, 270.4)]
+
+
+def test_the_neural_trainers_log_reads_back_as_its_history(tmp_path):
+    from nlm.neural.mlp import MLPModel
+    from conftest import corpus_from_lines, TINY_TEXT
+    vocab, corpus = corpus_from_lines(TINY_TEXT)
+    log = tmp_path / "mlp.jsonl"
+    model = MLPModel.fit(corpus, vocab, order=3, emb=8, hidden=16, epochs=3, valid=corpus,
+                         train_log=str(log))
+    history = model.training["history"]
+    c = read_training_log(log)
+    assert [p for _, p in c.train] == pytest.approx([h["train_ppl"] for h in history])
+    assert [p for _, p in c.valid] == pytest.approx([h["valid_ppl"] for h in history])
+    assert len(c.train) == 3
+
+
+def test_logs_counting_different_things_are_not_drawn_together(tmp_path):
+    pytest.importorskip("matplotlib")
+    from nlm.plot import plot_curves
+    a = read_training_log(write(tmp_path / "a.jsonl", [{"words": 10, "train_ppl": 5.0}]))
+    b = read_training_log(write(tmp_path / "b.jsonl", [{"updates": 10, "train_ppl": 5.0}]))
+    with pytest.raises(NlmError, match="cannot share an x axis"):
+        plot_curves([a, b], tmp_path / "c.png")
+    assert not (tmp_path / "c.png").exists()
+    with pytest.raises(NlmError, match="neither how many words"):
+        read_training_log(write(tmp_path / "c.jsonl", [{"words": 10, "train_ppl": 5.0},
+                                                       {"train_ppl": 4.0}]))
