@@ -1,0 +1,506 @@
+"""The Elman recurrent network language model (Mikolov's RNNLM), trained by
+hand-written truncated backpropagation through time.
+
+    x_t = E[w(t-1)]                               (B, m)   shared embedding E (V, m)
+    h_t = f(x_t Wx + h_{t-1} Wh + bh)             (B, n)   f = tanh (or sigmoid)
+    P(w(t) | w(..t-1)) = softmax layer(h_t)       full or class softmax (:mod:`.softmax`)
+
+A sentence is read as ``<s> w1 ... wk`` and predicts ``w1 ... wk </s>``; the
+state before its ``<s>`` is the zero vector, so the model's initial state is
+h = f(E[<s>] Wx + bh) and ``<s>`` itself is never predicted (probability 0).
+
+Training (:class:`RNNTask`) cuts the training text into B parallel streams
+and walks them in chunks of ``bptt`` steps; the hidden state is carried from
+chunk to chunk and across sentence boundaries (rnnlm's default), or reset at
+every sentence with ``reset_sentences``. One chunk is one minibatch: the
+forward and backward recurrences are Numba kernels with the loop over time
+inside (:mod:`.rnn_kernels`); the input projections, the output layer and the
+weight gradients are single BLAS products over the whole chunk.
+
+Scoring treats sentences independently, each from the initial state (as the
+n-gram models do): :meth:`RNNNetwork.score` packs the sentences into parallel
+streams and runs the same kernels. Training runs in float32; a saved model is
+scored in float64, so the fast path equals the state machine to rounding.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..corpus import Corpus
+from ..errors import ModelFileError, OptionError
+from ..model import LanguageModel, register
+from ..vocab import BOS_ID, Vocabulary
+from . import rnn_kernels as RK
+from .init import check_init, initialize
+from .layers import Buffers, activation_code, embedding_backward, embedding_forward, unique_ids, \
+    zero_rows
+from .mlp import _unigram_biases
+from .optim import make_optimizer
+from .softmax import ClassSoftmax, FullSoftmax, make_output_layer
+from .trainer import Trainer, TrainingTask, split_settings
+
+RNN_ACTIVATIONS = ("tanh", "sigmoid")
+SCORE_STREAMS = 64       # parallel streams when scoring
+SCORE_CHUNK = 32         # steps per forward call when scoring
+
+#: The option names ``RNNModel.fit`` accepts besides the trainer's.
+MODEL_OPTIONS = frozenset({"emb", "hidden", "bptt", "batch_size", "softmax", "classes",
+                           "activation", "init", "init_scale", "reset_sentences"})
+#: Trainer defaults that suit the RNN (the caller's values win): SGD on the mean
+#: loss of a chunk with a large rate, tamed by clipping the gradient norm.
+TRAIN_DEFAULTS = {"lr": 1.0, "clip_norm": 1.0}
+
+
+class RNNNetwork:
+    """Parameters ``E, Wx, Wh, bh`` (+ the output layer's ``W, b`` [``Wc, bc``]) and
+    the forward and backward passes over a chunk of T steps of B streams."""
+
+    def __init__(self, params: dict[str, np.ndarray], activation: str, output):
+        if activation not in RNN_ACTIVATIONS:
+            raise OptionError(f"unknown RNN activation {activation!r}; choose from "
+                              f"{', '.join(RNN_ACTIVATIONS)}")
+        self.params = params
+        self.V, self.m = params["E"].shape
+        self.n = params["Wh"].shape[0]
+        self.activation = activation
+        self.act = activation_code(activation)
+        self.output = output
+        self.dtype = params["E"].dtype
+        self.grads = {k: np.zeros_like(v) for k, v in params.items()}
+        self.decay_keys = frozenset(("E", "Wx", "Wh") + tuple(output.weight_keys))
+        self._buf = Buffers()
+        self._seen = np.zeros(self.V, dtype=np.bool_)
+        self._erows = np.zeros(0, dtype=np.int64)   # embedding rows touched by the last step
+        self._no_resets: dict = {}
+
+    @staticmethod
+    def init_params(rng: np.random.Generator, V: int, emb: int, hidden: int, output,
+                    counts=None, init: str = "xavier", init_scale: float = 0.1,
+                    dtype=np.float32) -> dict[str, np.ndarray]:
+        """New parameters: weights by ``init`` (xavier from each matrix's fan-in and
+        fan-out, the embedding table counting as an m -> m map), biases zero except the
+        output biases, which start at the log unigram distribution of ``counts``."""
+        p = {"E": initialize(rng, (V, emb), init, init_scale, emb, emb, dtype),
+             "Wx": initialize(rng, (emb, hidden), init, init_scale, emb, hidden, dtype),
+             "Wh": initialize(rng, (hidden, hidden), init, init_scale, hidden, hidden, dtype),
+             "bh": np.zeros(hidden, dtype=dtype)}
+        shapes = output.param_shapes(hidden)
+        p["W"] = initialize(rng, shapes["W"], init, init_scale, hidden, V, dtype)
+        if "Wc" in shapes:
+            p["Wc"] = initialize(rng, shapes["Wc"], init, init_scale, hidden, shapes["Wc"][0],
+                                 dtype)
+        p.update(_unigram_biases(output, counts, V, dtype))
+        return p
+
+    # -- forward ---------------------------------------------------------------------
+    def _resets(self, resets, T: int, B: int) -> np.ndarray:
+        if resets is not None:
+            return resets
+        r = self._no_resets.get((T, B))
+        if r is None:
+            self._no_resets.clear()
+            r = self._no_resets[(T, B)] = np.zeros((T, B), dtype=np.bool_)
+        return r
+
+    def forward(self, inputs: np.ndarray, h_prev: np.ndarray, resets=None):
+        """Hidden states of a chunk. inputs (T, B) int32 (the tokens read), h_prev (B, n)
+        the state before the chunk, resets (T, B) bool or None. Returns (H, P, X):
+        H (T, B, n) the states h_t, P (T, B, n) the previous states the steps used,
+        X (T B, m) the embeddings; all three are reused buffers."""
+        T, B = inputs.shape
+        P_ = self.params
+        X = self._buf.get("x", (T * B, self.m), self.dtype)                   # (T B, m)
+        embedding_forward(P_["E"], inputs.reshape(T * B, 1), X, 0)
+        H = self._buf.get("h", (T, B, self.n), self.dtype)                    # (T, B, n)
+        np.matmul(X, P_["Wx"], out=H.reshape(T * B, self.n))
+        P = self._buf.get("p", (T, B, self.n), self.dtype)
+        tmp = self._buf.get("tmp", (B, self.n), self.dtype)
+        RK._rnn_forward(H, P_["Wh"], P_["bh"], h_prev, self._resets(resets, T, B), self.act,
+                        P, tmp)
+        return H, P, X
+
+    # -- training ----------------------------------------------------------------------
+    def loss_and_grads(self, inputs: np.ndarray, targets: np.ndarray, h_prev: np.ndarray,
+                       resets: np.ndarray | None = None, scale: float | None = None
+                       ) -> tuple[float, np.ndarray]:
+        """One truncated-BPTT chunk, min-char-rnn style: (summed cross-entropy in nats,
+        h_last (B, n), a new array); ``self.grads`` is set to the gradient of ``scale`` x
+        the summed loss (default 1/(T B): the mean), with the state before the chunk held
+        fixed. ``self.dh0`` gets the gradient with respect to ``h_prev``.
+
+        inputs, targets (T, B) int32 (time-major); h_prev (B, n); resets (T, B) bool.
+        """
+        T, B = inputs.shape
+        n, m = self.n, self.m
+        scale = 1.0 / (T * B) if scale is None else float(scale)
+        P_, G = self.params, self.grads
+        resets = self._resets(resets, T, B)
+        H, P, X = self.forward(inputs, h_prev, resets)
+        H2 = H.reshape(T * B, n)
+        dH = self._buf.get("dh", (T, B, n), self.dtype)
+        loss = self.output.loss_and_grad(P_, G, H2, targets.reshape(T * B), dH.reshape(T * B, n),
+                                         scale)
+        dh0 = self._buf.get("dh0", (B, n), self.dtype)
+        RK._rnn_backward(dH, H, P_["Wh"], resets, self.act, G["bh"], dh0)   # dH := da
+        dA = dH.reshape(T * B, n)
+        np.matmul(P.reshape(T * B, n).T, dA, out=G["Wh"])                   # (n, n)
+        np.matmul(X.T, dA, out=G["Wx"])                                     # (m, n)
+        dX = self._buf.get("dx", (T * B, m), self.dtype)
+        np.matmul(dA, P_["Wx"].T, out=dX)                                   # (T B, m)
+        flat = inputs.reshape(T * B, 1)
+        zero_rows(G["E"], self._erows)
+        rows = self._buf.get("erows", (T * B,), np.int64)
+        self._erows = unique_ids(flat, self._seen, rows)
+        embedding_backward(dX, flat, G["E"])
+        self.dh0 = dh0
+        return loss, H[T - 1].copy()
+
+    def touched_rows(self) -> dict[str, np.ndarray]:
+        return {"E": self._erows, **self.output.touched_rows()}
+
+    # -- the state machine --------------------------------------------------------------
+    def step(self, h: np.ndarray, token: int) -> np.ndarray:
+        """f(E[token] Wx + h Wh + bh) for one state h (n,): a new array."""
+        P_ = self.params
+        out = np.empty(self.n, dtype=self.dtype)
+        RK._rnn_step(P_["E"][token], h, P_["Wx"], P_["Wh"], P_["bh"], self.act, out)
+        return out
+
+    # -- scoring ---------------------------------------------------------------------------
+    def score(self, ids: np.ndarray, offsets: np.ndarray, streams: int = SCORE_STREAMS,
+              chunk: int = SCORE_CHUNK) -> np.ndarray:
+        """(N,) float64 ln P of every token, each sentence from the initial state: the
+        sentences are packed into parallel streams (longest first, each to the least
+        loaded stream) and run through the recurrence ``chunk`` steps at a time."""
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        out = np.empty(len(ids), dtype=np.float64)
+        if len(ids) == 0:
+            return out
+        pos, inputs, targets, resets = stream_layout(ids, offsets, streams)
+        L, B = pos.shape
+        h = np.zeros((B, self.n), dtype=self.dtype)
+        rows = _output_rows(self.V)
+        for a in range(0, L, chunk):
+            T = min(chunk, L - a)
+            H, _, _ = self.forward(inputs[a:a + T], h, resets[a:a + T])
+            H2 = H.reshape(T * B, self.n)
+            p = pos[a:a + T].reshape(T * B)
+            keep = np.flatnonzero(p >= 0)
+            tg = targets[a:a + T].reshape(T * B)
+            for r in range(0, len(keep), rows):
+                sel = keep[r:r + rows]
+                out[p[sel]] = self.output.target_logprobs(self.params, H2[sel], tg[sel])
+            h = H[T - 1].copy()
+        return out
+
+    def astype(self, dtype) -> "RNNNetwork":
+        params = {k: np.array(v, dtype=dtype) for k, v in self.params.items()}
+        return RNNNetwork(params, self.activation, _same_output(self.output))
+
+
+def _same_output(output):
+    if isinstance(output, ClassSoftmax):
+        return ClassSoftmax(output.class_start, output.mask)
+    return FullSoftmax(output.V, output.mask)
+
+
+def _output_rows(V: int) -> int:
+    """Rows per output-layer call when scoring: about 8M logits at a time."""
+    return int(min(4096, max(64, (1 << 23) // max(V, 1))))
+
+
+def previous_tokens(ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, starts): the token read before predicting each token (``<s>`` at a
+    sentence start, else the previous token) and whether it starts a sentence."""
+    inputs = np.empty(len(ids), dtype=np.int32)
+    starts = np.empty(len(ids), dtype=np.bool_)
+    RK._previous_tokens(np.ascontiguousarray(ids, dtype=np.int32),
+                        np.ascontiguousarray(offsets, dtype=np.int64), BOS_ID, inputs, starts)
+    return inputs, starts
+
+
+def stream_layout(ids: np.ndarray, offsets: np.ndarray, streams: int):
+    """Independent sentences packed into at most ``streams`` parallel streams.
+
+    Returns time-major (L, B) arrays: pos (int64 corpus position, -1 for padding),
+    inputs and targets (int32) and resets (bool, True where a sentence starts).
+    """
+    S = len(offsets) - 1
+    lengths = np.diff(offsets).astype(np.int64)
+    B = max(1, min(int(streams), S))
+    order = np.argsort(-lengths, kind="stable").astype(np.int64)
+    loads = np.zeros(B, dtype=np.int64)
+    stream_of = np.empty(S, dtype=np.int64)
+    start_of = np.empty(S, dtype=np.int64)
+    RK._assign_streams(lengths, order, loads, stream_of, start_of)
+    L = max(int(loads.max()), 1)
+    pos = np.empty((L, B), dtype=np.int64)
+    inputs = np.empty((L, B), dtype=np.int32)
+    targets = np.empty((L, B), dtype=np.int32)
+    resets = np.empty((L, B), dtype=np.bool_)
+    RK._stream_layout(ids, offsets, BOS_ID, stream_of, start_of, pos, inputs, targets, resets)
+    return pos, inputs, targets, resets
+
+
+class RNNTask(TrainingTask):
+    """Truncated BPTT over B parallel streams of the training text.
+
+    The text (read as ``<s> w1 .. wk`` -> ``w1 .. wk </s>`` per sentence) is cut
+    into B contiguous streams of L = N // B tokens (the last N mod B tokens are
+    left out); step i runs steps [i k, (i+1) k) of every stream. The hidden state
+    carries over from step to step and from epoch to epoch (it is part of the
+    checkpoint), so an interrupted run resumes exactly.
+    """
+
+    def __init__(self, net: RNNNetwork, corpus: Corpus, valid: Corpus | None,
+                 batch_size: int, bptt: int, reset_sentences: bool, config: dict):
+        self.net = net
+        self.params, self.grads = net.params, net.grads
+        self.decay_keys = net.decay_keys
+        self.bptt = int(bptt)
+        self._config = config
+        inputs, starts = previous_tokens(corpus.ids, corpus.offsets)
+        B = max(1, min(int(batch_size), len(inputs)))
+        L = len(inputs) // B
+        if L < 1:
+            raise OptionError("the training text is empty")
+
+        def time_major(a):   # (N,) -> (L, B): column b is stream b
+            return np.ascontiguousarray(a[:B * L].reshape(B, L).T)
+        self.inputs = time_major(inputs)
+        self.targets = time_major(np.ascontiguousarray(corpus.ids, dtype=np.int32))
+        self.resets = time_major(starts) if reset_sentences else None
+        self.B, self.L = B, L
+        self.h = np.zeros((B, net.n), dtype=net.dtype)
+        self.valid = valid if valid is not None and valid.tokens > 0 else None
+        self.has_valid = self.valid is not None
+
+    def config(self) -> dict:
+        return self._config
+
+    def start_epoch(self, rng) -> int:
+        return -(-self.L // self.bptt)
+
+    def epoch_tokens(self) -> int:
+        return self.B * self.L
+
+    def step(self, i: int) -> tuple[float, int]:
+        a, b = i * self.bptt, min((i + 1) * self.bptt, self.L)
+        resets = None if self.resets is None else self.resets[a:b]
+        loss, self.h = self.net.loss_and_grads(self.inputs[a:b], self.targets[a:b], self.h,
+                                               resets)
+        return loss, (b - a) * self.B
+
+    def touched_rows(self):
+        return self.net.touched_rows()
+
+    def validation_loss(self):
+        if self.valid is None:
+            return None
+        lp = self.net.score(self.valid.ids, self.valid.offsets)
+        return float(-lp.sum()), len(lp)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {"hidden": self.h}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        h = arrays.get("hidden")
+        if h is None or h.shape != self.h.shape:
+            raise OptionError("the checkpoint's hidden state does not match the batch size")
+        self.h = np.array(h, dtype=self.h.dtype)
+
+
+@register("rnn")
+class RNNModel(LanguageModel):
+    """Elman RNN language model; the state is the hidden vector (n,) float64."""
+
+    def __init__(self, vocab: Vocabulary, activation: str, params: dict[str, np.ndarray],
+                 class_start: np.ndarray | None = None, training: dict | None = None):
+        super().__init__(vocab)
+        self.activation = activation
+        self.training = training or {}
+        V = len(vocab)
+        output = ClassSoftmax(class_start) if class_start is not None else FullSoftmax(V)
+        self.softmax = output.kind
+        self.params = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
+        self._check_shapes(output)
+        self._net32 = RNNNetwork(self.params, activation, output)
+        self._net64: RNNNetwork | None = None
+        self._h0: np.ndarray | None = None
+
+    def _check_shapes(self, output) -> None:
+        V = len(self.vocab)
+        p = self.params
+        try:
+            _, m = p["E"].shape
+            n = p["Wh"].shape[0]
+        except (KeyError, ValueError):
+            raise ModelFileError("missing or malformed embedding/recurrent weights") from None
+        expected = {"E": (V, m), "Wx": (m, n), "Wh": (n, n), "bh": (n,),
+                    **output.param_shapes(n)}
+        if set(p) != set(expected):
+            raise ModelFileError(f"parameters {sorted(p)} do not match an RNN with "
+                                 f"{self.softmax} softmax")
+        for k, shape in expected.items():
+            if p[k].shape != tuple(shape):
+                raise ModelFileError(f"parameter {k} has shape {p[k].shape}, expected {shape}")
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.params["Wh"].shape[0])
+
+    @property
+    def net(self) -> RNNNetwork:
+        """The float64 network used for scoring (built on first use)."""
+        if self._net64 is None:
+            self._net64 = self._net32.astype(np.float64)
+        return self._net64
+
+    # -- the state machine -------------------------------------------------------------
+    def initial_state(self) -> np.ndarray:
+        if self._h0 is None:
+            self._h0 = self._frozen(self.net.step(np.zeros(self.hidden_size), BOS_ID))
+        return self._h0
+
+    def advance(self, state: np.ndarray, token: int) -> np.ndarray:
+        token = int(token)
+        if not 0 <= token < self.vocab_size:
+            raise OptionError(f"token id {token} is outside the vocabulary")
+        return self._frozen(self.net.step(self._as_state(state), token))
+
+    def next_logprobs(self, state) -> np.ndarray:
+        z = self._as_state(state).reshape(1, -1)
+        return self.net.output.full_logprobs(self.net.params, z)[0]
+
+    def _as_state(self, state) -> np.ndarray:
+        h = np.ascontiguousarray(state, dtype=np.float64)
+        if h.shape != (self.hidden_size,):
+            raise OptionError(f"an RNN state is a vector of {self.hidden_size} numbers, "
+                              f"got shape {h.shape}")
+        return h
+
+    @staticmethod
+    def _frozen(h: np.ndarray) -> np.ndarray:
+        h.flags.writeable = False   # states are values: nobody may change one in place
+        return h
+
+    def score_corpus(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        return self.net.score(ids, offsets)
+
+    def dynamic_score_corpus(self, ids: np.ndarray, offsets: np.ndarray, lr: float,
+                             bptt: int | None = None) -> np.ndarray:
+        """Dynamic evaluation (rnnlm ``-dynamic``): score the text in order while
+        continuing to learn from it. The sentences are read as one stream (each from
+        the initial state, as :meth:`score_corpus` does) in chunks of ``bptt`` tokens
+        (default: the training value); a chunk is scored with the weights learned so
+        far, then the weights take one SGD step of rate ``lr`` on that chunk's summed
+        loss (rnnlm's per-word rate). The model itself is not changed."""
+        if not (lr >= 0) or not math.isfinite(lr):
+            raise OptionError(f"the dynamic learning rate must be a number >= 0, got {lr}")
+        bptt = int(bptt if bptt is not None else self.training.get("bptt") or 10)
+        if bptt < 1:
+            raise OptionError(f"bptt must be at least 1, got {bptt}")
+        net = self._net32.astype(np.float64)
+        opt = make_optimizer("sgd")
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        inputs, starts = previous_tokens(ids, offsets)
+        out = np.empty(len(ids), dtype=np.float64)
+        h = np.zeros((1, net.n))
+        for a in range(0, len(ids), bptt):
+            b = min(a + bptt, len(ids))
+            x = inputs[a:b].reshape(-1, 1)
+            y = ids[a:b].reshape(-1, 1)
+            r = starts[a:b].reshape(-1, 1)
+            H, _, _ = net.forward(x, h, r)
+            out[a:b] = net.output.target_logprobs(net.params, H.reshape(b - a, net.n),
+                                                  y.reshape(-1))
+            if lr > 0:
+                _, h_last = net.loss_and_grads(x, y, h, r, scale=1.0)
+                opt.step(net.params, net.grads, lr, net.touched_rows())
+            else:
+                h_last = H[-1].copy()
+            h = h_last
+        return out
+
+    # -- persistence -------------------------------------------------------------------
+    def config(self) -> dict:
+        return {"emb": int(self.params["E"].shape[1]), "hidden": self.hidden_size,
+                "activation": self.activation, "softmax": self.softmax,
+                "classes": (int(self._net32.output.C) if self.softmax == "class" else None),
+                "training": self.training}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = dict(self.params)
+        out.update(self._net32.output.arrays())
+        return out
+
+    @classmethod
+    def from_saved(cls, vocab, config, arrays):
+        arrays = dict(arrays)
+        class_start = arrays.pop("class_start", None)
+        if (config.get("softmax") == "class") != (class_start is not None):
+            raise ModelFileError("class softmax without class boundaries (or the reverse)")
+        try:
+            return cls(vocab, str(config["activation"]), arrays, class_start,
+                       config.get("training"))
+        except (OptionError, KeyError) as e:
+            raise ModelFileError(f"malformed RNN model: {e}") from None
+
+    def describe(self) -> dict:
+        d = {"parameters": int(sum(v.size for v in self.params.values()))}
+        if self.softmax == "class":
+            d["classes"] = int(self._net32.output.C)
+        return d
+
+    # -- training ------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, corpus: Corpus, vocab: Vocabulary, *, emb: int = 100, hidden: int = 200,
+            bptt: int = 35, batch_size: int = 20, softmax: str = "full",
+            classes: int | None = None, activation: str = "tanh", init: str = "xavier",
+            init_scale: float = 0.1, reset_sentences: bool = False,
+            valid: Corpus | None = None, callbacks=(), **options) -> "RNNModel":
+        """Train on ``corpus`` (``valid`` picks the best epoch and drives the plateau
+        schedule); ``options`` are the trainer's (:class:`~nlm.neural.trainer.TrainSettings`:
+        epochs, optimizer, lr, clip_norm, lr_schedule, ...), with :data:`TRAIN_DEFAULTS`."""
+        settings, rest = split_settings({**TRAIN_DEFAULTS, **options})
+        if rest:
+            raise OptionError(f"unknown option(s) for the RNN: {', '.join(sorted(rest))}")
+        _check_positive(emb=emb, hidden=hidden, bptt=bptt, batch_size=batch_size)
+        if classes is not None and softmax != "class":
+            raise OptionError("--classes applies to --softmax class only")
+        if activation not in RNN_ACTIVATIONS:
+            raise OptionError(f"unknown RNN activation {activation!r}; choose from "
+                              f"{', '.join(RNN_ACTIVATIONS)}")
+        check_init(init, init_scale)
+        if corpus.tokens == 0:
+            raise OptionError("the training text is empty")
+        V = len(vocab)
+        output = make_output_layer(softmax, V, counts=vocab.counts, classes=classes)
+        init_rng = np.random.default_rng(np.random.SeedSequence(settings.seed).spawn(2)[0])
+        params = RNNNetwork.init_params(init_rng, V, emb, hidden, output, vocab.counts, init,
+                                        init_scale, np.float32)
+        net = RNNNetwork(params, activation, output)
+        model_config = {"kind": "rnn", "vocab_size": V, "emb": emb, "hidden": hidden,
+                        "bptt": bptt, "batch_size": batch_size, "activation": activation,
+                        "softmax": softmax, "classes": getattr(output, "C", None),
+                        "init": init, "init_scale": init_scale,
+                        "reset_sentences": bool(reset_sentences), "seed": settings.seed}
+        task = RNNTask(net, corpus, valid, batch_size, bptt, reset_sentences, model_config)
+        result = Trainer(task, settings, callbacks=callbacks).run()
+        training = {"epochs": len(result.history), "stop": result.stop_reason,
+                    "best_valid_ppl": result.best_valid_ppl,
+                    "optimizer": settings.optimizer, "lr": settings.lr,
+                    "clip_norm": settings.clip_norm, "batch_size": batch_size, "bptt": bptt,
+                    "reset_sentences": bool(reset_sentences), "seed": settings.seed,
+                    "history": result.history}
+        return cls(vocab, activation, result.params, getattr(output, "class_start", None),
+                   training)
+
+
+def _check_positive(**values) -> None:
+    for name, v in values.items():
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {v!r}")
