@@ -12,7 +12,7 @@ from conftest import corpus_from_lines, shared_path
 
 from nlm.corpus import build_vocab, read_corpus
 from nlm.evaluate import evaluate
-from nlm.ngram.adjust import adjusted_counts, counts_of_counts, first_words
+from nlm.ngram.adjust import adjusted_counts, adjusted_counts_of_counts, counts_of_counts
 from nlm.ngram.arpa import read_arpa
 from nlm.ngram.counts import count_ngrams, first_positions
 from nlm.ngram.discount import lmplz_counts_of_counts
@@ -70,8 +70,9 @@ def test_lmplz_counts_of_counts_reproduce_issue_405():
               "go": 3, "went": 4, "<unk>": 0, "<s>": 0}
     assert {w: int(adjusted[0][vocab.id(w)]) for w in expect} == expect
     assert list(counts_of_counts(adjusted[0], 4)[1:]) == [5, 2, 1, 1]
-    lmplz = lmplz_counts_of_counts(counts, adjusted, first_positions(corpus.ids, len(vocab)),
-                                   first_words(counts))
+    coc = adjusted_counts_of_counts(counts)
+    assert np.array_equal(coc[0], counts_of_counts(adjusted[0], 4))
+    lmplz = lmplz_counts_of_counts(counts, coc, first_positions(corpus.ids, len(vocab)))
     assert list(lmplz[0][1:]) == [4, 3, 1, 1]
     assert np.array_equal(lmplz[1], counts_of_counts(adjusted[1], 4))  # highest order: raw
 

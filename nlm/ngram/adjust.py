@@ -25,32 +25,57 @@ from ..vocab import BOS_ID
 from .counts import NgramCounts
 
 
-def first_words(counts: NgramCounts) -> list[np.ndarray]:
-    """first[k-1]: (n_k,) the first word of every k-gram."""
-    out = [np.arange(counts.vocab_size, dtype=np.int64)]
-    for k in range(2, counts.order + 1):
-        out.append(out[-1][counts.prefix(k)])
-    return out
+def first_word(counts: NgramCounts, k: int, rows: np.ndarray) -> np.ndarray:
+    """First word of the k-grams at ``rows`` (walks the context links down)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    for j in range(k, 1, -1):
+        rows = counts.keys[j - 1][rows] // counts.vocab_size
+    return rows
+
+
+def starts_with_bos(counts: NgramCounts, k: int, previous: np.ndarray | None = None) -> np.ndarray:
+    """(n_k,) bool: the k-gram starts with ``<s>``. ``previous`` is the answer for
+    k-1, which makes this one gather instead of a walk."""
+    if k == 1:
+        return np.arange(counts.vocab_size) == BOS_ID
+    if previous is None:
+        previous = starts_with_bos(counts, k - 1)
+    return previous[counts.prefix(k)]
 
 
 def continuation_counts(counts: NgramCounts, k: int) -> np.ndarray:
     """(n_k,) number of distinct words that precede each k-gram (k < N)."""
-    _need_suffix(counts)
+    _need_suffix(counts, k + 1)
     return np.bincount(counts.suffix[k], minlength=counts.size(k)).astype(np.int64)
 
 
+def adjusted(counts: NgramCounts, k: int, bos: np.ndarray) -> np.ndarray:
+    """Kneser-Ney counts of order k: continuation counts below the highest order,
+    raw counts at the highest order and for n-grams that start with ``<s>``
+    (``bos``, from :func:`starts_with_bos`)."""
+    if k == counts.order:
+        return counts.counts[k - 1].copy()
+    a = continuation_counts(counts, k)
+    a[bos] = counts.counts[k - 1][bos]
+    return a
+
+
 def adjusted_counts(counts: NgramCounts) -> list[np.ndarray]:
-    """Kneser-Ney counts per order: continuation counts below the highest order,
-    raw counts at the highest order and for n-grams that start with ``<s>``."""
-    N = counts.order
-    starts_bos = [f == BOS_ID for f in first_words(counts)]
-    out = []
-    for k in range(1, N):
-        a = continuation_counts(counts, k)
-        raw = starts_bos[k - 1]
-        a[raw] = counts.counts[k - 1][raw]
-        out.append(a)
-    out.append(counts.counts[N - 1].copy())
+    """All orders' Kneser-Ney counts at once (see :func:`adjusted`)."""
+    out, bos = [], None
+    for k in range(1, counts.order + 1):
+        bos = starts_with_bos(counts, k, bos)
+        out.append(adjusted(counts, k, bos))
+    return out
+
+
+def adjusted_counts_of_counts(counts: NgramCounts, upto: int = 4) -> list[np.ndarray]:
+    """Per order, counts of counts of the Kneser-Ney counts, computed one order at
+    a time (the adjusted counts themselves are not kept)."""
+    out, bos = [], None
+    for k in range(1, counts.order + 1):
+        bos = starts_with_bos(counts, k, bos)
+        out.append(counts_of_counts(adjusted(counts, k, bos), upto))
     return out
 
 
@@ -74,6 +99,6 @@ def context_of(counts: NgramCounts, k: int) -> np.ndarray:
     return counts.prefix(k)
 
 
-def _need_suffix(counts: NgramCounts):
-    if len(counts.suffix) != counts.order:
+def _need_suffix(counts: NgramCounts, k: int):
+    if len(counts.suffix) != counts.order or counts.suffix[k - 1] is None:
         raise ValueError("these counts carry no suffix links; build them with count_ngrams")

@@ -65,6 +65,18 @@ class NgramCounts:
         self._prefix = []
         self._child_start = []
 
+    def release(self, k: int):
+        """Drop what estimation no longer needs of table k: its counts, suffix
+        links and cached context rows (the keys stay)."""
+        if k - 1 < len(self.counts):
+            self.counts[k - 1] = None
+        if k - 1 < len(self.suffix):
+            self.suffix[k - 1] = None
+        if k < len(self._prefix):
+            self._prefix[k] = None
+        if k < len(self._child_start):
+            self._child_start[k] = None
+
     def last_word(self, k: int) -> np.ndarray:
         return self.keys[k - 1] % self.vocab_size
 

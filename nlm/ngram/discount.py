@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import OptionError
 from ..vocab import BOS_ID
-from .adjust import counts_of_counts
+from .adjust import first_word
 
 MKN_FALLBACK = (0.5, 1.0, 1.5)   # lmplz --discount_fallback defaults
 KN_FALLBACK = 0.75
@@ -146,9 +146,12 @@ def check_mkn_discounts(discount) -> np.ndarray:
 
 # -- lmplz compatibility ---------------------------------------------------------
 
-def lmplz_counts_of_counts(counts, adjusted: list[np.ndarray], first_seen: np.ndarray,
-                           first: list[np.ndarray]) -> list[np.ndarray]:
+def lmplz_counts_of_counts(counts, coc: list[np.ndarray], first_seen: np.ndarray) -> list[np.ndarray]:
     """Counts of counts exactly as ``lmplz`` tallies them for its discounts.
+
+    ``coc``: per order, counts of counts of the Kneser-Ney adjusted counts
+    (:func:`nlm.ngram.adjust.adjusted_counts_of_counts`); a corrected copy is
+    returned. ``first_seen[w]``: index of w's first occurrence in the corpus.
 
     lmplz (as of kpu/kenlm master, see kpu/kenlm issues #405 and #427, fix
     proposed in PR #434) tallies the *last* n-gram of each order below the
@@ -157,36 +160,31 @@ def lmplz_counts_of_counts(counts, adjusted: list[np.ndarray], first_seen: np.nd
     counts of counts change (by one); the probabilities use the right counts.
     That shifts the discounts by about 1/n_r, which is visible at 1e-5 on
     small corpora, so nlm does the same to reproduce lmplz's files.
-
-    ``first_seen[w]``: position of w's first occurrence in the corpus (a huge
-    value if it never occurs); ``first[k-1]``: first word of each k-gram.
     """
     N = counts.order
-    out = [counts_of_counts(a, 4) for a in adjusted]
+    out = [n.copy() for n in coc]
     if N == 1:
         return out
-    V = counts.vocab_size
     # KenLM ids: <unk> 0, <s> 1, </s> 2, then by first appearance
     rank = np.argsort(np.argsort(first_seen, kind="stable"), kind="stable").astype(np.int64) + 3
     rank[:3] = np.arange(3)
-    occurs = counts.counts[0] > 0
-    if not occurs.any():
+    occurs = np.flatnonzero(counts.counts[0] > 0)
+    if len(occurs) == 0:
         return out
-    cand = np.flatnonzero(occurs)
-    row = int(cand[np.argmax(rank[cand])])              # last unigram
+    row = int(occurs[np.argmax(rank[occurs])])          # the last unigram
     for k in range(1, N):
         if k > 1:
             children = np.flatnonzero(counts.suffix[k - 1] == row)
             if len(children) == 0:
                 break
-            row = int(children[np.argmax(rank[first[k - 1][children]])])
-        if first[k - 1][row] == BOS_ID:
+            row = int(children[np.argmax(rank[first_word(counts, k, children)])])
+        if first_word(counts, k, [row])[0] == BOS_ID:
             break                                        # raw and adjusted agree
-        raw, adj = int(counts.counts[k - 1][row]), int(adjusted[k - 1][row])
+        raw = int(counts.counts[k - 1][row])
+        adj = int((counts.suffix[k] == row).sum())       # its continuation count
         n = out[k - 1]
         if adj <= 4:
             n[adj] -= 1
         if raw <= 4:
             n[raw] += 1
     return out
-

@@ -54,140 +54,141 @@ import numpy as np
 
 from ..corpus import Corpus
 from ..errors import OptionError
-from ..vocab import Vocabulary
-from .adjust import adjusted_counts, context_of, context_sums, counts_of_counts, first_words
+from ..vocab import BOS_ID, Vocabulary
+from .adjust import (adjusted, adjusted_counts_of_counts, context_of, context_sums,
+                     counts_of_counts, starts_with_bos)
 from .backoff import BackoffModel
 from .base import check_order
 from .counts import NgramCounts, count_ngrams, first_positions
 from .discount import (DiscountWarning, check_mkn_discounts, check_single_discount, estimate_kn,
                        estimate_mkn, good_turing, lmplz_counts_of_counts)
-from .interpolate import apply_cutoffs, compact, cutoff_masks, fold_backoff, fold_interpolated
+from .interpolate import compact_keys, fold
 
 STUPID_BACKOFF_FACTOR = 0.4
 KATZ_MAX_COUNT = 5
 
 
-class Estimate:
-    """What an estimator decided: per-order alpha and leftover (see module doc)."""
+# -- estimators: masses(k) gives alpha and leftover of order k (k = 1, 2, ... N) -----
 
-    def __init__(self, alpha, leftover, uniform: bool, info: dict):
-        self.alpha = alpha
-        self.leftover = leftover
-        self.uniform = uniform
-        self.info = info
-
-
-# -- helpers -------------------------------------------------------------------
-
-def _per_order(counts: NgramCounts, values: list[np.ndarray], discount_of):
-    """alpha and leftover for ``alpha = (v - disc(v)) / sum v``, ``leftover =
-    sum disc(v) / sum v`` per context; contexts without children get leftover 1."""
-    alpha, leftover = [], []
-    for k in range(1, counts.order + 1):
-        v = values[k - 1].astype(np.float64)
-        d = discount_of(k, values[k - 1])
-        total = context_sums(counts, k, v)
-        removed = context_sums(counts, k, d)
-        ctx = context_of(counts, k)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            alpha.append(np.where(total[ctx] > 0, (v - d) / total[ctx], 0.0))
-            leftover.append(np.where(total > 0, removed / total, 1.0))
+def _discounted(counts: NgramCounts, k: int, values: np.ndarray, removed: np.ndarray):
+    """alpha = (v - removed) / sum v over the context, leftover = sum removed / sum v;
+    contexts without children get leftover 1."""
+    v = values.astype(np.float64)
+    total = context_sums(counts, k, v)
+    gone = context_sums(counts, k, removed)
+    ctx = context_of(counts, k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = total[ctx]
+        alpha = np.where(denom > 0, (v - removed) / denom, 0.0)
+        leftover = np.where(total > 0, gone / total, 1.0)
     return alpha, leftover
 
 
-def _n_plus(counts: NgramCounts, k: int, values: np.ndarray) -> np.ndarray:
-    return context_sums(counts, k, (values > 0).astype(np.float64))
+class MLE:
+    uniform = False
+
+    def __init__(self, counts: NgramCounts):
+        self.counts, self.info = counts, {}
+
+    def masses(self, k):
+        c = self.counts.counts[k - 1]
+        return _discounted(self.counts, k, c, np.zeros(len(c)))
 
 
-# -- estimators ------------------------------------------------------------------
+class WittenBell:
+    def __init__(self, counts: NgramCounts, mle_unigrams: bool = False):
+        self.counts, self.mle_unigrams, self.info = counts, mle_unigrams, {}
+        self.uniform = not mle_unigrams
 
-def estimate_mle(counts: NgramCounts) -> Estimate:
-    alpha, leftover = _per_order(counts, counts.counts, lambda k, c: np.zeros(len(c)))
-    return Estimate(alpha, leftover, uniform=False, info={})
-
-
-def estimate_witten_bell(counts: NgramCounts, mle_unigrams: bool = False) -> Estimate:
-    alpha, leftover = [], []
-    for k in range(1, counts.order + 1):
+    def masses(self, k):
+        counts = self.counts
         c = counts.counts[k - 1].astype(np.float64)
         total = context_sums(counts, k, c)
-        n_plus = _n_plus(counts, k, c)
-        if k == 1 and mle_unigrams:
-            n_plus = np.zeros_like(n_plus)
+        n_plus = context_sums(counts, k, (c > 0).astype(np.float64))
+        if k == 1 and self.mle_unigrams:
+            n_plus[:] = 0.0
         denom = total + n_plus
         ctx = context_of(counts, k)
         with np.errstate(divide="ignore", invalid="ignore"):
-            alpha.append(np.where(denom[ctx] > 0, c / denom[ctx], 0.0))
-            leftover.append(np.where(denom > 0, n_plus / denom, 1.0))
-    return Estimate(alpha, leftover, uniform=not mle_unigrams, info={})
+            alpha = np.where(denom[ctx] > 0, c / denom[ctx], 0.0)
+            leftover = np.where(denom > 0, n_plus / denom, 1.0)
+        return alpha, leftover
 
 
-def estimate_absolute(counts: NgramCounts, discount=None, mle_unigrams: bool = False) -> Estimate:
-    N = counts.order
-    if discount is None:
-        ds = estimate_kn([counts_of_counts(c, 4) for c in counts.counts],
-                         what="absolute discounting")
-    else:
-        ds = [check_single_discount(discount, "absolute discounting")] * N
-    if mle_unigrams:
-        ds = [0.0] + list(ds[1:])
+class AbsoluteDiscounting:
+    """``discounts[k-1]``: D of order k (0 for MLE unigrams)."""
 
-    def disc(k, c):
-        return np.minimum(c, ds[k - 1]).astype(np.float64)
+    def __init__(self, counts: NgramCounts, discounts: list[float], mle_unigrams: bool = False):
+        self.counts, self.discounts = counts, discounts
+        self.uniform = not mle_unigrams
+        self.info = {"discounts": [float(d) for d in discounts]}
 
-    alpha, leftover = _per_order(counts, counts.counts, disc)
-    return Estimate(alpha, leftover, uniform=not mle_unigrams,
-                    info={"discounts": [float(d) for d in ds]})
+    def masses(self, k):
+        c = self.counts.counts[k - 1]
+        return _discounted(self.counts, k, c, np.minimum(c, self.discounts[k - 1]).astype(float))
 
 
-def estimate_kneser_ney(counts: NgramCounts, discounts: list[np.ndarray],
-                        adjusted: list[np.ndarray]) -> Estimate:
-    """``discounts[k-1]`` = [0, D1, D2, D3+] for order k (equal for plain Kneser-Ney)."""
-    def disc(k, a):
-        return discounts[k - 1][np.minimum(a, 3)]
+class KneserNey:
+    """``discounts[k-1]`` = [0, D1, D2, D3+] for order k (all equal for plain
+    Kneser-Ney); counts are the adjusted counts of :mod:`.adjust`."""
+    uniform = True
 
-    alpha, leftover = _per_order(counts, adjusted, disc)
-    return Estimate(alpha, leftover, uniform=True,
-                    info={"discounts": [[float(x) for x in d[1:]] for d in discounts]})
+    def __init__(self, counts: NgramCounts, discounts: list[np.ndarray]):
+        self.counts, self.discounts = counts, discounts
+        self.info = {"discounts": [[float(x) for x in d[1:]] for d in discounts]}
+        self._bos = None
 
-
-def estimate_katz(counts: NgramCounts, max_count: int = KATZ_MAX_COUNT) -> Estimate:
-    coeffs = []
-    for k in range(1, counts.order + 1):
-        n = counts_of_counts(counts.counts[k - 1], max_count + 1)
-        d = good_turing(n, max_count)
-        if (d[1:] == 1.0).all():
-            warnings.warn(f"Katz: Good-Turing discounts are undefined for order {k} (too few "
-                          "distinct counts); that order is not discounted", DiscountWarning,
-                          stacklevel=3)
-        coeffs.append(d)
-
-    def disc(k, c):
-        d = coeffs[k - 1]
-        factor = np.where(c <= max_count, d[np.minimum(c, max_count)], 1.0)
-        return c * (1.0 - factor)
-
-    alpha, leftover = _per_order(counts, counts.counts, disc)
-    return Estimate(alpha, leftover, uniform=True,
-                    info={"good_turing": [[float(x) for x in d[1:]] for d in coeffs]})
+    def masses(self, k):
+        self._bos = starts_with_bos(self.counts, k, self._bos)
+        a = adjusted(self.counts, k, self._bos)
+        return _discounted(self.counts, k, a, self.discounts[k - 1][np.minimum(a, 3)])
 
 
-def kneser_ney_discounts(counts: NgramCounts, adjusted: list[np.ndarray], modified: bool,
-                         discount=None, corpus: Corpus | None = None) -> list[np.ndarray]:
+class Katz:
+    """Good-Turing coefficients ``coeffs[k-1][r]`` for counts r <= ``max_count``."""
+    uniform = True
+
+    def __init__(self, counts: NgramCounts, max_count: int = KATZ_MAX_COUNT):
+        self.counts, self.max_count = counts, max_count
+        self.coeffs = []
+        for k in range(1, counts.order + 1):
+            d = good_turing(counts_of_counts(counts.counts[k - 1], max_count + 1), max_count)
+            if (d[1:] == 1.0).all():
+                warnings.warn(f"Katz: Good-Turing discounts are undefined for order {k} (too "
+                              "few distinct counts); that order is not discounted",
+                              DiscountWarning, stacklevel=4)
+            self.coeffs.append(d)
+        self.info = {"good_turing": [[float(x) for x in d[1:]] for d in self.coeffs]}
+
+    def masses(self, k):
+        c = self.counts.counts[k - 1]
+        d = self.coeffs[k - 1]
+        factor = np.where(c <= self.max_count, d[np.minimum(c, self.max_count)], 1.0)
+        return _discounted(self.counts, k, c, c * (1.0 - factor))
+
+
+def absolute_discounts(counts: NgramCounts, discount=None) -> list[float]:
+    """D per order: the user's, or n1 / (n1 + 2 n2) of the raw counts."""
+    if discount is not None:
+        return [check_single_discount(discount, "absolute discounting")] * counts.order
+    return estimate_kn([counts_of_counts(c, 4) for c in counts.counts],
+                       what="absolute discounting")
+
+
+def kneser_ney_discounts(counts: NgramCounts, modified: bool, discount=None,
+                         corpus: Corpus | None = None) -> list[np.ndarray]:
     """Per order [0, D1, D2, D3+]: the user's, or estimated from counts of counts
-    (as lmplz tallies them when ``corpus`` is given, see ``lmplz_counts_of_counts``)."""
+    of the adjusted counts (as lmplz tallies them when ``corpus`` is given, see
+    :func:`.discount.lmplz_counts_of_counts`)."""
     N = counts.order
     if discount is not None:
         if modified:
             return [check_mkn_discounts(discount)] * N
         d = check_single_discount(discount, "Kneser-Ney")
         return [np.array([0.0, d, d, d])] * N
+    coc = adjusted_counts_of_counts(counts)
     if corpus is not None:
-        coc = lmplz_counts_of_counts(counts, adjusted,
-                                     first_positions(corpus.ids, counts.vocab_size),
-                                     first_words(counts))
-    else:
-        coc = [counts_of_counts(a, 4) for a in adjusted]
+        coc = lmplz_counts_of_counts(counts, coc, first_positions(corpus.ids, counts.vocab_size))
     if modified:
         return estimate_mkn(coc)
     return [np.array([0.0, d, d, d]) for d in estimate_kn(coc)]
@@ -247,17 +248,12 @@ def _check_entropy_threshold(value):
 
 # -- building the model ------------------------------------------------------------
 
-def build_model(vocab: Vocabulary, counts: NgramCounts, est: Estimate, method: str,
+def build_model(vocab: Vocabulary, counts: NgramCounts, estimator, method: str,
                 interpolate: bool, thresholds: list[int], options: dict) -> BackoffModel:
-    keep = cutoff_masks(counts, thresholds)
-    if any(k is not None for k in keep):
-        apply_cutoffs(counts, est.alpha, est.leftover, keep)
-    fold = fold_interpolated if interpolate else fold_backoff
-    logprob, logbow = fold(counts, est.alpha, est.leftover, est.uniform, keep)
-    keys, logprob, logbow = compact(counts, keep, logprob, logbow)
-    counts.drop_caches()
+    """Fold the estimator's masses into tables (consuming ``counts``) and wrap them."""
+    keys, logprob, logbow = fold(counts, estimator, interpolate, thresholds)
     info = dict(options)
-    info.update(est.info)
+    info.update(estimator.info)
     return BackoffModel(vocab, keys, logprob, logbow, method=method, normalized=True,
                         options=info)
 
@@ -291,7 +287,7 @@ def fit_mle(corpus: Corpus, vocab: Vocabulary, order: int = 3, prune=None,
             prune_entropy=None) -> BackoffModel:
     """Maximum likelihood: zero probability for everything unseen in a seen context."""
     order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
-    model = build_model(vocab, counts, estimate_mle(counts), "mle", True, thresholds, options)
+    model = build_model(vocab, counts, MLE(counts), "mle", True, thresholds, options)
     return _finish(model, pe)
 
 
@@ -300,7 +296,7 @@ def fit_witten_bell(corpus: Corpus, vocab: Vocabulary, order: int = 3, mle_unigr
     """Interpolated Witten-Bell."""
     order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
     options["mle_unigrams"] = bool(mle_unigrams)
-    est = estimate_witten_bell(counts, bool(mle_unigrams))
+    est = WittenBell(counts, bool(mle_unigrams))
     model = build_model(vocab, counts, est, "witten-bell", True, thresholds, options)
     return _finish(model, pe)
 
@@ -310,7 +306,10 @@ def fit_absolute(corpus: Corpus, vocab: Vocabulary, order: int = 3, discount=Non
     """Interpolated absolute discounting; D per order = n1/(n1+2 n2) unless given."""
     order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
     options["mle_unigrams"] = bool(mle_unigrams)
-    est = estimate_absolute(counts, discount, bool(mle_unigrams))
+    discounts = absolute_discounts(counts, discount)
+    if mle_unigrams:
+        discounts[0] = 0.0
+    est = AbsoluteDiscounting(counts, discounts, bool(mle_unigrams))
     model = build_model(vocab, counts, est, "absolute", True, thresholds, options)
     return _finish(model, pe)
 
@@ -319,10 +318,8 @@ def _fit_kn(corpus, vocab, order, discount, interpolate, prune, prune_entropy, m
     order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
     interpolate = True if interpolate is None else bool(interpolate)
     options["interpolate"] = interpolate
-    adjusted = adjusted_counts(counts)
-    discounts = kneser_ney_discounts(counts, adjusted, modified, discount, corpus)
-    est = estimate_kneser_ney(counts, discounts, adjusted)
-    del adjusted
+    discounts = kneser_ney_discounts(counts, modified, discount, corpus)
+    est = KneserNey(counts, discounts)
     model = build_model(vocab, counts, est, "mkn" if modified else "kn", interpolate,
                         thresholds, options)
     return _finish(model, pe)
@@ -344,8 +341,7 @@ def fit_katz(corpus: Corpus, vocab: Vocabulary, order: int = 3, prune=None,
              prune_entropy=None) -> BackoffModel:
     """Katz backoff with Good-Turing discounts for counts up to 5."""
     order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
-    model = build_model(vocab, counts, estimate_katz(counts), "katz", False, thresholds,
-                        options)
+    model = build_model(vocab, counts, Katz(counts), "katz", False, thresholds, options)
     return _finish(model, pe)
 
 
@@ -357,19 +353,22 @@ def fit_stupid_backoff(corpus: Corpus, vocab: Vocabulary, order: int = 3,
     order = check_order(order)
     thresholds = parse_prune(prune, order)
     counts = count_ngrams(corpus, order, len(vocab))
-    keep = cutoff_masks(counts, thresholds)
-    logprob, logbow = [], []
+    logprob, logbow, keys = [], [], []
     factor = math.log(STUPID_BACKOFF_FACTOR)
+    new_row = np.arange(len(vocab), dtype=np.int64)
     for k in range(1, order + 1):
         c = counts.counts[k - 1].astype(np.float64)
         total = context_sums(counts, k, c)
         ctx = context_of(counts, k)
         with np.errstate(divide="ignore", invalid="ignore"):
-            logprob.append(np.where(total[ctx] > 0, np.log(c) - np.log(total[ctx]), -np.inf))
+            lp = np.where(total[ctx] > 0, np.log(c) - np.log(total[ctx]), -np.inf)
+        keep = counts.counts[k - 1] > thresholds[k - 1] if k > 1 and thresholds[k - 1] else None
+        key, new_row = compact_keys(counts.keys[k - 1], keep, new_row, len(vocab))
+        keys.append(key)
+        logprob.append(lp if keep is None else lp[keep])
         if k < order:
-            logbow.append(np.full(counts.size(k), factor))
-    logprob[0][1] = -np.inf  # <s>
-    keys, logprob, logbow = compact(counts, keep, logprob, logbow)
+            logbow.append(np.full(len(key), factor))
+    logprob[0][BOS_ID] = -np.inf
     options = {"order": order, "factor": STUPID_BACKOFF_FACTOR}
     if any(thresholds):
         options["prune"] = thresholds
