@@ -486,3 +486,16 @@ def test_cli_bad_ngram_options(tmp_path):
                              "-o", str(tmp_path / "m.npz")])
     assert r.exit_code == 0
     assert "warning: modified Kneser-Ney: cannot estimate" in r.output
+
+
+def test_entropy_pruning_option(small):
+    vocab, corpus = small
+    full = _quiet_fit(ng.fit_modified_kneser_ney, corpus, vocab, order=3)
+    pruned = _quiet_fit(ng.fit_modified_kneser_ney, corpus, vocab, order=3, prune_entropy=1e-4)
+    assert pruned.options["prune_entropy"] == 1e-4
+    assert sum(map(len, pruned.tables.keys)) < sum(map(len, full.tables.keys))
+    for ctx in random_contexts(pruned, n=8):
+        total = math.fsum(np.exp(pruned.next_logprobs(pruned.state_after(ctx))))
+        assert total == pytest.approx(1.0, abs=1e-12)
+    same = _quiet_fit(ng.fit_modified_kneser_ney, corpus, vocab, order=3, prune_entropy=0.0)
+    assert [len(k) for k in same.tables.keys] == [len(k) for k in full.tables.keys]
