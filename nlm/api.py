@@ -54,6 +54,17 @@ def _register_builtin():
 _register_builtin()
 
 
+def _register_rnn():
+    from .neural.rnn import MODEL_OPTIONS, RNNModel
+    from .neural.trainer import TRAINER_OPTIONS
+    register_trainer("rnn", RNNModel.fit, MODEL_OPTIONS | TRAINER_OPTIONS,
+                     "Elman recurrent network (Mikolov's RNNLM), truncated BPTT",
+                     wants_valid=True, wants_progress=True)
+
+
+_register_rnn()
+
+
 def train(train_file, model: str = "add-k", *, tokenizer: str = "whitespace",
           lowercase: bool = False, min_count: int = 1, max_size: int | None = None,
           valid_file=None, progress: bool = False, **options) -> LanguageModel:

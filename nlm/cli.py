@@ -68,6 +68,75 @@ def _positive_int(name):
     return check
 
 
+def _bundle(*options):
+    """Several click options as one decorator (an option set shared by models)."""
+    def apply(fn):
+        for opt in reversed(options):
+            fn = opt(fn)
+        return fn
+    return apply
+
+
+# Options of the neural models (mlp, rnn), declared once: each reaches a model's
+# fit only when the user gave it, so the models keep their own defaults.
+neural_model_options = _bundle(
+    click.option("--emb", type=int, default=None, help="Neural: embedding size."),
+    click.option("--hidden", type=int, default=None, help="Neural: hidden units."),
+    click.option("--softmax", type=click.Choice(["full", "class"]), default=None,
+                 help="Neural: full softmax, or class-factorized (frequency classes; "
+                 "much faster for large vocabularies)."),
+    click.option("--classes", type=int, default=None,
+                 help="Neural, --softmax class: number of classes (default sqrt(V))."),
+    click.option("--activation", type=click.Choice(["tanh", "sigmoid", "relu"]), default=None,
+                 help="Neural: hidden activation (default tanh; rnn: tanh or sigmoid)."),
+    click.option("--init", type=click.Choice(["uniform", "normal", "xavier"]), default=None,
+                 help="Neural: weight initialization (default xavier)."),
+    click.option("--init-scale", type=float, default=None,
+                 help="Neural: range (uniform) or deviation (normal) of the initial weights."),
+    click.option("--batch-size", type=int, default=None,
+                 help="Neural: examples per minibatch (rnn: parallel streams)."),
+)
+trainer_options = _bundle(
+    click.option("--epochs", type=int, default=None, help="Neural: passes over the text."),
+    click.option("--optimizer", type=click.Choice(["sgd", "momentum", "nesterov", "adagrad",
+                                                   "rmsprop", "adam"]), default=None,
+                 help="Neural: optimizer (default sgd)."),
+    click.option("--lr", type=float, default=None, help="Neural: learning rate."),
+    click.option("--momentum", type=float, default=None,
+                 help="Neural, momentum/nesterov: momentum (default 0.9)."),
+    click.option("--weight-decay", type=float, default=None, help="Neural: L2 penalty."),
+    click.option("--l1", type=float, default=None, help="Neural: L1 penalty."),
+    click.option("--clip-norm", type=float, default=None,
+                 help="Neural: clip the gradient's global norm to this."),
+    click.option("--lr-schedule", type=click.Choice(["constant", "inverse", "plateau"]),
+                 default=None, help="Neural: constant; inverse: lr/(1+rt); plateau: halve "
+                 "when validation stops improving, then stop (rnnlm; needs --valid)."),
+    click.option("--lr-decay", type=float, default=None,
+                 help="Neural, --lr-schedule inverse: r in lr/(1+rt)."),
+    click.option("--min-improvement", type=float, default=None,
+                 help="Neural, --lr-schedule plateau: validation improvement factor that "
+                 "counts as progress (default 1.003)."),
+    click.option("--patience", type=int, default=None,
+                 help="Neural: stop after this many epochs without improvement."),
+    click.option("--valid-every", type=int, default=None,
+                 help="Neural: also validate every K updates."),
+    click.option("--time-budget", type=float, default=None,
+                 help="Neural: stop after this many seconds (keeping the best model)."),
+    click.option("--seed", type=int, default=None, help="Neural: random seed."),
+    click.option("--checkpoint", default=None,
+                 help="Neural: checkpoint file written after every epoch and on Ctrl-C."),
+    click.option("--resume", is_flag=True, help="Neural: continue from --checkpoint."),
+    click.option("--train-log", default=None, help="Neural: JSON Lines training log."),
+)
+rnn_options = _bundle(
+    click.option("--bptt", type=int, default=None,
+                 help="rnn: truncated-BPTT length (steps per update, default 35)."),
+    click.option("--reset-sentences", is_flag=True,
+                 help="rnn: start every training sentence from the zero state instead of "
+                 "carrying the state across sentences."),
+)
+
+
 @main.command()
 @click.argument("train_file")
 @click.option("--model", "model_name", type=click.Choice(sorted(MODELS)), default="add-k",
@@ -100,6 +169,9 @@ def _positive_int(name):
 @click.option("--max-size", type=int, default=None,
               help="Keep at most this many vocabulary entries (specials included).")
 @click.option("-o", "--output", required=True, help="Model file to write (.npz).")
+@neural_model_options
+@trainer_options
+@rnn_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @user_errors
 def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_size,
@@ -161,8 +233,13 @@ def _describe_short(model) -> str:
 @click.argument("text_file")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--per-sentence", is_flag=True, help="Also give each sentence's log-probability.")
+@click.option("--dynamic", is_flag=True,
+              help="Dynamic evaluation (rnnlm -dynamic): keep learning from the text while "
+              "scoring it, each part scored before the model learns from it (rnn).")
+@click.option("--dynamic-lr", type=float, default=0.1, show_default=True,
+              help="--dynamic: learning rate (per token).")
 @user_errors
-def evaluate(model_file, text_file, as_json, per_sentence):
+def evaluate(model_file, text_file, as_json, per_sentence, dynamic, dynamic_lr):
     """Perplexity of MODEL_FILE on TEXT_FILE (one sentence per line).
 
     Every sentence's </s> is scored and counted; <s> is not. OOVs are scored
@@ -174,7 +251,7 @@ def evaluate(model_file, text_file, as_json, per_sentence):
     """
     model = load(model_file)
     corpus = read_corpus(text_file, model.vocab)
-    ev = evaluate_model(model, corpus)
+    ev = evaluate_model(model, corpus, dynamic_lr=dynamic_lr if dynamic else None)
     if as_json:
         click.echo(json.dumps(ev.to_dict(per_sentence=per_sentence)))
         return

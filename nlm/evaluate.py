@@ -86,7 +86,11 @@ def _exp(x: float) -> float:
         return float("inf")
 
 
-def evaluate(model: LanguageModel, corpus: Corpus) -> Evaluation:
+def evaluate(model: LanguageModel, corpus: Corpus, dynamic_lr: float | None = None
+             ) -> Evaluation:
+    """Score ``corpus``; with ``dynamic_lr``, by dynamic evaluation (the model keeps
+    learning from the text as it scores it, with that learning rate), which models
+    offer through a ``dynamic_score_corpus(ids, offsets, lr)`` method."""
     if not model.normalized:
         name = model.describe().get("method", model.kind)
         raise NlmError(f"{name} scores are not probabilities (the model is not normalized), "
@@ -94,7 +98,14 @@ def evaluate(model: LanguageModel, corpus: Corpus) -> Evaluation:
     if corpus.tokens == 0:
         raise NlmError("nothing to evaluate: the text has no sentences")
     t0 = time.perf_counter()
-    lp = model.score_corpus(corpus.ids, corpus.offsets)
+    if dynamic_lr is None:
+        lp = model.score_corpus(corpus.ids, corpus.offsets)
+    else:
+        dynamic = getattr(model, "dynamic_score_corpus", None)
+        if dynamic is None:
+            raise NlmError(f"{model.kind} models do not support dynamic evaluation "
+                           "(it needs a model that learns, such as rnn)")
+        lp = dynamic(corpus.ids, corpus.offsets, dynamic_lr)
     seconds = time.perf_counter() - t0
     finite = np.isfinite(lp)
     sentence_lp = np.add.reduceat(lp, corpus.offsets[:-1]) if corpus.sentences else lp[:0]

@@ -5,10 +5,12 @@
 - :mod:`.optim`, :mod:`.init`: optimizers, penalties, clipping, schedules, initializers;
 - :mod:`.gradcheck`: finite-difference checks of the gradients;
 - :mod:`.trainer`: the training loop shared by every neural model;
-- :mod:`.mlp`: Bengio's MLP language model.
+- :mod:`.mlp`: Bengio's MLP language model;
+- :mod:`.rnn`: the Elman recurrent network language model (Mikolov's RNNLM).
 
 Importing this package registers the model kinds for ``nlm.load``.
 """
 from .mlp import MLPModel  # noqa: F401  (registers kind "mlp")
+from .rnn import RNNModel  # noqa: F401  (registers kind "rnn")
 
-__all__ = ["MLPModel"]
+__all__ = ["MLPModel", "RNNModel"]

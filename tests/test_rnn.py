@@ -1,0 +1,409 @@
+"""Elman RNN LM: conformance (full and class softmax), gradient checks through time,
+the kernels against a plain numpy recurrence, stream layouts, training (determinism,
+resume, reset at sentences), dynamic evaluation and the command line."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conformance import LanguageModelConformance, random_corpus
+from conftest import TINY_TEXT, corpus_from_lines
+
+from nlm.cli import main
+from nlm.corpus import Corpus
+from nlm.errors import NlmError, OptionError
+from nlm.modelfile import load, save
+from nlm.neural.gradcheck import gradient_check
+from nlm.neural.rnn import RNNModel, RNNNetwork, previous_tokens, stream_layout
+from nlm.neural.softmax import make_output_layer
+from nlm.neural.trainer import TrainingInterrupted
+from nlm.vocab import BOS_ID, EOS_ID
+
+TINY_RNN = dict(emb=8, hidden=12, bptt=5, batch_size=3, epochs=6, seed=3)
+
+
+class TestRNNFullSoftmax(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self, tiny):
+        vocab, corpus = tiny
+        return RNNModel.fit(corpus, vocab, softmax="full", valid=corpus, **TINY_RNN)
+
+
+class TestRNNClassSoftmax(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self, tiny):
+        vocab, corpus = tiny
+        return RNNModel.fit(corpus, vocab, softmax="class", classes=4, **TINY_RNN)
+
+
+class TestRNNSigmoidReset(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self, tiny):
+        vocab, corpus = tiny
+        return RNNModel.fit(corpus, vocab, activation="sigmoid", reset_sentences=True,
+                            softmax="class", optimizer="adam", lr=0.01, **TINY_RNN)
+
+
+# -- gradient checks through time ---------------------------------------------------------
+def random_network(softmax, activation, dtype=np.float64, V=13, m=4, n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 50, V)
+    counts[BOS_ID] = 0
+    out = make_output_layer(softmax, V, counts=counts, classes=4)
+    p = RNNNetwork.init_params(rng, V, m, n, out, counts, "uniform", 0.5, dtype)
+    for k in p:   # non-zero biases, weights large enough for the recurrence to matter
+        p[k] += rng.normal(0, 0.3, p[k].shape).astype(dtype)
+    return RNNNetwork(p, activation, out), rng
+
+
+def random_chunk(rng, V, T, B, n, reset_rate=0.2):
+    inputs = rng.integers(0, V, (T, B)).astype(np.int32)
+    targets = rng.integers(0, V, (T, B)).astype(np.int32)
+    targets[targets == BOS_ID] = EOS_ID
+    resets = rng.random((T, B)) < reset_rate
+    h0 = rng.normal(0, 0.5, (B, n))
+    return inputs, targets, resets, h0
+
+
+@pytest.mark.parametrize("softmax", ["full", "class"])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_gradient_check_through_time(softmax, activation):
+    """Every parameter, and the carried state h0, over 6 steps of 3 streams with
+    resets: max relative error < 1e-6 against central differences in float64."""
+    net, rng = random_network(softmax, activation)
+    inputs, targets, resets, h0 = random_chunk(rng, net.V, T=6, B=3, n=net.n)
+    params = {**net.params, "h0": h0}
+
+    def loss_and_grads():
+        loss, _ = net.loss_and_grads(inputs, targets, h0, resets, scale=1.0)
+        return loss, {**net.grads, "h0": net.dh0}
+    results = gradient_check(loss_and_grads, params)
+    assert set(results) == {"E", "Wx", "Wh", "bh", "W", "b", "h0"} | (
+        {"Wc", "bc"} if softmax == "class" else set())
+    for key, r in results.items():
+        assert r.checked == params[key].size
+        assert r.max_rel_error < 1e-6, (key, r)
+
+
+def test_gradient_flows_through_time_only_without_resets():
+    """The word read at step 0 influences the prediction at step 3 (and gets a
+    gradient from it) exactly when no reset cuts the chain in between."""
+    net, rng = random_network("full", "tanh")
+    inputs, targets, _, h0 = random_chunk(rng, net.V, T=4, B=1, n=net.n)
+    inputs[:, 0] = [3, 4, 5, 6]   # E[3] is read at step 0 only
+    for resets, reaches in ((np.zeros((4, 1), bool), True),
+                            (np.array([[False], [False], [True], [False]]), False)):
+        # two chunks that differ only in the last target: their gradients differ at
+        # E[3] only through the path from step 3 back to step 0
+        net.loss_and_grads(inputs, targets, h0, resets, scale=1.0)
+        g1 = net.grads["E"][3].copy()
+        other = targets.copy()
+        other[3, 0] = 7 if targets[3, 0] != 7 else 8
+        net.loss_and_grads(inputs, other, h0, resets, scale=1.0)
+        g2 = net.grads["E"][3].copy()
+        assert (np.abs(g1 - g2).max() > 1e-8) == reaches
+        H, _, _ = net.forward(inputs, h0, resets)
+        before = H[3].copy()
+        net.params["E"][3] += 0.1
+        H, _, _ = net.forward(inputs, h0, resets)
+        net.params["E"][3] -= 0.1
+        assert (np.abs(H[3] - before).max() > 1e-8) == reaches
+
+
+# -- kernels against a plain numpy recurrence ----------------------------------------------
+def numpy_reference(net, inputs, targets, h0, resets):
+    """Forward loss and hidden states, step by step with numpy (full softmax)."""
+    p = net.params
+    f = np.tanh if net.activation == "tanh" else (lambda a: 1 / (1 + np.exp(-a)))
+    T, B = inputs.shape
+    h = h0.copy()
+    H = np.empty((T, B, net.n))
+    loss = 0.0
+    for t in range(T):
+        h = np.where(resets[t][:, None], 0.0, h)
+        h = f(p["E"][inputs[t]] @ p["Wx"] + h @ p["Wh"] + p["bh"])
+        H[t] = h
+        logits = h @ p["W"].T + p["b"]
+        logits[:, BOS_ID] = -np.inf
+        lse = np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) + logits.max(1)
+        loss -= (logits[np.arange(B), targets[t]] - lse).sum()
+    return loss, H
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_forward_matches_numpy(activation):
+    net, rng = random_network("full", activation, V=11, m=3, n=7, seed=5)
+    inputs, targets, resets, h0 = random_chunk(rng, net.V, T=9, B=4, n=net.n)
+    ref_loss, ref_H = numpy_reference(net, inputs, targets, h0, resets)
+    loss, h_last = net.loss_and_grads(inputs, targets, h0, resets)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(h_last, ref_H[-1], rtol=0, atol=1e-13)
+    H, P, _ = net.forward(inputs, h0, resets)
+    np.testing.assert_allclose(H, ref_H, rtol=0, atol=1e-13)
+    # the cached previous states: zero at resets, else the state before
+    prev = np.concatenate([h0[None], ref_H[:-1]])
+    np.testing.assert_allclose(P, np.where(resets[..., None], 0.0, prev), atol=1e-13)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_float32_kernels_close_to_float64(activation):
+    """The float32 path (fast exp-based tanh/sigmoid) stays within float32 rounding."""
+    net, rng = random_network("class", activation, V=17, m=6, n=9, seed=2)
+    inputs, targets, resets, h0 = random_chunk(rng, net.V, T=12, B=5, n=net.n)
+    net32 = net.astype(np.float32)
+    loss64, h64 = net.loss_and_grads(inputs, targets, h0, resets)
+    g64 = {k: v.copy() for k, v in net.grads.items()}
+    loss32, h32 = net32.loss_and_grads(inputs, targets, h0.astype(np.float32), resets)
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    np.testing.assert_allclose(h32, h64, atol=2e-6)
+    for k, g in g64.items():
+        np.testing.assert_allclose(net32.grads[k], g, atol=2e-5 * max(1.0, np.abs(g).max()))
+    # extreme pre-activations saturate instead of overflowing the fast exp
+    big = net32.astype(np.float32)
+    big.params["bh"][:] = np.float32(300.0) * np.sign(np.arange(net.n) - 4.5)
+    H, _, _ = big.forward(inputs, h0.astype(np.float32), resets)
+    expect = np.where(big.params["bh"] > 0, 1.0, -1.0 if activation == "tanh" else 0.0)
+    np.testing.assert_allclose(H[3], np.broadcast_to(expect, H[3].shape), atol=1e-6)
+
+
+def test_step_equals_chunk_forward():
+    net, rng = random_network("full", "tanh", seed=9)
+    inputs, _, _, _ = random_chunk(rng, net.V, T=5, B=1, n=net.n)
+    H, _, _ = net.forward(inputs, np.zeros((1, net.n)))
+    h = np.zeros(net.n)
+    for t in range(5):
+        h = net.step(h, int(inputs[t, 0]))
+        np.testing.assert_allclose(h, H[t, 0], rtol=0, atol=1e-14)
+
+
+# -- layouts --------------------------------------------------------------------------------
+def test_previous_tokens():
+    ids = np.array([5, 6, 2, 7, 2, 2], dtype=np.int32)
+    offsets = np.array([0, 3, 5, 6])
+    inputs, starts = previous_tokens(ids, offsets)
+    assert inputs.tolist() == [BOS_ID, 5, 6, BOS_ID, 7, BOS_ID]
+    assert starts.tolist() == [True, False, False, True, False, True]
+
+
+@pytest.mark.parametrize("streams", [1, 3, 64])
+def test_stream_layout_covers_every_token_once(streams):
+    rng = np.random.default_rng(4)
+    lengths = rng.integers(1, 15, size=23)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    ids = rng.integers(3, 50, size=offsets[-1]).astype(np.int32)
+    pos, inputs, targets, resets = stream_layout(ids, offsets, streams)
+    L, B = pos.shape
+    assert B == min(streams, 23)
+    p = pos[pos >= 0]
+    assert sorted(p.tolist()) == list(range(offsets[-1]))
+    assert (targets[pos >= 0] == ids[p]).all()
+    starts = np.isin(pos, offsets[:-1])
+    assert (resets[pos >= 0] == starts[pos >= 0]).all()
+    assert (inputs[starts] == BOS_ID).all()
+    inner = (pos >= 0) & ~starts
+    assert (inputs[inner] == ids[pos[inner] - 1]).all()
+    # longest-first packing: no stream is longer than the mean plus one sentence
+    assert L <= offsets[-1] / B + lengths.max()
+
+
+# -- the model ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tiny):
+    vocab, corpus = tiny
+    return RNNModel.fit(corpus, vocab, softmax="full", **TINY_RNN)
+
+
+def test_initial_state_reads_bos_from_zero(trained):
+    h0 = trained.initial_state()
+    np.testing.assert_array_equal(h0, trained.net.step(np.zeros(trained.hidden_size), BOS_ID))
+    assert not h0.flags.writeable
+    with pytest.raises(ValueError):
+        h0[0] = 1.0
+    assert trained.next_logprobs(h0)[BOS_ID] == -np.inf
+
+
+def test_bad_states_and_tokens(trained):
+    with pytest.raises(OptionError, match="vector of 12"):
+        trained.next_logprobs(np.zeros(5))
+    with pytest.raises(OptionError, match="outside the vocabulary"):
+        trained.advance(trained.initial_state(), trained.vocab_size)
+
+
+def test_float32_validation_scores_close_to_float64(trained):
+    ids, offsets = random_corpus(trained)
+    np.testing.assert_allclose(trained._net32.score(ids, offsets),
+                               trained.score_corpus(ids, offsets), atol=1e-4)
+
+
+def test_training_lowers_the_loss_and_is_seeded(tiny):
+    vocab, corpus = tiny
+    a = RNNModel.fit(corpus, vocab, **{**TINY_RNN, "epochs": 8})
+    b = RNNModel.fit(corpus, vocab, **{**TINY_RNN, "epochs": 8})
+    hist = a.training["history"]
+    assert hist[-1]["train_loss"] < 0.7 * hist[0]["train_loss"]
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    c = RNNModel.fit(corpus, vocab, **{**TINY_RNN, "epochs": 8, "seed": 4})
+    assert not np.array_equal(a.params["Wh"], c.params["Wh"])
+
+
+def test_carried_state_differs_from_reset(tiny):
+    vocab, corpus = tiny
+    a = RNNModel.fit(corpus, vocab, **TINY_RNN)
+    b = RNNModel.fit(corpus, vocab, reset_sentences=True, **TINY_RNN)
+    assert not np.array_equal(a.params["Wh"], b.params["Wh"])
+    assert a.training["reset_sentences"] is False and b.training["reset_sentences"] is True
+
+
+def test_plateau_schedule_and_clipping_run(tiny):
+    vocab, corpus = tiny
+    m = RNNModel.fit(corpus, vocab, valid=corpus, lr_schedule="plateau", clip_norm=0.5,
+                     lr=2.0, **{**TINY_RNN, "epochs": 30})
+    lrs = [h["lr"] for h in m.training["history"]]
+    assert lrs[0] == 2.0 and min(lrs) < 2.0          # halved at least once
+    assert all(b in (a, a / 2) for a, b in zip(lrs, lrs[1:]))
+
+
+def test_interrupted_training_resumes_to_the_same_model(tiny, tmp_path):
+    """Ctrl-C in the middle of an epoch (the hidden state is mid-stream) and --resume
+    give exactly the parameters of an uninterrupted run."""
+    vocab, corpus = tiny
+    opts = {**TINY_RNN, "epochs": 3, "batch_size": 2, "bptt": 3}
+    full = RNNModel.fit(corpus, vocab, **opts)
+    ckpt = tmp_path / "rnn.ckpt"
+
+    def stop_at_step_4(trainer, event):
+        if event == "step" and trainer.state.updates == 4:
+            trainer._stop_requested = True
+    with pytest.raises(TrainingInterrupted):
+        RNNModel.fit(corpus, vocab, checkpoint=str(ckpt), callbacks=[stop_at_step_4], **opts)
+    resumed = RNNModel.fit(corpus, vocab, checkpoint=str(ckpt), resume=True, **opts)
+    for k in full.params:
+        np.testing.assert_array_equal(resumed.params[k], full.params[k])
+
+
+def test_divergence_is_reported(tiny):
+    vocab, corpus = tiny
+    with pytest.raises(NlmError, match="diverged"):
+        RNNModel.fit(corpus, vocab, lr=1e38, clip_norm=None, **TINY_RNN)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(bptt=0), "bptt"), (dict(hidden=-1), "hidden"), (dict(activation="relu"), "activation"),
+    (dict(softmax="full", classes=3), "classes"), (dict(softmax="tree"), "softmax"),
+    (dict(optimizer="lbfgs"), "optimizer"), (dict(dropout=0.5), "dropout")])
+def test_bad_options(tiny, bad, message):
+    vocab, corpus = tiny
+    with pytest.raises(OptionError, match=message):
+        RNNModel.fit(corpus, vocab, **{**TINY_RNN, **bad})
+
+
+def test_corrupt_model_file_is_refused(trained, tmp_path):
+    arrays = trained.arrays()
+    arrays["Wh"] = arrays["Wh"][:, :3]
+    with pytest.raises(NlmError, match="Wh"):
+        RNNModel.from_saved(trained.vocab, trained.config(), arrays)
+
+
+# -- dynamic evaluation ---------------------------------------------------------------------
+def test_dynamic_with_zero_rate_is_static_scoring(trained):
+    ids, offsets = random_corpus(trained, sentences=15)
+    before = {k: v.copy() for k, v in trained.params.items()}
+    for bptt in (1, 4):
+        np.testing.assert_allclose(trained.dynamic_score_corpus(ids, offsets, 0.0, bptt=bptt),
+                                   trained.score_corpus(ids, offsets), rtol=0, atol=1e-12)
+    dyn = trained.dynamic_score_corpus(ids, offsets, 0.05, bptt=4)
+    # the first chunk is scored before any update; the model itself never changes
+    np.testing.assert_allclose(dyn[:4], trained.score_corpus(ids, offsets)[:4], atol=1e-12)
+    for k, v in before.items():
+        np.testing.assert_array_equal(trained.params[k], v)
+
+
+def test_dynamic_evaluation_adapts_to_repeated_text(tiny):
+    """A sentence the model has never seen, repeated: learning while scoring raises
+    the log-probability of the later copies."""
+    vocab, corpus = tiny
+    model = RNNModel.fit(corpus, vocab, **TINY_RNN)
+    sent = [vocab.id(w) for w in "the log sat on a red cat".split()] + [EOS_ID]
+    ids = np.array(sent * 12, dtype=np.int32)
+    offsets = np.arange(0, len(ids) + 1, len(sent), dtype=np.int64)
+    static = model.score_corpus(ids, offsets)
+    dyn = model.dynamic_score_corpus(ids, offsets, 0.1, bptt=4)
+    last = slice(len(sent) * 6, None)
+    assert dyn[last].sum() > static[last].sum() + 5.0
+
+
+def test_dynamic_rejects_bad_rate(trained):
+    ids, offsets = random_corpus(trained)
+    with pytest.raises(OptionError, match="learning rate"):
+        trained.dynamic_score_corpus(ids, offsets, -1.0)
+
+
+# -- command line ---------------------------------------------------------------------------
+@pytest.fixture
+def text_files(tmp_path):
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(TINY_TEXT * 3) + "\n")
+    valid = tmp_path / "valid.txt"
+    valid.write_text("the cat sat on the log\na dog saw the mat\n")
+    return train, valid
+
+
+def test_cli_train_evaluate_generate(text_files, tmp_path):
+    train, valid = text_files
+    out = tmp_path / "rnn.npz"
+    r = CliRunner().invoke(main, ["train", str(train), "--model", "rnn", "--emb", "6",
+                                  "--hidden", "10", "--bptt", "4", "--batch-size", "2",
+                                  "--epochs", "2", "--softmax", "class", "--valid", str(valid),
+                                  "--tokenizer", "char", "-q", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "valid perplexity" in r.output
+    model = load(out)
+    assert isinstance(model, RNNModel) and model.vocab.tokenizer == "char"
+    assert model.training["bptt"] == 4 and model.hidden_size == 10
+    r = CliRunner().invoke(main, ["evaluate", str(out), str(valid), "--json"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["generate", str(out), "-n", "2", "--seed", "1"])
+    assert r.exit_code == 0, r.output
+
+
+def test_cli_dynamic_evaluation(text_files, tmp_path):
+    train, valid = text_files
+    out = tmp_path / "rnn.npz"
+    r = CliRunner().invoke(main, ["train", str(train), "--model", "rnn", "--emb", "6",
+                                  "--hidden", "8", "--epochs", "1", "-q", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    import json
+    static = json.loads(CliRunner().invoke(main, ["evaluate", str(out), str(valid),
+                                                  "--json"]).output)
+    r = CliRunner().invoke(main, ["evaluate", str(out), str(valid), "--json", "--dynamic",
+                                  "--dynamic-lr", "0"])
+    assert r.exit_code == 0, r.output
+    dyn = json.loads(r.output)
+    assert dyn["perplexity"] == pytest.approx(static["perplexity"], rel=1e-9)
+    r = CliRunner().invoke(main, ["evaluate", str(out), str(valid), "--dynamic",
+                                  "--dynamic-lr", "0.05"])
+    assert r.exit_code == 0, r.output and "perplexity" in r.output
+
+
+def test_cli_dynamic_needs_a_model_that_can_learn(text_files, tmp_path):
+    train, valid = text_files
+    out = tmp_path / "addk.npz"
+    r = CliRunner().invoke(main, ["train", str(train), "--model", "add-k", "--order", "2",
+                                  "-q", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["evaluate", str(out), str(valid), "--dynamic"])
+    assert r.exit_code != 0
+    assert "dynamic evaluation" in r.output and "Traceback" not in r.output
+
+
+def test_cli_rnn_options_are_checked(text_files, tmp_path):
+    train, _ = text_files
+    r = CliRunner().invoke(main, ["train", str(train), "--model", "rnn", "--bptt", "0",
+                                  "-q", "-o", str(tmp_path / "x.npz")])
+    assert r.exit_code != 0 and "bptt" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["train", str(train), "--model", "add-k", "--bptt", "5",
+                                  "-q", "-o", str(tmp_path / "x.npz")])
+    assert r.exit_code != 0 and "--bptt" in r.output
