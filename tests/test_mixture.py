@@ -152,6 +152,21 @@ def test_arpa_component_scores_as_the_original(tiny, component_dir):
         pytest.approx(evaluate(direct, Corpus.from_sentences(held, vocab)).perplexity, rel=1e-12)
 
 
+class TestMixtureOfNgramAndNeuralModels(LanguageModelConformance):
+    """add-k + MLP + RNN: the states are a tuple, an n-gram context and a hidden vector."""
+    n_samples = 1000   # each sample runs both networks one token at a time
+    @pytest.fixture(scope="class")
+    def model(self, tiny, component_dir):
+        from nlm.neural.mlp import MLPModel
+        from nlm.neural.rnn import RNNModel
+        vocab, corpus = tiny
+        return saved_mixture(component_dir, [
+            AddKModel.fit(corpus, vocab, order=2, k=0.5),
+            MLPModel.fit(corpus, vocab, order=3, emb=8, hidden=16, epochs=2),
+            RNNModel.fit(corpus, vocab, emb=8, hidden=16, bptt=5, batch_size=2, epochs=2)],
+            [0.3, 0.3, 0.4], ["addk-n.npz", "mlp.npz", "rnn.npz"])
+
+
 def test_hand_built_backoff_is_normalized(tiny):
     vocab, corpus = tiny
     m = absolute_discount_bigram(corpus, vocab)
