@@ -235,6 +235,11 @@ def test_small_file_reads_as_written(tmp_path):
     assert m.logprob("</s>", ["a"]) == pytest.approx(-0.1 * ln10)
     assert m.logprob("a", ["a"]) == pytest.approx((-0.2 - 0.6) * ln10)
     assert m.logprob("<unk>") == pytest.approx((-0.3 - 1.0) * ln10)
+    # SRILM's leading blank line, a byte-order mark, CRLF line ends: the same model
+    other = read_arpa(write(tmp_path, "\ufeff\n" + GOOD.replace("\n", "\r\n"), "crlf.arpa"))
+    assert other.vocab.words == m.vocab.words
+    for a, b in zip(m.logprobs + m.logbows, other.logprobs + other.logbows):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("text, line, message", [

@@ -139,6 +139,7 @@ def _read(lines: _Lines) -> BackoffModel:
     # -- header ---------------------------------------------------------------
     line = ""
     for line in it:
+        line = line.lstrip("\ufeff")  # a byte-order mark some editors add
         if line:
             break
     if line != "\\data\\":
@@ -406,7 +407,7 @@ def write_arpa(model, path) -> None:
 
     path = os.fspath(path)
     if not isinstance(model, BackoffModel):
-        raise NlmError(f"a {model.kind} model has no backoff form, so it cannot be written "
+        raise NlmError(f"{model.kind} models have no backoff form, so they cannot be written "
                        "as ARPA; only backoff and interpolated n-gram models can")
     if not model.normalized:
         raise NlmError(f"{model.method} scores are not probabilities; an ARPA file would "
