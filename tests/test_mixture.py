@@ -154,7 +154,7 @@ def test_arpa_component_scores_as_the_original(tiny, component_dir):
 
 class TestMixtureOfNgramAndNeuralModels(LanguageModelConformance):
     """add-k + MLP + RNN: the states are a tuple, an n-gram context and a hidden vector."""
-    n_samples = 1000   # each sample runs both networks one token at a time
+    n_samples = 400   # each sample runs both networks one token at a time
     @pytest.fixture(scope="class")
     def model(self, tiny, component_dir):
         from nlm.neural.mlp import MLPModel
