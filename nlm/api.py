@@ -54,6 +54,17 @@ def _register_builtin():
 _register_builtin()
 
 
+def _register_mlp():
+    from .neural.mlp import MODEL_OPTIONS, MLPModel
+    from .neural.trainer import TRAINER_OPTIONS
+    register_trainer("mlp", MLPModel.fit, MODEL_OPTIONS | TRAINER_OPTIONS,
+                     "Bengio's feed-forward neural language model (MLP over n-1 embeddings)",
+                     wants_valid=True, wants_progress=True)
+
+
+_register_mlp()
+
+
 def _register_rnn():
     from .neural.rnn import MODEL_OPTIONS, RNNModel
     from .neural.trainer import TRAINER_OPTIONS

@@ -128,6 +128,11 @@ trainer_options = _bundle(
     click.option("--resume", is_flag=True, help="Neural: continue from --checkpoint."),
     click.option("--train-log", default=None, help="Neural: JSON Lines training log."),
 )
+mlp_options = _bundle(
+    click.option("--direct", is_flag=True,
+                 help="mlp: direct connections from the context embeddings to the output "
+                 "(Bengio et al. 2003)."),
+)
 rnn_options = _bundle(
     click.option("--bptt", type=int, default=None,
                  help="rnn: truncated-BPTT length (steps per update, default 35)."),
@@ -171,6 +176,7 @@ rnn_options = _bundle(
 @click.option("-o", "--output", required=True, help="Model file to write (.npz).")
 @neural_model_options
 @trainer_options
+@mlp_options
 @rnn_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @user_errors
@@ -197,6 +203,9 @@ def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_s
         raise click.BadParameter(f"{', '.join(not_applicable)} does not apply to "
                                  f"--model {model_name}", param_hint="options")
     check_writable(output)
+    if "checkpoint" in spec.options and "checkpoint" not in options:
+        # neural models: always checkpoint, so that Ctrl-C can save and --resume continue
+        options["checkpoint"] = os.path.splitext(output)[0] + ".ckpt.npz"
     if valid_file is not None and not os.path.exists(valid_file):
         raise NlmError(f"{valid_file}: no such file")
     t0 = time.perf_counter()
