@@ -17,9 +17,9 @@ word) in table k-1: that link carries continuation counts down one order and
 lower-order probabilities up one order during estimation.
 
 Counting is a radix sort per order in Numba (:mod:`.counts_kernels`), O(T)
-time per order for T tokens. Memory while counting: six int32 arrays of
-T + S entries (int64 past 2**31 positions) plus the growing tables (keys,
-counts and suffix rows: 24 bytes per distinct n-gram).
+time per order for T tokens. Memory while counting: seven int32 arrays of
+T + S entries (int64 past 2**31 positions), 28 bytes per token, plus the
+growing tables (keys, counts and suffix rows: 24 bytes per distinct n-gram).
 """
 from __future__ import annotations
 
