@@ -191,17 +191,60 @@ def numpy_next_logprobs(model, state):
 
 
 def check_kernels_equal_numpy(model, ids, offsets, contexts):
+    """Every scoring path against the numpy version: the sorted tables (short
+    texts), the hash, and for suffix-closed models the hash without early stops."""
     expected = numpy_score_corpus(model, ids, offsets)
-    fresh = BackoffModel(model.vocab, model.tables.keys, model.logprobs, model.logbows)
-    fresh._hash_table()  # texts long enough use the hash of all n-grams: check both ways
-    np.testing.assert_array_equal(fresh.score_corpus(ids, offsets), expected)
     fresh = BackoffModel(model.vocab, model.tables.keys, model.logprobs, model.logbows)
     if len(ids) * 4 < sum(len(k) for k in model.tables.keys[1:]):
         np.testing.assert_array_equal(fresh.score_corpus(ids, offsets), expected)
         assert fresh._hash is None  # the sorted blocks were searched
+    fresh.build_query_hash()
+    np.testing.assert_array_equal(fresh.score_corpus(ids, offsets), expected)
+    table, bits, closed = fresh._hash
+    if closed:
+        fresh._hash = (table, bits, False)
+        np.testing.assert_array_equal(fresh.score_corpus(ids, offsets), expected)
     for ctx in contexts:
         state = model.state_after(ctx)
         np.testing.assert_array_equal(model.next_logprobs(state), numpy_next_logprobs(model, state))
+
+
+def is_suffix_closed(model):
+    grams = [{tuple(g) for g in model.ngram_words(k)} for k in range(1, model.order + 1)]
+    return all(g[1:] in grams[k - 2] for k in range(2, model.order + 1) for g in grams[k - 1])
+
+
+def test_suffix_closure(tmp_path):
+    from nlm.ngram.arpa import read_arpa
+    model = AbsoluteDiscounting(MORE_TEXT, 4).backoff_model()
+    model.build_query_hash()
+    assert model._hash[2] is True and is_suffix_closed(model)
+    # "<s> a </s>" without "a </s>": a lookup that fails must not end the search
+    path = tmp_path / "open.arpa"
+    path.write_text("\\data\\\nngram 1=4\nngram 2=1\nngram 3=1\n\n\\1-grams:\n"
+                    "-1\t<unk>\n-99\t<s>\t-0.2\n-0.5\t</s>\n-0.6\ta\t-0.1\n\n"
+                    "\\2-grams:\n-0.3\t<s> a\t-0.05\n\n\\3-grams:\n-0.01\t<s> a </s>\n\n"
+                    "\\end\\\n")
+    open_model = read_arpa(path)
+    open_model.build_query_hash()
+    assert open_model._hash[2] is False and not is_suffix_closed(open_model)
+    ids, offsets = np.array([3, 2, 3, 3, 2]), np.array([0, 2, 5])
+    lp = open_model.score_corpus(ids, offsets)
+    np.testing.assert_array_equal(lp, numpy_score_corpus(open_model, ids, offsets))
+    ln10 = math.log(10)
+    np.testing.assert_allclose(lp, np.array([-0.3, -0.01, -0.3, -0.05 - 0.1 - 0.6, -0.1 - 0.5]) * ln10)
+    # after entropy pruning a model may lose closure; the flag follows
+    from nlm.ngram.prune import prune_entropy
+    five = AbsoluteDiscounting(MORE_TEXT, 5, D=0.8).backoff_model()
+    flags = set()
+    for t in (1e-3, 3e-3, 1e-2):
+        pruned = prune_entropy(five, t)
+        pruned.build_query_hash()
+        assert pruned._hash[2] == is_suffix_closed(pruned)
+        flags.add(pruned._hash[2])
+        ref = AbsoluteDiscounting(MORE_TEXT, 5)
+        check_kernels_equal_numpy(pruned, ref.corpus.ids, ref.corpus.offsets, [])
+    assert False in flags
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 5])

@@ -23,7 +23,7 @@ from ..model import register
 from ..vocab import Vocabulary
 from .base import NgramModel
 from .backoff_kernels import (_build_hash, _next_logprobs, _ngram_logprobs,
-                              _score_corpus)
+                              _score_corpus, _suffix_closed)
 from .counts import NgramCounts
 
 
@@ -74,6 +74,7 @@ class BackoffModel(NgramModel):
         self._child = None
         self._coff = None
         self._hash = None
+        self._scored = 0  # tokens scored so far, to decide when the hash pays
         self.method = method
         self.normalized = bool(normalized)
         self.options = dict(options or {})
@@ -108,16 +109,20 @@ class BackoffModel(NgramModel):
             self.tables._child_start = []  # the flat copy is the one kept
         return (self._keys, self._off, self._lp, self._bow, self._child, self._coff)
 
-    def _hash_table(self) -> tuple[np.ndarray, int]:
-        """Hash of all n-grams of order >= 2 (built on the first ``score_corpus``):
-        (2^bits, 2) int64, at most 70% full, 16 bytes a slot."""
+    def build_query_hash(self) -> None:
+        """Build the hash of all n-grams of order >= 2 that long texts are scored
+        with (about 1.5x faster than searching the sorted tables, 2x when the model
+        is suffix-closed). ``score_corpus`` builds it by itself once the tokens it
+        has scored reach a quarter of the n-grams, when the build has paid off;
+        call this to have it at once. Memory: 16 bytes a slot, at most 70% full."""
         if self._hash is None:
             n = max(int(self._off[-1] - self._off[1]), 1)
             bits = max(int(np.ceil(np.log2(n / 0.7))), 4)
             table = np.empty((1 << bits, 2), dtype=np.int64)
             _build_hash(self._keys, self._off, self.order, bits, table)
-            self._hash = (table, bits)
-        return self._hash
+            closed = bool(_suffix_closed(self._keys, self._off, self.order, self.vocab_size,
+                                         table, bits))
+            self._hash = (table, bits, closed)
 
     def _find(self, ids) -> int:
         return self.tables.find(ids)
@@ -143,13 +148,14 @@ class BackoffModel(NgramModel):
         if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
             raise ValueError("token id outside the vocabulary")
         out = np.empty(len(ids), dtype=np.float64)
-        # The hash pays for its construction (one pass over the tables) only when the
-        # text is not tiny next to the model; both ways give the same numbers.
-        if self._hash is not None or len(ids) * 4 >= self._off[-1] - self._off[1]:
-            table, bits = self._hash_table()
-        else:
-            table, bits = _NO_HASH, 0
-        _score_corpus(ids, offsets, self.vocab_size, self.order, self._tab(), table, bits, out)
+        # The hash costs about as much to build as scoring a quarter as many tokens
+        # as there are n-grams saves; the numbers are the same either way.
+        self._scored += len(ids)
+        if self._hash is None and self._scored * 4 >= self._off[-1] - self._off[1]:
+            self.build_query_hash()
+        table, bits, closed = self._hash if self._hash is not None else (_NO_HASH, 0, False)
+        _score_corpus(ids, offsets, self.vocab_size, self.order, self._tab(), table, bits,
+                      closed, out)
         return out
 
     def ngram_logprobs(self, grams: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:

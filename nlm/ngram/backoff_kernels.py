@@ -89,10 +89,38 @@ def _hashed(table, bits, k, r, w, V):
 
 
 @njit(cache=True)
-def _score_corpus(ids, offsets, V, N, tab, table, bits, out):
+def _suffix_closed(keys, off, N, V, table, bits):
+    """True when every stored k-gram's suffix (its last k-1 words) is stored too, as
+    in models estimated from counts (not always after pruning). Then a lookup that
+    fails means no longer n-gram ending there exists either, and scoring can stop
+    early."""
+    if N < 3:
+        return True  # the suffix of a bigram is a unigram, always stored
+    n_max = 1
+    for k in range(1, N + 1):
+        n_max = max(n_max, off[k] - off[k - 1])
+    sfx_prev = np.empty(n_max, dtype=np.int64)  # suffix row of each (k-1)-gram
+    sfx_cur = np.empty(n_max, dtype=np.int64)
+    for g in range(off[1], off[2]):             # the suffix of (a, b) is the unigram b
+        sfx_prev[g - off[1]] = keys[g] % V
+    for k in range(3, N + 1):
+        for g in range(off[k - 1], off[k]):
+            key = keys[g]
+            row = _hashed(table, bits, k - 1, sfx_prev[key // V], key % V, V)
+            if row < 0:
+                return False
+            sfx_cur[g - off[k - 1]] = row
+        sfx_prev, sfx_cur = sfx_cur, sfx_prev
+    return True
+
+
+@njit(cache=True)
+def _score_corpus(ids, offsets, V, N, tab, table, bits, closed, out):
     """out[t] = ln P(ids[t] | its sentence so far), every sentence starting after <s>.
     ``table``/``bits``: the hash of :func:`_build_hash`, or bits = 0 to search the
-    sorted blocks instead (short texts, where building the hash would dominate)."""
+    sorted blocks instead (where building the hash would not pay). ``closed``: the
+    model is suffix-closed (:func:`_suffix_closed`), so the first n-gram or context
+    not found ends the search (the numbers are the same either way)."""
     keys, off, lp, bow, child, coff = tab
     prev = np.empty(N, dtype=np.int64)  # prev[j-1]: row of the j-gram ending one token back
     cur = np.empty(N, dtype=np.int64)
@@ -117,11 +145,17 @@ def _score_corpus(ids, offsets, V, N, tab, table, bits, out):
                     cur[j - 1] = row
                     if row >= 0:
                         longest = j
+                    elif closed:
+                        break
+                elif closed:
+                    break
             v = lp[off[longest - 1] + cur[longest - 1]]
             for m in range(longest, min(N - 1, ctx) + 1):
                 r = prev[m - 1]
                 if r >= 0:
                     v += bow[off[m - 1] + r]
+                elif closed:
+                    break
             out[t] = v
             for j in range(N):
                 prev[j] = cur[j]
