@@ -55,8 +55,8 @@ from array import array
 import numpy as np
 
 from ..errors import ModelFileError, NlmError
-from ..modelfile import register_loader
-from ..vocab import BOS_ID, EOS_ID, SPECIALS, UNK_ID, Vocabulary
+from ..modelfile import atomic_output, register_loader
+from ..vocab import BOS_ID, SPECIALS, Vocabulary
 from .backoff import BackoffModel
 
 LN10 = math.log(10.0)
@@ -403,8 +403,6 @@ def _log10_text(x: np.ndarray) -> list[str]:
 def write_arpa(model, path) -> None:
     """Write a :class:`BackoffModel` as an ARPA file (gzipped when ``path`` ends in
     ``.gz``). The file appears only when complete (temporary file + rename)."""
-    from ..modelfile import atomic_output
-
     path = os.fspath(path)
     if not isinstance(model, BackoffModel):
         raise NlmError(f"{model.kind} models have no backoff form, so they cannot be written "
