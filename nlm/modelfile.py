@@ -43,6 +43,10 @@ def atomic_output(path, mode: str = "wb"):
     try:
         with os.fdopen(fd, mode) as f:
             yield f
+        # mkstemp makes the file private (0600); give it the permissions a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -169,3 +169,12 @@ def test_option_not_applicable_to_model(runner, files):
     res = run(runner, ["train", files / "train.txt", "--model", "add-k", "--order", 2,
                        "-o", files / "x.npz", "-q"])
     assert res.exit_code == 0
+
+
+def test_written_files_follow_the_umask(runner, files):
+    old = os.umask(0o022)
+    try:
+        run(runner, ["train", files / "train.txt", "--order", 2, "-q", "-o", files / "perm.npz"])
+    finally:
+        os.umask(old)
+    assert (files / "perm.npz").stat().st_mode & 0o777 == 0o644
