@@ -36,6 +36,9 @@ from .softmax import ClassSoftmax, FullSoftmax, make_output_layer
 from .trainer import Trainer, TrainingTask, split_settings
 
 SCORE_BATCH = 1024
+#: The MLP's own options (``nlm train --model mlp``); the trainer's are in TRAINER_OPTIONS.
+MODEL_OPTIONS = frozenset({"order", "emb", "hidden", "direct", "softmax", "classes",
+                           "activation", "init", "init_scale", "batch_size"})
 
 
 class MLPNetwork:
@@ -248,6 +251,11 @@ class MLPModel(LanguageModel):
                 raise ModelFileError(f"parameter {k} has shape {p[k].shape}, expected {shape}")
 
     @property
+    def history(self) -> list[dict]:
+        """Per-epoch training records (loss, perplexities, lr, words/s), saved with the model."""
+        return self.training.get("history", [])
+
+    @property
     def net(self) -> MLPNetwork:
         """The float64 network used for scoring (built on first use)."""
         if self._net64 is None:
@@ -263,11 +271,23 @@ class MLPModel(LanguageModel):
 
     def next_logprobs(self, state) -> np.ndarray:
         ctx = np.array([state], dtype=np.int32).reshape(1, self.order - 1)
+        self._check_ids(ctx)
         return self.net.full_logprobs(ctx)[0]
 
     def score_corpus(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        offsets = np.asarray(offsets, dtype=np.int64)
+        if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids) \
+                or np.any(np.diff(offsets) < 0):
+            raise ValueError("offsets must run from 0 to len(ids), non-decreasing")
+        self._check_ids(ids)
         windows = context_windows(ids, offsets, self.order - 1, BOS_ID)
-        return self.net.target_logprobs(windows, np.ascontiguousarray(ids, dtype=np.int32))
+        return self.net.target_logprobs(windows, ids)
+
+    def _check_ids(self, ids: np.ndarray) -> None:
+        # the kernels index the embedding table without bounds checks
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.vocab)):
+            raise ValueError(f"token ids must be in [0, {len(self.vocab)})")
 
     # -- persistence -------------------------------------------------------------------
     def config(self) -> dict:
@@ -337,7 +357,8 @@ class MLPModel(LanguageModel):
         training = {"epochs": len(result.history), "stop": result.stop_reason,
                     "best_valid_ppl": result.best_valid_ppl,
                     "optimizer": settings.optimizer, "lr": settings.lr,
-                    "batch_size": batch_size, "seed": settings.seed}
+                    "batch_size": batch_size, "seed": settings.seed,
+                    "seconds": round(result.seconds, 3), "history": result.history}
         return cls(vocab, order, activation, direct, result.params,
                    getattr(output, "class_start", None), training)
 

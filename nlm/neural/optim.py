@@ -80,7 +80,7 @@ class Optimizer:
             l2, l1 = self._penalties(key)
             r = rows.get(key)
             if r is not None and self.sparse_exact and l2 == 0 and l1 == 0:
-                self._update_rows(key, _rows2d(w), _rows2d(g), r, lr, grad_scale)
+                self._update_rows(key, w, g, r, lr, grad_scale)
             else:
                 self._update_dense(key, w, g, lr, grad_scale, l2, l1)
 
@@ -121,7 +121,7 @@ class SGD(Optimizer):
         OK._sgd_dense(_flat(w), _flat(g), lr, s, l2, l1)
 
     def _update_rows(self, key, w, g, rows, lr, s):
-        OK._sgd_rows(w, g, rows, lr, s, 0.0, 0.0)
+        OK._sgd_rows(_rows2d(w), _rows2d(g), rows, lr, s, 0.0, 0.0)
 
 
 class Momentum(Optimizer):
@@ -164,7 +164,7 @@ class AdaGrad(Optimizer):
 
     def _update_rows(self, key, w, g, rows, lr, s):
         acc = _rows2d(self._slot("sum_squares", key, w))
-        OK._adagrad_rows(w, g, acc, rows, lr, s, 0.0, 0.0, self.eps)
+        OK._adagrad_rows(_rows2d(w), _rows2d(g), acc, rows, lr, s, 0.0, 0.0, self.eps)
 
 
 class RMSProp(Optimizer):

@@ -6,15 +6,16 @@ Each update reads the raw gradient g, forms the effective gradient
 and the optimizer's state in place. ``*_dense`` kernels take flat 1-D views;
 ``*_rows`` kernels take 2-D views and update only the listed rows (used when
 the other rows' gradients are zero and the update is exactly a no-op there).
-Elementwise loops may run in parallel: each element's result does not depend
-on how the loop is split, so training stays reproducible.
+The loops are serial: on this project's 2-core machines BLAS already uses both
+cores for the matrix products, and a second thread pool contending with it
+costs far more than these memory-bound passes gain.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .layer_kernels import FASTMATH
 
@@ -29,31 +30,31 @@ def _effective(g, w, s, l2, l1):
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _sgd_dense(w, g, lr, s, l2, l1):
     t = w.dtype.type
     lr_, s_, l2_, l1_ = t(lr), t(s), t(l2), t(l1)
-    for i in prange(w.size):
+    for i in range(w.size):
         w[i] -= lr_ * _effective(g[i], w[i], s_, l2_, l1_)
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _sgd_rows(w, g, rows, lr, s, l2, l1):
     t = w.dtype.type
     lr_, s_, l2_, l1_ = t(lr), t(s), t(l2), t(l1)
     n = w.shape[1]
-    for r in prange(rows.size):
+    for r in range(rows.size):
         i = rows[r]
         for k in range(n):
             w[i, k] -= lr_ * _effective(g[i, k], w[i, k], s_, l2_, l1_)
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _momentum_dense(w, g, buf, lr, s, l2, l1, mu, nesterov):
     """buf = mu buf + g';  w -= lr (g' + mu buf) if nesterov else lr buf."""
     t = w.dtype.type
     lr_, s_, l2_, l1_, mu_ = t(lr), t(s), t(l2), t(l1), t(mu)
-    for i in prange(w.size):
+    for i in range(w.size):
         gi = _effective(g[i], w[i], s_, l2_, l1_)
         b = mu_ * buf[i] + gi
         buf[i] = b
@@ -63,24 +64,24 @@ def _momentum_dense(w, g, buf, lr, s, l2, l1, mu, nesterov):
             w[i] -= lr_ * b
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _adagrad_dense(w, g, acc, lr, s, l2, l1, eps):
     """acc += g'^2;  w -= lr g' / (sqrt(acc) + eps)."""
     t = w.dtype.type
     lr_, s_, l2_, l1_, eps_ = t(lr), t(s), t(l2), t(l1), t(eps)
-    for i in prange(w.size):
+    for i in range(w.size):
         gi = _effective(g[i], w[i], s_, l2_, l1_)
         a = acc[i] + gi * gi
         acc[i] = a
         w[i] -= lr_ * gi / (np.sqrt(a) + eps_)
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _adagrad_rows(w, g, acc, rows, lr, s, l2, l1, eps):
     t = w.dtype.type
     lr_, s_, l2_, l1_, eps_ = t(lr), t(s), t(l2), t(l1), t(eps)
     n = w.shape[1]
-    for r in prange(rows.size):
+    for r in range(rows.size):
         i = rows[r]
         for k in range(n):
             gi = _effective(g[i, k], w[i, k], s_, l2_, l1_)
@@ -89,20 +90,20 @@ def _adagrad_rows(w, g, acc, rows, lr, s, l2, l1, eps):
             w[i, k] -= lr_ * gi / (np.sqrt(a) + eps_)
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _rmsprop_dense(w, g, acc, lr, s, l2, l1, rho, eps):
     """acc = rho acc + (1 - rho) g'^2;  w -= lr g' / (sqrt(acc) + eps)."""
     t = w.dtype.type
     lr_, s_, l2_, l1_, rho_, eps_ = t(lr), t(s), t(l2), t(l1), t(rho), t(eps)
     one = t(1)
-    for i in prange(w.size):
+    for i in range(w.size):
         gi = _effective(g[i], w[i], s_, l2_, l1_)
         a = rho_ * acc[i] + (one - rho_) * gi * gi
         acc[i] = a
         w[i] -= lr_ * gi / (np.sqrt(a) + eps_)
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _adam_dense(w, g, m, v, lr, s, l2, l1, beta1, beta2, c1, c2, eps):
     """m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  w -= lr (c1 m) / (sqrt(c2 v) + eps),
     with the bias corrections c1 = 1/(1 - b1^t), c2 = 1/(1 - b2^t)."""
@@ -110,7 +111,7 @@ def _adam_dense(w, g, m, v, lr, s, l2, l1, beta1, beta2, c1, c2, eps):
     lr_, s_, l2_, l1_, eps_ = t(lr), t(s), t(l2), t(l1), t(eps)
     b1, b2, c1_, c2_ = t(beta1), t(beta2), t(c1), t(c2)
     one = t(1)
-    for i in prange(w.size):
+    for i in range(w.size):
         gi = _effective(g[i], w[i], s_, l2_, l1_)
         mi = b1 * m[i] + (one - b1) * gi
         vi = b2 * v[i] + (one - b2) * gi * gi

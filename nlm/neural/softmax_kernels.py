@@ -18,20 +18,23 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import intrinsic, overload
 from llvmlite import ir
 
 from .layer_kernels import FASTMATH
 
 
-# -- a vectorizable exp for float32 -------------------------------------------
-# Numba's np.exp calls libm one element at a time; the softmax of a 33k-word
-# vocabulary is dominated by it. For float32 we reduce x = n ln2 + r
-# (|r| <= ln2/2), evaluate a degree-7 polynomial for e^r and build 2^n from its
-# bits; relative error < 4e-7 (float32 rounding is 6e-8). Inputs below -87
-# (including -inf) give about 1e-38, not 0: callers that need an exact 0 (the
-# masked word) write it themselves. float64 keeps the exact np.exp.
+# -- vectorizable exp and max -------------------------------------------------------
+# Numba's np.exp calls libm one element at a time, and a plain max() loop does
+# not vectorize (its NaN rules block it); the softmax of a 33k-word vocabulary is
+# dominated by both. ``_exp`` reduces x = n ln2 + r (|r| <= ln2/2), evaluates a
+# polynomial for e^r and builds 2^n from its bits: relative error < 4e-7 in
+# float32 (degree 7) and < 3e-16 in float64 (degree 12 Taylor). Inputs below the
+# underflow limit (including -inf) give a tiny positive number, not 0: callers
+# that need an exact 0 (the masked word) write it themselves; NaN stays NaN. ``_maxnum`` is
+# LLVM's maxnum (the larger operand; NaN only if both are), which vectorizes;
+# a NaN logit still poisons the sum of exponentials, so divergence is seen.
 @intrinsic
 def _int32_bits_as_float32(typingctx, x):
     sig = types.float32(types.int32)
@@ -41,9 +44,33 @@ def _int32_bits_as_float32(typingctx, x):
     return sig, codegen
 
 
+@intrinsic
+def _int64_bits_as_float64(typingctx, x):
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return sig, codegen
+
+
+@intrinsic
+def _maxnum(typingctx, a, b):
+    if a != b or not isinstance(a, types.Float):
+        return None
+    sig = a(a, b)
+
+    def codegen(context, builder, signature, args):
+        lty = context.get_value_type(signature.return_type)
+        fn = builder.module.declare_intrinsic("llvm.maxnum", [lty],
+                                              ir.FunctionType(lty, [lty, lty]))
+        return builder.call(fn, args)
+    return sig, codegen
+
+
 @njit(inline="always", fastmath=FASTMATH)
 def _fast_exp32(x):
-    x = max(x, np.float32(-87.0))
+    if x < np.float32(-87.0):   # not max(): a NaN must stay NaN (divergence is detected)
+        x = np.float32(-87.0)
     n = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
     r = x - n * np.float32(0.693145751953125) - n * np.float32(1.428606765330187e-06)
     p = np.float32(1.9875691500e-4)
@@ -56,6 +83,27 @@ def _fast_exp32(x):
     return p * _int32_bits_as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def _fast_exp64(x):
+    if x < -708.0:
+        x = -708.0
+    n = np.floor(x * 1.4426950408889634 + 0.5)
+    r = x - n * 0.693145751953125 - n * 1.42860682030941723212e-6
+    p = 1.0 / 479001600.0          # 1/12!
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r * r + r + 1.0
+    return p * _int64_bits_as_float64((np.int64(n) + np.int64(1023)) << np.int64(52))
+
+
 def _exp(x):  # pragma: no cover - replaced by the overload inside kernels
     return np.exp(x)
 
@@ -64,11 +112,34 @@ def _exp(x):  # pragma: no cover - replaced by the overload inside kernels
 def _exp_overload(x):
     if x == types.float32:
         return lambda x: _fast_exp32(x)
-    return lambda x: np.exp(x)
+    return lambda x: _fast_exp64(x)
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _add_bias_max(row, bias, mask):
+    """row += bias in place; row[mask] = -inf; returns max(row)."""
+    ninf = row.dtype.type(-np.inf)
+    for v in range(row.size):
+        row[v] += bias[v]
+    if mask >= 0:
+        row[mask] = ninf
+    m = ninf
+    for v in range(row.size):
+        m = _maxnum(m, row[v])
+    return m
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _sum_exp(row, m):
+    """sum_v exp(row[v] - m), accumulated in row's dtype, without writing row."""
+    s = row.dtype.type(0)
+    for v in range(row.size):
+        s += _exp(row[v] - m)
+    return s
 
 
 # -- full softmax ---------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _softmax_xent_grad(logits, bias, targets, mask, scale, loss):
     """Softmax cross-entropy and its gradient, in place, one row per example.
 
@@ -77,20 +148,11 @@ def _softmax_xent_grad(logits, bias, targets, mask, scale, loss):
     and loss[b] = -ln p_b(targets[b]) (float64). The masked word gets p = 0 and gradient 0.
     """
     B, V = logits.shape
-    for b in prange(B):
+    for b in range(B):
         row = logits[b]
         t = targets[b]
-        m = -np.inf
-        for v in range(V):
-            x = row[v] + bias[v]
-            row[v] = x
-            m = max(m, x)
-        if mask >= 0:
-            row[mask] = -np.inf
-            m = -np.inf
-            for v in range(V):
-                m = max(m, row[v])
-        xt = float(row[t]) - m        # ln p(t) = x_t - m - ln s
+        m = _add_bias_max(row, bias, mask)
+        xt = float(row[t]) - float(m)          # ln p(t) = x_t - m - ln s
         s = row.dtype.type(0)
         for v in range(V):
             e = _exp(row[v] - m)
@@ -99,56 +161,37 @@ def _softmax_xent_grad(logits, bias, targets, mask, scale, loss):
         loss[b] = math.log(float(s)) - xt
         k = row.dtype.type(scale / float(s))
         for v in range(V):
-            row[v] = row[v] * k
+            row[v] *= k
         row[t] -= row.dtype.type(scale)
         if mask >= 0:
             row[mask] = 0
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _log_softmax_rows(logits, bias, mask, out):
     """out[b] = log softmax(logits[b] + bias) in float64; out[b, mask] = -inf."""
     B, V = logits.shape
-    for b in prange(B):
+    for b in range(B):
         o = out[b]
-        m = -np.inf
         for v in range(V):
-            x = float(logits[b, v]) + float(bias[v])
-            o[v] = x
-            if v != mask:
-                m = max(m, x)
-        s = 0.0
-        for v in range(V):
-            if v != mask:
-                s += np.exp(o[v] - m)
-        lse = m + math.log(s)
+            o[v] = logits[b, v]
+        m = _add_bias_max(o, bias, mask)
+        lse = m + math.log(_sum_exp(o, m))
         for v in range(V):
             o[v] -= lse
         if mask >= 0:
             o[mask] = -np.inf
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _target_logprobs(logits, bias, targets, mask, out):
-    """out[b] = ln softmax(logits[b] + bias)[targets[b]] (float64), without writing rows.
-
-    The sum of exponentials is accumulated in float64 whatever the input dtype.
-    """
+    """out[b] = ln softmax(logits[b] + bias)[targets[b]] (float64). Overwrites logits."""
     B, V = logits.shape
-    for b in prange(B):
-        m = -np.inf
-        for v in range(V):
-            if v != mask:
-                m = max(m, float(logits[b, v]) + float(bias[v]))
-        s = 0.0
-        for v in range(V):
-            if v != mask:
-                s += np.exp(float(logits[b, v]) + float(bias[v]) - m)
+    for b in range(B):
+        row = logits[b]
+        m = _add_bias_max(row, bias, mask)
         t = targets[b]
-        if t == mask:
-            out[b] = -np.inf
-        else:
-            out[b] = float(logits[b, t]) + float(bias[t]) - m - math.log(s)
+        out[b] = float(row[t]) - float(m) - math.log(float(_sum_exp(row, m)))
 
 
 # -- class-factorized softmax ---------------------------------------------------
@@ -193,7 +236,7 @@ def _class_rows(group_class, n_groups, class_start, rows):
     return k
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _class_word_xent_grad(z, targets, class_start, W, bias, mask, scale,
                           order, group_start, group_class, n_groups, dz, dW, dbias, loss):
     """The within-class half of the class softmax, forward and backward.
@@ -201,32 +244,29 @@ def _class_word_xent_grad(z, targets, class_start, W, bias, mask, scale,
     For example i of class c (words s..e-1): x_j = W[j] . z[i] + bias[j],
     q = softmax(x over the class), loss[i] += -ln q(t_i), and with
     g_j = scale * (q_j - [j == t_i]):  dz[i] += sum_j g_j W[j];  dW[j] += g_j z[i];
-    dbias[j] += g_j. Groups (one class each) run in parallel: each writes its
-    own rows of dW and its own examples' rows of dz, so no two threads share memory.
+    dbias[j] += g_j. Examples are visited class by class (``order``), so a class's
+    block of W stays in cache while its examples are processed.
     """
     D = z.shape[1]
-    for g in prange(n_groups):
+    for g in range(n_groups):
         c = group_class[g]
         s = class_start[c]
         e = class_start[c + 1]
         n = e - s
         x = np.empty(n, dtype=W.dtype)
+        has_mask = s <= mask < e
         for p in range(group_start[g], group_start[g + 1]):
             i = order[p]
-            t = targets[i]
+            t = targets[i] - s
             zi = z[i]
-            m = -np.inf
             for j in range(n):
                 wj = W[s + j]
-                acc = bias[s + j]
+                acc = W.dtype.type(0)
                 for k in range(D):
                     acc += wj[k] * zi[k]
                 x[j] = acc
-                if s + j != mask:
-                    m = max(m, acc)
-            if s <= mask < e:
-                x[mask - s] = -np.inf
-            xt = float(x[t - s]) - m
+            m = _add_bias_max(x, bias[s:e], mask - s if has_mask else -1)
+            xt = float(x[t]) - float(m)
             tot = x.dtype.type(0)
             for j in range(n):
                 ex = _exp(x[j] - m)
@@ -236,8 +276,8 @@ def _class_word_xent_grad(z, targets, class_start, W, bias, mask, scale,
             kk = x.dtype.type(scale / float(tot))
             for j in range(n):
                 x[j] *= kk
-            x[t - s] -= x.dtype.type(scale)
-            if s <= mask < e:
+            x[t] -= x.dtype.type(scale)
+            if has_mask:
                 x[mask - s] = 0
             dzi = dz[i]
             for j in range(n):
@@ -250,34 +290,28 @@ def _class_word_xent_grad(z, targets, class_start, W, bias, mask, scale,
                 dbias[s + j] += gj
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _class_word_logprobs(z, targets, word_class, class_start, W, bias, mask, out):
-    """out[i] = ln P(t_i | class(t_i), z_i), float64 accumulation of the exponentials."""
+    """out[i] = ln P(t_i | class(t_i), z_i) (float64)."""
     B, D = z.shape
-    for i in prange(B):
+    for i in range(B):
         t = targets[i]
         c = word_class[t]
         s = class_start[c]
         e = class_start[c + 1]
         zi = z[i]
-        x = np.empty(e - s, dtype=np.float64)
-        m = -np.inf
+        x = np.empty(e - s, dtype=W.dtype)
         for j in range(s, e):
-            acc = bias[j]
+            acc = W.dtype.type(0)
             wj = W[j]
             for k in range(D):
                 acc += wj[k] * zi[k]
             x[j - s] = acc
-            if j != mask:
-                m = max(m, float(acc))
-        tot = 0.0
-        for j in range(s, e):
-            if j != mask:
-                tot += np.exp(x[j - s] - m)
-        out[i] = -np.inf if t == mask else x[t - s] - m - math.log(tot)
+        m = _add_bias_max(x, bias[s:e], mask - s if s <= mask < e else -1)
+        out[i] = float(x[t - s]) - float(m) - math.log(float(_sum_exp(x, m)))
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _class_full_logprobs(word_logits, bias, class_logprobs, class_start, mask, out):
     """Whole distributions: out[b, w] = ln P(c(w) | b) + ln P(w | c(w), b), float64.
 
@@ -285,23 +319,17 @@ def _class_full_logprobs(word_logits, bias, class_logprobs, class_start, mask, o
     """
     B, V = word_logits.shape
     C = class_start.size - 1
-    for b in prange(B):
+    for b in range(B):
         o = out[b]
+        for v in range(V):
+            o[v] = word_logits[b, v]
         for c in range(C):
             s = class_start[c]
             e = class_start[c + 1]
-            m = -np.inf
-            for w in range(s, e):
-                x = float(word_logits[b, w]) + float(bias[w])
-                o[w] = x
-                if w != mask:
-                    m = max(m, x)
-            tot = 0.0
-            for w in range(s, e):
-                if w != mask:
-                    tot += np.exp(o[w] - m)
-            shift = class_logprobs[b, c] - m - math.log(tot)
-            for w in range(s, e):
-                o[w] += shift
+            seg = o[s:e]
+            m = _add_bias_max(seg, bias[s:e], mask - s if s <= mask < e else -1)
+            shift = class_logprobs[b, c] - m - math.log(_sum_exp(seg, m))
+            for j in range(e - s):
+                seg[j] += shift
         if mask >= 0:
             o[mask] = -np.inf

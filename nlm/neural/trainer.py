@@ -16,7 +16,8 @@ and how to run one step); the :class:`Trainer` owns everything else:
   exactly the result of an uninterrupted run;
 - Ctrl-C: the current step finishes, a checkpoint is written and
   :class:`TrainingInterrupted` is raised (a second Ctrl-C aborts at once);
-- a non-finite loss stops training with :class:`TrainingDiverged`; no
+- a NaN, infinite or absurd (> 700 nats/token) loss stops training with
+  :class:`TrainingDiverged`; no
   checkpoint is written from diverged parameters, so the last good one stays.
 
 The trainer knows nothing about layers or vocabularies.
@@ -38,6 +39,11 @@ from ..errors import NlmError, OptionError
 from ..modelfile import atomic_output
 from ..progress import Progress
 from .optim import OPTIMIZERS, SCHEDULES, Schedule, all_finite, clip_scale, make_optimizer
+
+#: A mean cross-entropy above this (nats per token) means training diverged: its
+#: perplexity overflows a float64 (e^709), where a uniform guess over even a million
+#: words costs 14 nats. Saturated networks can stop short of NaN with losses like 1e30.
+MAX_MEAN_LOSS = 700.0
 
 CHECKPOINT_FORMAT = "nlm-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -179,6 +185,7 @@ class TrainResult:
     history: list
     best_valid_ppl: float | None
     stop_reason: str
+    seconds: float                  # training time, all sessions
 
 
 def _ppl(loss: float | None) -> float | None:
@@ -227,6 +234,9 @@ class Trainer:
         old_handler = self._install_sigint()
         session_start = time.perf_counter()
         seconds_before = st.seconds
+        # overflow in a diverging run is reported by the loss check, not as warnings
+        errstate = np.errstate(over="ignore", invalid="ignore")
+        errstate.__enter__()
         try:
             while not st.finished and st.epoch < s.epochs:
                 self.rng.bit_generator.state = st.epoch_rng
@@ -247,6 +257,7 @@ class Trainer:
         except KeyboardInterrupt:
             self._interrupted()
         finally:
+            errstate.__exit__(None, None, None)
             self._restore_sigint(old_handler)
         st.seconds = seconds_before + time.perf_counter() - session_start
         if not st.stop_reason:
@@ -256,7 +267,7 @@ class Trainer:
         self._close_log()
         params = self.best if self.best is not None else task.params
         return TrainResult({k: v.copy() for k, v in params.items()}, list(st.history),
-                           _ppl(st.best_loss), st.stop_reason)
+                           _ppl(st.best_loss), st.stop_reason, st.seconds)
 
     def _run_epoch(self, n_steps: int, session_start: float) -> bool:
         """Steps of the current epoch from ``state.step``; True if the time budget ran out."""
@@ -265,6 +276,7 @@ class Trainer:
                        unit="words", stream=self.stream, enabled=s.progress)
         bar.done = bar.rate_done = 0.0
         t0 = time.perf_counter()
+        tokens0 = st.epoch_tokens
         try:
             for i in range(st.step, n_steps):
                 if self._stop_requested:
@@ -272,8 +284,8 @@ class Trainer:
                 lr = self.schedule.lr(st.updates)
                 self._consistent = False
                 loss, ntok = task.step(i)
-                if not math.isfinite(loss):
-                    self._diverged(loss)
+                if not (loss <= MAX_MEAN_LOSS * max(ntok, 1)):   # NaN fails this test too
+                    self._diverged(f"the loss is {loss / max(ntok, 1):.4g} nats per token")
                 rows = task.touched_rows()
                 scale = clip_scale(task.grads, s.clip_norm, rows)
                 opt.step(task.params, task.grads, lr, rows, scale)
@@ -294,6 +306,7 @@ class Trainer:
         finally:
             bar.close()
             self._epoch_seconds = time.perf_counter() - t0
+            self._epoch_session_tokens = st.epoch_tokens - tokens0
         return False
 
     def _end_epoch(self) -> None:
@@ -315,7 +328,8 @@ class Trainer:
                   "train_ppl": _ppl(train_loss), "valid_loss": valid_loss,
                   "valid_ppl": _ppl(valid_loss), "lr": self.schedule.lr(st.updates),
                   "restored_best": bool(restore), "seconds": self._epoch_seconds,
-                  "words_per_second": st.epoch_tokens / max(self._epoch_seconds, 1e-9)}
+                  "words_per_second": self._epoch_session_tokens / max(self._epoch_seconds,
+                                                                       1e-9)}
         st.history.append(record)
         st.epoch += 1
         st.step = 0
@@ -339,8 +353,8 @@ class Trainer:
         nats, tokens = res
         loss = nats / max(tokens, 1)
         st = self.state
-        if not math.isfinite(loss):
-            self._diverged(loss, what="validation loss")
+        if not (loss <= MAX_MEAN_LOSS):
+            self._diverged(f"the validation loss is {loss:.4g} nats per token")
         if st.best_loss is None or loss < st.best_loss:
             st.best_loss = loss
             st.best_at = [st.epoch + (where == "epoch"), st.step]
@@ -358,7 +372,7 @@ class Trainer:
         return loss
 
     # -- failure paths ---------------------------------------------------------------
-    def _diverged(self, loss: float, what: str = "loss") -> None:
+    def _diverged(self, why: str) -> None:
         st = self.state
         where = f"epoch {st.epoch + 1}, step {st.step + 1}"
         if self._checkpoint_epoch is not None:
@@ -366,10 +380,10 @@ class Trainer:
                     f"{self._checkpoint_epoch} epoch(s)) is left as it was")
         else:
             kept = "no checkpoint was written"
-        self._log_event("diverged", epoch=st.epoch + 1, step=st.step + 1, loss=str(loss))
+        self._log_event("diverged", epoch=st.epoch + 1, step=st.step + 1, reason=why)
         self._close_log()
-        raise TrainingDiverged(f"training diverged at {where}: the {what} is {loss}; "
-                               f"{kept}. Try a lower --lr or --clip-norm.")
+        raise TrainingDiverged(f"training diverged at {where}: {why}; {kept}. "
+                               "Try a lower --lr or --clip-norm.")
 
     def _interrupted(self) -> None:
         st = self.state
@@ -414,7 +428,7 @@ class Trainer:
         if not path:
             return
         if not all_finite(self.task.params):
-            self._diverged(math.nan, what="model (non-finite parameters)")
+            self._diverged("the parameters are not finite")
         scalars, opt_arrays = self.optimizer.state_dict()
         st = asdict(self.state)
         header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,

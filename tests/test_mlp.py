@@ -1,0 +1,189 @@
+"""Bengio's MLP language model: the conformance suite, learning, options, the command line."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conformance import LanguageModelConformance
+from conftest import TINY_TEXT, corpus_from_lines
+
+from nlm.cli import main
+from nlm.errors import ModelFileError, OptionError
+from nlm.evaluate import evaluate
+from nlm.modelfile import load, save
+from nlm.neural.mlp import MLPModel
+from nlm.vocab import BOS_ID
+
+
+def tiny_fit(tiny, **kw):
+    vocab, corpus = tiny
+    opts = dict(order=3, emb=6, hidden=10, epochs=20, batch_size=8, lr=0.5, seed=2)
+    opts.update(kw)
+    return MLPModel.fit(corpus, vocab, **opts)
+
+
+class TestMLPFullSoftmax(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self, tiny):
+        return tiny_fit(tiny)
+
+
+class TestMLPClassSoftmaxDirect(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self, tiny):
+        return tiny_fit(tiny, softmax="class", direct=True, order=4)
+
+
+class TestMLPBigram(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self, tiny):
+        return tiny_fit(tiny, order=2, activation="relu", optimizer="adam", lr=0.02)
+
+
+@pytest.mark.parametrize("softmax", ["full", "class"])
+def test_sentence_start_never_predicted(tiny, softmax):
+    m = tiny_fit(tiny, softmax=softmax, epochs=2)
+    for ctx in ([], [3], [4, 5, 6]):
+        lp = m.next_logprobs(m.state_after(ctx))
+        assert np.isneginf(lp[BOS_ID])
+        assert math.fsum(np.exp(lp)) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_state_is_the_last_n_minus_1_ids(tiny):
+    m = tiny_fit(tiny, order=4, epochs=1)
+    s = m.initial_state()
+    assert s == (BOS_ID,) * 3
+    s = m.advance(m.advance(s, 5), 7)
+    assert s == (BOS_ID, 5, 7)
+    assert m.advance(m.advance(s, 8), 9) == (7, 8, 9)
+    # the same context gives the same distribution however it was reached
+    np.testing.assert_array_equal(m.next_logprobs((7, 8, 9)),
+                                  m.next_logprobs(m.state_after([3, 4, 7, 8, 9])))
+
+
+@pytest.mark.parametrize("softmax", ["full", "class"])
+def test_training_learns_the_text(tiny, softmax):
+    vocab, corpus = tiny
+    m = tiny_fit(tiny, softmax=softmax, epochs=60, valid=corpus)
+    ppl = evaluate(m, corpus).perplexity
+    uniform = len(vocab) - 1
+    unigram = math.exp(-np.mean(np.log(vocab.counts[corpus.ids] / vocab.counts.sum())))
+    assert ppl < 0.5 * unigram < uniform
+    # the trainer's float32 validation figure agrees with the float64 evaluation
+    assert m.training["best_valid_ppl"] == pytest.approx(ppl, rel=1e-4)
+    # and the history shows the loss going down
+    losses = [h["train_loss"] for h in m.history]
+    assert losses[-1] < 0.6 * losses[0]
+
+
+def test_scoring_float32_network_agrees_with_float64(tiny):
+    vocab, corpus = tiny
+    m = tiny_fit(tiny, epochs=3, direct=True)
+    from nlm.neural.layers import context_windows
+    win = context_windows(corpus.ids, corpus.offsets, m.order - 1, BOS_ID)
+    lp32 = m._net32.target_logprobs(win, corpus.ids)
+    lp64 = m.score_corpus(corpus.ids, corpus.offsets)
+    np.testing.assert_allclose(lp32, lp64, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_options(tiny):
+    vocab, corpus = tiny
+    with pytest.raises(OptionError, match="order"):
+        MLPModel.fit(corpus, vocab, order=1)
+    with pytest.raises(OptionError):
+        MLPModel.fit(corpus, vocab, softmax="hierarchical")
+    with pytest.raises(OptionError, match="classes"):
+        MLPModel.fit(corpus, vocab, classes=4)
+    with pytest.raises(OptionError, match="hidden"):
+        MLPModel.fit(corpus, vocab, hidden=0)
+    with pytest.raises(OptionError, match="unknown option"):
+        MLPModel.fit(corpus, vocab, bptt=5)
+    with pytest.raises(OptionError):
+        MLPModel.fit(corpus, vocab, activation="swish")
+
+
+def test_score_corpus_rejects_bad_ids(tiny):
+    m = tiny_fit(tiny, epochs=1)
+    with pytest.raises(ValueError):
+        m.score_corpus(np.array([3, 999, 2], np.int32), np.array([0, 3]))
+    with pytest.raises(ValueError):
+        m.score_corpus(np.array([3, 4, 2], np.int32), np.array([0, 2]))
+
+
+def test_corrupt_model_file(tiny, tmp_path):
+    m = tiny_fit(tiny, epochs=1, softmax="class")
+    path = tmp_path / "m.npz"
+    save(m, path)
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["H"] = arrays["H"][:, :3]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ModelFileError, match="shape"):
+        load(tmp_path / "bad.npz")
+    del arrays["class_start"]
+    np.savez(tmp_path / "bad2.npz", **arrays)
+    with pytest.raises(ModelFileError):
+        load(tmp_path / "bad2.npz")
+
+
+# -- command line ----------------------------------------------------------------------
+def test_cli_train_evaluate_score_generate_resume():
+    runner = CliRunner()
+    with runner.isolated_filesystem():
+        with open("train.txt", "w") as f:
+            f.write("\n".join(TINY_TEXT * 3) + "\n")
+        with open("valid.txt", "w") as f:
+            f.write("the cat sat on the log\na dog saw the mat\n")
+        def args(epochs, *extra):
+            return ["train", "train.txt", "--model", "mlp", "--order", "3", "--emb", "8",
+                    "--hidden", "12", "--direct", "--softmax", "class", "--optimizer",
+                    "momentum", "--lr", "0.1", "--weight-decay", "1e-5", "--epochs", str(epochs),
+                    "--batch-size", "16", "--seed", "4", "--valid", "valid.txt", "-q", *extra]
+        r = runner.invoke(main, args(2, "--train-log", "log.jsonl", "-o", "m.npz"))
+        assert r.exit_code == 0, r.output
+        assert "trained mlp model" in r.output and "valid perplexity" in r.output
+        events = [json.loads(x)["event"] for x in open("log.jsonl")]
+        assert events.count("epoch") == 2
+        import os
+        assert os.path.exists("m.ckpt.npz")             # default checkpoint next to the model
+        r = runner.invoke(main, ["evaluate", "m.npz", "valid.txt", "--json"])
+        assert r.exit_code == 0, r.output
+        ev = json.loads(r.output)
+        assert 1 < ev["perplexity"] < 20 and ev["tokens"] == 13
+        r = runner.invoke(main, ["score", "m.npz", "the cat sat"])
+        assert r.exit_code == 0 and "total" in r.output
+        r = runner.invoke(main, ["generate", "m.npz", "-n", "2", "--seed", "1"])
+        assert r.exit_code == 0 and len(r.output.strip().splitlines()) == 2
+        # resume with more epochs continues from the checkpoint; same as 3 epochs at once
+        r = runner.invoke(main, args(3, "--resume", "--checkpoint", "m.ckpt.npz", "-o", "m3.npz"))
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(main, args(3, "-o", "fresh.npz"))
+        assert r.exit_code == 0, r.output
+        a, b = load("m3.npz"), load("fresh.npz")
+        for k in a.params:
+            np.testing.assert_array_equal(a.params[k], b.params[k])
+
+
+def test_cli_errors():
+    runner = CliRunner()
+    with runner.isolated_filesystem():
+        with open("train.txt", "w") as f:
+            f.write("\n".join(TINY_TEXT) + "\n")
+        r = runner.invoke(main, ["train", "train.txt", "--model", "mlp", "--k", "0.5",
+                                 "-o", "m.npz"])
+        assert r.exit_code != 0 and "--k does not apply" in r.output
+        r = runner.invoke(main, ["train", "train.txt", "--model", "mkn", "--direct",
+                                 "-o", "m.npz"])
+        assert r.exit_code != 0 and "--direct does not apply" in r.output
+        r = runner.invoke(main, ["train", "train.txt", "--model", "mlp", "--order", "1",
+                                 "-o", "m.npz"])
+        assert r.exit_code == 1 and "order >= 2" in r.output and "Traceback" not in r.output
+        r = runner.invoke(main, ["train", "train.txt", "--model", "mlp", "--resume",
+                                 "-o", "m.npz"])
+        assert r.exit_code == 1 and "no checkpoint" in r.output
+        r = runner.invoke(main, ["train", "train.txt", "--model", "mlp", "--lr", "1e30",
+                                 "--epochs", "3", "-o", "m.npz", "-q"])
+        assert r.exit_code == 1 and "diverged" in r.output and "Traceback" not in r.output
