@@ -22,7 +22,7 @@ parameters W (V, D), b (V,) for words and Wc (C, D), bc (C,) for classes:
     P(c | z) = softmax_c(Wc z + bc),   P(w | c, z) = softmax over the words of c of (W z + b)
 It is exact and normalized; training costs O(C + |c(w)|) per word instead of
 O(V). Classes are frequency bins: contiguous id ranges (ids are frequency
-ordered) each holding about 1/C of the training tokens (Mikolov's rnnlm).
+ordered) of about equal square-root frequency mass (Mikolov's rnnlm).
 
 The masked word (``<s>``: context only, never predicted) gets probability 0.
 """
@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import OptionError
 from ..vocab import BOS_ID
 from . import softmax_kernels as SK
-from .layers import Buffers
+from .layers import Buffers, zero_rows
 
 
 class FullSoftmax:
@@ -93,10 +93,12 @@ class FullSoftmax:
 
 
 def frequency_classes(counts: np.ndarray, n_classes: int | None = None,
-                      power: float = 1.0) -> np.ndarray:
+                      power: float = 0.5) -> np.ndarray:
     """Class boundaries (C+1,) int64 for the class softmax: contiguous id ranges
-    each holding about 1/C of sum(counts**power) (power 1: frequency binning as in
-    rnnlm; 0.5: binning by square-root frequency, giving more even class sizes).
+    each holding about 1/C of sum(counts**power). power 0.5 (the default, as
+    rnnlm's default) bins by square-root frequency; power 1 (rnnlm -old-classes)
+    by frequency. On WikiText-2 with 182 classes a token's class has 55 words on
+    average with power 0.5 and 183 with power 1, so training is about 3x cheaper.
 
     ``n_classes`` defaults to round(sqrt(V)); fewer classes come out when single
     words carry more than 1/C of the mass. Zero-count words (``<s>``) join the class
@@ -158,7 +160,7 @@ class ClassSoftmax:
         self._rows = np.zeros(0, dtype=np.int64)  # word rows touched by the last step
 
     @classmethod
-    def from_counts(cls, counts, n_classes=None, power=1.0, mask=BOS_ID):
+    def from_counts(cls, counts, n_classes=None, power=0.5, mask=BOS_ID):
         return cls(frequency_classes(counts, n_classes, power), mask)
 
     def param_shapes(self, D: int) -> dict[str, tuple]:
@@ -202,9 +204,8 @@ class ClassSoftmax:
         return float(loss.sum())
 
     def _zero_last_rows(self, gW, gb):
-        if len(self._rows):
-            gW[self._rows] = 0
-            gb[self._rows] = 0
+        zero_rows(gW, self._rows)
+        zero_rows(gb, self._rows)
 
     def touched_rows(self) -> dict[str, np.ndarray]:
         return {"W": self._rows, "b": self._rows}
