@@ -150,6 +150,10 @@ class Reference:
             k = len(h) + 1
             alpha = {w: (c - self._discount(k, c)) / total for w, c in kids.items()}
             left = sum(self._discount(k, c) for c in kids.values()) / total
+            if self.method == "katz" and left <= 1e-12 and len(kids) < self.V - 1:
+                # nothing discounted: estimate with c(h) + 1 so unseen words keep mass
+                alpha = {w: c / (total + 1) for w, c in kids.items()}
+                left = 1 / (total + 1)
         for w in list(alpha):
             if h + (w,) not in self.kept:
                 left += alpha.pop(w)
@@ -272,6 +276,22 @@ def test_good_turing_by_hand():
     # d5 = 0 -> 1 (undefined coefficients mean no discount)
     d = good_turing(np.array([0, 10, 4, 2, 1, 1, 0]), 5)
     np.testing.assert_allclose(d, [1, 0.8, 0.75, 4 / 6, 1, 1])
+
+
+def test_katz_leaves_mass_where_nothing_is_discounted():
+    # "always" is followed only by "here", 8 times: no count <= 5 after it, so
+    # plain Katz would give every other word probability 0 after "always".
+    lines = ["always here"] * 8 + ["a b c", "a b", "b c a", "c a", "b a c here", "c"]
+    vocab, corpus = corpus_from_lines(lines)
+    model = _quiet_fit(ng.fit_katz, corpus, vocab, order=2)
+    lp = model.next_logprobs((vocab.id("always"),))
+    assert math.fsum(np.exp(lp)) == pytest.approx(1.0, abs=1e-12)
+    # c(always here) = 8, c(always) = 8: P(here | always) = 8 / 9, the rest 1 / 9
+    assert math.exp(lp[vocab.id("here")]) == pytest.approx(8 / 9, rel=1e-12)
+    assert np.isfinite(lp[vocab.id("a")]) and lp[vocab.id("a")] < math.log(1 / 9)
+    ref = Reference(corpus, vocab, 2, "katz")
+    expect = [ref.prob(w, (vocab.id("always"),)) for w in range(len(vocab))]
+    np.testing.assert_allclose(np.exp(lp), expect, rtol=1e-10, atol=1e-14)
 
 
 # -- conformance: every method is a LanguageModel --------------------------------

@@ -21,8 +21,11 @@ mle                 c(h w) / c(h)                               0
 witten-bell         c(h w) / (c(h) + N1+(h .))                  N1+(h .) / (c(h) + N1+(h .))
 absolute            max(c(h w) - D, 0) / c(h)                   D N1+(h .) / c(h)
 kn, mkn             (a(h w) - D(a)) / sum_w a(h w)              sum_w D(a(h w)) / sum_w a(h w)
-katz                d_c c(h w) / c(h)  (Good-Turing d_c)        1 - sum_w alpha(h w)
+katz                d_c c(h w) / c(h)  (Good-Turing d_c)        1 - sum_w alpha(h w)  (*)
 ==================  ==========================================  ===============================
+
+(*) Katz: where that leaves nothing (every continuation seen more than 5
+times, so none is discounted), c(h) + 1 replaces c(h), leaving 1 / (c(h) + 1).
 
 a are Kneser-Ney adjusted counts (:mod:`.adjust`); D(a) is D1, D2 or D3+ by
 a (modified Kneser-Ney) or one D (Kneser-Ney). mle, witten-bell, absolute
@@ -164,7 +167,19 @@ class Katz:
         c = self.counts.counts[k - 1]
         d = self.coeffs[k - 1]
         factor = np.where(c <= self.max_count, d[np.minimum(c, self.max_count)], 1.0)
-        return _discounted(self.counts, k, c, c * (1.0 - factor))
+        alpha, leftover = _discounted(self.counts, k, c, c * (1.0 - factor))
+        # Counts above max_count are not discounted, so a context whose continuations
+        # are all frequent keeps no mass for unseen words, which would then get
+        # probability 0. Such a context is estimated with its total count plus one.
+        seen = context_sums(self.counts, k, (c > 0).astype(np.float64))
+        starved = (leftover <= 1e-12) & (seen > 0) & (seen < self.counts.vocab_size - 1)
+        if starved.any():
+            total = context_sums(self.counts, k, c.astype(np.float64))
+            ctx = context_of(self.counts, k)
+            fix = starved[ctx]
+            alpha[fix] *= total[ctx][fix] / (total[ctx][fix] + 1.0)
+            leftover[starved] = 1.0 / (total[starved] + 1.0)
+        return alpha, leftover
 
 
 def absolute_discounts(counts: NgramCounts, discount=None) -> list[float]:
