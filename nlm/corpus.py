@@ -9,7 +9,8 @@ not stored in the id array.
 from __future__ import annotations
 
 import os
-from collections import Counter
+from collections import Counter, defaultdict
+from itertools import count
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -82,17 +83,22 @@ def iter_lines(path: str | os.PathLike, progress: Progress | None = None) -> Ite
         f = open(path, "rb")
     except OSError as e:
         raise CorpusError(f"{path}: cannot read ({e.strerror})") from None
+    pending = 0  # bytes not yet reported: progress is updated every 4096 lines
     with f:
         for lineno, raw in enumerate(f, 1):
             if progress is not None:
-                progress.update(len(raw), rate_n=0)
+                pending += len(raw)
+                if not lineno & 4095:
+                    progress.update(pending, rate_n=0)
+                    pending = 0
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise CorpusError(f"{path}: line {lineno} is not valid UTF-8") from None
-            line = line.strip("\r\n")
-            if line.strip():
-                yield line
+            if not line.isspace():
+                yield line.strip("\r\n")
+    if progress is not None:
+        progress.update(pending, rate_n=0)
 
 
 def iter_sentences(path, tokenizer: str = "whitespace", lowercase: bool = False,
@@ -103,7 +109,7 @@ def iter_sentences(path, tokenizer: str = "whitespace", lowercase: bool = False,
         words = tokenize(line.strip())
         if words:
             if progress is not None:
-                progress.update(0, rate_n=len(words))
+                progress.rate_done += len(words)
             yield words
 
 
@@ -119,30 +125,32 @@ def _file_progress(path, desc: str, enabled: bool) -> Progress | None:
     return p
 
 
+class _OOVLookup(dict):
+    """word -> id, with -1 for a word not in the vocabulary."""
+
+    def __missing__(self, word):
+        return -1
+
+
 class _CorpusBuilder:
     """Accumulates id chunks so that a large corpus is never held as Python lists."""
 
     CHUNK = 1 << 20
 
     def __init__(self, vocab: Vocabulary):
-        self.vocab = vocab
-        self.get = vocab.index.get
+        table = _OOVLookup(vocab.index)
+        # a literal <s> or </s> in text is not the boundary symbol
+        table[BOS] = table[EOS] = -1
+        self.lookup = table.__getitem__
         self.chunks: list[np.ndarray] = []
         self.buf: list[int] = []
         self.lengths: list[int] = []
-        specials_as_unk = {BOS, EOS}
-        self.special = specials_as_unk
 
     def add(self, words: list[str]):
-        get, buf = self.get, self.buf
-        for w in words:
-            i = get(w, -1)
-            if w in self.special:
-                i = -1  # a literal <s> or </s> in text is not the boundary symbol
-            buf.append(i)
-        buf.append(EOS_ID)
+        self.buf.extend(map(self.lookup, words))
+        self.buf.append(EOS_ID)
         self.lengths.append(len(words) + 1)
-        if len(buf) >= self.CHUNK:
+        if len(self.buf) >= self.CHUNK:
             self._flush()
 
     def _flush(self):
@@ -190,15 +198,14 @@ def read_training_corpus(path, tokenizer: str = "whitespace", lowercase: bool = 
     the vocabulary is built (frequency order, cutoffs) and the ids are remapped
     with one array lookup, so the text is tokenized once and held only as ids.
     """
-    provisional: dict[str, int] = {}
+    provisional: dict[str, int] = defaultdict(count().__next__)  # new word -> next id
+    lookup = provisional.__getitem__
     chunks: list[np.ndarray] = []
     buf: list[int] = []
     lengths: list[int] = []
-    setdefault = provisional.setdefault
     bar = _file_progress(path, f"reading {os.path.basename(os.fspath(path))}", progress)
     for words in iter_sentences(path, tokenizer, lowercase, bar):
-        for w in words:
-            buf.append(setdefault(w, len(provisional)))
+        buf.extend(map(lookup, words))
         buf.append(-1)  # </s>
         lengths.append(len(words) + 1)
         if len(buf) >= _CorpusBuilder.CHUNK:
