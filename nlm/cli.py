@@ -100,7 +100,7 @@ trainer_options = _bundle(
     click.option("--epochs", type=int, default=None, help="Neural: passes over the text."),
     click.option("--optimizer", type=click.Choice(["sgd", "momentum", "nesterov", "adagrad",
                                                    "rmsprop", "adam"]), default=None,
-                 help="Neural: optimizer (default sgd)."),
+                 help="Neural: optimizer (default: mlp adagrad, rnn sgd)."),
     click.option("--lr", type=float, default=None, help="Neural: learning rate."),
     click.option("--momentum", type=float, default=None,
                  help="Neural, momentum/nesterov: momentum (default 0.9)."),
