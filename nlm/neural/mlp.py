@@ -39,6 +39,11 @@ SCORE_BATCH = 1024
 #: The MLP's own options (``nlm train --model mlp``); the trainer's are in TRAINER_OPTIONS.
 MODEL_OPTIONS = frozenset({"order", "emb", "hidden", "direct", "softmax", "classes",
                            "activation", "init", "init_scale", "batch_size"})
+#: Trainer defaults that suit the MLP (the caller's values win). AdaGrad's per-weight
+#: rates suit the many rarely-seen embedding and output rows; its update is a no-op
+#: for a zero gradient, so only the rows a minibatch touches are updated. On
+#: WikiText-2 it reached in 2.5 minutes the perplexity SGD needed 3 epochs for.
+TRAIN_DEFAULTS = {"optimizer": "adagrad", "lr": 0.1}
 
 
 class MLPNetwork:
@@ -328,8 +333,9 @@ class MLPModel(LanguageModel):
             init_scale: float = 0.1, batch_size: int = 64, valid: Corpus | None = None,
             callbacks=(), **options) -> "MLPModel":
         """Train on ``corpus`` (``valid`` picks the best epoch); ``options`` are the
-        trainer's (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, ...)."""
-        settings, rest = split_settings(options)
+        trainer's (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, ...),
+        with :data:`TRAIN_DEFAULTS`."""
+        settings, rest = split_settings({**TRAIN_DEFAULTS, **options})
         if rest:
             raise OptionError(f"unknown option(s) for the MLP: {', '.join(sorted(rest))}")
         _check_positive(order=order, emb=emb, hidden=hidden, batch_size=batch_size)
@@ -341,6 +347,8 @@ class MLPModel(LanguageModel):
             raise OptionError("--classes applies to --softmax class only")
         activation_code(activation)
         check_init(init, init_scale)
+        if corpus.tokens == 0:
+            raise OptionError("the training text is empty")
         V = len(vocab)
         output = make_output_layer(softmax, V, counts=vocab.counts, classes=classes)
         init_rng = np.random.default_rng(np.random.SeedSequence(settings.seed).spawn(2)[0])

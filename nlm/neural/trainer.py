@@ -246,10 +246,11 @@ class Trainer:
                     st.improved_this_epoch = False
                 out_of_time = self._run_epoch(n_steps, session_start)
                 st.seconds = seconds_before + time.perf_counter() - session_start
-                if st.step >= n_steps:
+                epoch_done = st.step >= n_steps
+                if epoch_done:
                     self._end_epoch()
                 if out_of_time:
-                    if st.step < n_steps:   # stopped mid-epoch: validate what we have
+                    if not epoch_done:   # stopped mid-epoch: validate what we have
                         self._validate(where="time budget")
                     st.stop_reason = "time budget"
                     self._save_checkpoint()
@@ -369,6 +370,12 @@ class Trainer:
         if where != "epoch":
             self._log_event("valid", epoch=st.epoch, step=st.step, updates=st.updates,
                             valid_loss=loss, valid_ppl=_ppl(loss))
+            if self.s.progress:
+                tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+                self.stream.write(f"{chr(10) if tty else ''}valid ppl {_ppl(loss):.2f} after "
+                                  f"{st.updates} updates "
+                                  f"(epoch {st.epoch + 1}, step {st.step})\n")
+                self.stream.flush()
         return loss
 
     # -- failure paths ---------------------------------------------------------------
