@@ -21,7 +21,8 @@ from nlm.neural.softmax import make_output_layer
 from nlm.neural.trainer import TrainingInterrupted
 from nlm.vocab import BOS_ID, EOS_ID
 
-TINY_RNN = dict(emb=8, hidden=12, bptt=5, batch_size=3, epochs=6, seed=3)
+TINY_RNN = dict(emb=8, hidden=12, bptt=5, batch_size=3, epochs=6, seed=3, optimizer="sgd",
+                lr=1.0)
 
 
 class TestRNNFullSoftmax(LanguageModelConformance):
@@ -43,7 +44,7 @@ class TestRNNSigmoidReset(LanguageModelConformance):
     def model(self, tiny):
         vocab, corpus = tiny
         return RNNModel.fit(corpus, vocab, activation="sigmoid", reset_sentences=True,
-                            softmax="class", optimizer="adam", lr=0.01, **TINY_RNN)
+                            softmax="class", **{**TINY_RNN, "optimizer": "adam", "lr": 0.01})
 
 
 # -- gradient checks through time ---------------------------------------------------------
@@ -260,7 +261,7 @@ def test_carried_state_differs_from_reset(tiny):
 def test_plateau_schedule_and_clipping_run(tiny):
     vocab, corpus = tiny
     m = RNNModel.fit(corpus, vocab, valid=corpus, lr_schedule="plateau", clip_norm=0.5,
-                     lr=2.0, **{**TINY_RNN, "epochs": 30})
+                     **{**TINY_RNN, "epochs": 30, "lr": 2.0})
     lrs = [h["lr"] for h in m.training["history"]]
     assert lrs[0] == 2.0 and min(lrs) < 2.0          # halved at least once
     assert all(b in (a, a / 2) for a, b in zip(lrs, lrs[1:]))
@@ -284,10 +285,19 @@ def test_interrupted_training_resumes_to_the_same_model(tiny, tmp_path):
         np.testing.assert_array_equal(resumed.params[k], full.params[k])
 
 
+def test_default_learning_rate_follows_the_optimizer(tiny):
+    vocab, corpus = tiny
+    opts = {k: v for k, v in TINY_RNN.items() if k not in ("optimizer", "lr")}
+    assert RNNModel.fit(corpus, vocab, **{**opts, "epochs": 1}).training["lr"] == 2e-3
+    m = RNNModel.fit(corpus, vocab, optimizer="sgd", **{**opts, "epochs": 1})
+    assert m.training["optimizer"] == "sgd" and m.training["lr"] == 1.0
+    assert m.training["clip_norm"] == 1.0
+
+
 def test_divergence_is_reported(tiny):
     vocab, corpus = tiny
     with pytest.raises(NlmError, match="diverged"):
-        RNNModel.fit(corpus, vocab, lr=1e38, clip_norm=None, **TINY_RNN)
+        RNNModel.fit(corpus, vocab, clip_norm=None, **{**TINY_RNN, "lr": 1e30})
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -48,9 +48,12 @@ SCORE_CHUNK = 32         # steps per forward call when scoring
 #: The option names ``RNNModel.fit`` accepts besides the trainer's.
 MODEL_OPTIONS = frozenset({"emb", "hidden", "bptt", "batch_size", "softmax", "classes",
                            "activation", "init", "init_scale", "reset_sentences"})
-#: Trainer defaults that suit the RNN (the caller's values win): SGD on the mean
-#: loss of a chunk with a large rate, tamed by clipping the gradient norm.
-TRAIN_DEFAULTS = {"lr": 1.0, "clip_norm": 1.0}
+#: Trainer defaults that suit the RNN (the caller's values win): Adam on the mean
+#: loss of a chunk, with the gradient norm clipped (recurrent gradients can explode).
+TRAIN_DEFAULTS = {"optimizer": "adam", "clip_norm": 1.0}
+#: The learning rate when none is given, by optimizer (for the mean loss of a chunk).
+DEFAULT_LR = {"sgd": 1.0, "momentum": 0.25, "nesterov": 0.25, "adagrad": 0.1,
+              "rmsprop": 1e-3, "adam": 2e-3}
 
 
 class RNNNetwork:
@@ -465,8 +468,11 @@ class RNNModel(LanguageModel):
             valid: Corpus | None = None, callbacks=(), **options) -> "RNNModel":
         """Train on ``corpus`` (``valid`` picks the best epoch and drives the plateau
         schedule); ``options`` are the trainer's (:class:`~nlm.neural.trainer.TrainSettings`:
-        epochs, optimizer, lr, clip_norm, lr_schedule, ...), with :data:`TRAIN_DEFAULTS`."""
-        settings, rest = split_settings({**TRAIN_DEFAULTS, **options})
+        epochs, optimizer, lr, clip_norm, lr_schedule, ...), with :data:`TRAIN_DEFAULTS` and
+        a learning rate from :data:`DEFAULT_LR` when none is given."""
+        options = {**TRAIN_DEFAULTS, **options}
+        options.setdefault("lr", DEFAULT_LR.get(options["optimizer"], 1.0))
+        settings, rest = split_settings(options)
         if rest:
             raise OptionError(f"unknown option(s) for the RNN: {', '.join(sorted(rest))}")
         _check_positive(emb=emb, hidden=hidden, bptt=bptt, batch_size=batch_size)
