@@ -39,12 +39,13 @@ class TestRNNClassSoftmax(LanguageModelConformance):
         return RNNModel.fit(corpus, vocab, softmax="class", classes=4, **TINY_RNN)
 
 
-class TestRNNSigmoidReset(LanguageModelConformance):
+class TestRNNSigmoidResetDropout(LanguageModelConformance):
     @pytest.fixture(scope="class")
     def model(self, tiny):
         vocab, corpus = tiny
         return RNNModel.fit(corpus, vocab, activation="sigmoid", reset_sentences=True,
-                            softmax="class", **{**TINY_RNN, "optimizer": "adam", "lr": 0.01})
+                            softmax="class", dropout=0.3,
+                            **{**TINY_RNN, "optimizer": "adam", "lr": 0.01})
 
 
 # -- gradient checks through time ---------------------------------------------------------
@@ -86,6 +87,28 @@ def test_gradient_check_through_time(softmax, activation):
     for key, r in results.items():
         assert r.checked == params[key].size
         assert r.max_rel_error < 1e-6, (key, r)
+
+
+@pytest.mark.parametrize("softmax", ["full", "class"])
+def test_gradient_check_with_dropout_masks(softmax):
+    """Dropout on the embeddings and on the output layer's input, masks held fixed."""
+    net, rng = random_network(softmax, "tanh", seed=11)
+    T, B = 5, 3
+    inputs, targets, resets, h0 = random_chunk(rng, net.V, T=T, B=B, n=net.n)
+    keep = 0.6
+    masks = tuple((rng.random((T * B, w)) < keep) / keep for w in (net.m, net.n))
+    assert all((mk == 0).any() for mk in masks)
+
+    def loss_and_grads():
+        loss, _ = net.loss_and_grads(inputs, targets, h0, resets, scale=1.0, masks=masks)
+        return loss, net.grads
+    for key, r in gradient_check(loss_and_grads, net.params).items():
+        assert r.max_rel_error < 1e-6, (key, r)
+    # a dropped embedding unit gets no gradient from that position: with every
+    # x-mask entry 0 the input weights have no gradient at all
+    zero = (np.zeros_like(masks[0]), masks[1])
+    net.loss_and_grads(inputs, targets, h0, resets, masks=zero)
+    assert not net.grads["Wx"].any() and not net.grads["E"].any()
 
 
 def test_gradient_flows_through_time_only_without_resets():
@@ -250,6 +273,20 @@ def test_training_lowers_the_loss_and_is_seeded(tiny):
     assert not np.array_equal(a.params["Wh"], c.params["Wh"])
 
 
+def test_dropout_changes_training_not_scoring(tiny):
+    vocab, corpus = tiny
+    a = RNNModel.fit(corpus, vocab, **TINY_RNN)
+    b = RNNModel.fit(corpus, vocab, dropout=0.5, **TINY_RNN)
+    c = RNNModel.fit(corpus, vocab, dropout=0.5, **TINY_RNN)
+    assert not np.array_equal(a.params["Wh"], b.params["Wh"])
+    for k in b.params:   # masks come from the seed: the same seed, the same model
+        np.testing.assert_array_equal(b.params[k], c.params[k])
+    assert b.training["dropout"] == 0.5
+    ids, offsets = random_corpus(b)
+    slow = np.concatenate([b.score_sentence(ids[s:e]) for s, e in zip(offsets[:-1], offsets[1:])])
+    np.testing.assert_allclose(b.score_corpus(ids, offsets), slow, atol=1e-10)
+
+
 def test_carried_state_differs_from_reset(tiny):
     vocab, corpus = tiny
     a = RNNModel.fit(corpus, vocab, **TINY_RNN)
@@ -271,7 +308,7 @@ def test_interrupted_training_resumes_to_the_same_model(tiny, tmp_path):
     """Ctrl-C in the middle of an epoch (the hidden state is mid-stream) and --resume
     give exactly the parameters of an uninterrupted run."""
     vocab, corpus = tiny
-    opts = {**TINY_RNN, "epochs": 3, "batch_size": 2, "bptt": 3}
+    opts = {**TINY_RNN, "epochs": 3, "batch_size": 2, "bptt": 3, "dropout": 0.2}
     full = RNNModel.fit(corpus, vocab, **opts)
     ckpt = tmp_path / "rnn.ckpt"
 
@@ -303,7 +340,8 @@ def test_divergence_is_reported(tiny):
 @pytest.mark.parametrize("bad, message", [
     (dict(bptt=0), "bptt"), (dict(hidden=-1), "hidden"), (dict(activation="relu"), "activation"),
     (dict(softmax="full", classes=3), "classes"), (dict(softmax="tree"), "softmax"),
-    (dict(optimizer="lbfgs"), "optimizer"), (dict(dropout=0.5), "dropout")])
+    (dict(optimizer="lbfgs"), "optimizer"), (dict(dropout=1.0), "dropout"),
+    (dict(layers=2), "layers")])
 def test_bad_options(tiny, bad, message):
     vocab, corpus = tiny
     with pytest.raises(OptionError, match=message):

@@ -15,7 +15,9 @@ chunk to chunk and across sentence boundaries (rnnlm's default), or reset at
 every sentence with ``reset_sentences``. One chunk is one minibatch: the
 forward and backward recurrences are Numba kernels with the loop over time
 inside (:mod:`.rnn_kernels`); the input projections, the output layer and the
-weight gradients are single BLAS products over the whole chunk.
+weight gradients are single BLAS products over the whole chunk. Optional
+dropout (Zaremba et al. 2014) masks the embeddings and the states fed to the
+output layer, never the recurrence; its masks come from the seed and the step.
 
 Scoring treats sentences independently, each from the initial state (as the
 n-gram models do): :meth:`RNNNetwork.score` packs the sentences into parallel
@@ -47,7 +49,7 @@ SCORE_CHUNK = 32         # steps per forward call when scoring
 
 #: The option names ``RNNModel.fit`` accepts besides the trainer's.
 MODEL_OPTIONS = frozenset({"emb", "hidden", "bptt", "batch_size", "softmax", "classes",
-                           "activation", "init", "init_scale", "reset_sentences"})
+                           "activation", "init", "init_scale", "reset_sentences", "dropout"})
 #: Trainer defaults that suit the RNN (the caller's values win): Adam on the mean
 #: loss of a chunk, with the gradient norm clipped (recurrent gradients can explode).
 TRAIN_DEFAULTS = {"optimizer": "adam", "clip_norm": 1.0}
@@ -107,15 +109,18 @@ class RNNNetwork:
             r = self._no_resets[(T, B)] = np.zeros((T, B), dtype=np.bool_)
         return r
 
-    def forward(self, inputs: np.ndarray, h_prev: np.ndarray, resets=None):
+    def forward(self, inputs: np.ndarray, h_prev: np.ndarray, resets=None, x_mask=None):
         """Hidden states of a chunk. inputs (T, B) int32 (the tokens read), h_prev (B, n)
-        the state before the chunk, resets (T, B) bool or None. Returns (H, P, X):
-        H (T, B, n) the states h_t, P (T, B, n) the previous states the steps used,
-        X (T B, m) the embeddings; all three are reused buffers."""
+        the state before the chunk, resets (T, B) bool or None, x_mask (T B, m) a dropout
+        mask multiplying the embeddings, or None. Returns (H, P, X): H (T, B, n) the
+        states h_t, P (T, B, n) the previous states the steps used, X (T B, m) the
+        (masked) embeddings; all three are reused buffers."""
         T, B = inputs.shape
         P_ = self.params
         X = self._buf.get("x", (T * B, self.m), self.dtype)                   # (T B, m)
         embedding_forward(P_["E"], inputs.reshape(T * B, 1), X, 0)
+        if x_mask is not None:
+            X *= x_mask
         H = self._buf.get("h", (T, B, self.n), self.dtype)                    # (T, B, n)
         np.matmul(X, P_["Wx"], out=H.reshape(T * B, self.n))
         P = self._buf.get("p", (T, B, self.n), self.dtype)
@@ -126,7 +131,8 @@ class RNNNetwork:
 
     # -- training ----------------------------------------------------------------------
     def loss_and_grads(self, inputs: np.ndarray, targets: np.ndarray, h_prev: np.ndarray,
-                       resets: np.ndarray | None = None, scale: float | None = None
+                       resets: np.ndarray | None = None, scale: float | None = None,
+                       masks: tuple[np.ndarray, np.ndarray] | None = None
                        ) -> tuple[float, np.ndarray]:
         """One truncated-BPTT chunk, min-char-rnn style: (summed cross-entropy in nats,
         h_last (B, n), a new array); ``self.grads`` is set to the gradient of ``scale`` x
@@ -134,17 +140,25 @@ class RNNNetwork:
         fixed. ``self.dh0`` gets the gradient with respect to ``h_prev``.
 
         inputs, targets (T, B) int32 (time-major); h_prev (B, n); resets (T, B) bool.
+        ``masks`` = (x_mask (T B, m), h_mask (T B, n)): dropout (Zaremba et al. 2014, not
+        on the recurrence): the embeddings are multiplied by x_mask and the states fed
+        to the output layer by h_mask (entries 0 or 1/keep); the carried state is not.
         """
         T, B = inputs.shape
         n, m = self.n, self.m
         scale = 1.0 / (T * B) if scale is None else float(scale)
         P_, G = self.params, self.grads
         resets = self._resets(resets, T, B)
-        H, P, X = self.forward(inputs, h_prev, resets)
-        H2 = H.reshape(T * B, n)
+        x_mask, h_mask = masks if masks is not None else (None, None)
+        H, P, X = self.forward(inputs, h_prev, resets, x_mask)
+        Z = H.reshape(T * B, n)                                             # output's input
+        if h_mask is not None:
+            Z = np.multiply(Z, h_mask, out=self._buf.get("z", (T * B, n), self.dtype))
         dH = self._buf.get("dh", (T, B, n), self.dtype)
-        loss = self.output.loss_and_grad(P_, G, H2, targets.reshape(T * B), dH.reshape(T * B, n),
+        loss = self.output.loss_and_grad(P_, G, Z, targets.reshape(T * B), dH.reshape(T * B, n),
                                          scale)
+        if h_mask is not None:
+            dH.reshape(T * B, n)[...] *= h_mask
         dh0 = self._buf.get("dh0", (B, n), self.dtype)
         RK._rnn_backward(dH, H, P_["Wh"], resets, self.act, G["bh"], dh0)   # dH := da
         dA = dH.reshape(T * B, n)
@@ -152,6 +166,8 @@ class RNNNetwork:
         np.matmul(X.T, dA, out=G["Wx"])                                     # (m, n)
         dX = self._buf.get("dx", (T * B, m), self.dtype)
         np.matmul(dA, P_["Wx"].T, out=dX)                                   # (T B, m)
+        if x_mask is not None:
+            dX *= x_mask
         flat = inputs.reshape(T * B, 1)
         zero_rows(G["E"], self._erows)
         rows = self._buf.get("erows", (T * B,), np.int64)
@@ -259,8 +275,11 @@ class RNNTask(TrainingTask):
     """
 
     def __init__(self, net: RNNNetwork, corpus: Corpus, valid: Corpus | None,
-                 batch_size: int, bptt: int, reset_sentences: bool, config: dict):
+                 batch_size: int, bptt: int, reset_sentences: bool, config: dict,
+                 dropout: float = 0.0):
         self.net = net
+        self.keep = 1.0 - float(dropout)
+        self._epoch_seed = 0
         self.params, self.grads = net.params, net.grads
         self.decay_keys = net.decay_keys
         self.bptt = int(bptt)
@@ -285,7 +304,20 @@ class RNNTask(TrainingTask):
         return self._config
 
     def start_epoch(self, rng) -> int:
+        # dropout masks of step i come from (this seed, i): a resumed epoch redraws them
+        self._epoch_seed = int(rng.integers(2**63))
         return -(-self.L // self.bptt)
+
+    def _masks(self, i: int, T: int):
+        """Dropout masks of step i (entries 0 or 1/keep), or None without dropout."""
+        if self.keep >= 1.0:
+            return None
+        rng = np.random.default_rng((self._epoch_seed, i))
+        masks = []
+        for width in (self.net.m, self.net.n):
+            u = rng.random((T * self.B, width), dtype=np.float32)
+            masks.append(((u < self.keep) * (1.0 / self.keep)).astype(self.net.dtype))
+        return tuple(masks)
 
     def epoch_tokens(self) -> int:
         return self.B * self.L
@@ -295,7 +327,7 @@ class RNNTask(TrainingTask):
         resets = None if self.resets is None else self.resets[a:b]
         with np.errstate(over="ignore", invalid="ignore"):   # the trainer reports divergence
             loss, self.h = self.net.loss_and_grads(self.inputs[a:b], self.targets[a:b],
-                                                   self.h, resets)
+                                                   self.h, resets, masks=self._masks(i, b - a))
         return loss, (b - a) * self.B
 
     def touched_rows(self):
@@ -464,7 +496,7 @@ class RNNModel(LanguageModel):
     def fit(cls, corpus: Corpus, vocab: Vocabulary, *, emb: int = 100, hidden: int = 200,
             bptt: int = 35, batch_size: int = 20, softmax: str = "full",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
-            init_scale: float = 0.1, reset_sentences: bool = False,
+            init_scale: float = 0.1, reset_sentences: bool = False, dropout: float = 0.0,
             valid: Corpus | None = None, callbacks=(), **options) -> "RNNModel":
         """Train on ``corpus`` (``valid`` picks the best epoch and drives the plateau
         schedule); ``options`` are the trainer's (:class:`~nlm.neural.trainer.TrainSettings`:
@@ -482,6 +514,8 @@ class RNNModel(LanguageModel):
             raise OptionError(f"unknown RNN activation {activation!r}; choose from "
                               f"{', '.join(RNN_ACTIVATIONS)}")
         check_init(init, init_scale)
+        if not (0.0 <= dropout < 1.0):
+            raise OptionError(f"dropout must be in [0, 1), got {dropout}")
         if corpus.tokens == 0:
             raise OptionError("the training text is empty")
         V = len(vocab)
@@ -494,15 +528,17 @@ class RNNModel(LanguageModel):
                         "bptt": bptt, "batch_size": batch_size, "activation": activation,
                         "softmax": softmax, "classes": getattr(output, "C", None),
                         "init": init, "init_scale": init_scale,
-                        "reset_sentences": bool(reset_sentences), "seed": settings.seed}
-        task = RNNTask(net, corpus, valid, batch_size, bptt, reset_sentences, model_config)
+                        "reset_sentences": bool(reset_sentences), "dropout": float(dropout),
+                        "seed": settings.seed}
+        task = RNNTask(net, corpus, valid, batch_size, bptt, reset_sentences, model_config,
+                       dropout)
         result = Trainer(task, settings, callbacks=callbacks).run()
         training = {"epochs": len(result.history), "stop": result.stop_reason,
                     "best_valid_ppl": result.best_valid_ppl,
                     "optimizer": settings.optimizer, "lr": settings.lr,
                     "clip_norm": settings.clip_norm, "batch_size": batch_size, "bptt": bptt,
-                    "reset_sentences": bool(reset_sentences), "seed": settings.seed,
-                    "history": result.history}
+                    "reset_sentences": bool(reset_sentences), "dropout": float(dropout),
+                    "seed": settings.seed, "history": result.history}
         return cls(vocab, activation, result.params, getattr(output, "class_start", None),
                    training)
 
