@@ -248,8 +248,9 @@ def _describe_short(model) -> str:
 @click.option("--dynamic", is_flag=True,
               help="Dynamic evaluation (rnnlm -dynamic): keep learning from the text while "
               "scoring it, each part scored before the model learns from it (rnn).")
-@click.option("--dynamic-lr", type=float, default=0.1, show_default=True,
-              help="--dynamic: learning rate (per token).")
+@click.option("--dynamic-lr", type=float, default=0.001, show_default=True,
+              help="--dynamic: SGD learning rate per token (about 0.001 suits the rnn "
+              "trained by default).")
 @user_errors
 def evaluate(model_file, text_file, as_json, per_sentence, dynamic, dynamic_lr):
     """Perplexity of MODEL_FILE on TEXT_FILE (one sentence per line).
