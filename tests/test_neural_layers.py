@@ -131,6 +131,29 @@ def test_fast_exp_accuracy():
     assert 0 <= out32[0] < 1e-37 and 0 <= out32[1] < 1e-37
 
 
+def test_fast_tanh_and_sigmoid_accuracy():
+    from numba import njit
+    from nlm.neural.math_kernels import _tanh
+
+    @njit
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = _tanh(x[i])
+    x = np.concatenate([np.linspace(-30, 30, 200_001), np.linspace(-1e-3, 1e-3, 2001),
+                        [np.inf, -np.inf]]).astype(np.float32)
+    out = np.empty_like(x)
+    apply(x, out)
+    ref = np.tanh(x.astype(np.float64))
+    assert np.max(np.abs(out - ref) / np.maximum(np.abs(ref), 1e-30)) < 3e-7
+    nan = np.array([np.nan], np.float32)
+    apply(nan, nan)
+    assert np.isnan(nan[0])                       # NaN is not hidden
+    a = np.linspace(-100, 100, 4001).astype(np.float32).reshape(1, -1)
+    y = a.copy()
+    L.bias_activation_forward(y, np.zeros(a.shape[1], np.float32), L.activation_code("sigmoid"))
+    np.testing.assert_allclose(y, 1 / (1 + np.exp(-a.astype(np.float64))), rtol=1e-6, atol=1e-7)
+
+
 # -- full softmax ------------------------------------------------------------------------------
 def ref_log_softmax(x, mask=None):
     x = np.array(x, dtype=np.float64)
@@ -153,9 +176,11 @@ def test_softmax_xent_grad_kernel(dtype, mask):
     onehot = np.eye(V)[targets]
     grad = logits.copy()
     loss = np.empty(B)
-    SK._softmax_xent_grad(grad, bias, targets, mask, 0.5, loss)
+    dbias = np.full(V, 7.0, dtype)    # overwritten, not added to
+    SK._softmax_xent_grad(grad, bias, targets, mask, 0.5, loss, dbias)
     np.testing.assert_allclose(loss, -lp[np.arange(B), targets], **tol(dtype))
     np.testing.assert_allclose(grad, 0.5 * (p - onehot), **tol(dtype))
+    np.testing.assert_allclose(dbias, 0.5 * (p - onehot).sum(0), **tol(dtype))
     if mask >= 0:
         assert np.all(grad[:, mask] == 0)
     out = np.empty((B, V))
@@ -173,7 +198,7 @@ def test_softmax_extreme_logits_stay_finite():
     bias = np.zeros(4, np.float32)
     loss = np.empty(1)
     g = logits.copy()
-    SK._softmax_xent_grad(g, bias, np.array([3], np.int32), -1, 1.0, loss)
+    SK._softmax_xent_grad(g, bias, np.array([3], np.int32), -1, 1.0, loss, np.empty(4, np.float32))
     assert loss[0] == pytest.approx(1 + math.log1p(math.exp(-1)), rel=1e-5)  # -ln p(999)
     assert np.all(np.isfinite(g))
 

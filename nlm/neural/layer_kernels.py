@@ -12,15 +12,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# The IEEE-relaxing flags that keep infinities and NaNs meaningful: no
-# "nnan"/"ninf", because log-probabilities are legitimately -inf.
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+from .math_kernels import FASTMATH, _tanh  # noqa: F401  (FASTMATH is shared from here too)
 
 TANH, SIGMOID, RELU = 0, 1, 2
 
 
 # -- embeddings ---------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _gather_embeddings(E, ctx, out, col0):
     """out[b, col0 + j*m : col0 + (j+1)*m] = E[ctx[b, j]]  for every b, j.
 
@@ -36,7 +34,7 @@ def _gather_embeddings(E, ctx, out, col0):
                 out[b, base + k] = E[w, k]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _scatter_add_embeddings(dx, dx2, ctx, dE):
     """dE[ctx[b, j]] += dx[b, j*m:(j+1)*m] (+ dx2[b, same], when dx2 has rows).
 
@@ -78,7 +76,7 @@ def _unique_rows(ids, seen, out):
     return k
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _zero_rows(A, rows):
     """A[rows] = 0 for a 2-D A (rows may repeat)."""
     ncol = A.shape[1]
@@ -89,25 +87,25 @@ def _zero_rows(A, rows):
 
 
 # -- activations --------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _bias_activation_forward(a, bias, act):
     """In place: a[b, :] = f(a[b, :] + bias). a is (B, h), possibly a row-strided view."""
     B, h = a.shape
-    one = a.dtype.type(1)   # typed constants keep float32 kernels in float32
+    half = a.dtype.type(0.5)   # typed constants keep float32 kernels in float32
     zero = a.dtype.type(0)
     for b in range(B):
         for k in range(h):
             v = a[b, k] + bias[k]
             if act == 0:
-                v = np.tanh(v)
+                v = _tanh(v)
             elif act == 1:
-                v = one / (one + np.exp(-v))
+                v = half + half * _tanh(half * v)    # sigmoid, without overflow
             else:
                 v = max(v, zero)
             a[b, k] = v
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _activation_backward(dy, y, act, da, dbias):
     """da = dy * f'(a), written from the layer output y = f(a); dbias = sum_b da.
 

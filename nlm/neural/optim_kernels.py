@@ -30,7 +30,7 @@ def _effective(g, w, s, l2, l1):
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _sgd_dense(w, g, lr, s, l2, l1):
     t = w.dtype.type
     lr_, s_, l2_, l1_ = t(lr), t(s), t(l2), t(l1)
@@ -38,7 +38,7 @@ def _sgd_dense(w, g, lr, s, l2, l1):
         w[i] -= lr_ * _effective(g[i], w[i], s_, l2_, l1_)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _sgd_rows(w, g, rows, lr, s, l2, l1):
     t = w.dtype.type
     lr_, s_, l2_, l1_ = t(lr), t(s), t(l2), t(l1)
@@ -49,7 +49,7 @@ def _sgd_rows(w, g, rows, lr, s, l2, l1):
             w[i, k] -= lr_ * _effective(g[i, k], w[i, k], s_, l2_, l1_)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _momentum_dense(w, g, buf, lr, s, l2, l1, mu, nesterov):
     """buf = mu buf + g';  w -= lr (g' + mu buf) if nesterov else lr buf."""
     t = w.dtype.type
@@ -64,7 +64,7 @@ def _momentum_dense(w, g, buf, lr, s, l2, l1, mu, nesterov):
             w[i] -= lr_ * b
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _adagrad_dense(w, g, acc, lr, s, l2, l1, eps):
     """acc += g'^2;  w -= lr g' / (sqrt(acc) + eps)."""
     t = w.dtype.type
@@ -76,7 +76,7 @@ def _adagrad_dense(w, g, acc, lr, s, l2, l1, eps):
         w[i] -= lr_ * gi / (np.sqrt(a) + eps_)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _adagrad_rows(w, g, acc, rows, lr, s, l2, l1, eps):
     t = w.dtype.type
     lr_, s_, l2_, l1_, eps_ = t(lr), t(s), t(l2), t(l1), t(eps)
@@ -90,7 +90,7 @@ def _adagrad_rows(w, g, acc, rows, lr, s, l2, l1, eps):
             w[i, k] -= lr_ * gi / (np.sqrt(a) + eps_)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _rmsprop_dense(w, g, acc, lr, s, l2, l1, rho, eps):
     """acc = rho acc + (1 - rho) g'^2;  w -= lr g' / (sqrt(acc) + eps)."""
     t = w.dtype.type
@@ -103,7 +103,7 @@ def _rmsprop_dense(w, g, acc, lr, s, l2, l1, rho, eps):
         w[i] -= lr_ * gi / (np.sqrt(a) + eps_)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _adam_dense(w, g, m, v, lr, s, l2, l1, beta1, beta2, c1, c2, eps):
     """m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  w -= lr (c1 m) / (sqrt(c2 v) + eps),
     with the bias corrections c1 = 1/(1 - b1^t), c2 = 1/(1 - b2^t)."""
@@ -120,7 +120,7 @@ def _adam_dense(w, g, m, v, lr, s, l2, l1, beta1, beta2, c1, c2, eps):
         w[i] -= lr_ * (c1_ * mi) / (np.sqrt(c2_ * vi) + eps_)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _sum_squares(a):
     """sum(a**2) of a flat array, accumulated in float64 (serial: reproducible)."""
     s = 0.0
@@ -130,7 +130,7 @@ def _sum_squares(a):
     return s
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _sum_squares_rows(a, rows):
     s = 0.0
     n = a.shape[1]
@@ -142,7 +142,7 @@ def _sum_squares_rows(a, rows):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _all_finite(a):
     for i in range(a.size):
         if not math.isfinite(a[i]):

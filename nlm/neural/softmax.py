@@ -64,9 +64,8 @@ class FullSoftmax:
         logits = self._buf.get("logits", (B, self.V), z.dtype)        # (B, V)
         np.matmul(z, W.T, out=logits)
         loss = self._buf.get("loss", (B,), np.float64)
-        SK._softmax_xent_grad(logits, b, targets, self.mask, float(scale), loss)
+        SK._softmax_xent_grad(logits, b, targets, self.mask, float(scale), loss, grads["b"])
         # logits now hold dL/dlogits (B, V)
-        np.sum(logits, axis=0, out=grads["b"])
         np.matmul(logits.T, z, out=grads["W"])                       # (V, D)
         np.matmul(logits, W, out=dz)                                 # (B, D)
         return float(loss.sum())
@@ -183,8 +182,8 @@ class ClassSoftmax:
         clogits = self._buf.get("clogits", (B, self.C), dt)               # (B, C)
         np.matmul(z, params["Wc"].T, out=clogits)
         loss = self._buf.get("loss", (B,), np.float64)
-        SK._softmax_xent_grad(clogits, params["bc"], ctarget, -1, float(scale), loss)
-        np.sum(clogits, axis=0, out=grads["bc"])
+        SK._softmax_xent_grad(clogits, params["bc"], ctarget, -1, float(scale), loss,
+                              grads["bc"])
         np.matmul(clogits.T, z, out=grads["Wc"])
         np.matmul(clogits, params["Wc"], out=dz)
         # word part: one block of rows of W per class present in the batch

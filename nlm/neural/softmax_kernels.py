@@ -18,104 +18,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic, overload
-from llvmlite import ir
+from numba import njit
 
-from .layer_kernels import FASTMATH
+from .math_kernels import FASTMATH, _exp, _maxnum
 
 
-# -- vectorizable exp and max -------------------------------------------------------
-# Numba's np.exp calls libm one element at a time, and a plain max() loop does
-# not vectorize (its NaN rules block it); the softmax of a 33k-word vocabulary is
-# dominated by both. ``_exp`` reduces x = n ln2 + r (|r| <= ln2/2), evaluates a
-# polynomial for e^r and builds 2^n from its bits: relative error < 4e-7 in
-# float32 (degree 7) and < 3e-16 in float64 (degree 12 Taylor). Inputs below the
-# underflow limit (including -inf) give a tiny positive number, not 0: callers
-# that need an exact 0 (the masked word) write it themselves; NaN stays NaN. ``_maxnum`` is
-# LLVM's maxnum (the larger operand; NaN only if both are), which vectorizes;
-# a NaN logit still poisons the sum of exponentials, so divergence is seen.
-@intrinsic
-def _int32_bits_as_float32(typingctx, x):
-    sig = types.float32(types.int32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-    return sig, codegen
-
-
-@intrinsic
-def _int64_bits_as_float64(typingctx, x):
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-    return sig, codegen
-
-
-@intrinsic
-def _maxnum(typingctx, a, b):
-    if a != b or not isinstance(a, types.Float):
-        return None
-    sig = a(a, b)
-
-    def codegen(context, builder, signature, args):
-        lty = context.get_value_type(signature.return_type)
-        fn = builder.module.declare_intrinsic("llvm.maxnum", [lty],
-                                              ir.FunctionType(lty, [lty, lty]))
-        return builder.call(fn, args)
-    return sig, codegen
-
-
-@njit(inline="always", fastmath=FASTMATH)
-def _fast_exp32(x):
-    if x < np.float32(-87.0):   # not max(): a NaN must stay NaN (divergence is detected)
-        x = np.float32(-87.0)
-    n = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
-    r = x - n * np.float32(0.693145751953125) - n * np.float32(1.428606765330187e-06)
-    p = np.float32(1.9875691500e-4)
-    p = p * r + np.float32(1.3981999507e-3)
-    p = p * r + np.float32(8.3334519073e-3)
-    p = p * r + np.float32(4.1665795894e-2)
-    p = p * r + np.float32(1.6666665459e-1)
-    p = p * r + np.float32(5.0000001201e-1)
-    p = p * r * r + r + np.float32(1.0)
-    return p * _int32_bits_as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
-
-
-@njit(inline="always", fastmath=FASTMATH)
-def _fast_exp64(x):
-    if x < -708.0:
-        x = -708.0
-    n = np.floor(x * 1.4426950408889634 + 0.5)
-    r = x - n * 0.693145751953125 - n * 1.42860682030941723212e-6
-    p = 1.0 / 479001600.0          # 1/12!
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r * r + r + 1.0
-    return p * _int64_bits_as_float64((np.int64(n) + np.int64(1023)) << np.int64(52))
-
-
-def _exp(x):  # pragma: no cover - replaced by the overload inside kernels
-    return np.exp(x)
-
-
-@overload(_exp, inline="always")
-def _exp_overload(x):
-    if x == types.float32:
-        return lambda x: _fast_exp32(x)
-    return lambda x: _fast_exp64(x)
-
-
-@njit(inline="always", fastmath=FASTMATH)
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def _add_bias_max(row, bias, mask):
     """row += bias in place; row[mask] = -inf; returns max(row)."""
     ninf = row.dtype.type(-np.inf)
@@ -129,7 +37,7 @@ def _add_bias_max(row, bias, mask):
     return m
 
 
-@njit(inline="always", fastmath=FASTMATH)
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def _sum_exp(row, m):
     """sum_v exp(row[v] - m), accumulated in row's dtype, without writing row."""
     s = row.dtype.type(0)
@@ -139,15 +47,18 @@ def _sum_exp(row, m):
 
 
 # -- full softmax ---------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH)
-def _softmax_xent_grad(logits, bias, targets, mask, scale, loss):
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _softmax_xent_grad(logits, bias, targets, mask, scale, loss, dbias):
     """Softmax cross-entropy and its gradient, in place, one row per example.
 
     On entry logits[b] = z_b W^T (without bias); on exit
         logits[b, v] = scale * (p_b(v) - [v == targets[b]]),   p_b = softmax(logits[b] + bias)
-    and loss[b] = -ln p_b(targets[b]) (float64). The masked word gets p = 0 and gradient 0.
+    loss[b] = -ln p_b(targets[b]) (float64), and dbias = sum_b logits[b] (the bias
+    gradient, summed while each row is in cache). The masked word gets p = 0, gradient 0.
     """
     B, V = logits.shape
+    for v in range(V):
+        dbias[v] = 0
     for b in range(B):
         row = logits[b]
         t = targets[b]
@@ -165,9 +76,11 @@ def _softmax_xent_grad(logits, bias, targets, mask, scale, loss):
         row[t] -= row.dtype.type(scale)
         if mask >= 0:
             row[mask] = 0
+        for v in range(V):
+            dbias[v] += row[v]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _log_softmax_rows(logits, bias, mask, out):
     """out[b] = log softmax(logits[b] + bias) in float64; out[b, mask] = -inf."""
     B, V = logits.shape
@@ -183,7 +96,7 @@ def _log_softmax_rows(logits, bias, mask, out):
             o[mask] = -np.inf
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _target_logprobs(logits, bias, targets, mask, out):
     """out[b] = ln softmax(logits[b] + bias)[targets[b]] (float64). Overwrites logits."""
     B, V = logits.shape
@@ -236,7 +149,7 @@ def _class_rows(group_class, n_groups, class_start, rows):
     return k
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _class_word_xent_grad(z, targets, class_start, W, bias, mask, scale,
                           order, group_start, group_class, n_groups, dz, dW, dbias, loss):
     """The within-class half of the class softmax, forward and backward.
@@ -290,7 +203,7 @@ def _class_word_xent_grad(z, targets, class_start, W, bias, mask, scale,
                 dbias[s + j] += gj
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _class_word_logprobs(z, targets, word_class, class_start, W, bias, mask, out):
     """out[i] = ln P(t_i | class(t_i), z_i) (float64)."""
     B, D = z.shape
@@ -311,7 +224,7 @@ def _class_word_logprobs(z, targets, word_class, class_start, W, bias, mask, out
         out[i] = float(x[t - s]) - float(m) - math.log(float(_sum_exp(x, m)))
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _class_full_logprobs(word_logits, bias, class_logprobs, class_start, mask, out):
     """Whole distributions: out[b, w] = ln P(c(w) | b) + ln P(w | c(w), b), float64.
 
