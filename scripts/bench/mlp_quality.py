@@ -51,8 +51,9 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr-schedule", default="plateau")
     ap.add_argument("--epochs", type=int, default=100, help="At most this many epochs.")
-    ap.add_argument("--valid-every", type=int, default=None,
-                    help="Also validate every K updates (default: every epoch only).")
+    ap.add_argument("--valid-every", type=int, default=4000,
+                    help="Also validate every K updates (the model overfits within an epoch "
+                    "or two, so the best point is often mid-epoch).")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mkn", dest="mkn", action="store_true", default=True,
                     help="Also estimate nlm's modified Kneser-Ney 5-gram (default).")
