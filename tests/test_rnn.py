@@ -455,3 +455,29 @@ def test_cli_rnn_options_are_checked(text_files, tmp_path):
     r = CliRunner().invoke(main, ["train", str(train), "--model", "add-k", "--bptt", "5",
                                   "-q", "-o", str(tmp_path / "x.npz")])
     assert r.exit_code != 0 and "--bptt" in r.output
+
+
+def test_kernel_blas_runs_kernels_single_threaded_and_restores():
+    from nlm.neural import kernel_blas
+    control = kernel_blas._find_thread_control()
+    if control is None:
+        pytest.skip("the BLAS behind numba's np.dot exposes no OpenBLAS thread control")
+    get, set_ = control
+    original = get()
+    try:
+        set_(2)
+        seen = []
+
+        def kernel(x):
+            seen.append(get())
+            return x + 1
+        assert kernel_blas.single_threaded(kernel, 41) == 42
+        assert seen == [1] and get() == 2
+
+        def failing():
+            raise ValueError("boom")
+        with pytest.raises(ValueError):
+            kernel_blas.single_threaded(failing)
+        assert get() == 2
+    finally:
+        set_(original)

@@ -36,6 +36,7 @@ from ..model import LanguageModel, register
 from ..vocab import BOS_ID, Vocabulary
 from . import rnn_kernels as RK
 from .init import check_init, initialize
+from .kernel_blas import single_threaded
 from .layers import Buffers, activation_code, embedding_backward, embedding_forward, unique_ids, \
     zero_rows
 from .mlp import _unigram_biases
@@ -125,8 +126,8 @@ class RNNNetwork:
         np.matmul(X, P_["Wx"], out=H.reshape(T * B, self.n))
         P = self._buf.get("p", (T, B, self.n), self.dtype)
         tmp = self._buf.get("tmp", (B, self.n), self.dtype)
-        RK._rnn_forward(H, P_["Wh"], P_["bh"], h_prev, self._resets(resets, T, B), self.act,
-                        P, tmp)
+        single_threaded(RK._rnn_forward, H, P_["Wh"], P_["bh"], h_prev,
+                        self._resets(resets, T, B), self.act, P, tmp)
         return H, P, X
 
     # -- training ----------------------------------------------------------------------
@@ -160,7 +161,8 @@ class RNNNetwork:
         if h_mask is not None:
             dH.reshape(T * B, n)[...] *= h_mask
         dh0 = self._buf.get("dh0", (B, n), self.dtype)
-        RK._rnn_backward(dH, H, P_["Wh"], resets, self.act, G["bh"], dh0)   # dH := da
+        single_threaded(RK._rnn_backward, dH, H, P_["Wh"], resets, self.act, G["bh"],
+                        dh0)                                                # dH := da
         dA = dH.reshape(T * B, n)
         np.matmul(P.reshape(T * B, n).T, dA, out=G["Wh"])                   # (n, n)
         np.matmul(X.T, dA, out=G["Wx"])                                     # (m, n)

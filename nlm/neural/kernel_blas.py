@@ -1,0 +1,87 @@
+"""One thread for the BLAS that Numba kernels call.
+
+``np.dot`` inside a Numba kernel calls the BLAS that SciPy links, which is not
+numpy's: a second BLAS with its own thread pool. The recurrent kernels call it
+once per time step on small products (B x n by n x n, B = 20-64 streams),
+where threads cost more in synchronization than they gain, and its workers
+then compete for the cores with numpy's pool, which runs the large products
+of the same training step (measured on 2 busy cores: 3x slower with both
+pools at 2 threads than with this one at 1). :func:`single_threaded` runs a
+kernel with that BLAS set to one thread and restores the setting after.
+
+Best effort: the library is found from the address of SciPy's ``sgemm`` and
+must export an OpenBLAS ``*openblas_set_num_threads*`` function; otherwise (MKL,
+another platform) kernels run with whatever threading the BLAS has. Nothing
+here affects numbers, only speed.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+
+_NAMES = ("openblas", "scipy_openblas")
+_SUFFIXES = ("", "64_")
+
+
+class _Dl_info(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def _find_thread_control():
+    """(get, set) of the thread count of the BLAS behind numba's np.dot, or None."""
+    try:
+        from scipy.linalg import cython_blas
+        capsule = cython_blas.__pyx_capi__["sgemm"]
+        get_name = ctypes.pythonapi.PyCapsule_GetName
+        get_name.restype = ctypes.c_char_p
+        get_name.argtypes = [ctypes.py_object]
+        get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+        get_ptr.restype = ctypes.c_void_p
+        get_ptr.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        address = get_ptr(capsule, get_name(capsule))
+        info = _Dl_info()
+        if not ctypes.CDLL(None).dladdr(ctypes.c_void_p(address), ctypes.byref(info)):
+            return None
+        # symbols are looked up in scipy's module and the libraries it depends on,
+        # which hold its BLAS (and not numpy's, a separate library)
+        lib = ctypes.CDLL(info.dli_fname.decode())
+        for prefix in _NAMES:
+            for suffix in _SUFFIXES:
+                setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    setter.argtypes = [ctypes.c_int]
+                    setter.restype = None
+                    getter.argtypes = []
+                    getter.restype = ctypes.c_int
+                    return getter, setter
+    except Exception:   # any platform or build where this does not apply
+        return None
+    return None
+
+
+_control = None
+_looked = False
+_lock = threading.Lock()
+
+
+def single_threaded(kernel, *args):
+    """``kernel(*args)`` with the kernels' BLAS on one thread."""
+    global _control, _looked
+    if not _looked:
+        with _lock:
+            if not _looked:
+                _control = _find_thread_control()
+                _looked = True
+    if _control is None:
+        return kernel(*args)
+    get, set_ = _control
+    before = get()
+    if before <= 1:
+        return kernel(*args)
+    set_(1)
+    try:
+        return kernel(*args)
+    finally:
+        set_(before)
