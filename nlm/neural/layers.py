@@ -3,7 +3,7 @@
 Pure functions over numpy arrays: the caller owns every buffer (outputs are
 passed in, so a training step allocates nothing), the loops run in the Numba
 kernels of :mod:`nlm.neural.layer_kernels`, dense products go to BLAS through
-``np.matmul(..., out=...)``. Shapes: B examples, n context positions,
+:func:`nlm.neural.blas.matmul` (``np.matmul(..., out=...)``). Shapes: B examples, n context positions,
 m embedding size, V vocabulary, h hidden units.
 
     embedding   x[b, j*m:(j+1)*m] = E[ctx[b, j]]         dE[w] = sum over uses of w of dx
@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import OptionError
 from . import layer_kernels as K
+from .blas import matmul
 
 ACTIVATIONS = {"tanh": K.TANH, "sigmoid": K.SIGMOID, "relu": K.RELU}
 _NO_ROWS = {np.dtype(np.float32): np.zeros((0, 0), np.float32),
@@ -76,18 +77,18 @@ def zero_rows(A: np.ndarray, rows: np.ndarray) -> None:
 # -- affine ----------------------------------------------------------------------
 def affine_forward(x: np.ndarray, W: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
     """out = x W + c; x (B, i), W (i, o), c (o,), out (B, o)."""
-    np.matmul(x, W, out=out)
+    matmul(x, W, out=out)
     out += c
 
 
 def affine_backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, dx: np.ndarray | None,
                     dW: np.ndarray, dc: np.ndarray | None) -> None:
     """dW = x^T dy; dc = sum_b dy; dx = dy W^T (skipped when ``dx`` is None)."""
-    np.matmul(x.T, dy, out=dW)
+    matmul(x.T, dy, out=dW)
     if dc is not None:
         np.sum(dy, axis=0, out=dc)
     if dx is not None:
-        np.matmul(dy, W.T, out=dx)
+        matmul(dy, W.T, out=dx)
 
 
 # -- activations -----------------------------------------------------------------

@@ -28,6 +28,7 @@ from ..corpus import Corpus
 from ..errors import ModelFileError, OptionError
 from ..model import LanguageModel, register
 from ..vocab import BOS_ID, Vocabulary
+from .blas import matmul
 from .init import check_init, initialize
 from .layers import (Buffers, activation_backward, activation_code, bias_activation_forward,
                      context_windows, embedding_backward, embedding_forward, unique_ids,
@@ -100,7 +101,7 @@ class MLPNetwork:
             x = self._buf.get("x", (B, self.n * self.m), self.dtype)
             embedding_forward(P["E"], ctx, x, 0)
         a = z[:, :self.h]
-        np.matmul(x, P["H"], out=a)
+        matmul(x, P["H"], out=a)
         bias_activation_forward(a, P["d"], self.act)
         return z, x, a
 
@@ -118,9 +119,9 @@ class MLPNetwork:
         h = self.h
         da = self._buf.get("da", (B, h), self.dtype)
         activation_backward(dz[:, :h], a, self.act, da, G["d"])
-        np.matmul(x.T, da, out=G["H"])                      # (n m, h)
+        matmul(x.T, da, out=G["H"])                      # (n m, h)
         dx = self._buf.get("dx", (B, self.n * self.m), self.dtype)
-        np.matmul(da, P["H"].T, out=dx)                     # (B, n m)
+        matmul(da, P["H"].T, out=dx)                     # (B, n m)
         zero_rows(G["E"], self._erows)
         rows = self._buf.get("erows", (B * self.n,), np.int64)
         self._erows = unique_ids(ctx, self._seen, rows)

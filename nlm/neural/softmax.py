@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import OptionError
 from ..vocab import BOS_ID
 from . import softmax_kernels as SK
+from .blas import matmul
 from .layers import Buffers, zero_rows
 
 
@@ -62,12 +63,12 @@ class FullSoftmax:
         W, b = params["W"], params["b"]
         B = z.shape[0]
         logits = self._buf.get("logits", (B, self.V), z.dtype)        # (B, V)
-        np.matmul(z, W.T, out=logits)
+        matmul(z, W.T, out=logits)
         loss = self._buf.get("loss", (B,), np.float64)
         SK._softmax_xent_grad(logits, b, targets, self.mask, float(scale), loss, grads["b"])
         # logits now hold dL/dlogits (B, V)
-        np.matmul(logits.T, z, out=grads["W"])                       # (V, D)
-        np.matmul(logits, W, out=dz)                                 # (B, D)
+        matmul(logits.T, z, out=grads["W"])                       # (V, D)
+        matmul(logits, W, out=dz)                                 # (B, D)
         return float(loss.sum())
 
     def touched_rows(self) -> dict[str, np.ndarray]:
@@ -77,7 +78,7 @@ class FullSoftmax:
     def target_logprobs(self, params, z, targets) -> np.ndarray:
         B = z.shape[0]
         logits = self._buf.get("logits", (B, self.V), z.dtype)
-        np.matmul(z, params["W"].T, out=logits)
+        matmul(z, params["W"].T, out=logits)
         out = np.empty(B, dtype=np.float64)
         SK._target_logprobs(logits, params["b"], targets, self.mask, out)
         return out
@@ -85,7 +86,7 @@ class FullSoftmax:
     def full_logprobs(self, params, z) -> np.ndarray:
         B = z.shape[0]
         logits = self._buf.get("logits", (B, self.V), z.dtype)
-        np.matmul(z, params["W"].T, out=logits)
+        matmul(z, params["W"].T, out=logits)
         out = np.empty((B, self.V), dtype=np.float64)
         SK._log_softmax_rows(logits, params["b"], self.mask, out)
         return out
@@ -180,12 +181,12 @@ class ClassSoftmax:
         # class part: a small full softmax over C classes (BLAS + fused kernel)
         ctarget = self.word_class[targets]
         clogits = self._buf.get("clogits", (B, self.C), dt)               # (B, C)
-        np.matmul(z, params["Wc"].T, out=clogits)
+        matmul(z, params["Wc"].T, out=clogits)
         loss = self._buf.get("loss", (B,), np.float64)
         SK._softmax_xent_grad(clogits, params["bc"], ctarget, -1, float(scale), loss,
                               grads["bc"])
-        np.matmul(clogits.T, z, out=grads["Wc"])
-        np.matmul(clogits, params["Wc"], out=dz)
+        matmul(clogits.T, z, out=grads["Wc"])
+        matmul(clogits, params["Wc"], out=dz)
         # word part: one block of rows of W per class present in the batch
         gW, gb = grads["W"], grads["b"]
         self._zero_last_rows(gW, gb)
@@ -214,7 +215,7 @@ class ClassSoftmax:
         B = z.shape[0]
         ctarget = self.word_class[targets]
         clogits = self._buf.get("clogits", (B, self.C), z.dtype)
-        np.matmul(z, params["Wc"].T, out=clogits)
+        matmul(z, params["Wc"].T, out=clogits)
         out = np.empty(B, dtype=np.float64)
         SK._target_logprobs(clogits, params["bc"], ctarget, -1, out)
         word = np.empty(B, dtype=np.float64)
@@ -226,11 +227,11 @@ class ClassSoftmax:
     def full_logprobs(self, params, z) -> np.ndarray:
         B = z.shape[0]
         clogits = self._buf.get("clogits", (B, self.C), z.dtype)
-        np.matmul(z, params["Wc"].T, out=clogits)
+        matmul(z, params["Wc"].T, out=clogits)
         clp = np.empty((B, self.C), dtype=np.float64)
         SK._log_softmax_rows(clogits, params["bc"], -1, clp)
         logits = self._buf.get("logits", (B, self.V), z.dtype)
-        np.matmul(z, params["W"].T, out=logits)
+        matmul(z, params["W"].T, out=logits)
         out = np.empty((B, self.V), dtype=np.float64)
         SK._class_full_logprobs(logits, params["b"], clp, self.class_start, self.mask, out)
         return out
