@@ -298,3 +298,16 @@ def test_class_softmax_layer(dtype):
     layer.loss_and_grad(params, grads, z, t, dz, 1.0)
     for k in grads:
         np.testing.assert_allclose(grads[k], before[k], **tol(dtype))
+
+
+def test_blas_matmul_small_products_leave_the_thread_count_alone():
+    from nlm.neural import blas
+    rng = np.random.default_rng(6)
+    before = blas.blas_threads()
+    for shape in [(4, 3, 5), (300, 200, 100)]:          # below and above blas.SMALL
+        m, k, n = shape
+        a, b = rng.normal(size=(m, k)), rng.normal(size=(k, n))
+        out = np.empty((m, n))
+        blas.matmul(a, b, out)
+        np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+        assert blas.blas_threads() == before
