@@ -106,8 +106,11 @@ class Data:
 
 
 def synthetic_data(V: int, train_tokens: int, score_tokens: int, seed: int = 0) -> Data:
-    """Sentences of Zipf(1)-distributed word ids (ids >= 3), the vocabulary's counts
-    taken from the training part (so class-softmax classes are realistic)."""
+    """Sentences of Zipf(1)-distributed word ids (ids >= 3). The vocabulary's counts
+    (which set the class-softmax classes) are the expected counts in a 2M-token
+    corpus, at least 1, as in a vocabulary built from real text: counting the short
+    synthetic sample itself would leave most words unseen and lump them into a few
+    huge classes."""
     rng = np.random.default_rng(seed)
     ranks = np.arange(1, V - len(SPECIALS) + 1, dtype=np.float64)
     p = 1.0 / ranks
@@ -125,8 +128,9 @@ def synthetic_data(V: int, train_tokens: int, score_tokens: int, seed: int = 0) 
 
     train = sentences(train_tokens)
     score = sentences(score_tokens)
-    counts = np.bincount(train.ids, minlength=V).astype(np.int64)
-    counts[1] = 0
+    counts = np.zeros(V, dtype=np.int64)
+    counts[len(SPECIALS):] = np.maximum(1, np.round(p * 2_000_000)).astype(np.int64)
+    counts[2] = int(counts.sum() / 25)          # </s>: one per sentence of about 25 words
     words = list(SPECIALS) + [f"w{i}" for i in range(len(SPECIALS), V)]
     return Data(Vocabulary(words, counts), train, score)
 
