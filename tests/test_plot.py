@@ -71,7 +71,7 @@ def test_unreadable_logs(tmp_path):
 
 
 def test_a_log_without_word_counts_is_drawn_against_updates(tmp_path):
-    """The records nlm.neural.trainer writes today carry "updates" but not "words"."""
+    """Logs from other tools (and nlm's before it counted words) carry only "updates"."""
     log = write(tmp_path / "mlp.jsonl", [
         {"event": "start", "settings": {"epochs": 2}, "epoch": 0, "step": 0},
         {"event": "valid", "epoch": 0, "step": 50, "updates": 50, "valid_loss": 6.0,
@@ -100,6 +100,10 @@ def test_the_neural_trainers_log_reads_back_as_its_history(tmp_path):
     assert [p for _, p in c.train] == pytest.approx([h["train_ppl"] for h in history])
     assert [p for _, p in c.valid] == pytest.approx([h["valid_ppl"] for h in history])
     assert len(c.train) == 3
+    # drawn against words seen: every epoch adds the training tokens (</s> included)
+    assert c.x == "words"
+    assert [x for x, _ in c.train] == [float(corpus.tokens * e) for e in (1, 2, 3)]
+    assert [h["words"] for h in history] == [corpus.tokens * e for e in (1, 2, 3)]
 
 
 def test_logs_counting_different_things_are_not_drawn_together(tmp_path):

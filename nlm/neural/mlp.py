@@ -20,20 +20,19 @@ and distributions sum to 1 to rounding.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..corpus import Corpus
-from ..errors import ModelFileError, OptionError
-from ..model import LanguageModel, register
+from ..errors import OptionError
+from ..model import register
 from ..vocab import BOS_ID, Vocabulary
+from .base import NeuralModel, check_positive, same_output, unigram_biases
 from .blas import matmul
 from .init import check_init, initialize
 from .layers import (Buffers, activation_backward, activation_code, bias_activation_forward,
                      context_windows, embedding_backward, embedding_forward, unique_ids,
                      zero_rows)
-from .softmax import ClassSoftmax, FullSoftmax, make_output_layer
+from .softmax import make_output_layer
 from .trainer import Trainer, TrainingTask, split_settings
 
 SCORE_BATCH = 1024
@@ -85,7 +84,7 @@ class MLPNetwork:
         p["W"] = initialize(rng, shapes["W"], init, init_scale, D, V, dtype)
         if "Wc" in shapes:
             p["Wc"] = initialize(rng, shapes["Wc"], init, init_scale, D, shapes["Wc"][0], dtype)
-        p.update(_unigram_biases(output, counts, V, dtype))
+        p.update(unigram_biases(output, counts, V, dtype))
         return p
 
     # -- forward -------------------------------------------------------------------
@@ -151,27 +150,7 @@ class MLPNetwork:
     def astype(self, dtype) -> "MLPNetwork":
         params = {k: v.astype(dtype) for k, v in self.params.items()}
         return MLPNetwork(params, self.n, self.activation, self.direct,
-                          _same_output(self.output))
-
-
-def _same_output(output):
-    if isinstance(output, ClassSoftmax):
-        return ClassSoftmax(output.class_start, output.mask)
-    return FullSoftmax(output.V, output.mask)
-
-
-def _unigram_biases(output, counts, V, dtype) -> dict[str, np.ndarray]:
-    """Output biases giving the (add-one smoothed) unigram distribution."""
-    c = np.ones(V) if counts is None else np.asarray(counts, dtype=np.float64) + 1.0
-    c[BOS_ID] = 1.0
-    logp = np.log(c)
-    if isinstance(output, ClassSoftmax):
-        cs = output.class_start
-        mass = np.add.reduceat(c, cs[:-1])
-        bc = np.log(mass) - math.log(mass.sum())
-        b = logp - np.log(mass)[output.word_class]
-        return {"b": b.astype(dtype), "bc": bc.astype(dtype)}
-    return {"b": (logp - math.log(c.sum())).astype(dtype)}
+                          same_output(self.output))
 
 
 class MLPTask(TrainingTask):
@@ -219,54 +198,28 @@ class MLPTask(TrainingTask):
 
 
 @register("mlp")
-class MLPModel(LanguageModel):
+class MLPModel(NeuralModel):
     """Bengio's MLP language model; the state is the tuple of the last n-1 ids."""
+
+    label = "MLP"
 
     def __init__(self, vocab: Vocabulary, order: int, activation: str, direct: bool,
                  params: dict[str, np.ndarray], class_start: np.ndarray | None = None,
                  training: dict | None = None):
-        super().__init__(vocab)
         self.order = int(order)
         self.direct = bool(direct)
-        self.activation = activation
-        self.training = training or {}
-        V = len(vocab)
-        output = (ClassSoftmax(class_start) if class_start is not None else FullSoftmax(V))
-        self.softmax = output.kind
-        self.params = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
-        self._check_shapes(output)
-        self._net32 = MLPNetwork(self.params, self.order - 1, activation, direct, output)
-        self._net64: MLPNetwork | None = None
+        super().__init__(vocab, activation, params, class_start, training)
 
-    def _check_shapes(self, output) -> None:
-        V = len(self.vocab)
-        p = self.params
-        try:
-            Vm, m = p["E"].shape
-            nm, h = p["H"].shape
-        except (KeyError, ValueError):
-            raise ModelFileError("missing or malformed embedding/hidden weights") from None
+    def _expected_shapes(self, output) -> dict[str, tuple]:
+        V, p = len(self.vocab), self.params
+        m = p["E"].shape[1]
+        nm, h = p["H"].shape
         D = h + (nm if self.direct else 0)
-        expected = {"E": (V, m), "H": ((self.order - 1) * m, h), "d": (h,),
-                    **output.param_shapes(D)}
-        if set(p) != set(expected):
-            raise ModelFileError(f"parameters {sorted(p)} do not match an MLP with "
-                                 f"{self.softmax} softmax")
-        for k, shape in expected.items():
-            if p[k].shape != tuple(shape):
-                raise ModelFileError(f"parameter {k} has shape {p[k].shape}, expected {shape}")
+        return {"E": (V, m), "H": ((self.order - 1) * m, h), "d": (h,),
+                **output.param_shapes(D)}
 
-    @property
-    def history(self) -> list[dict]:
-        """Per-epoch training records (loss, perplexities, lr, words/s), saved with the model."""
-        return self.training.get("history", [])
-
-    @property
-    def net(self) -> MLPNetwork:
-        """The float64 network used for scoring (built on first use)."""
-        if self._net64 is None:
-            self._net64 = self._net32.astype(np.float64)
-        return self._net64
+    def _build_network(self, params, output) -> MLPNetwork:
+        return MLPNetwork(params, self.order - 1, self.activation, self.direct, output)
 
     # -- the state machine -----------------------------------------------------------
     def initial_state(self) -> tuple:
@@ -300,31 +253,12 @@ class MLPModel(LanguageModel):
         return {"order": self.order, "emb": int(self.params["E"].shape[1]),
                 "hidden": int(self.params["H"].shape[1]), "direct": self.direct,
                 "activation": self.activation, "softmax": self.softmax,
-                "classes": (int(self._net32.output.C) if self.softmax == "class" else None),
-                "training": self.training}
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        out = dict(self.params)
-        out.update(self._net32.output.arrays())
-        return out
+                "classes": self._classes(), "training": self.training}
 
     @classmethod
-    def from_saved(cls, vocab, config, arrays):
-        arrays = dict(arrays)
-        class_start = arrays.pop("class_start", None)
-        if (config.get("softmax") == "class") != (class_start is not None):
-            raise ModelFileError("class softmax without class boundaries (or the reverse)")
-        try:
-            return cls(vocab, int(config["order"]), str(config["activation"]),
-                       bool(config["direct"]), arrays, class_start, config.get("training"))
-        except OptionError as e:
-            raise ModelFileError(str(e)) from None
-
-    def describe(self) -> dict:
-        d = {"parameters": int(sum(v.size for v in self.params.values()))}
-        if self.softmax == "class":
-            d["classes"] = int(self._net32.output.C)
-        return d
+    def _from_config(cls, vocab, config, arrays, class_start):
+        return cls(vocab, int(config["order"]), str(config["activation"]),
+                   bool(config["direct"]), arrays, class_start, config.get("training"))
 
     # -- training ------------------------------------------------------------------------
     @classmethod
@@ -339,7 +273,7 @@ class MLPModel(LanguageModel):
         settings, rest = split_settings({**TRAIN_DEFAULTS, **options})
         if rest:
             raise OptionError(f"unknown option(s) for the MLP: {', '.join(sorted(rest))}")
-        _check_positive(order=order, emb=emb, hidden=hidden, batch_size=batch_size)
+        check_positive(order=order, emb=emb, hidden=hidden, batch_size=batch_size)
         if order < 2:
             raise OptionError(f"an MLP needs order >= 2 (at least one context word), got {order}")
         if order > 64:
@@ -371,8 +305,3 @@ class MLPModel(LanguageModel):
         return cls(vocab, order, activation, direct, result.params,
                    getattr(output, "class_start", None), training)
 
-
-def _check_positive(**values) -> None:
-    for name, v in values.items():
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {v!r}")

@@ -31,17 +31,17 @@ import math
 import numpy as np
 
 from ..corpus import Corpus
-from ..errors import ModelFileError, OptionError
-from ..model import LanguageModel, register
+from ..errors import OptionError
+from ..model import register
 from ..vocab import BOS_ID, Vocabulary
 from . import rnn_kernels as RK
+from .base import NeuralModel, check_positive, same_output, unigram_biases
 from .init import check_init, initialize
 from .kernel_blas import single_threaded
 from .layers import Buffers, activation_code, embedding_backward, embedding_forward, unique_ids, \
     zero_rows
-from .mlp import _unigram_biases
 from .optim import make_optimizer
-from .softmax import ClassSoftmax, FullSoftmax, make_output_layer
+from .softmax import make_output_layer
 from .trainer import Trainer, TrainingTask, split_settings
 
 RNN_ACTIVATIONS = ("tanh", "sigmoid")
@@ -97,7 +97,7 @@ class RNNNetwork:
         if "Wc" in shapes:
             p["Wc"] = initialize(rng, shapes["Wc"], init, init_scale, hidden, shapes["Wc"][0],
                                  dtype)
-        p.update(_unigram_biases(output, counts, V, dtype))
+        p.update(unigram_biases(output, counts, V, dtype))
         return p
 
     # -- forward ---------------------------------------------------------------------
@@ -219,13 +219,7 @@ class RNNNetwork:
 
     def astype(self, dtype) -> "RNNNetwork":
         params = {k: np.array(v, dtype=dtype) for k, v in self.params.items()}
-        return RNNNetwork(params, self.activation, _same_output(self.output))
-
-
-def _same_output(output):
-    if isinstance(output, ClassSoftmax):
-        return ClassSoftmax(output.class_start, output.mask)
-    return FullSoftmax(output.V, output.mask)
+        return RNNNetwork(params, self.activation, same_output(self.output))
 
 
 def _output_rows(V: int) -> int:
@@ -352,50 +346,29 @@ class RNNTask(TrainingTask):
 
 
 @register("rnn")
-class RNNModel(LanguageModel):
+class RNNModel(NeuralModel):
     """Elman RNN language model; the state is the hidden vector (n,) float64."""
+
+    label = "RNN"
 
     def __init__(self, vocab: Vocabulary, activation: str, params: dict[str, np.ndarray],
                  class_start: np.ndarray | None = None, training: dict | None = None):
-        super().__init__(vocab)
-        self.activation = activation
-        self.training = training or {}
-        V = len(vocab)
-        output = ClassSoftmax(class_start) if class_start is not None else FullSoftmax(V)
-        self.softmax = output.kind
-        self.params = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
-        self._check_shapes(output)
-        self._net32 = RNNNetwork(self.params, activation, output)
-        self._net64: RNNNetwork | None = None
         self._h0: np.ndarray | None = None
+        super().__init__(vocab, activation, params, class_start, training)
 
-    def _check_shapes(self, output) -> None:
-        V = len(self.vocab)
-        p = self.params
-        try:
-            _, m = p["E"].shape
-            n = p["Wh"].shape[0]
-        except (KeyError, ValueError):
-            raise ModelFileError("missing or malformed embedding/recurrent weights") from None
-        expected = {"E": (V, m), "Wx": (m, n), "Wh": (n, n), "bh": (n,),
-                    **output.param_shapes(n)}
-        if set(p) != set(expected):
-            raise ModelFileError(f"parameters {sorted(p)} do not match an RNN with "
-                                 f"{self.softmax} softmax")
-        for k, shape in expected.items():
-            if p[k].shape != tuple(shape):
-                raise ModelFileError(f"parameter {k} has shape {p[k].shape}, expected {shape}")
+    def _expected_shapes(self, output) -> dict[str, tuple]:
+        V, p = len(self.vocab), self.params
+        m = p["E"].shape[1]
+        n = p["Wh"].shape[0]
+        return {"E": (V, m), "Wx": (m, n), "Wh": (n, n), "bh": (n,),
+                **output.param_shapes(n)}
+
+    def _build_network(self, params, output) -> RNNNetwork:
+        return RNNNetwork(params, self.activation, output)
 
     @property
     def hidden_size(self) -> int:
         return int(self.params["Wh"].shape[0])
-
-    @property
-    def net(self) -> RNNNetwork:
-        """The float64 network used for scoring (built on first use)."""
-        if self._net64 is None:
-            self._net64 = self._net32.astype(np.float64)
-        return self._net64
 
     # -- the state machine -------------------------------------------------------------
     def initial_state(self) -> np.ndarray:
@@ -467,31 +440,12 @@ class RNNModel(LanguageModel):
     def config(self) -> dict:
         return {"emb": int(self.params["E"].shape[1]), "hidden": self.hidden_size,
                 "activation": self.activation, "softmax": self.softmax,
-                "classes": (int(self._net32.output.C) if self.softmax == "class" else None),
-                "training": self.training}
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        out = dict(self.params)
-        out.update(self._net32.output.arrays())
-        return out
+                "classes": self._classes(), "training": self.training}
 
     @classmethod
-    def from_saved(cls, vocab, config, arrays):
-        arrays = dict(arrays)
-        class_start = arrays.pop("class_start", None)
-        if (config.get("softmax") == "class") != (class_start is not None):
-            raise ModelFileError("class softmax without class boundaries (or the reverse)")
-        try:
-            return cls(vocab, str(config["activation"]), arrays, class_start,
-                       config.get("training"))
-        except (OptionError, KeyError) as e:
-            raise ModelFileError(f"malformed RNN model: {e}") from None
-
-    def describe(self) -> dict:
-        d = {"parameters": int(sum(v.size for v in self.params.values()))}
-        if self.softmax == "class":
-            d["classes"] = int(self._net32.output.C)
-        return d
+    def _from_config(cls, vocab, config, arrays, class_start):
+        return cls(vocab, str(config["activation"]), arrays, class_start,
+                   config.get("training"))
 
     # -- training ------------------------------------------------------------------------
     @classmethod
@@ -509,7 +463,7 @@ class RNNModel(LanguageModel):
         settings, rest = split_settings(options)
         if rest:
             raise OptionError(f"unknown option(s) for the RNN: {', '.join(sorted(rest))}")
-        _check_positive(emb=emb, hidden=hidden, bptt=bptt, batch_size=batch_size)
+        check_positive(emb=emb, hidden=hidden, bptt=bptt, batch_size=batch_size)
         if classes is not None and softmax != "class":
             raise OptionError("--classes applies to --softmax class only")
         if activation not in RNN_ACTIVATIONS:
@@ -544,8 +498,3 @@ class RNNModel(LanguageModel):
         return cls(vocab, activation, result.params, getattr(output, "class_start", None),
                    training)
 
-
-def _check_positive(**values) -> None:
-    for name, v in values.items():
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {v!r}")

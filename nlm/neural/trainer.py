@@ -166,6 +166,7 @@ class TrainState:
     epoch: int = 0                  # completed epochs
     step: int = 0                   # completed steps of the current epoch
     updates: int = 0                # total optimizer steps
+    words: int = 0                  # training tokens seen over all epochs (the curves' x)
     epoch_loss: float = 0.0         # summed nats of the current epoch so far
     epoch_tokens: int = 0
     best_loss: float | None = None  # best validation loss (nats/token)
@@ -264,6 +265,7 @@ class Trainer:
         if not st.stop_reason:
             st.stop_reason = "epochs"
         self._log_event("end", reason=st.stop_reason, epochs=st.epoch, updates=st.updates,
+                        words=st.words,
                         best_valid_ppl=_ppl(st.best_loss), seconds=st.seconds)
         self._close_log()
         params = self.best if self.best is not None else task.params
@@ -294,6 +296,7 @@ class Trainer:
                 st.updates += 1
                 st.epoch_loss += loss
                 st.epoch_tokens += ntok
+                st.words += ntok
                 self._consistent = True
                 bar.update(ntok)
                 bar.set(loss=loss / max(ntok, 1), lr=lr)
@@ -325,7 +328,8 @@ class Trainer:
         elif stop:
             st.stop_reason = "plateau"
         train_loss = st.epoch_loss / max(st.epoch_tokens, 1)
-        record = {"epoch": st.epoch + 1, "updates": st.updates, "train_loss": train_loss,
+        record = {"epoch": st.epoch + 1, "updates": st.updates, "words": st.words,
+                  "train_loss": train_loss,
                   "train_ppl": _ppl(train_loss), "valid_loss": valid_loss,
                   "valid_ppl": _ppl(valid_loss), "lr": self.schedule.lr(st.updates),
                   "restored_best": bool(restore), "seconds": self._epoch_seconds,
@@ -369,7 +373,7 @@ class Trainer:
             self._consistent = True
         if where != "epoch":
             self._log_event("valid", epoch=st.epoch, step=st.step, updates=st.updates,
-                            valid_loss=loss, valid_ppl=_ppl(loss))
+                            words=st.words, valid_loss=loss, valid_ppl=_ppl(loss))
             if self.s.progress:
                 tty = hasattr(self.stream, "isatty") and self.stream.isatty()
                 self.stream.write(f"{chr(10) if tty else ''}valid ppl {_ppl(loss):.2f} after "
