@@ -14,6 +14,10 @@ Both sides use 2 threads (OpenBLAS and Numba for nlm, ``torch.set_num_threads(2)
 ``--threads`` changes it)
 and the same synthetic tokens (Zipf-distributed ids in sentences of 20-30
 words). Passes alternate nlm and PyTorch; the table shows the best pass of each.
+Each PyTorch pass runs in a fresh worker process (this script with
+``--torch-worker CASE``, which rebuilds the same synthetic data), so neither
+side's thread pools (OpenBLAS, Numba, torch's OpenMP) are alive while the other
+is timed; ``--torch-in-process`` runs both in one process instead.
 torch is optional: without it only nlm's figures are printed.
 
 Adding a model family: write a ``Family`` (four functions) and add ``Case``s
@@ -34,7 +38,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ[_var] = str(THREADS)
 
 import argparse  # noqa: E402
-import math  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Callable  # noqa: E402
@@ -266,12 +272,42 @@ neural_rnn.register(CASES, FAMILIES, Case, Family)
 
 # -- driver ---------------------------------------------------------------------------------
 def _have_torch() -> bool:
-    try:
-        import torch
-        torch.set_num_threads(THREADS)
-        return True
-    except ImportError:
-        return False
+    return importlib.util.find_spec("torch") is not None
+
+
+def _init_torch() -> None:
+    import torch
+    torch.set_num_threads(THREADS)
+
+
+def _case_data(case: Case) -> "Data":
+    tokens = FAMILIES[case.family].tokens(case)
+    return synthetic_data(case.V, tokens, min(tokens, 50_000))
+
+
+def _torch_pass(case: Case, data: "Data", with_score: bool, in_process: bool):
+    """One PyTorch pass: (train words/s, score words/s or None)."""
+    fam = FAMILIES[case.family]
+    if in_process:
+        _init_torch()
+        train = fam.torch_train(case, data)
+        return train, (fam.torch_score(case, data) if with_score else None)
+    cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", case.name,
+           "--threads", str(THREADS)] + ([] if with_score else ["--no-score"])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    return r["train"], r["score"]
+
+
+def _torch_worker(name: str, with_score: bool) -> None:
+    """--torch-worker: one PyTorch pass of a case, its figures as a JSON line on stdout."""
+    case = next(c for c in CASES if c.name == name)
+    _init_torch()
+    fam = FAMILIES[case.family]
+    data = _case_data(case)
+    train = fam.torch_train(case, data)
+    score = fam.torch_score(case, data) if with_score else None
+    print(json.dumps({"train": train, "score": score}))
 
 
 # PyTorch figures by model (family, V, batch, shape without the softmax): a class-softmax
@@ -285,10 +321,10 @@ def _torch_key(case: Case):
     return case.family, case.V, case.batch, tuple(sorted(shape.items()))
 
 
-def run_case(case: Case, passes: int, with_torch: bool, with_score: bool) -> dict:
+def run_case(case: Case, passes: int, with_torch: bool, with_score: bool,
+             torch_in_process: bool = False) -> dict:
     fam = FAMILIES[case.family]
-    tokens = fam.tokens(case)
-    data = synthetic_data(case.V, tokens, min(tokens, 50_000))
+    data = _case_data(case)
     res = {"nlm": [], "torch": [], "nlm_s32": [], "nlm_s64": [], "torch_s": []}
     reuse = _TORCH_SEEN.get(_torch_key(case)) if case.shape.get("softmax") == "class" else None
     for _ in range(passes):
@@ -298,9 +334,10 @@ def run_case(case: Case, passes: int, with_torch: bool, with_score: bool) -> dic
             res["nlm_s32"].append(s32)
             res["nlm_s64"].append(s64)
         if with_torch and reuse is None:
-            res["torch"].append(fam.torch_train(case, data))
+            train, score = _torch_pass(case, data, with_score, torch_in_process)
+            res["torch"].append(train)
             if with_score:
-                res["torch_s"].append(fam.torch_score(case, data))
+                res["torch_s"].append(score)
     out = {k: (max(v) if v else None) for k, v in res.items()}
     if reuse is not None:
         out["torch"], out["torch_s"] = reuse
@@ -325,7 +362,13 @@ def main(argv=None):
     ap.add_argument("--no-score", action="store_true", help="Training speed only.")
     ap.add_argument("--threads", type=int, default=2,
                     help="Threads for both sides (BLAS, Numba, torch); default 2.")
+    ap.add_argument("--torch-in-process", action="store_true",
+                    help="Run PyTorch in this process, not in a fresh worker per pass.")
+    ap.add_argument("--torch-worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.torch_worker:
+        _torch_worker(args.torch_worker, not args.no_score)
+        return
     import numba
     numba.set_num_threads(THREADS)
     with_torch = not args.no_torch and _have_torch()
@@ -338,15 +381,16 @@ def main(argv=None):
     rows = []
     for case in cases:
         t = time.perf_counter()
-        r = run_case(case, args.passes, with_torch, not args.no_score)
+        r = run_case(case, args.passes, with_torch, not args.no_score, args.torch_in_process)
         ratio = _ratio(r["nlm"], r["torch"])
         note = f" ({case.note})" if case.note else ""
         rows.append(f"| {case.name}{note} | {_fmt(r['nlm'])} | {_fmt(r['torch'])} | {ratio} | "
                     f"{_fmt(r['nlm_s32'])} | {_fmt(r['torch_s'])} | "
                     f"{_ratio(r['nlm_s32'], r['torch_s'])} | {_fmt(r['nlm_s64'])} |")
         print(rows[-1], f"[{time.perf_counter() - t:.0f} s]", file=sys.stderr, flush=True)
+    torch_where = "in process" if args.torch_in_process else "a worker process per pass"
     print(f"threads: {THREADS}; passes: {args.passes} (best of each); numpy "
-          f"{np.__version__}; torch {'yes' if with_torch else 'no'}")
+          f"{np.__version__}; torch {torch_where if with_torch else 'no'}")
     print(header)
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
