@@ -140,8 +140,8 @@ rnn_options = _bundle(
                  help="rnn: start every training sentence from the zero state instead of "
                  "carrying the state across sentences."),
     click.option("--dropout", type=float, default=None,
-                 help="rnn: dropout rate on the embeddings and on the hidden states fed to "
-                 "the output layer (not on the recurrence); 0 = none."),
+                 help="mlp, rnn: dropout rate on the embeddings and on the hidden units fed "
+                 "to the output layer (not on the recurrence); 0 = none."),
 )
 
 

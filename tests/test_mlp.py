@@ -103,6 +103,9 @@ def test_bad_options(tiny):
         MLPModel.fit(corpus, vocab, bptt=5)
     with pytest.raises(OptionError):
         MLPModel.fit(corpus, vocab, activation="swish")
+    for rate in (1.0, -0.1):
+        with pytest.raises(OptionError, match="dropout"):
+            MLPModel.fit(corpus, vocab, dropout=rate)
 
 
 def test_score_corpus_rejects_bad_ids(tiny):

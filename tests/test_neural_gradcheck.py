@@ -78,6 +78,32 @@ def test_direct_connections_separately(softmax):
         assert np.abs(net.grads[k][:, h:]).max() > 1e-4
 
 
+@pytest.mark.parametrize("softmax", ["full", "class"])
+@pytest.mark.parametrize("direct", [False, True])
+def test_every_mlp_parameter_with_dropout_masks(softmax, direct):
+    """Dropout on the concatenated embeddings (seen by H and the direct connections)
+    and on the hidden units fed to the output, masks held fixed."""
+    net, ctx, targets = small_network(softmax, direct, seed=7)
+    rng = np.random.default_rng(8)
+    keep = 0.6
+    masks = tuple((rng.random((B, w)) < keep) / keep for w in (N_CTX * EMB, HIDDEN))
+    assert all((mk == 0).any() and (mk != 0).any() for mk in masks)
+
+    def loss_and_grads():
+        return net.loss_and_grads(ctx, targets, scale=1.0, masks=masks), net.grads
+    results = gradient_check(loss_and_grads, net.params)
+    for key, r in results.items():
+        assert r.checked == net.params[key].size
+        assert r.max_rel_error < MAX_REL, (key, r)
+    # the masks matter: the loss differs from the unmasked network's
+    assert net.loss_and_grads(ctx, targets, masks=masks) != net.loss_and_grads(ctx, targets)
+    # every hidden unit dropped: H and d get no gradient; every input dropped: E none
+    net.loss_and_grads(ctx, targets, masks=(masks[0], np.zeros_like(masks[1])))
+    assert not net.grads["H"].any() and not net.grads["d"].any()
+    net.loss_and_grads(ctx, targets, masks=(np.zeros_like(masks[0]), masks[1]))
+    assert not net.grads["E"].any()
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
 def test_other_activations(activation):
     net, ctx, targets = small_network("full", False, activation, seed=5)

@@ -64,6 +64,31 @@ def test_resume_gives_the_uninterrupted_result(data, tmp_path, optimizer, softma
     assert [h["valid_loss"] for h in resumed.history] == [h["valid_loss"] for h in full.history]
 
 
+def test_dropout_same_seed_same_model_and_resume(data, tmp_path):
+    """MLP dropout masks come from the seed and the step: the same seed gives the same
+    model, an interrupted run resumes to it, and scoring does not drop anything."""
+    kw = dict(dropout=0.3, optimizer="adagrad", softmax="class", direct=True)
+    full = fit(data, epochs=2, checkpoint=str(tmp_path / "f.npz"), **kw)
+    again = fit(data, epochs=2, **kw)
+    assert_same_params(full, again)
+    plain = fit(data, epochs=2, **{**kw, "dropout": 0.0})
+    with pytest.raises(AssertionError):
+        assert_same_params(full, plain)
+    assert full.training["dropout"] == 0.3
+    ckpt = str(tmp_path / "d.npz")
+
+    def press_ctrl_c(trainer, event):
+        if event == "step" and trainer.state.updates == 7:
+            raise KeyboardInterrupt
+    with pytest.raises(TrainingInterrupted):
+        fit(data, epochs=2, checkpoint=ckpt, callbacks=[press_ctrl_c], **kw)
+    resumed = fit(data, epochs=2, checkpoint=ckpt, resume=True, **kw)
+    assert_same_params(full, resumed)
+    vocab, corpus, valid = data
+    a = full.score_corpus(valid.ids, valid.offsets)
+    np.testing.assert_array_equal(a, full.score_corpus(valid.ids, valid.offsets))
+
+
 def test_ctrl_c_mid_epoch_then_resume(data, tmp_path):
     ckpt = str(tmp_path / "c.npz")
     full = fit(data, epochs=2, optimizer="nesterov", checkpoint=str(tmp_path / "f.npz"))

@@ -38,7 +38,7 @@ from .trainer import Trainer, TrainingTask, split_settings
 SCORE_BATCH = 1024
 #: The MLP's own options (``nlm train --model mlp``); the trainer's are in TRAINER_OPTIONS.
 MODEL_OPTIONS = frozenset({"order", "emb", "hidden", "direct", "softmax", "classes",
-                           "activation", "init", "init_scale", "batch_size"})
+                           "activation", "init", "init_scale", "batch_size", "dropout"})
 #: Trainer defaults that suit the MLP (the caller's values win). AdaGrad's per-weight
 #: rates suit the many rarely-seen embedding and output rows; its update is a no-op
 #: for a zero gradient, so only the rows a minibatch touches are updated. On
@@ -88,8 +88,13 @@ class MLPNetwork:
         return p
 
     # -- forward -------------------------------------------------------------------
-    def _hidden(self, ctx: np.ndarray):
-        """z (B, D), x (B, n m) and a (B, h) (views into z where they can be)."""
+    def _hidden(self, ctx: np.ndarray, masks=None):
+        """z (B, D), x (B, n m) and a (B, h) (views into z where they can be).
+
+        ``masks`` = (x_mask (B, n m), a_mask (B, h)), dropout (entries 0 or 1/keep):
+        x is the masked embeddings (what H and the direct connections see); the
+        output sees a * a_mask in z, while ``a`` is returned unmasked (a buffer of its
+        own) for the activation's backward pass."""
         B = len(ctx)
         P = self.params
         z = self._buf.get("z", (B, self.D), self.dtype)
@@ -99,32 +104,50 @@ class MLPNetwork:
         else:
             x = self._buf.get("x", (B, self.n * self.m), self.dtype)
             embedding_forward(P["E"], ctx, x, 0)
+        x_mask, a_mask = masks if masks is not None else (None, None)
+        if x_mask is not None:
+            x *= x_mask
         a = z[:, :self.h]
         matmul(x, P["H"], out=a)
         bias_activation_forward(a, P["d"], self.act)
+        if a_mask is not None:
+            a_raw = self._buf.get("a", (B, self.h), self.dtype)
+            np.copyto(a_raw, a)
+            a *= a_mask                  # a is the view z[:, :h]: the output's input
+            a = a_raw
         return z, x, a
 
     # -- training --------------------------------------------------------------------
     def loss_and_grads(self, ctx: np.ndarray, targets: np.ndarray,
-                       scale: float | None = None) -> float:
+                       scale: float | None = None, masks=None) -> float:
         """Summed cross-entropy (nats) of the batch; ``self.grads`` is set to the gradient
-        of ``scale`` x that sum (default scale 1/B: the mean)."""
+        of ``scale`` x that sum (default scale 1/B: the mean). ``masks``: dropout, as
+        in :meth:`_hidden` (fixed masks: the gradient is that of the masked network)."""
         B = len(ctx)
         scale = 1.0 / B if scale is None else float(scale)
         P, G = self.params, self.grads
-        z, x, a = self._hidden(ctx)
+        x_mask, a_mask = masks if masks is not None else (None, None)
+        z, x, a = self._hidden(ctx, masks)
         dz = self._buf.get("dz", (B, self.D), self.dtype)
         loss = self.output.loss_and_grad(P, G, z, targets, dz, scale)
         h = self.h
+        if a_mask is not None:
+            dz[:, :h] *= a_mask
         da = self._buf.get("da", (B, h), self.dtype)
         activation_backward(dz[:, :h], a, self.act, da, G["d"])
         matmul(x.T, da, out=G["H"])                      # (n m, h)
         dx = self._buf.get("dx", (B, self.n * self.m), self.dtype)
         matmul(da, P["H"].T, out=dx)                     # (B, n m)
+        direct = dz[:, h:] if self.direct else None
+        if x_mask is not None:
+            if direct is not None:
+                dx += direct
+                direct = None
+            dx *= x_mask
         zero_rows(G["E"], self._erows)
         rows = self._buf.get("erows", (B * self.n,), np.int64)
         self._erows = unique_ids(ctx, self._seen, rows)
-        embedding_backward(dx, ctx, G["E"], dz[:, h:] if self.direct else None)
+        embedding_backward(dx, ctx, G["E"], direct)
         return loss
 
     def touched_rows(self) -> dict[str, np.ndarray]:
@@ -157,8 +180,10 @@ class MLPTask(TrainingTask):
     """Minibatches of (context, next word) pairs drawn without replacement each epoch."""
 
     def __init__(self, net: MLPNetwork, corpus: Corpus, valid: Corpus | None,
-                 batch_size: int, config: dict):
+                 batch_size: int, config: dict, dropout: float = 0.0):
         self.net = net
+        self.keep = 1.0 - float(dropout)
+        self._epoch_seed = 0
         self.params, self.grads = net.params, net.grads
         self.decay_keys = net.decay_keys
         self.batch = int(batch_size)
@@ -176,7 +201,21 @@ class MLPTask(TrainingTask):
 
     def start_epoch(self, rng) -> int:
         self.perm = rng.permutation(len(self.targets))
+        if self.keep < 1.0:
+            # dropout masks of step i come from (this seed, i): a resumed epoch redraws them
+            self._epoch_seed = int(rng.integers(2**63))
         return -(-len(self.targets) // self.batch)
+
+    def _masks(self, i: int, B: int):
+        """Dropout masks of step i (entries 0 or 1/keep), or None without dropout."""
+        if self.keep >= 1.0:
+            return None
+        rng = np.random.default_rng((self._epoch_seed, i))
+        masks = []
+        for width in (self.net.n * self.net.m, self.net.h):
+            u = rng.random((B, width), dtype=np.float32)
+            masks.append(((u < self.keep) * (1.0 / self.keep)).astype(self.net.dtype))
+        return tuple(masks)
 
     def epoch_tokens(self) -> int:
         return len(self.targets)
@@ -184,7 +223,7 @@ class MLPTask(TrainingTask):
     def step(self, i: int) -> tuple[float, int]:
         idx = self.perm[i * self.batch:(i + 1) * self.batch]
         ctx = self.windows[idx]
-        loss = self.net.loss_and_grads(ctx, self.targets[idx])
+        loss = self.net.loss_and_grads(ctx, self.targets[idx], masks=self._masks(i, len(idx)))
         return loss, len(idx)
 
     def touched_rows(self):
@@ -265,8 +304,8 @@ class MLPModel(NeuralModel):
     def fit(cls, corpus: Corpus, vocab: Vocabulary, *, order: int = 5, emb: int = 60,
             hidden: int = 100, direct: bool = False, softmax: str = "full",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
-            init_scale: float = 0.1, batch_size: int = 64, valid: Corpus | None = None,
-            callbacks=(), **options) -> "MLPModel":
+            init_scale: float = 0.1, batch_size: int = 64, dropout: float = 0.0,
+            valid: Corpus | None = None, callbacks=(), **options) -> "MLPModel":
         """Train on ``corpus`` (``valid`` picks the best epoch); ``options`` are the
         trainer's (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, ...),
         with :data:`TRAIN_DEFAULTS`."""
@@ -280,6 +319,8 @@ class MLPModel(NeuralModel):
             raise OptionError(f"order must be at most 64, got {order}")
         if classes is not None and softmax != "class":
             raise OptionError("--classes applies to --softmax class only")
+        if not (0.0 <= dropout < 1.0):
+            raise OptionError(f"dropout must be in [0, 1), got {dropout}")
         activation_code(activation)
         check_init(init, init_scale)
         if corpus.tokens == 0:
@@ -294,13 +335,13 @@ class MLPModel(NeuralModel):
                         "hidden": hidden, "direct": bool(direct), "activation": activation,
                         "softmax": softmax, "classes": getattr(output, "C", None),
                         "init": init, "init_scale": init_scale, "batch_size": batch_size,
-                        "seed": settings.seed}
-        task = MLPTask(net, corpus, valid, batch_size, model_config)
+                        "dropout": dropout, "seed": settings.seed}
+        task = MLPTask(net, corpus, valid, batch_size, model_config, dropout)
         result = Trainer(task, settings, callbacks=callbacks).run()
         training = {"epochs": len(result.history), "stop": result.stop_reason,
                     "best_valid_ppl": result.best_valid_ppl,
                     "optimizer": settings.optimizer, "lr": settings.lr,
-                    "batch_size": batch_size, "seed": settings.seed,
+                    "batch_size": batch_size, "dropout": dropout, "seed": settings.seed,
                     "seconds": round(result.seconds, 3), "history": result.history}
         return cls(vocab, order, activation, direct, result.params,
                    getattr(output, "class_start", None), training)

@@ -49,6 +49,8 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--dropout", type=float, default=0.0,
+                    help="Dropout on the embeddings and the hidden layer.")
     ap.add_argument("--lr-schedule", default="plateau")
     ap.add_argument("--epochs", type=int, default=100, help="At most this many epochs.")
     ap.add_argument("--valid-every", type=int, default=4000,
@@ -91,6 +93,7 @@ def main(argv=None):
     options = dict(order=args.order, emb=args.emb, hidden=args.hidden, direct=args.direct,
                    softmax=args.softmax, optimizer=args.optimizer, lr=args.lr,
                    weight_decay=args.weight_decay, batch_size=args.batch_size,
+                   dropout=args.dropout,
                    lr_schedule=args.lr_schedule, epochs=args.epochs,
                    valid_every=args.valid_every, time_budget=args.budget, seed=args.seed,
                    train_log=args.log, checkpoint=args.checkpoint, resume=args.resume,
