@@ -19,6 +19,8 @@ from __future__ import annotations
 import ctypes
 import threading
 
+from .blas import SMALL
+
 _NAMES = ("openblas", "scipy_openblas")
 _SUFFIXES = ("", "64_")
 
@@ -66,9 +68,13 @@ _looked = False
 _lock = threading.Lock()
 
 
-def single_threaded(kernel, *args):
-    """``kernel(*args)`` with the kernels' BLAS on one thread."""
+def single_threaded(kernel, *args, work: int = 0):
+    """``kernel(*args)`` with the kernels' BLAS on one thread, unless each of its
+    products has ``work`` >= :data:`nlm.neural.blas.SMALL` multiply-adds: those are
+    large enough to gain from the BLAS's threads (the rule numpy's products follow)."""
     global _control, _looked
+    if work >= SMALL:
+        return kernel(*args)
     if not _looked:
         with _lock:
             if not _looked:
