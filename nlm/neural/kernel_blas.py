@@ -6,8 +6,11 @@ once per time step on small products (B x n by n x n, B = 20-64 streams),
 where threads cost more in synchronization than they gain, and its workers
 then compete for the cores with numpy's pool, which runs the large products
 of the same training step (measured on 2 busy cores: 3x slower with both
-pools at 2 threads than with this one at 1). :func:`single_threaded` runs a
-kernel with that BLAS set to one thread and restores the setting after.
+pools at 2 threads than with this one at 1). Even on 2 idle cores and for the
+largest shapes benchmarked, letting that BLAS use its threads for per-step
+products of 4M+ multiply-adds was 2-3x slower (measured: 20 streams x 650
+units, 9.7k vs 3.9-4.6k words/s; 32 x 512, 44k vs 14-16k). :func:`single_threaded`
+runs a kernel with that BLAS set to one thread and restores the setting after.
 
 Best effort: the library is found from the address of SciPy's ``sgemm`` and
 must export an OpenBLAS ``*openblas_set_num_threads*`` function; otherwise (MKL,
@@ -18,8 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import threading
-
-from .blas import SMALL
 
 _NAMES = ("openblas", "scipy_openblas")
 _SUFFIXES = ("", "64_")
@@ -68,13 +69,9 @@ _looked = False
 _lock = threading.Lock()
 
 
-def single_threaded(kernel, *args, work: int = 0):
-    """``kernel(*args)`` with the kernels' BLAS on one thread, unless each of its
-    products has ``work`` >= :data:`nlm.neural.blas.SMALL` multiply-adds: those are
-    large enough to gain from the BLAS's threads (the rule numpy's products follow)."""
+def single_threaded(kernel, *args):
+    """``kernel(*args)`` with the kernels' BLAS on one thread."""
     global _control, _looked
-    if work >= SMALL:
-        return kernel(*args)
     if not _looked:
         with _lock:
             if not _looked:

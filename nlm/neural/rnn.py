@@ -127,7 +127,7 @@ class RNNNetwork:
         P = self._buf.get("p", (T, B, self.n), self.dtype)
         tmp = self._buf.get("tmp", (B, self.n), self.dtype)
         single_threaded(RK._rnn_forward, H, P_["Wh"], P_["bh"], h_prev,
-                        self._resets(resets, T, B), self.act, P, tmp, work=B * self.n * self.n)
+                        self._resets(resets, T, B), self.act, P, tmp)
         return H, P, X
 
     # -- training ----------------------------------------------------------------------
@@ -162,7 +162,7 @@ class RNNNetwork:
             dH.reshape(T * B, n)[...] *= h_mask
         dh0 = self._buf.get("dh0", (B, n), self.dtype)
         single_threaded(RK._rnn_backward, dH, H, P_["Wh"], resets, self.act, G["bh"],
-                        dh0, work=B * n * n)                                                # dH := da
+                        dh0)                                                # dH := da
         dA = dH.reshape(T * B, n)
         np.matmul(P.reshape(T * B, n).T, dA, out=G["Wh"])                   # (n, n)
         np.matmul(X.T, dA, out=G["Wx"])                                     # (m, n)
