@@ -18,6 +18,11 @@ before the forward kernel, and dWx, dWh are one BLAS call each after the
 backward kernel (from the cached p_t and da_t): only the recurrence, which
 must run step by step, is here. Activation codes are those of
 :mod:`nlm.neural.layer_kernels` (0 tanh, 1 sigmoid).
+
+The numeric kernels use ``error_model="numpy"``: with Python's error model every
+float division (the fast tanh and sigmoid divide) checks for a zero divisor,
+which stops LLVM from vectorizing the activation loop (measured: 97 us instead
+of 11 us for the 16k activations of a 32 x 512 step).
 """
 from __future__ import annotations
 
@@ -75,7 +80,7 @@ def _activate(v, act):
     return _sigmoid(v)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _rnn_forward(H, Wh, bh, h0, resets, act, P, tmp):
     """The recurrence over T steps, in place.
 
@@ -106,7 +111,7 @@ def _rnn_forward(H, Wh, bh, h0, resets, act, P, tmp):
                 Ht[b, k] = _activate(Ht[b, k] + tmp[b, k] + bh[k], act)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _rnn_backward(dH, H, Wh, resets, act, dbh, dh):
     """Backpropagation through the T steps of :func:`_rnn_forward`, in place.
 
@@ -142,7 +147,7 @@ def _rnn_backward(dH, H, Wh, resets, act, dbh, dh):
                     dh[b, k] = zero
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _rnn_step(x, h, Wx, Wh, bh, act, out):
     """One step for one stream: out = f(x Wx + h Wh + bh); x (m,), h (n,), out (n,).
 
