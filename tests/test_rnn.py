@@ -481,3 +481,49 @@ def test_kernel_blas_runs_kernels_single_threaded_and_restores():
         assert get() == 2
     finally:
         set_(original)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpys_blas_in_kernels_equals_the_np_dot_fallback(dtype, monkeypatch):
+    """The recurrence kernels call numpy's BLAS through a function pointer where the
+    build allows it, else np.dot (SciPy's BLAS): both give the same states and gradients."""
+    from nlm.neural import blas, rnn as rnn_module
+    if blas.kernel_gemm(dtype) is None:
+        pytest.skip("numpy's BLAS exposes no ILP64 cblas gemm here: only the fallback runs")
+    net, rng = random_network("class", "tanh", dtype=dtype, V=17, m=6, n=9, seed=5)
+    inputs, targets, resets, h0 = random_chunk(rng, net.V, T=7, B=4, n=net.n)
+    h0 = h0.astype(dtype)
+
+    def run():
+        loss, h_last = net.loss_and_grads(inputs, targets, h0, resets, scale=1.0)
+        return loss, h_last, {k: g.copy() for k, g in net.grads.items()}, net.dh0.copy()
+    with_gemm = run()
+    monkeypatch.setattr(rnn_module, "kernel_gemm", lambda dt: None)
+    fallback = run()
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert with_gemm[0] == pytest.approx(fallback[0], rel=tol)
+    np.testing.assert_allclose(with_gemm[1], fallback[1], rtol=tol, atol=tol)
+    for k in with_gemm[2]:
+        np.testing.assert_allclose(with_gemm[2][k], fallback[2][k], rtol=tol, atol=tol, err_msg=k)
+    np.testing.assert_allclose(with_gemm[3], fallback[3], rtol=tol, atol=tol)
+    assert np.abs(with_gemm[2]["Wh"]).max() > 1e-3     # a real gradient was compared
+
+
+def test_threads_for_small_products_restores_the_count():
+    from nlm.neural import blas
+    if blas._get_threads is None:
+        pytest.skip("numpy's BLAS exposes no OpenBLAS thread control")
+    original = blas._get_threads()
+    try:
+        blas._set_threads(2)
+        with blas.threads_for(10):
+            assert blas._get_threads() == 1
+        assert blas._get_threads() == 2
+        with blas.threads_for(blas.SMALL):
+            assert blas._get_threads() == 2
+        with pytest.raises(ValueError):
+            with blas.threads_for(10):
+                raise ValueError("boom")
+        assert blas._get_threads() == 2
+    finally:
+        blas._set_threads(original)

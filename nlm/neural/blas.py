@@ -82,3 +82,92 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
             finally:
                 _set_threads(n)
     return np.matmul(a, b, out=out)
+
+
+# -- numpy's BLAS inside Numba kernels ---------------------------------------------------
+# ``np.dot`` inside a Numba kernel calls SciPy's BLAS: a second library with its own thread
+# pool (and, in the wheels measured, 1.2-1.4x slower than numpy's on the RNN's per-step
+# shapes). A kernel that takes one of the objects below as an argument calls numpy's own
+# ``cblas_?gemm`` instead, through a first-class function pointer (passed as an argument,
+# not a global, so the kernel can still be cached). Only 64-bit-integer (ILP64) builds
+# are used, numpy's wheel build; with any other BLAS ``kernel_gemm`` returns None and the
+# kernels fall back to ``np.dot``.
+CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS = 101, 111, 112
+_GEMM_NAMES = {"s": ("scipy_cblas_sgemm64_", "cblas_sgemm64_"),
+               "d": ("scipy_cblas_dgemm64_", "cblas_dgemm64_")}
+
+
+def _find_gemm() -> dict:
+    for path in _candidate_libraries():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        found = {}
+        for kind, names in _GEMM_NAMES.items():
+            fn = next((getattr(lib, n) for n in names if hasattr(lib, n)), None)
+            if fn is not None:
+                found[kind] = ctypes.cast(fn, ctypes.c_void_p).value
+        if len(found) == 2 and _set_threads is not None:
+            return found
+    return {}
+
+
+def _make_gemm_objects() -> dict:
+    addresses = _find_gemm()
+    if not addresses:
+        return {}
+    try:
+        import numba.experimental.function_type  # noqa: F401  (lets numba type the objects)
+        from numba import types
+    except ImportError:   # pragma: no cover - numba without first-class functions
+        return {}
+
+    class CblasGemm(types.WrapperAddressProtocol):
+        """cblas_?gemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc),
+        array pointers passed as integers (``arr.ctypes.data``)."""
+
+        def __init__(self, address, float_type):
+            self._address = address
+            i32, i64, ptr = types.int32, types.int64, types.uintp
+            self._signature = types.void(i32, i32, i32, i64, i64, i64, float_type, ptr, i64,
+                                         ptr, i64, float_type, ptr, i64)
+
+        def __wrapper_address__(self):
+            return self._address
+
+        def signature(self):
+            return self._signature
+
+    return {np.dtype(np.float32): CblasGemm(addresses["s"], types.float32),
+            np.dtype(np.float64): CblasGemm(addresses["d"], types.float64)}
+
+
+_GEMMS = _make_gemm_objects()
+
+
+def kernel_gemm(dtype):
+    """numpy's BLAS gemm for kernels working in ``dtype`` (float32 or float64), or None."""
+    return _GEMMS.get(np.dtype(dtype))
+
+
+class threads_for:
+    """Context: numpy's BLAS on one thread while the products in it are small (``work``
+    multiply-adds each, below :data:`SMALL`), as :func:`matmul` does for single products."""
+
+    def __init__(self, work: int):
+        self.work = work
+        self.before = None
+
+    def __enter__(self):
+        if _get_threads is not None and self.work < SMALL:
+            n = _get_threads()
+            if n > 1:
+                self.before = n
+                _set_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.before is not None:
+            _set_threads(self.before)
+        return False

@@ -36,6 +36,7 @@ from ..model import register
 from ..vocab import BOS_ID, Vocabulary
 from . import rnn_kernels as RK
 from .base import NeuralModel, check_positive, same_output, unigram_biases
+from .blas import kernel_gemm, threads_for
 from .init import check_init, initialize
 from .kernel_blas import single_threaded
 from .layers import Buffers, activation_code, embedding_backward, embedding_forward, unique_ids, \
@@ -110,6 +111,16 @@ class RNNNetwork:
             r = self._no_resets[(T, B)] = np.zeros((T, B), dtype=np.bool_)
         return r
 
+    def _recurrence(self, kernel, B: int, *args):
+        """Run a recurrence kernel, its per-step (B, n) x (n, n) products on numpy's BLAS
+        (one thread while they are small, see :mod:`nlm.neural.blas`), or, where numpy's
+        BLAS cannot be called from kernels, on SciPy's BLAS with one thread."""
+        gemm = kernel_gemm(self.dtype)
+        if gemm is None:
+            return single_threaded(kernel, *args, None)
+        with threads_for(B * self.n * self.n):
+            return kernel(*args, gemm)
+
     def forward(self, inputs: np.ndarray, h_prev: np.ndarray, resets=None, x_mask=None):
         """Hidden states of a chunk. inputs (T, B) int32 (the tokens read), h_prev (B, n)
         the state before the chunk, resets (T, B) bool or None, x_mask (T B, m) a dropout
@@ -126,8 +137,8 @@ class RNNNetwork:
         np.matmul(X, P_["Wx"], out=H.reshape(T * B, self.n))
         P = self._buf.get("p", (T, B, self.n), self.dtype)
         tmp = self._buf.get("tmp", (B, self.n), self.dtype)
-        single_threaded(RK._rnn_forward, H, P_["Wh"], P_["bh"], h_prev,
-                        self._resets(resets, T, B), self.act, P, tmp)
+        self._recurrence(RK._rnn_forward, B, H, P_["Wh"], P_["bh"], h_prev,
+                         self._resets(resets, T, B), self.act, P, tmp)
         return H, P, X
 
     # -- training ----------------------------------------------------------------------
@@ -161,8 +172,8 @@ class RNNNetwork:
         if h_mask is not None:
             dH.reshape(T * B, n)[...] *= h_mask
         dh0 = self._buf.get("dh0", (B, n), self.dtype)
-        single_threaded(RK._rnn_backward, dH, H, P_["Wh"], resets, self.act, G["bh"],
-                        dh0)                                                # dH := da
+        self._recurrence(RK._rnn_backward, B, dH, H, P_["Wh"], resets, self.act, G["bh"],
+                         dh0)                                               # dH := da
         dA = dH.reshape(T * B, n)
         np.matmul(P.reshape(T * B, n).T, dA, out=G["Wh"])                   # (n, n)
         np.matmul(X.T, dA, out=G["Wx"])                                     # (m, n)

@@ -80,15 +80,31 @@ def _activate(v, act):
     return _sigmoid(v)
 
 
+@njit(cache=True)
+def _product(gemm, A, W, C, transpose_w):
+    """C = A W, or A W^T with ``transpose_w``; A, W, C C-contiguous 2-D arrays of one
+    float dtype. Through ``gemm`` (numpy's BLAS, :func:`nlm.neural.blas.kernel_gemm`)
+    when given, else ``np.dot`` (SciPy's BLAS); the branch is resolved at compile time."""
+    if gemm is None:
+        if transpose_w:
+            np.dot(A, W.T, C)
+        else:
+            np.dot(A, W, C)
+    else:
+        gemm(np.int32(101), np.int32(111), np.int32(112 if transpose_w else 111),
+             A.shape[0], C.shape[1], A.shape[1], C.dtype.type(1), A.ctypes.data, A.shape[1],
+             W.ctypes.data, W.shape[1], C.dtype.type(0), C.ctypes.data, C.shape[1])
+
+
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _rnn_forward(H, Wh, bh, h0, resets, act, P, tmp):
+def _rnn_forward(H, Wh, bh, h0, resets, act, P, tmp, gemm):
     """The recurrence over T steps, in place.
 
     H (T, B, n): on entry x_t Wx for every step (the input projections), on
     exit the hidden states h_t. Wh (n, n), bh (n,), h0 (B, n) the state before
     step 0; resets (T, B) bool: start stream b afresh (from the zero state) at
     step t. P (T, B, n) gets p_t, the previous state each step used (cached for
-    the backward pass); tmp (B, n) is scratch.
+    the backward pass); tmp (B, n) is scratch; gemm: see :func:`_product`.
     """
     T, B, n = H.shape
     zero = H.dtype.type(0)
@@ -104,7 +120,7 @@ def _rnn_forward(H, Wh, bh, h0, resets, act, P, tmp):
             else:
                 for k in range(n):
                     Pt[b, k] = H[t - 1, b, k]
-        np.dot(Pt, Wh, tmp)                                   # (B, n) BLAS
+        _product(gemm, Pt, Wh, tmp, False)                    # (B, n) BLAS
         Ht = H[t]
         for b in range(B):
             for k in range(n):
@@ -112,7 +128,7 @@ def _rnn_forward(H, Wh, bh, h0, resets, act, P, tmp):
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _rnn_backward(dH, H, Wh, resets, act, dbh, dh):
+def _rnn_backward(dH, H, Wh, resets, act, dbh, dh, gemm):
     """Backpropagation through the T steps of :func:`_rnn_forward`, in place.
 
     dH (T, B, n): on entry dL/dh_t from the output layer, on exit da_t, the
@@ -129,7 +145,6 @@ def _rnn_backward(dH, H, Wh, resets, act, dbh, dh):
     for b in range(B):
         for k in range(n):
             dh[b, k] = zero
-    WhT = Wh.T
     for t in range(T - 1, -1, -1):
         G = dH[t]
         Ht = H[t]
@@ -140,7 +155,7 @@ def _rnn_backward(dH, H, Wh, resets, act, dbh, dh):
                 g = (G[b, k] + dh[b, k]) * d
                 G[b, k] = g
                 dbh[k] += g
-        np.dot(G, WhT, dh)                                    # (B, n) BLAS
+        _product(gemm, G, Wh, dh, True)                       # (B, n) BLAS
         for b in range(B):
             if resets[t, b]:
                 for k in range(n):
