@@ -1,4 +1,5 @@
-"""One thread for the BLAS that Numba kernels call.
+"""One thread for the BLAS that Numba's ``np.dot`` calls (the recurrence kernels'
+fallback: they normally call numpy's own BLAS, see :func:`nlm.neural.blas.kernel_gemm`).
 
 ``np.dot`` inside a Numba kernel calls the BLAS that SciPy links, which is not
 numpy's: a second BLAS with its own thread pool. The recurrent kernels call it
