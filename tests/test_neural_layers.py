@@ -298,6 +298,16 @@ def test_class_softmax_layer(dtype):
     layer.loss_and_grad(params, grads, z, t, dz, 1.0)
     for k in grads:
         np.testing.assert_allclose(grads[k], before[k], **tol(dtype))
+    # a batch of other classes: its gradient equals a fresh layer's (the rows the first
+    # batch set and this one does not touch are zeroed, the others overwritten)
+    t2 = np.where(layer.word_class[t] == layer.word_class[t[0]], 12, t).astype(np.int32)
+    t2[:3] = 13
+    assert set(layer.word_class[t]) != set(layer.word_class[t2])
+    layer.loss_and_grad(params, grads, z, t2, dz, 1.0)
+    fresh = {k: np.zeros_like(v) for k, v in params.items()}
+    ClassSoftmax(cs).loss_and_grad(params, fresh, z, t2, np.empty_like(z), 1.0)
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], fresh[k], err_msg=k)
 
 
 def test_blas_matmul_small_products_leave_the_thread_count_alone():

@@ -36,7 +36,7 @@ from ..errors import OptionError
 from ..vocab import BOS_ID
 from . import softmax_kernels as SK
 from .blas import matmul
-from .layers import Buffers, zero_rows
+from .layers import Buffers
 
 
 class FullSoftmax:
@@ -158,6 +158,7 @@ class ClassSoftmax:
         self._buf = Buffers()
         self._count = np.empty(self.C + 1, dtype=np.int64)
         self._rows = np.zeros(0, dtype=np.int64)  # word rows touched by the last step
+        self._present = np.zeros(self.C, dtype=np.bool_)   # the last step's classes
 
     @classmethod
     def from_counts(cls, counts, n_classes=None, power=0.5, mask=BOS_ID):
@@ -189,12 +190,12 @@ class ClassSoftmax:
         matmul(clogits, params["Wc"], out=dz)
         # word part: one block of rows of W per class present in the batch
         gW, gb = grads["W"], grads["b"]
-        self._zero_last_rows(gW, gb)
         order = self._buf.get("order", (B,), np.int64)
         gstart = self._buf.get("gstart", (B + 1,), np.int64)
         gclass = self._buf.get("gclass", (B,), np.int64)
         G = SK._group_by_class(targets, self.word_class, self.C, self._count, order,
                                gstart, gclass)
+        self._zero_stale_rows(gW, gb, gclass[:G])   # the kernel overwrites the others
         SK._class_word_xent_grad(z, targets, self.class_start, params["W"], params["b"],
                                  self.mask, float(scale), order, gstart, gclass, G,
                                  dz, gW, gb, loss)
@@ -203,9 +204,16 @@ class ClassSoftmax:
         self._rows = rows[:k]
         return float(loss.sum())
 
-    def _zero_last_rows(self, gW, gb):
-        zero_rows(gW, self._rows)
-        zero_rows(gb, self._rows)
+    def _zero_stale_rows(self, gW, gb, classes) -> None:
+        """Zero the gradient rows of the classes the previous step set and this one
+        does not (the kernel overwrites the rows of this step's classes)."""
+        now = np.zeros(self.C, dtype=np.bool_)
+        now[classes] = True
+        cs = self.class_start
+        for c in np.flatnonzero(self._present & ~now):
+            gW[cs[c]:cs[c + 1]] = 0
+            gb[cs[c]:cs[c + 1]] = 0
+        self._present = now
 
     def touched_rows(self) -> dict[str, np.ndarray]:
         return {"W": self._rows, "b": self._rows}

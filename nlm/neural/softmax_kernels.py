@@ -156,9 +156,11 @@ def _class_word_xent_grad(z, targets, class_start, W, bias, mask, scale,
 
     For example i of class c (words s..e-1): x_j = W[j] . z[i] + bias[j],
     q = softmax(x over the class), loss[i] += -ln q(t_i), and with
-    g_j = scale * (q_j - [j == t_i]):  dz[i] += sum_j g_j W[j];  dW[j] += g_j z[i];
-    dbias[j] += g_j. Examples are visited class by class (``order``), so a class's
-    block of W stays in cache while its examples are processed.
+    g_j = scale * (q_j - [j == t_i]):  dz[i] += sum_j g_j W[j];  dW[j] = sum over the
+    class's examples of g_j z[i];  dbias[j] = sum of g_j. Examples are visited class by
+    class (``order``), so a class's block of W stays in cache while its examples are
+    processed. The rows of dW and dbias of every class in the batch are overwritten;
+    the caller zeroes the rows of classes not in the batch that were set before.
     """
     D = z.shape[1]
     for g in range(n_groups):
@@ -193,14 +195,26 @@ def _class_word_xent_grad(z, targets, class_start, W, bias, mask, scale,
             if has_mask:
                 x[mask - s] = 0
             dzi = dz[i]
-            for j in range(n):
-                gj = x[j]
-                wj = W[s + j]
-                dwj = dW[s + j]
-                for k in range(D):
-                    dzi[k] += gj * wj[k]
-                    dwj[k] += gj * zi[k]
-                dbias[s + j] += gj
+            if p == group_start[g]:
+                # the class's first example writes its rows of dW, dbias (so they need
+                # no zeroing beforehand); the others add to them
+                for j in range(n):
+                    gj = x[j]
+                    wj = W[s + j]
+                    dwj = dW[s + j]
+                    for k in range(D):
+                        dzi[k] += gj * wj[k]
+                        dwj[k] = gj * zi[k]
+                    dbias[s + j] = gj
+            else:
+                for j in range(n):
+                    gj = x[j]
+                    wj = W[s + j]
+                    dwj = dW[s + j]
+                    for k in range(D):
+                        dzi[k] += gj * wj[k]
+                        dwj[k] += gj * zi[k]
+                    dbias[s + j] += gj
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
