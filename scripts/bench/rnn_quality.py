@@ -56,7 +56,7 @@ SETTINGS = {
         dir="tinyshakespeare", tokenizer="char", files=("train", "valid", None),
         ngram_order=8, target="valid nats/char <= MKN8 (KenLM 1.534)",
         rnn=dict(emb=64, hidden=1024, softmax="full", bptt=50, batch_size=32,
-                 optimizer="adam", lr=0.002, clip_norm=1.0, dropout=0.2)),
+                 optimizer="adam", lr=0.001, clip_norm=1.0, dropout=0.05)),
 }
 
 
