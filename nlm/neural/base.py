@@ -39,6 +39,17 @@ def unigram_biases(output, counts, V, dtype) -> dict[str, np.ndarray]:
     return {"b": (logp - math.log(c.sum())).astype(dtype)}
 
 
+def dropout_masks(epoch_seed: int, step: int, keep: float, rows: int, widths, dtype):
+    """Inverted-dropout masks (entries 0 or 1/keep), one (rows, width) array per width,
+    drawn from (epoch_seed, step) alone: a resumed epoch redraws the same masks."""
+    rng = np.random.default_rng((epoch_seed, step))
+    masks = []
+    for width in widths:
+        u = rng.random((rows, width), dtype=np.float32)
+        masks.append(((u < keep) * (1.0 / keep)).astype(dtype))
+    return tuple(masks)
+
+
 def check_positive(**values) -> None:
     """Each option a whole number >= 1, or an OptionError naming it as on the command line."""
     for name, v in values.items():

@@ -46,24 +46,33 @@ def _candidate_libraries() -> list[str]:
     return paths
 
 
+def thread_control(lib):
+    """(set, get) of an OpenBLAS library's thread count, typed for ctypes, or None."""
+    setter = next((getattr(lib, n) for n in _SETTERS if hasattr(lib, n)), None)
+    getter = next((getattr(lib, n) for n in _GETTERS if hasattr(lib, n)), None)
+    if setter is None or getter is None:
+        return None
+    setter.argtypes = [ctypes.c_int]
+    setter.restype = None
+    getter.argtypes = []
+    getter.restype = ctypes.c_int
+    return setter, getter
+
+
 def _find_openblas():
+    """(library, set, get) of numpy's OpenBLAS, or (None, None, None)."""
     for path in _candidate_libraries():
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        setter = next((getattr(lib, n) for n in _SETTERS if hasattr(lib, n)), None)
-        getter = next((getattr(lib, n) for n in _GETTERS if hasattr(lib, n)), None)
-        if setter is not None and getter is not None:
-            setter.argtypes = [ctypes.c_int]
-            setter.restype = None
-            getter.argtypes = []
-            getter.restype = ctypes.c_int
-            return setter, getter
-    return None, None
+        control = thread_control(lib)
+        if control is not None:
+            return (lib, *control)
+    return None, None, None
 
 
-_set_threads, _get_threads = _find_openblas()
+_lib, _set_threads, _get_threads = _find_openblas()
 
 
 def blas_threads() -> int:
@@ -73,15 +82,30 @@ def blas_threads() -> int:
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``np.matmul(a, b, out=out)`` for 2-D operands, on one thread when small."""
-    if _get_threads is not None and a.shape[0] * a.shape[1] * b.shape[1] < SMALL:
-        n = _get_threads()
-        if n > 1:
-            _set_threads(1)
-            try:
-                return np.matmul(a, b, out=out)
-            finally:
-                _set_threads(n)
-    return np.matmul(a, b, out=out)
+    with threads_for(a.shape[0] * a.shape[1] * b.shape[1]):
+        return np.matmul(a, b, out=out)
+
+
+class threads_for:
+    """Context: numpy's BLAS on one thread while the products in it are small (``work``
+    multiply-adds each, below :data:`SMALL`); larger ones keep all its threads."""
+
+    def __init__(self, work: int):
+        self.work = work
+        self.before = None
+
+    def __enter__(self):
+        if _get_threads is not None and self.work < SMALL:
+            n = _get_threads()
+            if n > 1:
+                self.before = n
+                _set_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.before is not None:
+            _set_threads(self.before)
+        return False
 
 
 # -- numpy's BLAS inside Numba kernels ---------------------------------------------------
@@ -89,28 +113,24 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
 # pool (and, in the wheels measured, 1.2-1.4x slower than numpy's on the RNN's per-step
 # shapes). A kernel that takes one of the objects below as an argument calls numpy's own
 # ``cblas_?gemm`` instead, through a first-class function pointer (passed as an argument,
-# not a global, so the kernel can still be cached). Only 64-bit-integer (ILP64) builds
-# are used, numpy's wheel build; with any other BLAS ``kernel_gemm`` returns None and the
-# kernels fall back to ``np.dot``.
+# not a global, so the kernel can still be cached). The gemm comes from the library whose
+# threads :class:`threads_for` controls. Only 64-bit-integer (ILP64) builds are used,
+# numpy's wheel build; with any other BLAS ``kernel_gemm`` returns None and the kernels
+# fall back to ``np.dot``.
 CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS = 101, 111, 112
 _GEMM_NAMES = {"s": ("scipy_cblas_sgemm64_", "cblas_sgemm64_"),
                "d": ("scipy_cblas_dgemm64_", "cblas_dgemm64_")}
 
 
 def _find_gemm() -> dict:
-    for path in _candidate_libraries():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        found = {}
-        for kind, names in _GEMM_NAMES.items():
-            fn = next((getattr(lib, n) for n in names if hasattr(lib, n)), None)
-            if fn is not None:
-                found[kind] = ctypes.cast(fn, ctypes.c_void_p).value
-        if len(found) == 2 and _set_threads is not None:
-            return found
-    return {}
+    if _lib is None:
+        return {}
+    found = {}
+    for kind, names in _GEMM_NAMES.items():
+        fn = next((getattr(_lib, n) for n in names if hasattr(_lib, n)), None)
+        if fn is not None:
+            found[kind] = ctypes.cast(fn, ctypes.c_void_p).value
+    return found if len(found) == 2 else {}
 
 
 def _make_gemm_objects() -> dict:
@@ -149,25 +169,3 @@ _GEMMS = _make_gemm_objects()
 def kernel_gemm(dtype):
     """numpy's BLAS gemm for kernels working in ``dtype`` (float32 or float64), or None."""
     return _GEMMS.get(np.dtype(dtype))
-
-
-class threads_for:
-    """Context: numpy's BLAS on one thread while the products in it are small (``work``
-    multiply-adds each, below :data:`SMALL`), as :func:`matmul` does for single products."""
-
-    def __init__(self, work: int):
-        self.work = work
-        self.before = None
-
-    def __enter__(self):
-        if _get_threads is not None and self.work < SMALL:
-            n = _get_threads()
-            if n > 1:
-                self.before = n
-                _set_threads(1)
-        return self
-
-    def __exit__(self, *exc):
-        if self.before is not None:
-            _set_threads(self.before)
-        return False

@@ -23,8 +23,7 @@ from __future__ import annotations
 import ctypes
 import threading
 
-_NAMES = ("openblas", "scipy_openblas")
-_SUFFIXES = ("", "64_")
+from .blas import thread_control
 
 
 class _Dl_info(ctypes.Structure):
@@ -50,19 +49,10 @@ def _find_thread_control():
         # symbols are looked up in scipy's module and the libraries it depends on,
         # which hold its BLAS (and not numpy's, a separate library)
         lib = ctypes.CDLL(info.dli_fname.decode())
-        for prefix in _NAMES:
-            for suffix in _SUFFIXES:
-                setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                if setter is not None and getter is not None:
-                    setter.argtypes = [ctypes.c_int]
-                    setter.restype = None
-                    getter.argtypes = []
-                    getter.restype = ctypes.c_int
-                    return getter, setter
+        control = thread_control(lib)
+        return None if control is None else (control[1], control[0])
     except Exception:   # any platform or build where this does not apply
         return None
-    return None
 
 
 _control = None

@@ -26,7 +26,8 @@ from ..corpus import Corpus
 from ..errors import OptionError
 from ..model import register
 from ..vocab import BOS_ID, Vocabulary
-from .base import NeuralModel, check_positive, same_output, unigram_biases
+from .base import (NeuralModel, check_positive, dropout_masks, same_output,
+                   unigram_biases)
 from .blas import matmul
 from .init import check_init, initialize
 from .layers import (Buffers, activation_backward, activation_code, bias_activation_forward,
@@ -210,12 +211,8 @@ class MLPTask(TrainingTask):
         """Dropout masks of step i (entries 0 or 1/keep), or None without dropout."""
         if self.keep >= 1.0:
             return None
-        rng = np.random.default_rng((self._epoch_seed, i))
-        masks = []
-        for width in (self.net.n * self.net.m, self.net.h):
-            u = rng.random((B, width), dtype=np.float32)
-            masks.append(((u < self.keep) * (1.0 / self.keep)).astype(self.net.dtype))
-        return tuple(masks)
+        return dropout_masks(self._epoch_seed, i, self.keep, B,
+                             (self.net.n * self.net.m, self.net.h), self.net.dtype)
 
     def epoch_tokens(self) -> int:
         return len(self.targets)

@@ -35,7 +35,8 @@ from ..errors import OptionError
 from ..model import register
 from ..vocab import BOS_ID, Vocabulary
 from . import rnn_kernels as RK
-from .base import NeuralModel, check_positive, same_output, unigram_biases
+from .base import (NeuralModel, check_positive, dropout_masks, same_output,
+                   unigram_biases)
 from .blas import kernel_gemm, threads_for
 from .init import check_init, initialize
 from .kernel_blas import single_threaded
@@ -319,12 +320,8 @@ class RNNTask(TrainingTask):
         """Dropout masks of step i (entries 0 or 1/keep), or None without dropout."""
         if self.keep >= 1.0:
             return None
-        rng = np.random.default_rng((self._epoch_seed, i))
-        masks = []
-        for width in (self.net.m, self.net.n):
-            u = rng.random((T * self.B, width), dtype=np.float32)
-            masks.append(((u < self.keep) * (1.0 / self.keep)).astype(self.net.dtype))
-        return tuple(masks)
+        return dropout_masks(self._epoch_seed, i, self.keep, T * self.B,
+                             (self.net.m, self.net.n), self.net.dtype)
 
     def epoch_tokens(self) -> int:
         return self.B * self.L

@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from .blas import CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, CBLAS_TRANS
 from .layer_kernels import FASTMATH
 from .softmax_kernels import _exp
 
@@ -91,7 +92,8 @@ def _product(gemm, A, W, C, transpose_w):
         else:
             np.dot(A, W, C)
     else:
-        gemm(np.int32(101), np.int32(111), np.int32(112 if transpose_w else 111),
+        gemm(np.int32(CBLAS_ROW_MAJOR), np.int32(CBLAS_NO_TRANS),
+             np.int32(CBLAS_TRANS if transpose_w else CBLAS_NO_TRANS),
              A.shape[0], C.shape[1], A.shape[1], C.dtype.type(1), A.ctypes.data, A.shape[1],
              W.ctypes.data, W.shape[1], C.dtype.type(0), C.ctypes.data, C.shape[1])
 
