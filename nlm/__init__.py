@@ -4,13 +4,14 @@ Count-based n-gram models, a Bengio-style MLP and an Elman RNN, all behind
 :class:`nlm.model.LanguageModel`, so one evaluator, one sampler and one
 mixture serve them all.
 """
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401
 
 from .errors import NlmError, CorpusError, ModelFileError, OptionError  # noqa: E402
 from .vocab import Vocabulary  # noqa: E402
 from .corpus import Corpus, read_corpus, build_vocab  # noqa: E402
 from .model import LanguageModel  # noqa: E402
 from . import ngram  # noqa: E402,F401  (registers the n-gram model kinds)
+from . import neural  # noqa: E402,F401  (registers the neural model kinds)
 from .mixture import MixtureModel  # noqa: E402
 from .modelfile import save, load  # noqa: E402
 from .evaluate import evaluate, Evaluation  # noqa: E402

@@ -16,11 +16,11 @@ import warnings
 import click
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .api import MODELS, train as train_model
 from .corpus import Corpus, read_corpus, tokenize_text
 from .errors import NlmError
-from .evaluate import LN10, evaluate as evaluate_model
+from .evaluate import LN10, evaluate as evaluate_model, summarize
 from .modelfile import check_writable, load, save
 from .sample import generate as generate_samples
 from .vocab import TOKENIZERS
@@ -77,94 +77,57 @@ def _bundle(*options):
     return apply
 
 
-# Options of the neural models (mlp, rnn), declared once: each reaches a model's
-# fit only when the user gave it, so the models keep their own defaults.
-neural_model_options = _bundle(
-    click.option("--emb", type=int, default=None, help="Neural: embedding size."),
-    click.option("--hidden", type=int, default=None, help="Neural: hidden units."),
-    click.option("--softmax", type=click.Choice(["full", "class"]), default=None,
-                 help="Neural: full softmax, or class-factorized (frequency classes; "
-                 "much faster for large vocabularies)."),
-    click.option("--classes", type=int, default=None,
-                 help="Neural, --softmax class: number of classes (default sqrt(V))."),
-    click.option("--activation", type=click.Choice(["tanh", "sigmoid", "relu"]), default=None,
-                 help="Neural: hidden activation (default tanh; rnn: tanh or sigmoid)."),
-    click.option("--init", type=click.Choice(["uniform", "normal", "xavier"]), default=None,
-                 help="Neural: weight initialization (default xavier)."),
-    click.option("--init-scale", type=float, default=None,
-                 help="Neural: range (uniform) or deviation (normal) of the initial weights."),
-    click.option("--batch-size", type=int, default=None,
-                 help="Neural: examples per minibatch (rnn: parallel streams)."),
-)
-trainer_options = _bundle(
-    click.option("--epochs", type=int, default=None, help="Neural: passes over the text."),
-    click.option("--optimizer", type=click.Choice(["sgd", "momentum", "nesterov", "adagrad",
-                                                   "rmsprop", "adam"]), default=None,
-                 help="Neural: optimizer (default: mlp adagrad, rnn sgd)."),
-    click.option("--lr", type=float, default=None, help="Neural: learning rate."),
-    click.option("--momentum", type=float, default=None,
-                 help="Neural, momentum/nesterov: momentum (default 0.9)."),
-    click.option("--weight-decay", type=float, default=None, help="Neural: L2 penalty."),
-    click.option("--l1", type=float, default=None, help="Neural: L1 penalty."),
-    click.option("--clip-norm", type=float, default=None,
-                 help="Neural: clip the gradient's global norm to this."),
-    click.option("--lr-schedule", type=click.Choice(["constant", "inverse", "plateau"]),
-                 default=None, help="Neural: constant; inverse: lr/(1+rt); plateau: halve "
-                 "when validation stops improving, then stop (rnnlm; needs --valid)."),
-    click.option("--lr-decay", type=float, default=None,
-                 help="Neural, --lr-schedule inverse: r in lr/(1+rt)."),
-    click.option("--min-improvement", type=float, default=None,
-                 help="Neural, --lr-schedule plateau: validation improvement factor that "
-                 "counts as progress (default 1.003)."),
-    click.option("--patience", type=int, default=None,
-                 help="Neural: stop after this many epochs without improvement."),
-    click.option("--valid-every", type=int, default=None,
-                 help="Neural: also validate every K updates."),
-    click.option("--time-budget", type=float, default=None,
-                 help="Neural: stop after this many seconds (keeping the best model)."),
-    click.option("--seed", type=int, default=None, help="Neural: random seed."),
-    click.option("--checkpoint", default=None,
-                 help="Neural: checkpoint file written after every epoch and on Ctrl-C."),
-    click.option("--resume", is_flag=True, help="Neural: continue from --checkpoint."),
-    click.option("--train-log", default=None, help="Neural: JSON Lines training log."),
-)
-mlp_options = _bundle(
-    click.option("--direct", is_flag=True,
-                 help="mlp: direct connections from the context embeddings to the output "
-                 "(Bengio et al. 2003)."),
-)
-rnn_options = _bundle(
-    click.option("--bptt", type=int, default=None,
-                 help="rnn: truncated-BPTT length (steps per update, default 35)."),
-    click.option("--reset-sentences", is_flag=True,
-                 help="rnn: start every training sentence from the zero state instead of "
-                 "carrying the state across sentences."),
-    click.option("--dropout", type=float, default=None,
-                 help="mlp, rnn: dropout rate on the embeddings and on the hidden units fed "
-                 "to the output layer (not on the recurrence); 0 = none."),
-)
+def _default_text(name: str) -> str:
+    """'[default: ...]' for a model option: its default in every model that takes it
+    (from the registry), grouped when models differ."""
+    by_value: dict[str, list[str]] = {}
+    for model, spec in MODELS.items():
+        if name not in spec.defaults:
+            continue
+        value = spec.defaults[name]
+        opt = spec.option_help.get(name)
+        if value is None:
+            text = opt.none_means if opt is not None and opt.none_means else "none"
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        else:
+            text = str(value)
+        by_value.setdefault(text, []).append(model)
+    if len(by_value) == 1:
+        return f"[default: {next(iter(by_value))}]"
+    return "[default: " + "; ".join(f"{', '.join(models)}: {text}"
+                                    for text, models in by_value.items()) + "]"
+
+
+def model_options(fn):
+    """The options of every registered model as click options of ``nlm train``, built
+    from the registry (one flag per option name, default None so that a model keeps
+    its own default unless the user gives one)."""
+    seen: dict[str, tuple] = {}
+    for spec in MODELS.values():
+        for name in spec.defaults:
+            if name not in seen:
+                seen[name] = (spec.option_help.get(name), spec.types[name])
+    for name in sorted(seen, reverse=True):
+        opt, kind = seen[name]
+        help_text = (opt.help if opt is not None else "") + " " + _default_text(name)
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            if opt is not None and opt.flag:     # --yes/--no: None unless given
+                fn = click.option(opt.flag, name, default=None, help=help_text)(fn)
+            else:                                # --flag: True if given, else None
+                fn = click.option(flag, name, is_flag=True, flag_value=True, default=None,
+                                  help=help_text)(fn)
+            continue
+        ptype = click.Choice(list(opt.choices)) if opt is not None and opt.choices else kind
+        fn = click.option(flag, name, type=ptype, default=None, help=help_text)(fn)
+    return fn
 
 
 @main.command()
 @click.argument("train_file")
 @click.option("--model", "model_name", type=click.Choice(sorted(MODELS)), default="add-k",
               show_default=True, help="Model kind.")
-@click.option("--order", type=int, default=None, help="N-gram order (context words + 1).")
-@click.option("--k", type=float, default=None, help="Add-k pseudo-count (1 = Laplace).")
-@click.option("--interpolate/--backoff", "interpolate", default=None,
-              help="kn, mkn: interpolated (default) or backoff form.")
-@click.option("--discount", default=None,
-              help="absolute, kn: one discount in [0, 1]; mkn: D1,D2,D3+ (each Dr in [0, r]). "
-              "Default: estimated per order from counts of counts.")
-@click.option("--prune", default=None,
-              help="N-gram models: count cutoffs per order as lmplz --prune; 0,1,1 drops the "
-              "2- and 3-grams (and longer) seen once. Thresholds never decrease, the first is 0, "
-              "the last applies to higher orders.")
-@click.option("--prune-entropy", type=float, default=None,
-              help="Backoff n-gram models: Stolcke entropy pruning threshold (e.g. 1e-8).")
-@click.option("--mle-unigrams", is_flag=True,
-              help="witten-bell, absolute: maximum-likelihood unigrams as nltk.lm (unseen "
-              "words get probability 0) instead of interpolating with the uniform distribution.")
 @click.option("--valid", "valid_file", default=None,
               help="Held-out text; its perplexity is printed after training.")
 @click.option("--tokenizer", type=click.Choice(TOKENIZERS), default="whitespace",
@@ -177,10 +140,7 @@ rnn_options = _bundle(
 @click.option("--max-size", type=int, default=None,
               help="Keep at most this many vocabulary entries (specials included).")
 @click.option("-o", "--output", required=True, help="Model file to write (.npz).")
-@neural_model_options
-@trainer_options
-@mlp_options
-@rnn_options
+@model_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @user_errors
 def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_size,
@@ -192,36 +152,18 @@ def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_s
       nlm train corpora/shakespeare/train.txt --model add-k --order 2 --k 0.01 \\
           --valid corpora/shakespeare/valid.txt -o shakespeare.npz
     """
-    spec = MODELS[model_name]
-    # Model options are declared with default None (flags: False); only those the
-    # user gave are passed on (--backoff gives False), and each must be one the
-    # chosen model accepts.
-    ctx = click.get_current_context()
-    options = {name: value for name, value in model_options.items()
-               if value is not None and (value is not False or
-                                         ctx.get_parameter_source(name)
-                                         is click.core.ParameterSource.COMMANDLINE)}
-    not_applicable = [f"--{n.replace('_', '-')}" for n in options if n not in spec.options]
-    if not_applicable:
-        raise click.BadParameter(f"{', '.join(not_applicable)} does not apply to "
-                                 f"--model {model_name}", param_hint="options")
-    check_writable(output)
-    if "checkpoint" in spec.options and "checkpoint" not in options:
-        # neural models: always checkpoint, so that Ctrl-C can save and --resume continue
-        options["checkpoint"] = os.path.splitext(output)[0] + ".ckpt.npz"
-    if valid_file is not None and not os.path.exists(valid_file):
-        raise NlmError(f"{valid_file}: no such file")
+    # Model options are declared with default None (flags: None unless given); only
+    # those the user gave are passed on, and the library checks that they apply.
+    options = {name: value for name, value in model_options.items() if value is not None}
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = train_model(train_file, model_name, tokenizer=tokenizer, lowercase=lower,
-                            min_count=min_count, max_size=max_size,
-                            valid_file=valid_file if spec.wants_valid else None,
-                            progress=not quiet, **options)
+                            min_count=min_count, max_size=max_size, valid_file=valid_file,
+                            progress=not quiet, output=output, **options)
     for w in caught:  # e.g. discounts that could not be estimated: say so, one line each
         click.echo(f"warning: {w.message}", err=True)
     seconds = time.perf_counter() - t0
-    save(model, output)
     click.echo(f"trained {model.describe().get('method', model.kind)} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
                f"{_describe_short(model)} -> {output}")
     if valid_file is not None:
@@ -304,8 +246,8 @@ def score(model_file, sentences, as_json):
         corpus = Corpus.from_sentences([words], vocab)
         lps = model.score_corpus(corpus.ids, corpus.offsets)
         tokens = words + ["</s>"]
-        total = float(lps.sum())
-        ppl = math.exp(-total / len(tokens)) if math.isfinite(total) else float("inf")
+        ev = summarize(corpus, lps)
+        total, ppl = ev.logprob, ev.perplexity
         if as_json:
             click.echo(json.dumps({
                 "sentence": text, "tokens": tokens,
@@ -445,7 +387,7 @@ def mix(model_files, valid_file, weights, tol, output):
       nlm mix --valid valid.txt kn5.npz mlp.npz -o kn5+mlp.npz
       nlm mix --weights 0.6,0.4 kn5.npz rnn.npz -o kn5+rnn.npz
     """
-    from .mixture import MixtureModel, combine_logprobs, em_weights
+    from .mixture import MixtureModel, combine_logprobs
     if len(model_files) < 2:
         raise click.UsageError("give at least two model files to mix")
     if valid_file is None and weights is None:
@@ -464,8 +406,8 @@ def mix(model_files, valid_file, weights, tol, output):
         corpus = read_corpus(valid_file, mixture.vocab)
         L = mixture.component_logprobs(corpus.ids, corpus.offsets)   # (K, T)
         if fixed is None:
-            result = em_weights(L, tol=tol)
-            mixture = mixture.with_weights(result.weights)
+            mixture, result = mixture.tune(corpus.ids, corpus.offsets, component_logprobs=L,
+                                           tol=tol)
             state = "converged" if result.converged else "stopped before converging"
             skipped = f", {result.skipped} tokens no model can predict" if result.skipped else ""
             click.echo(f"EM {state} after {result.iterations} iterations on {valid_file} "

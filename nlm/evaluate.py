@@ -106,7 +106,12 @@ def evaluate(model: LanguageModel, corpus: Corpus, dynamic_lr: float | None = No
             raise NlmError(f"{model.kind} models do not support dynamic evaluation "
                            "(it needs a model that learns, such as rnn)")
         lp = dynamic(corpus.ids, corpus.offsets, dynamic_lr)
-    seconds = time.perf_counter() - t0
+    return summarize(corpus, lp, time.perf_counter() - t0)
+
+
+def summarize(corpus: Corpus, lp: np.ndarray, seconds: float = 0.0) -> Evaluation:
+    """The :class:`Evaluation` of per-token log-probabilities ``lp`` of ``corpus``
+    (also for scores that are not probabilities, as ``nlm score`` prints them)."""
     finite = np.isfinite(lp)
     sentence_lp = np.add.reduceat(lp, corpus.offsets[:-1]) if corpus.sentences else lp[:0]
     return Evaluation(

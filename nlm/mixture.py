@@ -38,6 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import ModelFileError, NlmError, OptionError
+from .modelfile import FileFormat, register_format
 from .model import LanguageModel, register
 from .vocab import Vocabulary
 
@@ -176,8 +177,6 @@ _LOADING: set[str] = set()
 
 @register("mixture")
 class MixtureModel(LanguageModel):
-    refers_to_files = True
-
     def __init__(self, components: Sequence[LanguageModel], weights=None,
                  paths: Sequence[str | None] | None = None):
         """``components`` share one vocabulary; ``weights`` default to uniform and are
@@ -259,78 +258,95 @@ class MixtureModel(LanguageModel):
                 for i, w in enumerate(self.weights))
         return combine_logprobs(rows, self.weights)
 
-    def tune(self, ids: np.ndarray, offsets: np.ndarray, **em_options):
+    def tune(self, ids: np.ndarray, offsets: np.ndarray, component_logprobs=None,
+             **em_options):
         """(mixture with EM-tuned weights, EMResult) for held-out text ``ids``/``offsets``.
         EM starts from the current weights, or from uniform ones if any is zero (EM
-        never moves a zero weight)."""
+        never moves a zero weight). ``component_logprobs``: the (K, T)
+        :meth:`component_logprobs` of that text, when the caller has them already."""
         init = self.weights if (self.weights > 0).all() else None
-        result = em_weights(self.component_logprobs(ids, offsets), init=init, **em_options)
+        L = (self.component_logprobs(ids, offsets) if component_logprobs is None
+             else component_logprobs)
+        result = em_weights(L, init=init, **em_options)
         return self.with_weights(result.weights), result
 
-    # -- persistence --------------------------------------------------------------
-    def config(self, path=None) -> dict:
-        """Component paths relative to the mixture file ``path`` (when saving), else absolute."""
-        if path is None:
-            return {"components": list(self.paths), "weights": [float(w) for w in self.weights]}
-        missing = [self._label(i) for i, p in enumerate(self.paths) if p is None]
-        if missing:
-            raise NlmError(f"cannot save the mixture: component(s) {', '.join(missing)} have no "
-                           "model file; save each component first and build the mixture with "
-                           "MixtureModel.from_files")
-        target = os.path.realpath(path)
-        for p in self.paths:
-            if os.path.exists(p) and os.path.realpath(p) == target:
-                raise NlmError(f"{path}: is one of the mixture's components; "
-                               "write the mixture to another file")
-        base = os.path.dirname(os.path.abspath(path))
-        return {"components": [_relative(p, base) for p in self.paths],
-                "weights": [float(w) for w in self.weights]}
+    # -- persistence (the file format is registered below) ------------------------
+    def config(self) -> dict:
+        return {"components": list(self.paths), "weights": [float(w) for w in self.weights]}
 
     def arrays(self) -> dict:
         return {}
 
     @classmethod
-    def from_saved(cls, vocab, config, arrays, path=None):
-        from .modelfile import load
-        where = os.fspath(path) if path is not None else "mixture"
-        refs, weights = config.get("components"), config.get("weights")
-        if (not isinstance(refs, list) or not refs or not isinstance(weights, list)
-                or len(refs) != len(weights) or not all(isinstance(r, str) for r in refs)):
-            raise ModelFileError(f"{where}: corrupt mixture (bad component list or weights)")
-        base = os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd()
-        key = os.path.realpath(where) if path is not None else None
-        if key is not None and key in _LOADING:
-            raise ModelFileError(f"{where}: the mixture refers to itself through its components")
-        if key is not None:
-            _LOADING.add(key)
-        try:
-            components, full_paths = [], []
-            for ref in refs:
-                full = os.path.normpath(os.path.join(base, ref))
-                if not os.path.exists(full):
-                    raise ModelFileError(f"{where}: component {ref} not found (looked for {full})")
-                try:
-                    model = load(full)
-                except ModelFileError as e:
-                    raise ModelFileError(f"{where}: component {ref}: {e}") from None
-                reason = vocabulary_difference(vocab, model.vocab)
-                if reason is not None:
-                    raise ModelFileError(f"{where}: component {ref} has a different vocabulary "
-                                         f"from the mixture's ({reason}); was it retrained "
-                                         "after the mixture was made?")
-                components.append(model)
-                full_paths.append(full)
-        finally:
-            if key is not None:
-                _LOADING.discard(key)
-        try:
-            return cls(components, weights, paths=full_paths)
-        except OptionError as e:
-            raise ModelFileError(f"{where}: {e}") from None
+    def from_saved(cls, vocab, config, arrays):
+        """A mixture from a config whose component paths are absolute or relative to the
+        working directory (files use :func:`_load_mixture`)."""
+        return _load_mixture(vocab, config, arrays, None)
 
     def describe(self) -> dict:
         return {"components": [f"{self._label(i)} ({c.kind}, weight {w:.6g})"
                                for i, (c, w) in enumerate(zip(self.components, self.weights))]}
+
+
+def _mixture_config(mixture: MixtureModel, path: str) -> dict:
+    """The saved config: component paths relative to the mixture file ``path``."""
+    missing = [mixture._label(i) for i, p in enumerate(mixture.paths) if p is None]
+    if missing:
+        raise NlmError(f"cannot save the mixture: component(s) {', '.join(missing)} have no "
+                       "model file; save each component first and build the mixture with "
+                       "MixtureModel.from_files")
+    target = os.path.realpath(path)
+    for p in mixture.paths:
+        if os.path.exists(p) and os.path.realpath(p) == target:
+            raise NlmError(f"{path}: is one of the mixture's components; "
+                           "write the mixture to another file")
+    base = os.path.dirname(os.path.abspath(path))
+    return {"components": [_relative(p, base) for p in mixture.paths],
+            "weights": [float(w) for w in mixture.weights]}
+
+
+def _load_mixture(vocab, config, arrays, path=None) -> MixtureModel:
+    """Load the components a mixture file (at ``path``) refers to, and mix them."""
+    from .modelfile import load
+    where = os.fspath(path) if path is not None else "mixture"
+    refs, weights = config.get("components"), config.get("weights")
+    if (not isinstance(refs, list) or not refs or not isinstance(weights, list)
+            or len(refs) != len(weights) or not all(isinstance(r, str) for r in refs)):
+        raise ModelFileError(f"{where}: corrupt mixture (bad component list or weights)")
+    base = os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd()
+    key = os.path.realpath(where) if path is not None else None
+    if key is not None and key in _LOADING:
+        raise ModelFileError(f"{where}: the mixture refers to itself through its components")
+    if key is not None:
+        _LOADING.add(key)
+    try:
+        components, full_paths = [], []
+        for ref in refs:
+            full = os.path.normpath(os.path.join(base, ref))
+            if not os.path.exists(full):
+                raise ModelFileError(f"{where}: component {ref} not found (looked for {full})")
+            try:
+                model = load(full)
+            except ModelFileError as e:
+                raise ModelFileError(f"{where}: component {ref}: {e}") from None
+            reason = vocabulary_difference(vocab, model.vocab)
+            if reason is not None:
+                raise ModelFileError(f"{where}: component {ref} has a different vocabulary "
+                                     f"from the mixture's ({reason}); was it retrained "
+                                     "after the mixture was made?")
+            components.append(model)
+            full_paths.append(full)
+    finally:
+        if key is not None:
+            _LOADING.discard(key)
+    try:
+        return MixtureModel(components, weights, paths=full_paths)
+    except OptionError as e:
+        raise ModelFileError(f"{where}: {e}") from None
+
+
+register_format(FileFormat("mixture", kind="mixture", load=_load_mixture,
+                           config=_mixture_config))
 
 
 def _relative(path: str, base: str) -> str:

@@ -37,10 +37,6 @@ class LanguageModel(ABC):
     kind: ClassVar[str] = ""
     #: False only for models whose scores are not probabilities (stupid backoff).
     normalized: ClassVar[bool] = True
-    #: True for models that refer to other model files (mixtures): ``config`` and
-    #: ``from_saved`` then also get ``path=``, the model file's own path, so that
-    #: the references can be stored relative to it.
-    refers_to_files: ClassVar[bool] = False
 
     def __init__(self, vocab: Vocabulary):
         self.vocab = vocab

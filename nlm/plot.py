@@ -140,7 +140,7 @@ def require_matplotlib():
 def plot_curves(curves: list[Curves], output, title: str | None = None) -> None:
     """Draw the curves (perplexity on a log scale against words seen) into ``output``;
     the format follows its suffix (png, pdf, svg, ...)."""
-    from .modelfile import atomic_output, check_writable
+    from .files import atomic_output, check_writable
     Figure, FigureCanvasAgg, EngFormatter, LogFormatter = require_matplotlib()
     output = os.fspath(output)
     fig = Figure(figsize=(7.5, 4.5), layout="constrained")

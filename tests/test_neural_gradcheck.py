@@ -38,7 +38,7 @@ def test_every_mlp_parameter(softmax, direct):
     net, ctx, targets = small_network(softmax, direct)
 
     def loss_and_grads():
-        return net.loss_and_grads(ctx, targets, scale=1.0), net.grads
+        return net.loss_and_grads(ctx, targets, scale=1.0)
 
     results = gradient_check(loss_and_grads, net.params)
     expected = {"E", "H", "d", "W", "b"} | ({"Wc", "bc"} if softmax == "class" else set())
@@ -70,7 +70,8 @@ def test_direct_connections_separately(softmax):
         entries[k] = idx.reshape(-1)
 
     def loss_and_grads():   # the gradient is of the mean; the returned loss is the sum
-        return net.loss_and_grads(ctx, targets) / B, net.grads
+        loss, grads = net.loss_and_grads(ctx, targets)
+        return loss / B, grads
     results = gradient_check(loss_and_grads, net.params, keys=keys, entries=entries)
     for k in keys:
         assert results[k].checked == net.params[k].shape[0] * (net.params[k].shape[1] - h)
@@ -90,13 +91,13 @@ def test_every_mlp_parameter_with_dropout_masks(softmax, direct):
     assert all((mk == 0).any() and (mk != 0).any() for mk in masks)
 
     def loss_and_grads():
-        return net.loss_and_grads(ctx, targets, scale=1.0, masks=masks), net.grads
+        return net.loss_and_grads(ctx, targets, scale=1.0, masks=masks)
     results = gradient_check(loss_and_grads, net.params)
     for key, r in results.items():
         assert r.checked == net.params[key].size
         assert r.max_rel_error < MAX_REL, (key, r)
     # the masks matter: the loss differs from the unmasked network's
-    assert net.loss_and_grads(ctx, targets, masks=masks) != net.loss_and_grads(ctx, targets)
+    assert net.loss_and_grads(ctx, targets, masks=masks)[0] != net.loss_and_grads(ctx, targets)[0]
     # every hidden unit dropped: H and d get no gradient; every input dropped: E none
     net.loss_and_grads(ctx, targets, masks=(masks[0], np.zeros_like(masks[1])))
     assert not net.grads["H"].any() and not net.grads["d"].any()
@@ -109,7 +110,7 @@ def test_other_activations(activation):
     net, ctx, targets = small_network("full", False, activation, seed=5)
 
     def loss_and_grads():
-        return net.loss_and_grads(ctx, targets, scale=1.0), net.grads
+        return net.loss_and_grads(ctx, targets, scale=1.0)
     # ReLU has kinks: a small step with the second-order formula stays on one side
     kw = dict(h=1e-6, order=2) if activation == "relu" else {}
     results = gradient_check(loss_and_grads, net.params, keys=["E", "H", "d"], **kw)
@@ -122,8 +123,8 @@ def test_gradient_check_catches_a_wrong_gradient():
     net, ctx, targets = small_network("full", False)
 
     def wrong():
-        loss = net.loss_and_grads(ctx, targets, scale=1.0)
-        g = dict(net.grads)
+        loss, g = net.loss_and_grads(ctx, targets, scale=1.0)
+        g = dict(g)
         g["H"] = g["H"] * 1.001      # 0.1 % off
         return loss, g
     results = gradient_check(wrong, net.params, keys=["H"])

@@ -79,8 +79,8 @@ def test_gradient_check_through_time(softmax, activation):
     params = {**net.params, "h0": h0}
 
     def loss_and_grads():
-        loss, _ = net.loss_and_grads(inputs, targets, h0, resets, scale=1.0)
-        return loss, {**net.grads, "h0": net.dh0}
+        loss, grads, _ = net.loss_and_grads(inputs, targets, h0, resets, scale=1.0)
+        return loss, {**grads, "h0": net.dh0}
     results = gradient_check(loss_and_grads, params)
     assert set(results) == {"E", "Wx", "Wh", "bh", "W", "b", "h0"} | (
         {"Wc", "bc"} if softmax == "class" else set())
@@ -100,7 +100,7 @@ def test_gradient_check_with_dropout_masks(softmax):
     assert all((mk == 0).any() for mk in masks)
 
     def loss_and_grads():
-        loss, _ = net.loss_and_grads(inputs, targets, h0, resets, scale=1.0, masks=masks)
+        loss, _, _ = net.loss_and_grads(inputs, targets, h0, resets, scale=1.0, masks=masks)
         return loss, net.grads
     for key, r in gradient_check(loss_and_grads, net.params).items():
         assert r.max_rel_error < 1e-6, (key, r)
@@ -161,7 +161,7 @@ def test_forward_matches_numpy(activation):
     net, rng = random_network("full", activation, V=11, m=3, n=7, seed=5)
     inputs, targets, resets, h0 = random_chunk(rng, net.V, T=9, B=4, n=net.n)
     ref_loss, ref_H = numpy_reference(net, inputs, targets, h0, resets)
-    loss, h_last = net.loss_and_grads(inputs, targets, h0, resets)
+    loss, _, h_last = net.loss_and_grads(inputs, targets, h0, resets)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     np.testing.assert_allclose(h_last, ref_H[-1], rtol=0, atol=1e-13)
     H, P, _ = net.forward(inputs, h0, resets)
@@ -177,9 +177,9 @@ def test_float32_kernels_close_to_float64(activation):
     net, rng = random_network("class", activation, V=17, m=6, n=9, seed=2)
     inputs, targets, resets, h0 = random_chunk(rng, net.V, T=12, B=5, n=net.n)
     net32 = net.astype(np.float32)
-    loss64, h64 = net.loss_and_grads(inputs, targets, h0, resets)
+    loss64, _, h64 = net.loss_and_grads(inputs, targets, h0, resets)
     g64 = {k: v.copy() for k, v in net.grads.items()}
-    loss32, h32 = net32.loss_and_grads(inputs, targets, h0.astype(np.float32), resets)
+    loss32, _, h32 = net32.loss_and_grads(inputs, targets, h0.astype(np.float32), resets)
     assert loss32 == pytest.approx(loss64, rel=1e-5)
     np.testing.assert_allclose(h32, h64, atol=2e-6)
     for k, g in g64.items():
@@ -495,7 +495,7 @@ def test_numpys_blas_in_kernels_equals_the_np_dot_fallback(dtype, monkeypatch):
     h0 = h0.astype(dtype)
 
     def run():
-        loss, h_last = net.loss_and_grads(inputs, targets, h0, resets, scale=1.0)
+        loss, _, h_last = net.loss_and_grads(inputs, targets, h0, resets, scale=1.0)
         return loss, h_last, {k: g.copy() for k, g in net.grads.items()}, net.dh0.copy()
     with_gemm = run()
     monkeypatch.setattr(rnn_module, "kernel_gemm", lambda dt: None)

@@ -12,10 +12,15 @@ import math
 
 import numpy as np
 
+from ..corpus import Corpus
 from ..errors import ModelFileError, OptionError
 from ..model import LanguageModel
+from ..registry import Opt, register_trainer
 from ..vocab import BOS_ID, Vocabulary
-from .softmax import ClassSoftmax, FullSoftmax
+from .init import check_init
+from .softmax import ClassSoftmax, FullSoftmax, make_output_layer
+from .trainer import (TRAINER_OPTION_HELP, TRAINER_TYPES, Trainer, TrainSettings,
+                      split_settings)
 
 
 def same_output(output):
@@ -57,13 +62,40 @@ def check_positive(**values) -> None:
             raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {v!r}")
 
 
+#: Options every neural model takes besides its network's shape (help for ``nlm train``).
+NEURAL_OPTIONS = {
+    "emb": Opt("Neural: embedding size."),
+    "hidden": Opt("Neural: hidden units."),
+    "softmax": Opt("Neural: full softmax, or class-factorized (frequency classes; much "
+                   "faster for large vocabularies).", choices=("full", "class")),
+    "classes": Opt("Neural, --softmax class: number of classes.", none_means="sqrt(V)"),
+    "activation": Opt("Neural: hidden activation (rnn: tanh or sigmoid).",
+                      choices=("tanh", "sigmoid", "relu")),
+    "init": Opt("Neural: weight initialization.", choices=("uniform", "normal", "xavier")),
+    "init_scale": Opt("Neural: range (uniform) or deviation (normal) of the initial weights."),
+    "batch_size": Opt("Neural: examples per minibatch (rnn: parallel streams)."),
+    "dropout": Opt("Neural: dropout rate on the embeddings and on the hidden units fed to "
+                   "the output layer (not on the recurrence); 0 = none."),
+    **TRAINER_OPTION_HELP,
+}
+
+
 class NeuralModel(LanguageModel):
     """Base of the MLP and RNN models: parameters, output layer, float64 scoring copy,
-    model-file arrays. Subclasses set their own attributes, then call this __init__,
-    and define ``_expected_shapes``, ``_build_network`` and ``_from_config``."""
+    model-file arrays, and the training template :meth:`_fit`. Subclasses set their
+    own attributes, then call this __init__, and define ``_expected_shapes``,
+    ``_build_network`` and ``_from_config``; for training, ``_check_hyper``,
+    ``_init_network``, ``_make_task`` and ``_from_trained``."""
 
     #: how error messages name the model
     label = "neural"
+    #: trainer settings that suit this network (the caller's values win)
+    TRAIN_DEFAULTS: dict = {}
+    #: the learning rate when none is given, by optimizer (None: TRAIN_DEFAULTS' or the
+    #: trainer's)
+    DEFAULT_LR: dict | None = None
+    #: keys of the network's hyper-parameters also kept in the saved training record
+    TRAINING_RECORD: tuple[str, ...] = ("batch_size",)
 
     def __init__(self, vocab: Vocabulary, activation: str, params: dict[str, np.ndarray],
                  class_start: np.ndarray | None, training: dict | None):
@@ -139,3 +171,86 @@ class NeuralModel(LanguageModel):
         if self.softmax == "class":
             d["classes"] = self._classes()
         return d
+
+    # -- training: one template, hooks per network ---------------------------------------
+    @classmethod
+    def _check_hyper(cls, hyper: dict) -> None:          # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def _init_network(cls, rng, vocab: Vocabulary, output, hyper: dict, init: str,
+                      init_scale: float):                 # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def _make_task(cls, net, corpus: Corpus, valid: Corpus | None, hyper: dict,
+                   config: dict, dropout: float):         # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def _from_trained(cls, vocab: Vocabulary, hyper: dict, params: dict, class_start,
+                      training: dict):                    # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def train_settings(cls, options: dict) -> TrainSettings:
+        """The trainer's settings: ``options`` over :attr:`TRAIN_DEFAULTS`, with the
+        learning rate from :attr:`DEFAULT_LR` when none is given."""
+        options = {**cls.TRAIN_DEFAULTS, **options}
+        if options.get("lr") is None:
+            options.pop("lr", None)
+            if cls.DEFAULT_LR is not None:
+                options["lr"] = cls.DEFAULT_LR.get(options.get("optimizer",
+                                                               TrainSettings.optimizer), 1.0)
+        settings, rest = split_settings(options)
+        if rest:
+            raise OptionError(f"unknown option(s) for the {cls.label}: "
+                              f"{', '.join(sorted(rest))}")
+        return settings
+
+    @classmethod
+    def _fit(cls, corpus: Corpus, vocab: Vocabulary, hyper: dict, *, softmax: str,
+             classes: int | None, init: str, init_scale: float, dropout: float,
+             valid: Corpus | None, callbacks, train_options: dict):
+        """Check the options, build the network, train it with the shared
+        :class:`~nlm.neural.trainer.Trainer` and return the model with the best
+        validation weights. ``hyper`` holds the network's own hyper-parameters."""
+        settings = cls.train_settings(train_options)
+        cls._check_hyper(hyper)
+        if classes is not None and softmax != "class":
+            raise OptionError("--classes applies to --softmax class only")
+        if not (0.0 <= dropout < 1.0):
+            raise OptionError(f"dropout must be in [0, 1), got {dropout}")
+        check_init(init, init_scale)
+        if corpus.tokens == 0:
+            raise OptionError("the training text is empty")
+        V = len(vocab)
+        output = make_output_layer(softmax, V, counts=vocab.counts, classes=classes)
+        init_rng = np.random.default_rng(np.random.SeedSequence(settings.seed).spawn(2)[0])
+        net = cls._init_network(init_rng, vocab, output, hyper, init, init_scale)
+        config = {"kind": cls.kind, "vocab_size": V, **hyper, "softmax": softmax,
+                  "classes": getattr(output, "C", None), "init": init,
+                  "init_scale": init_scale, "dropout": dropout, "seed": settings.seed}
+        task = cls._make_task(net, corpus, valid, hyper, config, dropout)
+        result = Trainer(task, settings, callbacks=callbacks).run()
+        training = {"epochs": len(result.history), "stop": result.stop_reason,
+                    "best_valid_ppl": result.best_valid_ppl,
+                    "optimizer": settings.optimizer, "lr": settings.lr,
+                    "clip_norm": settings.clip_norm,
+                    **{k: hyper[k] for k in cls.TRAINING_RECORD}, "dropout": dropout,
+                    "seed": settings.seed, "seconds": round(result.seconds, 3),
+                    "history": result.history}
+        return cls._from_trained(vocab, hyper, result.params,
+                                 getattr(output, "class_start", None), training)
+
+
+def register_neural(name: str, cls: type[NeuralModel], help: str,
+                    option_help: dict[str, Opt]) -> None:
+    """Register ``cls.fit`` as ``nlm train --model NAME``: the network's options from
+    its signature, the trainer's settings with the model's defaults."""
+    trainer_defaults = {k: getattr(TrainSettings, k) for k in TRAINER_TYPES}
+    trainer_defaults.update(cls.TRAIN_DEFAULTS)
+    if cls.DEFAULT_LR is not None:
+        trainer_defaults["lr"] = None
+    register_trainer(name, cls.fit, help, option_help={**NEURAL_OPTIONS, **option_help},
+                     trainer_defaults=trainer_defaults, trainer_types=TRAINER_TYPES)

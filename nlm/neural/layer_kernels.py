@@ -9,10 +9,9 @@ Activation codes (``act``): 0 = tanh, 1 = sigmoid, 2 = ReLU.
 """
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
-from .math_kernels import FASTMATH, _tanh  # noqa: F401  (FASTMATH is shared from here too)
+from .math_kernels import FASTMATH, _activate, _activation_grad
 
 TANH, SIGMOID, RELU = 0, 1, 2
 
@@ -91,18 +90,9 @@ def _zero_rows(A, rows):
 def _bias_activation_forward(a, bias, act):
     """In place: a[b, :] = f(a[b, :] + bias). a is (B, h), possibly a row-strided view."""
     B, h = a.shape
-    half = a.dtype.type(0.5)   # typed constants keep float32 kernels in float32
-    zero = a.dtype.type(0)
     for b in range(B):
         for k in range(h):
-            v = a[b, k] + bias[k]
-            if act == 0:
-                v = _tanh(v)
-            elif act == 1:
-                v = half + half * _tanh(half * v)    # sigmoid, without overflow
-            else:
-                v = max(v, zero)
-            a[b, k] = v
+            a[b, k] = _activate(a[b, k] + bias[k], act)
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
@@ -113,19 +103,12 @@ def _activation_backward(dy, y, act, da, dbias):
     dy and y (B, h) may be row-strided views; da (B, h) contiguous; dbias (h,).
     """
     B, h = dy.shape
-    one = da.dtype.type(1)
     zero = da.dtype.type(0)
     for k in range(h):
         dbias[k] = zero
     for b in range(B):
         for k in range(h):
-            v = y[b, k]
-            if act == 0:
-                g = dy[b, k] * (one - v * v)
-            elif act == 1:
-                g = dy[b, k] * v * (one - v)
-            else:
-                g = dy[b, k] if v > zero else zero
+            g = dy[b, k] * _activation_grad(y[b, k], act)
             da[b, k] = g
             dbias[k] += g
 

@@ -14,10 +14,15 @@ compile to SIMD code inside the kernels' loops:
   NaN stays NaN, so a diverging run is still seen.
 - ``_tanh``: float32 uses the Cephes tanhf scheme (odd polynomial below 0.625,
   1 - 2 / (e^2|x| + 1) above; relative error ~1e-7); float64 is exact np.tanh.
+- ``_sigmoid``: 1/2 + tanh(x/2)/2, which cannot overflow.
+- ``_activate(v, act)`` and ``_activation_grad(y, act)``: the hidden activations
+  by code (0 tanh, 1 sigmoid, 2 ReLU) and their derivatives written from the
+  output y = f(v): tanh 1 - y^2, sigmoid y (1 - y), ReLU [y > 0].
 - ``_maxnum``: LLVM's maxnum (the larger operand; NaN only if both are), which
   vectorizes as a reduction. A NaN logit still poisons the sum of exponentials.
 
 Callers pick float32 or float64 by the argument's type (Numba overloads).
+This module is the only source of these functions and of ``FASTMATH``.
 """
 from __future__ import annotations
 
@@ -143,3 +148,53 @@ def _tanh_overload(x):
     if x == types.float32:
         return lambda x: _fast_tanh32(x)
     return lambda x: np.tanh(x)
+
+
+#: activation codes used by every kernel
+TANH, SIGMOID, RELU = 0, 1, 2
+
+
+def _make_activations(dtype):
+    """f(v, act) and f'(y, act) with constants of ``dtype`` (float32 stays float32)."""
+    zero, half, one = dtype(0), dtype(0.5), dtype(1)
+
+    @njit(inline="always", fastmath=FASTMATH)
+    def activate(v, act):
+        if act == 0:
+            return _tanh(v)
+        if act == 1:
+            return half + half * _tanh(half * v)     # the sigmoid, without overflow
+        return max(v, zero)
+
+    @njit(inline="always", fastmath=FASTMATH)
+    def activation_grad(y, act):
+        if act == 0:
+            return one - y * y
+        if act == 1:
+            return y * (one - y)
+        return one if y > zero else zero
+    return activate, activation_grad
+
+
+_ACT32 = _make_activations(np.float32)
+_ACT64 = _make_activations(np.float64)
+
+
+def _activate(v, act):  # pragma: no cover - replaced by the overload inside kernels
+    """f(v) for activation code ``act`` (0 tanh, 1 sigmoid, 2 ReLU)."""
+
+
+def _activation_grad(y, act):  # pragma: no cover - replaced by the overload inside kernels
+    """f'(v) written from the output y = f(v)."""
+
+
+@overload(_activate, inline="always")
+def _activate_overload(v, act):
+    fn = _ACT32[0] if v == types.float32 else _ACT64[0]
+    return lambda v, act: fn(v, act)
+
+
+@overload(_activation_grad, inline="always")
+def _activation_grad_overload(y, act):
+    fn = _ACT32[1] if y == types.float32 else _ACT64[1]
+    return lambda y, act: fn(y, act)

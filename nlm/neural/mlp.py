@@ -25,26 +25,18 @@ import numpy as np
 from ..corpus import Corpus
 from ..errors import OptionError
 from ..model import register
+from ..registry import Opt
 from ..vocab import BOS_ID, Vocabulary
-from .base import (NeuralModel, check_positive, dropout_masks, same_output,
+from .base import (NeuralModel, check_positive, dropout_masks, register_neural, same_output,
                    unigram_biases)
 from .blas import matmul
-from .init import check_init, initialize
+from .init import initialize
 from .layers import (Buffers, activation_backward, activation_code, bias_activation_forward,
                      context_windows, embedding_backward, embedding_forward, unique_ids,
                      zero_rows)
-from .softmax import make_output_layer
-from .trainer import Trainer, TrainingTask, split_settings
+from .trainer import TrainingTask
 
 SCORE_BATCH = 1024
-#: The MLP's own options (``nlm train --model mlp``); the trainer's are in TRAINER_OPTIONS.
-MODEL_OPTIONS = frozenset({"order", "emb", "hidden", "direct", "softmax", "classes",
-                           "activation", "init", "init_scale", "batch_size", "dropout"})
-#: Trainer defaults that suit the MLP (the caller's values win). AdaGrad's per-weight
-#: rates suit the many rarely-seen embedding and output rows; its update is a no-op
-#: for a zero gradient, so only the rows a minibatch touches are updated. On
-#: WikiText-2 it reached in 2.5 minutes the perplexity SGD needed 3 epochs for.
-TRAIN_DEFAULTS = {"optimizer": "adagrad", "lr": 0.1}
 
 
 class MLPNetwork:
@@ -120,10 +112,12 @@ class MLPNetwork:
 
     # -- training --------------------------------------------------------------------
     def loss_and_grads(self, ctx: np.ndarray, targets: np.ndarray,
-                       scale: float | None = None, masks=None) -> float:
-        """Summed cross-entropy (nats) of the batch; ``self.grads`` is set to the gradient
-        of ``scale`` x that sum (default scale 1/B: the mean). ``masks``: dropout, as
-        in :meth:`_hidden` (fixed masks: the gradient is that of the masked network)."""
+                       scale: float | None = None, masks=None
+                       ) -> tuple[float, dict[str, np.ndarray]]:
+        """(summed cross-entropy in nats of the batch, grads): ``grads`` (the network's
+        gradient buffers, overwritten by the next call) is the gradient of ``scale`` x
+        that sum (default scale 1/B: the mean). ``masks``: dropout, as in
+        :meth:`_hidden` (fixed masks: the gradient is that of the masked network)."""
         B = len(ctx)
         scale = 1.0 / B if scale is None else float(scale)
         P, G = self.params, self.grads
@@ -149,7 +143,7 @@ class MLPNetwork:
         rows = self._buf.get("erows", (B * self.n,), np.int64)
         self._erows = unique_ids(ctx, self._seen, rows)
         embedding_backward(dx, ctx, G["E"], direct)
-        return loss
+        return loss, G
 
     def touched_rows(self) -> dict[str, np.ndarray]:
         return {"E": self._erows, **self.output.touched_rows()}
@@ -220,7 +214,8 @@ class MLPTask(TrainingTask):
     def step(self, i: int) -> tuple[float, int]:
         idx = self.perm[i * self.batch:(i + 1) * self.batch]
         ctx = self.windows[idx]
-        loss = self.net.loss_and_grads(ctx, self.targets[idx], masks=self._masks(i, len(idx)))
+        loss, _ = self.net.loss_and_grads(ctx, self.targets[idx],
+                                          masks=self._masks(i, len(idx)))
         return loss, len(idx)
 
     def touched_rows(self):
@@ -238,6 +233,10 @@ class MLPModel(NeuralModel):
     """Bengio's MLP language model; the state is the tuple of the last n-1 ids."""
 
     label = "MLP"
+    #: AdaGrad's per-weight rates suit the many rarely-seen embedding and output rows;
+    #: its update is a no-op for a zero gradient, so only the rows a minibatch touches
+    #: are updated.
+    TRAIN_DEFAULTS = {"optimizer": "adagrad", "lr": 0.1}
 
     def __init__(self, vocab: Vocabulary, order: int, activation: str, direct: bool,
                  params: dict[str, np.ndarray], class_start: np.ndarray | None = None,
@@ -302,44 +301,47 @@ class MLPModel(NeuralModel):
             hidden: int = 100, direct: bool = False, softmax: str = "full",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
             init_scale: float = 0.1, batch_size: int = 64, dropout: float = 0.0,
-            valid: Corpus | None = None, callbacks=(), **options) -> "MLPModel":
-        """Train on ``corpus`` (``valid`` picks the best epoch); ``options`` are the
+            valid: Corpus | None = None, callbacks=(), **train_options) -> "MLPModel":
+        """Train on ``corpus`` (``valid`` picks the best epoch); ``train_options`` are the
         trainer's (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, ...),
-        with :data:`TRAIN_DEFAULTS`."""
-        settings, rest = split_settings({**TRAIN_DEFAULTS, **options})
-        if rest:
-            raise OptionError(f"unknown option(s) for the MLP: {', '.join(sorted(rest))}")
-        check_positive(order=order, emb=emb, hidden=hidden, batch_size=batch_size)
-        if order < 2:
-            raise OptionError(f"an MLP needs order >= 2 (at least one context word), got {order}")
-        if order > 64:
-            raise OptionError(f"order must be at most 64, got {order}")
-        if classes is not None and softmax != "class":
-            raise OptionError("--classes applies to --softmax class only")
-        if not (0.0 <= dropout < 1.0):
-            raise OptionError(f"dropout must be in [0, 1), got {dropout}")
-        activation_code(activation)
-        check_init(init, init_scale)
-        if corpus.tokens == 0:
-            raise OptionError("the training text is empty")
-        V = len(vocab)
-        output = make_output_layer(softmax, V, counts=vocab.counts, classes=classes)
-        init_rng = np.random.default_rng(np.random.SeedSequence(settings.seed).spawn(2)[0])
-        params = MLPNetwork.init_params(init_rng, V, order - 1, emb, hidden, direct, output,
-                                        vocab.counts, init, init_scale, np.float32)
-        net = MLPNetwork(params, order - 1, activation, direct, output)
-        model_config = {"kind": "mlp", "vocab_size": V, "order": order, "emb": emb,
-                        "hidden": hidden, "direct": bool(direct), "activation": activation,
-                        "softmax": softmax, "classes": getattr(output, "C", None),
-                        "init": init, "init_scale": init_scale, "batch_size": batch_size,
-                        "dropout": dropout, "seed": settings.seed}
-        task = MLPTask(net, corpus, valid, batch_size, model_config, dropout)
-        result = Trainer(task, settings, callbacks=callbacks).run()
-        training = {"epochs": len(result.history), "stop": result.stop_reason,
-                    "best_valid_ppl": result.best_valid_ppl,
-                    "optimizer": settings.optimizer, "lr": settings.lr,
-                    "batch_size": batch_size, "dropout": dropout, "seed": settings.seed,
-                    "seconds": round(result.seconds, 3), "history": result.history}
-        return cls(vocab, order, activation, direct, result.params,
-                   getattr(output, "class_start", None), training)
+        with :attr:`TRAIN_DEFAULTS`."""
+        hyper = {"order": order, "emb": emb, "hidden": hidden, "direct": bool(direct),
+                 "activation": activation, "batch_size": batch_size}
+        return cls._fit(corpus, vocab, hyper, softmax=softmax, classes=classes, init=init,
+                        init_scale=init_scale, dropout=dropout, valid=valid,
+                        callbacks=callbacks, train_options=train_options)
 
+    @classmethod
+    def _check_hyper(cls, hyper: dict) -> None:
+        check_positive(order=hyper["order"], emb=hyper["emb"], hidden=hyper["hidden"],
+                       batch_size=hyper["batch_size"])
+        if hyper["order"] < 2:
+            raise OptionError(f"an MLP needs order >= 2 (at least one context word), got "
+                              f"{hyper['order']}")
+        if hyper["order"] > 64:
+            raise OptionError(f"order must be at most 64, got {hyper['order']}")
+        activation_code(hyper["activation"])
+
+    @classmethod
+    def _init_network(cls, rng, vocab, output, hyper, init, init_scale) -> MLPNetwork:
+        n_ctx = hyper["order"] - 1
+        params = MLPNetwork.init_params(rng, len(vocab), n_ctx, hyper["emb"], hyper["hidden"],
+                                        hyper["direct"], output, vocab.counts, init,
+                                        init_scale, np.float32)
+        return MLPNetwork(params, n_ctx, hyper["activation"], hyper["direct"], output)
+
+    @classmethod
+    def _make_task(cls, net, corpus, valid, hyper, config, dropout) -> "MLPTask":
+        return MLPTask(net, corpus, valid, hyper["batch_size"], config, dropout)
+
+    @classmethod
+    def _from_trained(cls, vocab, hyper, params, class_start, training) -> "MLPModel":
+        return cls(vocab, hyper["order"], hyper["activation"], hyper["direct"], params,
+                   class_start, training)
+
+
+register_neural("mlp", MLPModel,
+                "Bengio's feed-forward neural language model (MLP over n-1 embeddings)",
+                {"order": Opt("N-gram order (context words + 1)."),
+                 "direct": Opt("mlp: direct connections from the context embeddings to the "
+                               "output (Bengio et al. 2003).")})

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .layer_kernels import FASTMATH
+from .math_kernels import FASTMATH
 
 
 @njit(inline="always")

@@ -33,32 +33,23 @@ import numpy as np
 from ..corpus import Corpus
 from ..errors import OptionError
 from ..model import register
+from ..registry import Opt
 from ..vocab import BOS_ID, Vocabulary
 from . import rnn_kernels as RK
-from .base import (NeuralModel, check_positive, dropout_masks, same_output,
+from .base import (NeuralModel, check_positive, dropout_masks, register_neural, same_output,
                    unigram_biases)
 from .blas import kernel_gemm, threads_for
-from .init import check_init, initialize
+from .init import initialize
 from .kernel_blas import single_threaded
 from .layers import Buffers, activation_code, embedding_backward, embedding_forward, unique_ids, \
     zero_rows
 from .optim import make_optimizer
-from .softmax import make_output_layer
-from .trainer import Trainer, TrainingTask, split_settings
+from .trainer import TrainingTask
 
 RNN_ACTIVATIONS = ("tanh", "sigmoid")
 SCORE_STREAMS = 64       # parallel streams when scoring
 SCORE_CHUNK = 32         # steps per forward call when scoring
 
-#: The option names ``RNNModel.fit`` accepts besides the trainer's.
-MODEL_OPTIONS = frozenset({"emb", "hidden", "bptt", "batch_size", "softmax", "classes",
-                           "activation", "init", "init_scale", "reset_sentences", "dropout"})
-#: Trainer defaults that suit the RNN (the caller's values win): Adam on the mean
-#: loss of a chunk, with the gradient norm clipped (recurrent gradients can explode).
-TRAIN_DEFAULTS = {"optimizer": "adam", "clip_norm": 1.0}
-#: The learning rate when none is given, by optimizer (for the mean loss of a chunk).
-DEFAULT_LR = {"sgd": 1.0, "momentum": 0.25, "nesterov": 0.25, "adagrad": 0.1,
-              "rmsprop": 1e-3, "adam": 2e-3}
 
 
 class RNNNetwork:
@@ -146,11 +137,12 @@ class RNNNetwork:
     def loss_and_grads(self, inputs: np.ndarray, targets: np.ndarray, h_prev: np.ndarray,
                        resets: np.ndarray | None = None, scale: float | None = None,
                        masks: tuple[np.ndarray, np.ndarray] | None = None
-                       ) -> tuple[float, np.ndarray]:
+                       ) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
         """One truncated-BPTT chunk, min-char-rnn style: (summed cross-entropy in nats,
-        h_last (B, n), a new array); ``self.grads`` is set to the gradient of ``scale`` x
-        the summed loss (default 1/(T B): the mean), with the state before the chunk held
-        fixed. ``self.dh0`` gets the gradient with respect to ``h_prev``.
+        grads, h_last (B, n), a new array). ``grads`` (the network's gradient buffers,
+        overwritten by the next call) is the gradient of ``scale`` x the summed loss
+        (default 1/(T B): the mean), with the state before the chunk held fixed;
+        ``self.dh0`` gets the gradient with respect to ``h_prev``.
 
         inputs, targets (T, B) int32 (time-major); h_prev (B, n); resets (T, B) bool.
         ``masks`` = (x_mask (T B, m), h_mask (T B, n)): dropout (Zaremba et al. 2014, not
@@ -188,7 +180,7 @@ class RNNNetwork:
         self._erows = unique_ids(flat, self._seen, rows)
         embedding_backward(dX, flat, G["E"])
         self.dh0 = dh0
-        return loss, H[T - 1].copy()
+        return loss, G, H[T - 1].copy()
 
     def touched_rows(self) -> dict[str, np.ndarray]:
         return {"E": self._erows, **self.output.touched_rows()}
@@ -330,8 +322,9 @@ class RNNTask(TrainingTask):
         a, b = i * self.bptt, min((i + 1) * self.bptt, self.L)
         resets = None if self.resets is None else self.resets[a:b]
         with np.errstate(over="ignore", invalid="ignore"):   # the trainer reports divergence
-            loss, self.h = self.net.loss_and_grads(self.inputs[a:b], self.targets[a:b],
-                                                   self.h, resets, masks=self._masks(i, b - a))
+            loss, _, self.h = self.net.loss_and_grads(self.inputs[a:b], self.targets[a:b],
+                                                      self.h, resets,
+                                                      masks=self._masks(i, b - a))
         return loss, (b - a) * self.B
 
     def touched_rows(self):
@@ -358,6 +351,13 @@ class RNNModel(NeuralModel):
     """Elman RNN language model; the state is the hidden vector (n,) float64."""
 
     label = "RNN"
+    #: Adam on the mean loss of a chunk, with the gradient norm clipped (recurrent
+    #: gradients can explode).
+    TRAIN_DEFAULTS = {"optimizer": "adam", "clip_norm": 1.0}
+    #: The learning rate when none is given, by optimizer (for the mean loss of a chunk).
+    DEFAULT_LR = {"sgd": 1.0, "momentum": 0.25, "nesterov": 0.25, "adagrad": 0.1,
+                  "rmsprop": 1e-3, "adam": 2e-3}
+    TRAINING_RECORD = ("batch_size", "bptt", "reset_sentences")
 
     def __init__(self, vocab: Vocabulary, activation: str, params: dict[str, np.ndarray],
                  class_start: np.ndarray | None = None, training: dict | None = None):
@@ -437,8 +437,8 @@ class RNNModel(NeuralModel):
             out[a:b] = net.output.target_logprobs(net.params, H.reshape(b - a, net.n),
                                                   y.reshape(-1))
             if lr > 0:
-                _, h_last = net.loss_and_grads(x, y, h, r, scale=1.0)
-                opt.step(net.params, net.grads, lr, net.touched_rows())
+                _, grads, h_last = net.loss_and_grads(x, y, h, r, scale=1.0)
+                opt.step(net.params, grads, lr, net.touched_rows())
             else:
                 h_last = H[-1].copy()
             h = h_last
@@ -461,48 +461,44 @@ class RNNModel(NeuralModel):
             bptt: int = 35, batch_size: int = 20, softmax: str = "full",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
             init_scale: float = 0.1, reset_sentences: bool = False, dropout: float = 0.0,
-            valid: Corpus | None = None, callbacks=(), **options) -> "RNNModel":
+            valid: Corpus | None = None, callbacks=(), **train_options) -> "RNNModel":
         """Train on ``corpus`` (``valid`` picks the best epoch and drives the plateau
-        schedule); ``options`` are the trainer's (:class:`~nlm.neural.trainer.TrainSettings`:
-        epochs, optimizer, lr, clip_norm, lr_schedule, ...), with :data:`TRAIN_DEFAULTS` and
-        a learning rate from :data:`DEFAULT_LR` when none is given."""
-        options = {**TRAIN_DEFAULTS, **options}
-        options.setdefault("lr", DEFAULT_LR.get(options["optimizer"], 1.0))
-        settings, rest = split_settings(options)
-        if rest:
-            raise OptionError(f"unknown option(s) for the RNN: {', '.join(sorted(rest))}")
-        check_positive(emb=emb, hidden=hidden, bptt=bptt, batch_size=batch_size)
-        if classes is not None and softmax != "class":
-            raise OptionError("--classes applies to --softmax class only")
-        if activation not in RNN_ACTIVATIONS:
-            raise OptionError(f"unknown RNN activation {activation!r}; choose from "
-                              f"{', '.join(RNN_ACTIVATIONS)}")
-        check_init(init, init_scale)
-        if not (0.0 <= dropout < 1.0):
-            raise OptionError(f"dropout must be in [0, 1), got {dropout}")
-        if corpus.tokens == 0:
-            raise OptionError("the training text is empty")
-        V = len(vocab)
-        output = make_output_layer(softmax, V, counts=vocab.counts, classes=classes)
-        init_rng = np.random.default_rng(np.random.SeedSequence(settings.seed).spawn(2)[0])
-        params = RNNNetwork.init_params(init_rng, V, emb, hidden, output, vocab.counts, init,
-                                        init_scale, np.float32)
-        net = RNNNetwork(params, activation, output)
-        model_config = {"kind": "rnn", "vocab_size": V, "emb": emb, "hidden": hidden,
-                        "bptt": bptt, "batch_size": batch_size, "activation": activation,
-                        "softmax": softmax, "classes": getattr(output, "C", None),
-                        "init": init, "init_scale": init_scale,
-                        "reset_sentences": bool(reset_sentences), "dropout": float(dropout),
-                        "seed": settings.seed}
-        task = RNNTask(net, corpus, valid, batch_size, bptt, reset_sentences, model_config,
-                       dropout)
-        result = Trainer(task, settings, callbacks=callbacks).run()
-        training = {"epochs": len(result.history), "stop": result.stop_reason,
-                    "best_valid_ppl": result.best_valid_ppl,
-                    "optimizer": settings.optimizer, "lr": settings.lr,
-                    "clip_norm": settings.clip_norm, "batch_size": batch_size, "bptt": bptt,
-                    "reset_sentences": bool(reset_sentences), "dropout": float(dropout),
-                    "seed": settings.seed, "history": result.history}
-        return cls(vocab, activation, result.params, getattr(output, "class_start", None),
-                   training)
+        schedule); ``train_options`` are the trainer's
+        (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, clip_norm,
+        lr_schedule, ...), with :attr:`TRAIN_DEFAULTS` and a learning rate from
+        :attr:`DEFAULT_LR` when none is given."""
+        hyper = {"emb": emb, "hidden": hidden, "bptt": bptt, "batch_size": batch_size,
+                 "activation": activation, "reset_sentences": bool(reset_sentences)}
+        return cls._fit(corpus, vocab, hyper, softmax=softmax, classes=classes, init=init,
+                        init_scale=init_scale, dropout=float(dropout), valid=valid,
+                        callbacks=callbacks, train_options=train_options)
 
+    @classmethod
+    def _check_hyper(cls, hyper: dict) -> None:
+        check_positive(emb=hyper["emb"], hidden=hyper["hidden"], bptt=hyper["bptt"],
+                       batch_size=hyper["batch_size"])
+        if hyper["activation"] not in RNN_ACTIVATIONS:
+            raise OptionError(f"unknown RNN activation {hyper['activation']!r}; choose from "
+                              f"{', '.join(RNN_ACTIVATIONS)}")
+
+    @classmethod
+    def _init_network(cls, rng, vocab, output, hyper, init, init_scale) -> RNNNetwork:
+        params = RNNNetwork.init_params(rng, len(vocab), hyper["emb"], hyper["hidden"], output,
+                                        vocab.counts, init, init_scale, np.float32)
+        return RNNNetwork(params, hyper["activation"], output)
+
+    @classmethod
+    def _make_task(cls, net, corpus, valid, hyper, config, dropout) -> RNNTask:
+        return RNNTask(net, corpus, valid, hyper["batch_size"], hyper["bptt"],
+                       hyper["reset_sentences"], config, dropout)
+
+    @classmethod
+    def _from_trained(cls, vocab, hyper, params, class_start, training) -> "RNNModel":
+        return cls(vocab, hyper["activation"], params, class_start, training)
+
+
+register_neural("rnn", RNNModel, "Elman recurrent network (Mikolov's RNNLM), truncated BPTT",
+                {"bptt": Opt("rnn: truncated-BPTT length (steps per update)."),
+                 "reset_sentences": Opt("rnn: start every training sentence from the zero "
+                                        "state instead of carrying the state across "
+                                        "sentences.")})

@@ -16,8 +16,8 @@ while the loop over time stays in the kernel:
 The input products x_t Wx of every step are one BLAS call made by the caller
 before the forward kernel, and dWx, dWh are one BLAS call each after the
 backward kernel (from the cached p_t and da_t): only the recurrence, which
-must run step by step, is here. Activation codes are those of
-:mod:`nlm.neural.layer_kernels` (0 tanh, 1 sigmoid).
+must run step by step, is here. Activations and their derivatives come from
+:mod:`nlm.neural.math_kernels` (codes 0 tanh, 1 sigmoid).
 
 The numeric kernels use ``error_model="numpy"``: with Python's error model every
 float division (the fast tanh and sigmoid divide) checks for a zero divisor,
@@ -27,58 +27,10 @@ of 11 us for the 16k activations of a 32 x 512 step).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
 from .blas import CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, CBLAS_TRANS
-from .layer_kernels import FASTMATH
-from .softmax_kernels import _exp
-
-
-@njit(inline="always", fastmath=FASTMATH)
-def _fast_tanh32(v):
-    # tanh(v) = sign(v) (1 - 2 / (e^{2|v|} + 1)) with the vectorizable float32 exp
-    # of the softmax kernels: absolute error ~1e-7, the float32 rounding of tanh
-    a = min(abs(v), np.float32(15.0))    # tanh(15) rounds to 1; keeps e^{2a} finite
-    e = _exp(a + a)
-    r = np.float32(1) - np.float32(2) / (e + np.float32(1))
-    return r if v >= np.float32(0) else -r
-
-
-@njit(inline="always", fastmath=FASTMATH)
-def _fast_sigmoid32(v):
-    # e^{-v} with -v capped at 80 (the float32 exp is only valid below 88)
-    return np.float32(1) / (np.float32(1) + _exp(min(-v, np.float32(80.0))))
-
-
-def _tanh(x):  # pragma: no cover - replaced by the overload inside kernels
-    return np.tanh(x)
-
-
-def _sigmoid(x):  # pragma: no cover - replaced by the overload inside kernels
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-@overload(_tanh, inline="always")
-def _tanh_overload(x):
-    if x == types.float32:
-        return lambda x: _fast_tanh32(x)
-    return lambda x: np.tanh(x)
-
-
-@overload(_sigmoid, inline="always")
-def _sigmoid_overload(x):
-    if x == types.float32:
-        return lambda x: _fast_sigmoid32(x)
-    return lambda x: 1.0 / (1.0 + np.exp(-x))
-
-
-@njit(inline="always", fastmath=FASTMATH)
-def _activate(v, act):
-    """f(v): tanh (act 0) or the logistic sigmoid (act 1)."""
-    if act == 0:
-        return _tanh(v)
-    return _sigmoid(v)
+from .math_kernels import FASTMATH, _activate, _activation_grad
 
 
 @njit(cache=True)
@@ -141,7 +93,6 @@ def _rnn_backward(dH, H, Wh, resets, act, dbh, dh, gemm):
     """
     T, B, n = dH.shape
     zero = dH.dtype.type(0)
-    one = dH.dtype.type(1)
     for k in range(n):
         dbh[k] = zero
     for b in range(B):
@@ -152,9 +103,7 @@ def _rnn_backward(dH, H, Wh, resets, act, dbh, dh, gemm):
         Ht = H[t]
         for b in range(B):
             for k in range(n):
-                y = Ht[b, k]
-                d = y * (one - y) if act == 1 else one - y * y
-                g = (G[b, k] + dh[b, k]) * d
+                g = (G[b, k] + dh[b, k]) * _activation_grad(Ht[b, k], act)
                 G[b, k] = g
                 dbh[k] += g
         _product(gemm, G, Wh, dh, True)                       # (B, n) BLAS

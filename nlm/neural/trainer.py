@@ -24,7 +24,6 @@ The trainer knows nothing about layers or vocabularies.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -36,18 +35,15 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from ..errors import NlmError, OptionError
-from ..modelfile import atomic_output
 from ..progress import Progress
+from ..registry import Opt
+from .checkpoint import TrainingLog, read_checkpoint, split_groups, write_checkpoint
 from .optim import OPTIMIZERS, SCHEDULES, Schedule, all_finite, clip_scale, make_optimizer
 
 #: A mean cross-entropy above this (nats per token) means training diverged: its
 #: perplexity overflows a float64 (e^709), where a uniform guess over even a million
 #: words costs 14 nats. Saturated networks can stop short of NaN with losses like 1e30.
 MAX_MEAN_LOSS = 700.0
-
-CHECKPOINT_FORMAT = "nlm-checkpoint"
-CHECKPOINT_VERSION = 1
-_HEADER = "__checkpoint__"
 
 
 class TrainingDiverged(NlmError):
@@ -152,6 +148,37 @@ class TrainSettings:
 
 #: Option names every neural model accepts for its trainer (the CLI passes them to ``fit``).
 TRAINER_OPTIONS = frozenset(f.name for f in fields(TrainSettings)) - {"progress"}
+#: Their types (int, float, str or bool), read from the dataclass.
+TRAINER_TYPES = {f.name: {"int": int, "float": float, "str": str, "bool": bool}[
+    f.type.replace(" | None", "")] for f in fields(TrainSettings) if f.name in TRAINER_OPTIONS}
+
+
+#: Help for each trainer option (``nlm train --help``).
+TRAINER_OPTION_HELP = {
+    "epochs": Opt("Neural: passes over the text."),
+    "optimizer": Opt("Neural: optimizer.", choices=OPTIMIZERS),
+    "lr": Opt("Neural: learning rate.", none_means="by optimizer"),
+    "momentum": Opt("Neural, momentum/nesterov: momentum."),
+    "weight_decay": Opt("Neural: L2 penalty."),
+    "l1": Opt("Neural: L1 penalty."),
+    "clip_norm": Opt("Neural: clip the gradient's global norm to this.", none_means="none"),
+    "lr_schedule": Opt("Neural: constant; inverse: lr/(1+rt); plateau: halve when "
+                       "validation stops improving, then stop (rnnlm; needs --valid).",
+                       choices=SCHEDULES),
+    "lr_decay": Opt("Neural, --lr-schedule inverse: r in lr/(1+rt)."),
+    "min_improvement": Opt("Neural, --lr-schedule plateau: validation improvement "
+                           "factor that counts as progress."),
+    "patience": Opt("Neural: stop after this many epochs without improvement.",
+                    none_means="none"),
+    "valid_every": Opt("Neural: also validate every K updates.", none_means="each epoch"),
+    "time_budget": Opt("Neural: stop after this many seconds (keeping the best model).",
+                       none_means="none"),
+    "seed": Opt("Neural: random seed."),
+    "checkpoint": Opt("Neural: checkpoint file written after every epoch and on Ctrl-C.",
+                      none_means="OUTPUT.ckpt.npz"),
+    "resume": Opt("Neural: continue from --checkpoint."),
+    "train_log": Opt("Neural: JSON Lines training log.", none_means="none"),
+}
 
 
 def split_settings(options: dict) -> tuple[TrainSettings, dict]:
@@ -441,18 +468,10 @@ class Trainer:
         if not all_finite(self.task.params):
             self._diverged("the parameters are not finite")
         scalars, opt_arrays = self.optimizer.state_dict()
-        st = asdict(self.state)
-        header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-                  "model": self.task.config(), "state": st, "optimizer": scalars,
-                  "schedule": self.schedule.state_dict()}
-        arrays = {f"param/{k}": v for k, v in self.task.params.items()}
-        if self.best is not None:
-            arrays.update({f"best/{k}": v for k, v in self.best.items()})
-        arrays.update({f"opt/{k}": v for k, v in opt_arrays.items()})
-        arrays.update({f"task/{k}": v for k, v in self.task.state_arrays().items()})
-        arrays[_HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-        with atomic_output(path) as f:
-            np.savez(f, **arrays)
+        header = {"model": self.task.config(), "state": asdict(self.state),
+                  "optimizer": scalars, "schedule": self.schedule.state_dict()}
+        write_checkpoint(path, header, {"param": self.task.params, "best": self.best or {},
+                                        "opt": opt_arrays, "task": self.task.state_arrays()})
         self._checkpoint_epoch = self.state.epoch
         self._log_event("checkpoint", path=os.fspath(path), epoch=self.state.epoch,
                         step=self.state.step)
@@ -466,23 +485,17 @@ class Trainer:
             raise OptionError(f"{path}: checkpoint of a different model (differs in "
                               f"{', '.join(diff)}); use the options it was trained with")
         params = self.task.params
-        best = {}
-        task_arrays, opt_arrays = {}, {}
-        for name, a in arrays.items():
-            group, _, key = name.partition("/")
-            if group in ("param", "best"):
+        groups = split_groups(arrays)
+        for group in ("param", "best"):
+            for key, a in groups[group].items():
                 if key not in params or a.shape != params[key].shape:
                     raise OptionError(f"{path}: parameter {key!r} does not match the model")
-                if group == "param":
-                    np.copyto(params[key], a)
-                else:
-                    best[key] = np.array(a, dtype=params[key].dtype)
-            elif group == "opt":
-                opt_arrays[key] = a
-            elif group == "task":
-                task_arrays[key] = a
-        if set(k.partition("/")[2] for k in arrays if k.startswith("param/")) != set(params):
+        if set(groups["param"]) != set(params):
             raise OptionError(f"{path}: checkpoint is missing parameters")
+        for key, a in groups["param"].items():
+            np.copyto(params[key], a)
+        best = {k: np.array(a, dtype=params[k].dtype) for k, a in groups["best"].items()}
+        opt_arrays, task_arrays = groups["opt"], groups["task"]
         self.best = best or None
         self.optimizer.load_state_dict(header["optimizer"], opt_arrays, params)
         self.schedule.load_state_dict(header["schedule"])
@@ -492,46 +505,13 @@ class Trainer:
 
     # -- log ---------------------------------------------------------------------------
     def _open_log(self, append: bool) -> None:
-        if self.s.train_log:
-            try:
-                self._log = open(self.s.train_log, "a" if append else "w", encoding="utf-8")
-            except OSError as e:
-                raise NlmError(f"{self.s.train_log}: cannot write ({e.strerror})") from None
+        self._log = TrainingLog(self.s.train_log, append)
 
     def _log_event(self, event: str, **fields_) -> None:
-        if self._log is None:
-            return
-        rec = {"event": event, "time": round(time.time(), 3), **fields_}
-        self._log.write(json.dumps(rec, default=_json_default) + "\n")
-        self._log.flush()
+        if self._log is not None:
+            self._log.write(event, **fields_)
 
     def _close_log(self) -> None:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-
-def _json_default(x):
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating,)):
-        return float(x)
-    return str(x)
-
-
-def read_checkpoint(path) -> tuple[dict, dict[str, np.ndarray]]:
-    """(header, arrays) of a checkpoint file, with one-line errors for bad files."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise OptionError(f"{path}: no checkpoint to resume from")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        header = json.loads(arrays.pop(_HEADER).tobytes().decode("utf-8"))
-    except Exception as e:  # any damage: truncated zip, missing header, bad JSON
-        raise NlmError(f"{path}: not a readable nlm checkpoint ({type(e).__name__})") from None
-    if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
-        raise NlmError(f"{path}: not an nlm checkpoint")
-    if header.get("version", 0) > CHECKPOINT_VERSION:
-        raise NlmError(f"{path}: checkpoint written by a newer nlm")
-    return header, arrays

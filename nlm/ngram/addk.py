@@ -16,8 +16,9 @@ import numpy as np
 from ..corpus import Corpus
 from ..errors import OptionError
 from ..model import register
+from ..registry import register_trainer
 from ..vocab import Vocabulary
-from .base import NgramModel, check_order, counts_arrays, saved_counts
+from .base import NGRAM_OPTIONS, NgramModel, check_order, counts_arrays, saved_counts
 from .counts import NgramCounts, count_ngrams, ngram_rows, padded_stream
 
 
@@ -103,3 +104,7 @@ class AddKModel(NgramModel):
 
     def describe(self) -> dict:
         return {"ngrams": [self.counts.size(j) for j in range(1, self.order + 1)]}
+
+
+register_trainer("add-k", AddKModel.fit, "add-k smoothing (k=1: Laplace), no backoff",
+                 option_help=NGRAM_OPTIONS)

@@ -55,7 +55,8 @@ from array import array
 import numpy as np
 
 from ..errors import ModelFileError, NlmError
-from ..modelfile import atomic_output, register_loader
+from ..files import atomic_output
+from ..modelfile import FileFormat, register_format
 from ..vocab import BOS_ID, SPECIALS, Vocabulary
 from .backoff import BackoffModel
 
@@ -445,11 +446,6 @@ def write_arpa(model, path) -> None:
                 out.close()
 
 
-def _load(path):
-    return read_arpa(path)
-
-
-register_loader(".arpa", _load)
-register_loader(".arpa.gz", _load)
+register_format(FileFormat("arpa", load=read_arpa, suffixes=(".arpa", ".arpa.gz")))
 
 __all__ = ["read_arpa", "write_arpa"]

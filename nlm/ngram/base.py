@@ -9,9 +9,28 @@ import numpy as np
 
 from ..errors import ModelFileError, OptionError
 from ..model import LanguageModel
+from ..registry import Opt
 from ..vocab import BOS_ID, Vocabulary
 
 MAX_ORDER = 20
+
+#: The options of the count-based models (help for ``nlm train``), shared by their
+#: registrations in :mod:`.addk` and :mod:`.methods`.
+NGRAM_OPTIONS = {
+    "order": Opt("N-gram order (context words + 1)."),
+    "k": Opt("add-k: pseudo-count (1 = Laplace)."),
+    "interpolate": Opt("kn, mkn: interpolated or backoff form.", flag="--interpolate/--backoff"),
+    "discount": Opt("absolute, kn: one discount in [0, 1]; mkn: D1,D2,D3+ (each Dr in [0, r]).",
+                    type=str, none_means="estimated per order from counts of counts"),
+    "prune": Opt("N-gram models: count cutoffs per order as lmplz --prune; 0,1,1 drops the 2- "
+                 "and 3-grams (and longer) seen once. Thresholds never decrease, the first is "
+                 "0, the last applies to higher orders.", type=str, none_means="none"),
+    "prune_entropy": Opt("Backoff n-gram models: Stolcke entropy pruning threshold "
+                         "(e.g. 1e-8).", type=float, none_means="none"),
+    "mle_unigrams": Opt("witten-bell, absolute: maximum-likelihood unigrams as nltk.lm (unseen "
+                        "words get probability 0) instead of interpolating with the uniform "
+                        "distribution."),
+}
 
 
 def check_order(order) -> int:

@@ -57,11 +57,12 @@ import numpy as np
 
 from ..corpus import Corpus
 from ..errors import OptionError
+from ..registry import register_trainer
 from ..vocab import BOS_ID, Vocabulary
 from .adjust import (adjusted, adjusted_counts_of_counts, context_of, context_sums,
                      counts_of_counts, starts_with_bos)
 from .backoff import BackoffModel
-from .base import check_order
+from .base import NGRAM_OPTIONS, check_order
 from .counts import NgramCounts, count_ngrams, first_positions
 from .discount import (DiscountWarning, check_mkn_discounts, check_single_discount, estimate_kn,
                        estimate_mkn, good_turing, lmplz_counts_of_counts)
@@ -389,3 +390,15 @@ def fit_stupid_backoff(corpus: Corpus, vocab: Vocabulary, order: int = 3,
         options["prune"] = thresholds
     return BackoffModel(vocab, keys, logprob, logbow, method="stupid backoff", normalized=False,
                         options=options)
+
+
+for _name, _fit, _help in (
+        ("mle", fit_mle, "maximum likelihood n-grams (zeros for unseen)"),
+        ("witten-bell", fit_witten_bell, "interpolated Witten-Bell"),
+        ("absolute", fit_absolute, "interpolated absolute discounting"),
+        ("kn", fit_kneser_ney, "Kneser-Ney, one discount per order"),
+        ("mkn", fit_modified_kneser_ney,
+         "modified Kneser-Ney as KenLM lmplz (the default n-gram model)"),
+        ("katz", fit_katz, "Katz backoff with Good-Turing discounts"),
+        ("stupid", fit_stupid_backoff, "stupid backoff (scores are not probabilities)")):
+    register_trainer(_name, _fit, _help, option_help=NGRAM_OPTIONS)

@@ -1,0 +1,122 @@
+"""Safe file output and the one npz + JSON-header container.
+
+Everything nlm writes goes through :func:`atomic_output`: a temporary file in
+the target directory, renamed onto the target only when writing succeeded, so
+a failed or interrupted command leaves any previous file as it was.
+:func:`check_writable` fails early, before long work, when an output cannot be
+written.
+
+Model files and training checkpoints share one container: an ``.npz`` archive
+(read with ``allow_pickle=False``) whose array ``header_name`` holds a UTF-8
+JSON header; :func:`write_npz` and :func:`read_npz` write and read it with
+one-line errors for every kind of damage. What the header must say is the
+caller's business (:mod:`nlm.modelfile`, :mod:`nlm.neural.checkpoint`).
+This module knows nothing about models.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from contextlib import contextmanager
+
+import numpy as np
+
+from .errors import NlmError
+
+TEMP_PREFIX = ".nlm-"
+TEMP_SUFFIX = ".tmp"
+
+
+@contextmanager
+def atomic_output(path, mode: str = "wb"):
+    """Open a temporary file next to ``path``; rename it onto ``path`` on success only."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise NlmError(f"{path}: is a directory")
+    if not os.path.isdir(directory):
+        raise NlmError(f"{path}: directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
+    except OSError as e:
+        raise NlmError(f"{path}: cannot write ({e.strerror})") from None
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        # mkstemp makes the file private (0600); give it the permissions a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def check_writable(path) -> None:
+    """Fail early, before long work, when ``path`` cannot be written."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise NlmError(f"{path}: is a directory")
+    if not os.path.isdir(directory):
+        raise NlmError(f"{path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise NlmError(f"{path}: not writable")
+
+
+def write_npz(path, header: dict, arrays: dict[str, np.ndarray], header_name: str) -> None:
+    """Write ``arrays`` and the JSON ``header`` (as array ``header_name``) atomically."""
+    out = dict(arrays)
+    out[header_name] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    with atomic_output(path) as f:
+        np.savez(f, **out)
+
+
+def read_npz(path, header_name: str, what: str, error=NlmError
+             ) -> tuple[object, dict[str, np.ndarray]]:
+    """(decoded JSON header, the other arrays) of an npz container, or ``error`` with a
+    one-line message naming ``path`` and what is wrong; ``what`` names the expected kind
+    of file ("nlm model file", "nlm checkpoint")."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise error(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise error(f"{path}: is a directory, not an {what}")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror})") from None
+    if magic.startswith(b"\x93NUMPY"):
+        raise error(f"{path}: not an {what} (a bare .npy array)")
+    if not magic.startswith(b"PK"):
+        raise error(f"{path}: not an {what} (unrecognized format)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise error(f"{path}: not an {what} (a bare .npy array)")
+            if header_name not in npz.files:
+                raise error(f"{path}: not an {what} (no nlm header)")
+            arrays = {name: npz[name] for name in npz.files}
+    except NlmError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
+            UnicodeDecodeError, zipfile.LargeZipFile) as e:
+        raise error(f"{path}: truncated or corrupt ({type(e).__name__}: {e})"
+                    .splitlines()[0][:300]) from None
+    except Exception as e:  # zlib.error and friends from damaged members
+        raise error(f"{path}: truncated or corrupt ({type(e).__name__})") from None
+    try:
+        header = json.loads(arrays.pop(header_name).tobytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise error(f"{path}: corrupt nlm header") from None
+    return header, arrays
+
+
+__all__ = ["atomic_output", "check_writable", "write_npz", "read_npz"]
