@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conformance import LanguageModelConformance, random_contexts, random_corpus
-from conftest import corpus_from_lines, shared_path
-from test_backoff import MORE_TEXT, AbsoluteDiscounting
+from conftest import MORE_TEXT, AbsoluteDiscounting, corpus_from_lines, shared_path
 
 from nlm.cli import main
 from nlm.corpus import read_corpus

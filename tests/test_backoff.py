@@ -3,93 +3,17 @@ defining formulas, and the Numba kernels against a plain numpy implementation.""
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 import numpy as np
 import pytest
 from conformance import LanguageModelConformance, random_contexts, random_corpus
-from conftest import TINY_TEXT, corpus_from_lines
+from conftest import MORE_TEXT, TINY_TEXT, AbsoluteDiscounting
 
 from nlm.errors import ModelFileError
 from nlm.modelfile import load, save
 from nlm.ngram.backoff import BackoffModel
 from nlm.ngram.counts import ngram_rows, padded_stream
 from nlm.vocab import BOS_ID, EOS_ID
-
-MORE_TEXT = TINY_TEXT + """\
-the red cat sat on a log
-a mat and a log and a dog
-on the mat the cat sat
-""".splitlines()
-
-
-class AbsoluteDiscounting:
-    """Interpolated absolute discounting written with plain dicts and loops: the
-    reference the hand-built BackoffModel is folded from.
-
-    p(w)     = (max(c(w) - D, 0) + D * T / U) / C      (uniform over the U = V-1 words
-                                                        other than <s>; T seen types)
-    p(w | h) = (max(c(h w) - D, 0) + D * T(h) * p(w | h')) / c(h .)   if c(h .) > 0
-             = p(w | h')                                              otherwise
-    """
-
-    def __init__(self, lines, order, D=0.6):
-        self.vocab, self.corpus = corpus_from_lines(lines)
-        self.order, self.D, self.V = order, D, len(self.vocab)
-        self.counts = Counter()  # n-gram tuple -> count, all orders
-        for s in range(self.corpus.sentences):
-            padded = [BOS_ID] + [int(t) for t in self.corpus.sentence(s)]
-            for i in range(1, len(padded)):
-                for k in range(1, order + 1):
-                    if i - k + 1 >= 0:
-                        self.counts[tuple(padded[i - k + 1:i + 1])] += 1
-        self.total = Counter()   # context -> c(h .)
-        self.types = Counter()   # context -> T(h)
-        for g, c in self.counts.items():
-            self.total[g[:-1]] += c
-            self.types[g[:-1]] += 1
-
-    def prob(self, w, h=()) -> float:
-        h = tuple(h)[len(h) - min(len(h), self.order - 1):]
-        D = self.D
-        if not h:
-            if w == BOS_ID:
-                return 0.0
-            return ((max(self.counts[(w,)] - D, 0.0) + D * self.types[()] / (self.V - 1))
-                    / self.total[()])
-        if self.total[h] == 0:
-            return self.prob(w, h[1:])
-        return ((max(self.counts[h + (w,)] - D, 0.0) + D * self.types[h] * self.prob(w, h[1:]))
-                / self.total[h])
-
-    def backoff_model(self) -> BackoffModel:
-        """Fold into ARPA form: every seen n-gram keeps its interpolated probability;
-        bow(h) = (1 - sum of p(w|h) over stored h w) / (1 - sum of p(w|h') over them)."""
-        N, V = self.order, self.V
-        grams = [sorted(g for g in self.counts if len(g) == k) for k in range(1, N + 1)]
-        grams[0] = [(w,) for w in range(V)]
-        row = {g: g[0] for g in grams[0]}
-        keys, logprob, logbow = [], [], []
-        for k in range(1, N + 1):
-            if k > 1:
-                keyed = sorted((row[g[:-1]] * V + g[-1], g) for g in grams[k - 1])
-                grams[k - 1] = [g for _, g in keyed]
-                row.update({g: i for i, g in enumerate(grams[k - 1])})
-                keys.append(np.array([key for key, _ in keyed], dtype=np.int64))
-            else:
-                keys.append(np.arange(V, dtype=np.int64))
-            with np.errstate(divide="ignore"):
-                logprob.append(np.log([self.prob(g[-1], g[:-1]) for g in grams[k - 1]]))
-            if k < N:
-                bows = []
-                for h in grams[k - 1]:
-                    nexts = [g[-1] for g in self.counts if len(g) == k + 1 and g[:-1] == h]
-                    num = 1.0 - sum(self.prob(w, h) for w in nexts)
-                    den = 1.0 - sum(self.prob(w, h[1:]) for w in nexts)
-                    bows.append(math.log(num / den) if nexts else 0.0)
-                logbow.append(np.array(bows))
-        return BackoffModel(self.vocab, keys, logprob, logbow, method="absolute-test")
-
 
 @pytest.fixture(scope="module")
 def reference3():

@@ -7,18 +7,13 @@ import os
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import TINY_TEXT, assert_one_line_error, run
 
 from nlm import __version__
 from nlm.cli import main
 from nlm.modelfile import FORMAT_VERSION, HEADER
 
-TRAIN = "the cat sat on the mat\nthe dog sat on the log\na cat and a dog\n"
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
+TRAIN = "\n".join(TINY_TEXT[:3]) + "\n"
 
 
 @pytest.fixture
@@ -28,23 +23,6 @@ def files(tmp_path):
     (tmp_path / "empty.txt").write_text("\n \n", encoding="utf-8")
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
     return tmp_path
-
-
-def run(runner, args, ok=True, **kw):
-    result = runner.invoke(main, [str(a) for a in args], **kw)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-def assert_one_line_error(result, *needles):
-    assert result.exit_code != 0
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert "Traceback" not in result.output
-    assert lines and lines[-1].startswith("Error:"), result.output
-    for needle in needles:
-        assert needle in result.output, result.output
 
 
 @pytest.fixture

@@ -7,28 +7,14 @@ import math
 import os
 
 import pytest
-from click.testing import CliRunner
-from test_cli import assert_one_line_error, run
+from conftest import TINY_TEXT, assert_one_line_error, run
 
-from nlm.cli import main
 from nlm.mixture import MixtureModel
 from nlm.modelfile import load
 
-TRAIN = """\
-the cat sat on the mat
-the dog sat on the log
-a cat and a dog
-the cat saw the dog
-a dog saw a cat on the mat
-the mat was red
-"""
+TRAIN = "\n".join(TINY_TEXT) + "\n"
 VALID = "the dog sat on the mat\na cat saw the log\nthe red cat sat\n"
 TEST = "a dog and a cat on the log\nthe cat sat\na zebra sat on the mat\n"
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
 
 
 @pytest.fixture

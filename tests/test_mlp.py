@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conformance import LanguageModelConformance
-from conftest import TINY_TEXT, corpus_from_lines
+from conftest import TINY_TEXT
 
 from nlm.cli import main
 from nlm.errors import ModelFileError, OptionError

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 from conformance import LanguageModelConformance, random_contexts
-from conftest import shared_path
-from test_backoff import MORE_TEXT, AbsoluteDiscounting
+from conftest import MORE_TEXT, AbsoluteDiscounting, shared_path
 
 from nlm.errors import OptionError
 from nlm.ngram.addk import AddKModel

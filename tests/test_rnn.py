@@ -3,18 +3,16 @@ the kernels against a plain numpy recurrence, stream layouts, training (determin
 resume, reset at sentences), dynamic evaluation and the command line."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from conformance import LanguageModelConformance, random_corpus
-from conftest import TINY_TEXT, corpus_from_lines
+from conftest import TINY_TEXT
 
 from nlm.cli import main
-from nlm.corpus import Corpus
 from nlm.errors import NlmError, OptionError
-from nlm.modelfile import load, save
+from nlm.modelfile import load
 from nlm.neural.gradcheck import gradient_check
 from nlm.neural.rnn import RNNModel, RNNNetwork, previous_tokens, stream_layout
 from nlm.neural.softmax import make_output_layer

@@ -4,9 +4,8 @@ A multi-threaded BLAS splits every product between its threads and then waits
 for all of them. For the small products of a training step (a class softmax's
 class layer, an MLP's hidden layer at small batch sizes) the split gains
 little, and on a machine whose cores are busy with other work it costs a
-scheduler time slice whenever a BLAS thread is descheduled: on this project's
-shared 2-core machines the class-softmax MLP trained 6x faster with those
-products on one thread (77k instead of 13k words/s). So :func:`matmul` runs
+scheduler time slice whenever a BLAS thread is descheduled (the README's
+"Measured design choices" gives the figures). So :func:`matmul` runs
 products below :data:`SMALL` multiply-adds on one thread and leaves large
 ones to all of BLAS's threads.
 
@@ -110,8 +109,8 @@ class threads_for:
 
 # -- numpy's BLAS inside Numba kernels ---------------------------------------------------
 # ``np.dot`` inside a Numba kernel calls SciPy's BLAS: a second library with its own thread
-# pool (and, in the wheels measured, 1.2-1.4x slower than numpy's on the RNN's per-step
-# shapes). A kernel that takes one of the objects below as an argument calls numpy's own
+# pool (and slower than numpy's on the RNN's per-step shapes, see the README's
+# "Measured design choices"). A kernel that takes one of the objects below as an argument calls numpy's own
 # ``cblas_?gemm`` instead, through a first-class function pointer (passed as an argument,
 # not a global, so the kernel can still be cached). The gemm comes from the library whose
 # threads :class:`threads_for` controls. Only 64-bit-integer (ILP64) builds are used,

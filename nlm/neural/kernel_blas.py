@@ -6,11 +6,9 @@ numpy's: a second BLAS with its own thread pool. The recurrent kernels call it
 once per time step on small products (B x n by n x n, B = 20-64 streams),
 where threads cost more in synchronization than they gain, and its workers
 then compete for the cores with numpy's pool, which runs the large products
-of the same training step (measured on 2 busy cores: 3x slower with both
-pools at 2 threads than with this one at 1). Even on 2 idle cores and for the
-largest shapes benchmarked, letting that BLAS use its threads for per-step
-products of 4M+ multiply-adds was 2-3x slower (measured: 20 streams x 650
-units, 9.7k vs 3.9-4.6k words/s; 32 x 512, 44k vs 14-16k). :func:`single_threaded`
+of the same training step. Even on idle cores and for the largest shapes
+benchmarked, threads on these per-step products were slower (figures in the
+README's "Measured design choices"). :func:`single_threaded`
 runs a kernel with that BLAS set to one thread and restores the setting after.
 
 Best effort: the library is found from the address of SciPy's ``sgemm`` and

@@ -111,8 +111,8 @@ class BackoffModel(NgramModel):
 
     def build_query_hash(self) -> None:
         """Build the hash of all n-grams of order >= 2 that long texts are scored
-        with (about 1.5x faster than searching the sorted tables, 2x when the model
-        is suffix-closed). ``score_corpus`` builds it by itself once the tokens it
+        with (faster than searching the sorted tables; ``scripts/bench/ngram_query.py``
+        measures both). ``score_corpus`` builds it by itself once the tokens it
         has scored reach a quarter of the n-grams, when the build has paid off;
         call this to have it at once. Memory: 16 bytes a slot, at most 70% full."""
         if self._hash is None:

@@ -7,23 +7,15 @@ import signal
 
 import numpy as np
 import pytest
-from conftest import corpus_from_lines
+from conftest import TINY_TEXT, corpus_from_lines
 
 from nlm.errors import NlmError, OptionError
 from nlm.neural.mlp import MLPModel
 from nlm.neural.trainer import (Trainer, TrainingDiverged, TrainingInterrupted, TrainingTask,
-                                TrainSettings, read_checkpoint)
+                                TrainSettings)
+from nlm.neural.checkpoint import read_checkpoint
 
-TEXT = """\
-the cat sat on the mat
-the dog sat on the log
-a cat and a dog
-the cat saw the dog
-a dog saw a cat on the mat
-the mat was red
-the log was red and the mat was blue
-a red cat sat on a blue mat
-""".splitlines()
+TEXT = TINY_TEXT + ["the log was red and the mat was blue", "a red cat sat on a blue mat"]
 
 VALID = ["the dog sat on a mat", "a cat saw the red log"]
 
