@@ -29,15 +29,22 @@ TEMP_PREFIX = ".nlm-"
 TEMP_SUFFIX = ".tmp"
 
 
-@contextmanager
-def atomic_output(path, mode: str = "wb"):
-    """Open a temporary file next to ``path``; rename it onto ``path`` on success only."""
+def _target(path) -> tuple[str, str]:
+    """(path, its directory), or an NlmError when ``path`` is a directory or its
+    directory does not exist."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise NlmError(f"{path}: is a directory")
     if not os.path.isdir(directory):
         raise NlmError(f"{path}: directory {directory} does not exist")
+    return path, directory
+
+
+@contextmanager
+def atomic_output(path, mode: str = "wb"):
+    """Open a temporary file next to ``path``; rename it onto ``path`` on success only."""
+    path, directory = _target(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
     except OSError as e:
@@ -60,12 +67,7 @@ def atomic_output(path, mode: str = "wb"):
 
 def check_writable(path) -> None:
     """Fail early, before long work, when ``path`` cannot be written."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise NlmError(f"{path}: is a directory")
-    if not os.path.isdir(directory):
-        raise NlmError(f"{path}: directory {directory} does not exist")
+    path, directory = _target(path)
     if not os.access(directory, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise NlmError(f"{path}: not writable")
 
