@@ -187,6 +187,11 @@ def _describe_short(model) -> str:
 @click.argument("text_file")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--per-sentence", is_flag=True, help="Also give each sentence's log-probability.")
+@click.option("--carry-state", is_flag=True,
+              help="Score the sentences in file order with the model's state carried across "
+              "sentence boundaries (rnn: the hidden vector; mlp: context words from the "
+              "previous sentence), as rnnlm and PyTorch's word_language_model do. Default: "
+              "every sentence from the initial state, as n-gram models always are.")
 @click.option("--dynamic", is_flag=True,
               help="Dynamic evaluation (rnnlm -dynamic): keep learning from the text while "
               "scoring it, each part scored before the model learns from it (rnn).")
@@ -194,7 +199,7 @@ def _describe_short(model) -> str:
               help="--dynamic: SGD learning rate per token (about 0.001 suits the rnn "
               "trained by default).")
 @user_errors
-def evaluate(model_file, text_file, as_json, per_sentence, dynamic, dynamic_lr):
+def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic, dynamic_lr):
     """Perplexity of MODEL_FILE on TEXT_FILE (one sentence per line).
 
     Every sentence's </s> is scored and counted; <s> is not. OOVs are scored
@@ -206,7 +211,8 @@ def evaluate(model_file, text_file, as_json, per_sentence, dynamic, dynamic_lr):
     """
     model = load(model_file)
     corpus = read_corpus(text_file, model.vocab)
-    ev = evaluate_model(model, corpus, dynamic_lr=dynamic_lr if dynamic else None)
+    ev = evaluate_model(model, corpus, dynamic_lr=dynamic_lr if dynamic else None,
+                        carry_state=carry_state)
     if as_json:
         click.echo(json.dumps(ev.to_dict(per_sentence=per_sentence)))
         return
@@ -217,6 +223,8 @@ def evaluate(model_file, text_file, as_json, per_sentence, dynamic, dynamic_lr):
                f"({_fmt(ev.bits_per_token)} bits)")
     click.echo(f"perplexity {_fmt(ev.perplexity)}  "
                f"(excluding OOVs {_fmt(ev.perplexity_excluding_oov)})")
+    if ev.protocol != "per-sentence":
+        click.echo(f"protocol {ev.protocol}")
     if ev.zero_probability_tokens:
         click.echo(f"{ev.zero_probability_tokens} tokens have probability 0")
     if per_sentence:

@@ -32,6 +32,10 @@ class Evaluation:
     seconds: float
     token_logprobs: np.ndarray = field(repr=False)
     sentence_logprobs: np.ndarray = field(repr=False)
+    #: how the text was scored: "per-sentence" (every sentence from the initial state)
+    #: or "carried-state" (in file order, the state carried across sentences), with
+    #: "+dynamic" when the model kept learning from the text
+    protocol: str = "per-sentence"
 
     @property
     def oov_rate(self) -> float:
@@ -60,6 +64,7 @@ class Evaluation:
 
     def to_dict(self, per_sentence: bool = False) -> dict:
         d = {
+            "protocol": self.protocol,
             "perplexity": self.perplexity,
             "perplexity_excluding_oov": self.perplexity_excluding_oov,
             "cross_entropy_nats": self.cross_entropy_nats,
@@ -86,11 +91,14 @@ def _exp(x: float) -> float:
         return float("inf")
 
 
-def evaluate(model: LanguageModel, corpus: Corpus, dynamic_lr: float | None = None
-             ) -> Evaluation:
-    """Score ``corpus``; with ``dynamic_lr``, by dynamic evaluation (the model keeps
-    learning from the text as it scores it, with that learning rate), which models
-    offer through a ``dynamic_score_corpus(ids, offsets, lr)`` method."""
+def evaluate(model: LanguageModel, corpus: Corpus, dynamic_lr: float | None = None,
+             carry_state: bool = False) -> Evaluation:
+    """Score ``corpus``: every sentence from the model's initial state, or with
+    ``carry_state`` the sentences in order with the state carried across their
+    boundaries (models that do not carry state, such as n-grams, score the same either
+    way); with ``dynamic_lr``, by dynamic evaluation (the model keeps learning from the
+    text as it scores it, with that learning rate), which models offer through a
+    ``dynamic_score_corpus(ids, offsets, lr, carry_state)`` method."""
     if not model.normalized:
         name = model.describe().get("method", model.kind)
         raise NlmError(f"{name} scores are not probabilities (the model is not normalized), "
@@ -98,18 +106,23 @@ def evaluate(model: LanguageModel, corpus: Corpus, dynamic_lr: float | None = No
     if corpus.tokens == 0:
         raise NlmError("nothing to evaluate: the text has no sentences")
     t0 = time.perf_counter()
-    if dynamic_lr is None:
+    protocol = "carried-state" if carry_state else "per-sentence"
+    if dynamic_lr is None and carry_state:
+        lp = model.score_corpus_carried(corpus.ids, corpus.offsets)
+    elif dynamic_lr is None:
         lp = model.score_corpus(corpus.ids, corpus.offsets)
     else:
         dynamic = getattr(model, "dynamic_score_corpus", None)
         if dynamic is None:
             raise NlmError(f"{model.kind} models do not support dynamic evaluation "
                            "(it needs a model that learns, such as rnn)")
-        lp = dynamic(corpus.ids, corpus.offsets, dynamic_lr)
-    return summarize(corpus, lp, time.perf_counter() - t0)
+        lp = dynamic(corpus.ids, corpus.offsets, dynamic_lr, carry_state=carry_state)
+        protocol += "+dynamic"
+    return summarize(corpus, lp, time.perf_counter() - t0, protocol)
 
 
-def summarize(corpus: Corpus, lp: np.ndarray, seconds: float = 0.0) -> Evaluation:
+def summarize(corpus: Corpus, lp: np.ndarray, seconds: float = 0.0,
+              protocol: str = "per-sentence") -> Evaluation:
     """The :class:`Evaluation` of per-token log-probabilities ``lp`` of ``corpus``
     (also for scores that are not probabilities, as ``nlm score`` prints them)."""
     finite = np.isfinite(lp)
@@ -124,4 +137,5 @@ def summarize(corpus: Corpus, lp: np.ndarray, seconds: float = 0.0) -> Evaluatio
         seconds=seconds,
         token_logprobs=lp,
         sentence_logprobs=sentence_lp,
+        protocol=protocol,
     )

@@ -205,6 +205,7 @@ class MixtureModel(LanguageModel):
             self._maps.append(id_map(components[0].vocab, c.vocab))
         super().__init__(components[0].vocab)
         self.weights = check_weights(weights, len(components))
+        self.carries_state = any(c.carries_state for c in components)
 
     def _label(self, i: int) -> str:
         p = self.paths[i]
@@ -240,21 +241,34 @@ class MixtureModel(LanguageModel):
                 for c, s, m in zip(self.components, state, self._maps))
         return combine_logprobs(rows, self.weights)
 
+    def next_sentence_state(self, state) -> tuple:
+        return tuple(None if s is None else c.next_sentence_state(s)
+                     for c, s in zip(self.components, state))
+
     # -- scoring ------------------------------------------------------------------
-    def component_scores(self, i: int, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """(T,) log-probabilities component ``i`` gives each token (``ids`` are the mixture's)."""
+    def component_scores(self, i: int, ids: np.ndarray, offsets: np.ndarray,
+                         carried: bool = False) -> np.ndarray:
+        """(T,) log-probabilities component ``i`` gives each token (``ids`` are the
+        mixture's), per sentence or with ``carried`` state."""
         m = self._maps[i]
         if m is not None:
             ids = m[ids].astype(np.int32)
-        return self.components[i].score_corpus(ids, offsets)
+        c = self.components[i]
+        return c.score_corpus_carried(ids, offsets) if carried else c.score_corpus(ids, offsets)
 
-    def component_logprobs(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    def component_logprobs(self, ids: np.ndarray, offsets: np.ndarray,
+                           carried: bool = False) -> np.ndarray:
         """(K, T) log-probabilities each component gives each token (its fast path)."""
-        return np.stack([self.component_scores(i, ids, offsets)
+        return np.stack([self.component_scores(i, ids, offsets, carried)
                          for i in range(len(self.components))])
 
     def score_corpus(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         rows = (self.component_scores(i, ids, offsets) if w > 0 else None
+                for i, w in enumerate(self.weights))
+        return combine_logprobs(rows, self.weights)
+
+    def score_corpus_carried(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        rows = (self.component_scores(i, ids, offsets, carried=True) if w > 0 else None
                 for i, w in enumerate(self.weights))
         return combine_logprobs(rows, self.weights)
 

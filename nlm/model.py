@@ -37,6 +37,9 @@ class LanguageModel(ABC):
     kind: ClassVar[str] = ""
     #: False only for models whose scores are not probabilities (stupid backoff).
     normalized: ClassVar[bool] = True
+    #: True for models whose state can run on from one sentence into the next (an RNN's
+    #: hidden vector, an MLP's window); the others start every sentence afresh.
+    carries_state: ClassVar[bool] = False
 
     def __init__(self, vocab: Vocabulary):
         self.vocab = vocab
@@ -91,6 +94,33 @@ class LanguageModel(ABC):
         for s in range(len(offsets) - 1):
             a, b = offsets[s], offsets[s + 1]
             out[a:b] = self.score_sentence(ids[a:b])
+        return out
+
+    def next_sentence_state(self, state) -> Any:
+        """The state at the start of the next sentence, given ``state``, the one in which
+        this sentence's ``</s>`` was predicted. A model that carries state reads ``<s>``
+        from there (as its training text is read: ``</s>`` is predicted, never read);
+        the others start afresh."""
+        return self.advance(state, BOS_ID) if self.carries_state else self.initial_state()
+
+    def score_corpus_carried(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """(T,) log-probabilities of every token, the sentences read in order with the
+        state carried across their boundaries (:meth:`next_sentence_state`). Equal to
+        :meth:`score_corpus` for models that do not carry state; models that do
+        override it with something faster that gives the same numbers."""
+        if not self.carries_state:
+            return self.score_corpus(ids, offsets)
+        out = np.empty(len(ids), dtype=np.float64)
+        state = self.initial_state()
+        for s in range(len(offsets) - 1):
+            a, b = int(offsets[s]), int(offsets[s + 1])
+            if s > 0:
+                state = self.next_sentence_state(state)
+            for j in range(a, b):
+                t = int(ids[j])
+                out[j] = self.next_logprobs(state)[t]
+                if j < b - 1:
+                    state = self.advance(state, t)
         return out
 
     # -- persistence -------------------------------------------------------

@@ -107,6 +107,33 @@ class LanguageModelConformance:
         np.testing.assert_array_equal(np.isfinite(fast), finite)
         np.testing.assert_allclose(fast[finite], slow[finite], rtol=0, atol=self.score_tolerance)
 
+    def test_carried_scoring_equals_the_state_machine(self, model):
+        """Carried-state scoring (sentences in order, the state carried across their
+        boundaries) equals token-by-token scoring through initial_state, advance and
+        next_sentence_state; a model that does not carry state scores per sentence."""
+        ids, offsets = random_corpus(model, sentences=6)
+        fast = model.score_corpus_carried(ids, offsets)
+        assert fast.shape == ids.shape and fast.dtype == np.float64
+        slow = []
+        state = model.initial_state()
+        for s, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
+            if s > 0:
+                state = model.next_sentence_state(state)
+            for j in range(a, b):
+                slow.append(model.next_logprobs(state)[ids[j]])
+                state = model.advance(state, int(ids[j])) if j < b - 1 else state
+        slow = np.array(slow)
+        finite = np.isfinite(slow)
+        np.testing.assert_array_equal(np.isfinite(fast), finite)
+        np.testing.assert_allclose(fast[finite], slow[finite], rtol=0, atol=self.score_tolerance)
+        per_sentence = model.score_corpus(ids, offsets)
+        if not model.carries_state:
+            np.testing.assert_array_equal(fast, per_sentence)
+        else:   # the first sentence starts from the initial state either way
+            first = slice(offsets[0], offsets[1])
+            np.testing.assert_allclose(fast[first], per_sentence[first], rtol=0,
+                                       atol=self.score_tolerance)
+
     def test_save_load_gives_identical_scores(self, model, tmp_path):
         path = tmp_path / "model.npz"
         save(model, path)

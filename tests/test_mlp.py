@@ -15,7 +15,7 @@ from nlm.errors import ModelFileError, OptionError
 from nlm.evaluate import evaluate
 from nlm.modelfile import load, save
 from nlm.neural.mlp import MLPModel
-from nlm.vocab import BOS_ID
+from nlm.vocab import BOS_ID, EOS_ID
 
 
 def tiny_fit(tiny, **kw):
@@ -190,3 +190,19 @@ def test_cli_errors():
         r = runner.invoke(main, ["train", "train.txt", "--model", "mlp", "--lr", "1e30",
                                  "--epochs", "3", "-o", "m.npz", "-q"])
         assert r.exit_code == 1 and "diverged" in r.output and "Traceback" not in r.output
+
+
+def test_carried_windows_reach_into_the_previous_sentence(tiny):
+    from nlm.neural.mlp import stream_windows
+    ids = np.array([5, 6, EOS_ID, 7, EOS_ID], dtype=np.int32)
+    offsets = np.array([0, 3, 5])
+    w = stream_windows(ids, offsets, 3)
+    B = BOS_ID
+    assert w.tolist() == [[B, B, B], [B, B, 5], [B, 5, 6], [5, 6, B], [6, B, 7]]
+    m = tiny_fit(tiny, order=4, epochs=2)
+    vocab, corpus = tiny
+    carried = m.score_corpus_carried(corpus.ids, corpus.offsets)
+    per = m.score_corpus(corpus.ids, corpus.offsets)
+    first = slice(0, corpus.offsets[1])
+    np.testing.assert_array_equal(carried[first], per[first])
+    assert np.abs(carried - per).max() > 1e-6

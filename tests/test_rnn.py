@@ -4,6 +4,8 @@ resume, reset at sentences), dynamic evaluation and the command line."""
 from __future__ import annotations
 
 
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -14,7 +16,8 @@ from nlm.cli import main
 from nlm.errors import NlmError, OptionError
 from nlm.modelfile import load
 from nlm.neural.gradcheck import gradient_check
-from nlm.neural.rnn import RNNModel, RNNNetwork, previous_tokens, stream_layout
+from nlm.neural.layers import previous_tokens
+from nlm.neural.rnn import RNNModel, RNNNetwork, stream_layout
 from nlm.neural.softmax import make_output_layer
 from nlm.neural.trainer import TrainingInterrupted
 from nlm.vocab import BOS_ID, EOS_ID
@@ -525,3 +528,56 @@ def test_threads_for_small_products_restores_the_count():
         assert blas._get_threads() == 2
     finally:
         blas._set_threads(original)
+
+
+# -- carried state ----------------------------------------------------------------------------
+def test_carried_state_reads_like_training_without_resets(tiny):
+    """Carried-state scoring reads the text as training does without reset_sentences:
+    one stream from the zero state, <s> read at each sentence start, </s> never read.
+    Its scores equal the training network's forward pass over the same stream."""
+    vocab, corpus = tiny
+    model = RNNModel.fit(corpus, vocab, **{**TINY_RNN, "epochs": 1})
+    carried = model.score_corpus_carried(corpus.ids, corpus.offsets)
+    net = model.net
+    inputs, _ = previous_tokens(corpus.ids, corpus.offsets)
+    H, _, _ = net.forward(inputs.reshape(-1, 1), np.zeros((1, net.n)))
+    want = net.output.target_logprobs(net.params, H.reshape(len(inputs), net.n),
+                                      np.ascontiguousarray(corpus.ids, dtype=np.int32))
+    np.testing.assert_allclose(carried, want, rtol=0, atol=1e-12)
+    per_sentence = model.score_corpus(corpus.ids, corpus.offsets)
+    second = slice(corpus.offsets[1], corpus.offsets[2])
+    assert np.abs(carried[second] - per_sentence[second]).max() > 1e-6
+
+
+def test_evaluate_states_the_protocol(tiny):
+    from nlm.evaluate import evaluate
+    vocab, corpus = tiny
+    model = RNNModel.fit(corpus, vocab, **{**TINY_RNN, "epochs": 1})
+    per = evaluate(model, corpus)
+    carried = evaluate(model, corpus, carry_state=True)
+    assert per.protocol == "per-sentence" and carried.protocol == "carried-state"
+    assert carried.to_dict()["protocol"] == "carried-state"
+    assert carried.logprob == pytest.approx(
+        model.score_corpus_carried(corpus.ids, corpus.offsets).sum(), abs=1e-9)
+    assert carried.logprob != pytest.approx(per.logprob, abs=1e-6)
+    dyn = evaluate(model, corpus, dynamic_lr=0.0, carry_state=True)
+    assert dyn.protocol == "carried-state+dynamic"
+    assert dyn.logprob == pytest.approx(carried.logprob, abs=1e-9)   # rate 0: no learning
+
+
+def test_cli_evaluate_carry_state(tmp_path):
+    (tmp_path / "t.txt").write_text("\n".join(TINY_TEXT) + "\n")
+    runner = CliRunner()
+    r = runner.invoke(main, ["train", str(tmp_path / "t.txt"), "--model", "rnn", "--emb", "4",
+                             "--hidden", "5", "--epochs", "1", "-q", "-o",
+                             str(tmp_path / "r.npz")])
+    assert r.exit_code == 0, r.output
+    out = {}
+    for flag in ([], ["--carry-state"]):
+        r = runner.invoke(main, ["evaluate", str(tmp_path / "r.npz"), str(tmp_path / "t.txt"),
+                                 "--json", *flag])
+        assert r.exit_code == 0, r.output
+        out[bool(flag)] = json.loads(r.output)
+    assert out[False]["protocol"] == "per-sentence"
+    assert out[True]["protocol"] == "carried-state"
+    assert out[True]["perplexity"] != out[False]["perplexity"]

@@ -113,6 +113,24 @@ def _activation_backward(dy, y, act, da, dbias):
             dbias[k] += g
 
 
+# -- the text read as a stream ---------------------------------------------------
+@njit(cache=True)
+def _previous_tokens(ids, offsets, bos, inputs, starts):
+    """inputs[t] = the token read before predicting ids[t]: ``bos`` at a sentence
+    start, else ids[t-1]; starts[t] = whether t starts a sentence."""
+    S = offsets.size - 1
+    for s in range(S):
+        a = offsets[s]
+        b = offsets[s + 1]
+        for t in range(a, b):
+            if t == a:
+                inputs[t] = bos
+                starts[t] = True
+            else:
+                inputs[t] = ids[t - 1]
+                starts[t] = False
+
+
 # -- context windows ----------------------------------------------------------
 @njit(cache=True)
 def _context_windows(ids, offsets, n, pad, out):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import OptionError
+from ..vocab import BOS_ID
 from . import layer_kernels as K
 from .blas import matmul
 
@@ -104,6 +105,16 @@ def activation_backward(dy: np.ndarray, y: np.ndarray, act: int, da: np.ndarray,
 
 
 # -- data --------------------------------------------------------------------------
+def previous_tokens(ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, starts): the token read before predicting each token (``<s>`` at a
+    sentence start, else the previous token) and whether it starts a sentence."""
+    inputs = np.empty(len(ids), dtype=np.int32)
+    starts = np.empty(len(ids), dtype=np.bool_)
+    K._previous_tokens(np.ascontiguousarray(ids, dtype=np.int32),
+                        np.ascontiguousarray(offsets, dtype=np.int64), BOS_ID, inputs, starts)
+    return inputs, starts
+
+
 def context_windows(ids: np.ndarray, offsets: np.ndarray, n: int, pad: int) -> np.ndarray:
     """(T, n) int32: for every token, the n ids before it in its sentence, left-padded
     with ``pad`` (``<s>``). Row t is the MLP's input when predicting ids[t]."""

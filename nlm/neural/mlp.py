@@ -32,7 +32,8 @@ from .base import (NeuralModel, check_positive, dropout_masks, register_neural, 
 from .blas import matmul
 from .init import initialize
 from .layers import (Buffers, activation_backward, activation_code, bias_activation_forward,
-                     context_windows, embedding_backward, embedding_forward, unique_ids,
+                     context_windows, embedding_backward, embedding_forward,
+                     previous_tokens, unique_ids,
                      zero_rows)
 from .trainer import TrainingTask
 
@@ -171,6 +172,17 @@ class MLPNetwork:
                           same_output(self.output))
 
 
+def stream_windows(ids: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
+    """(T, n) int32: for every token, the n ids read before it when the sentences are
+    read in order as one stream (each sentence's ``<s>`` read, its ``</s>`` only
+    predicted), left-padded with ``<s>`` at the start of the text. Where
+    :func:`~nlm.neural.layers.context_windows` pads each sentence, these windows reach
+    into the previous sentence."""
+    inputs, _ = previous_tokens(ids, offsets)
+    stream = np.concatenate([np.full(n - 1, BOS_ID, dtype=np.int32), inputs])
+    return np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(stream, n))
+
+
 class MLPTask(TrainingTask):
     """Minibatches of (context, next word) pairs drawn without replacement each epoch."""
 
@@ -233,6 +245,7 @@ class MLPModel(NeuralModel):
     """Bengio's MLP language model; the state is the tuple of the last n-1 ids."""
 
     label = "MLP"
+    carries_state = True
     #: AdaGrad's per-weight rates suit the many rarely-seen embedding and output rows;
     #: its update is a no-op for a zero gradient, so only the rows a minibatch touches
     #: are updated.
@@ -277,6 +290,11 @@ class MLPModel(NeuralModel):
         self._check_ids(ids)
         windows = context_windows(ids, offsets, self.order - 1, BOS_ID)
         return self.net.target_logprobs(windows, ids)
+
+    def score_corpus_carried(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        self._check_ids(ids)
+        return self.net.target_logprobs(stream_windows(ids, offsets, self.order - 1), ids)
 
     def _check_ids(self, ids: np.ndarray) -> None:
         # the kernels index the embedding table without bounds checks

@@ -41,8 +41,8 @@ from .base import (NeuralModel, check_positive, dropout_masks, register_neural, 
 from .blas import kernel_gemm, threads_for
 from .init import initialize
 from .kernel_blas import single_threaded
-from .layers import Buffers, activation_code, embedding_backward, embedding_forward, unique_ids, \
-    zero_rows
+from .layers import (Buffers, activation_code, embedding_backward, embedding_forward,
+                     previous_tokens, unique_ids, zero_rows)
 from .optim import make_optimizer
 from .trainer import TrainingTask
 
@@ -221,6 +221,24 @@ class RNNNetwork:
             h = H[T - 1].copy()
         return out
 
+    def score_stream(self, ids: np.ndarray, offsets: np.ndarray,
+                     chunk: int = 8 * SCORE_CHUNK) -> np.ndarray:
+        """(N,) float64 ln P of every token, the sentences read in order as one stream
+        from the zero state, the state carried across sentence boundaries (each
+        sentence's ``<s>`` is read, its ``</s>`` only predicted), as training reads
+        its text without ``reset_sentences``."""
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        out = np.empty(len(ids), dtype=np.float64)
+        inputs, _ = previous_tokens(ids, offsets)
+        h = np.zeros((1, self.n), dtype=self.dtype)
+        for a in range(0, len(ids), chunk):
+            b = min(a + chunk, len(ids))
+            H, _, _ = self.forward(inputs[a:b].reshape(-1, 1), h)
+            out[a:b] = self.output.target_logprobs(self.params, H.reshape(b - a, self.n),
+                                                   ids[a:b])
+            h = H[b - a - 1].copy()
+        return out
+
     def astype(self, dtype) -> "RNNNetwork":
         params = {k: np.array(v, dtype=dtype) for k, v in self.params.items()}
         return RNNNetwork(params, self.activation, same_output(self.output))
@@ -229,16 +247,6 @@ class RNNNetwork:
 def _output_rows(V: int) -> int:
     """Rows per output-layer call when scoring: about 8M logits at a time."""
     return int(min(4096, max(64, (1 << 23) // max(V, 1))))
-
-
-def previous_tokens(ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, starts): the token read before predicting each token (``<s>`` at a
-    sentence start, else the previous token) and whether it starts a sentence."""
-    inputs = np.empty(len(ids), dtype=np.int32)
-    starts = np.empty(len(ids), dtype=np.bool_)
-    RK._previous_tokens(np.ascontiguousarray(ids, dtype=np.int32),
-                        np.ascontiguousarray(offsets, dtype=np.int64), BOS_ID, inputs, starts)
-    return inputs, starts
 
 
 def stream_layout(ids: np.ndarray, offsets: np.ndarray, streams: int):
@@ -351,6 +359,7 @@ class RNNModel(NeuralModel):
     """Elman RNN language model; the state is the hidden vector (n,) float64."""
 
     label = "RNN"
+    carries_state = True
     #: Adam on the mean loss of a chunk, with the gradient norm clipped (recurrent
     #: gradients can explode).
     TRAIN_DEFAULTS = {"optimizer": "adam", "clip_norm": 1.0}
@@ -409,11 +418,16 @@ class RNNModel(NeuralModel):
     def score_corpus(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         return self.net.score(ids, offsets)
 
+    def score_corpus_carried(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        return self.net.score_stream(ids, offsets)
+
     def dynamic_score_corpus(self, ids: np.ndarray, offsets: np.ndarray, lr: float,
-                             bptt: int | None = None) -> np.ndarray:
+                             bptt: int | None = None, carry_state: bool = False
+                             ) -> np.ndarray:
         """Dynamic evaluation (rnnlm ``-dynamic``): score the text in order while
         continuing to learn from it. The sentences are read as one stream (each from
-        the initial state, as :meth:`score_corpus` does) in chunks of ``bptt`` tokens
+        the initial state, as :meth:`score_corpus` does, or with ``carry_state`` the
+        state carried across sentences) in chunks of ``bptt`` tokens
         (default: the training value); a chunk is scored with the weights learned so
         far, then the weights take one SGD step of rate ``lr`` on that chunk's summed
         loss (rnnlm's per-word rate). The model itself is not changed."""
@@ -426,6 +440,8 @@ class RNNModel(NeuralModel):
         opt = make_optimizer("sgd")
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         inputs, starts = previous_tokens(ids, offsets)
+        if carry_state:
+            starts[:] = False
         out = np.empty(len(ids), dtype=np.float64)
         h = np.zeros((1, net.n))
         for a in range(0, len(ids), bptt):

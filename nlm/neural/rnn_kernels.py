@@ -138,23 +138,6 @@ def _rnn_step(x, h, Wx, Wh, bh, act, out):
 
 # -- corpus layouts --------------------------------------------------------------
 @njit(cache=True)
-def _previous_tokens(ids, offsets, bos, inputs, starts):
-    """inputs[t] = the token read before predicting ids[t]: ``bos`` at a sentence
-    start, else ids[t-1]; starts[t] = whether t starts a sentence."""
-    S = offsets.size - 1
-    for s in range(S):
-        a = offsets[s]
-        b = offsets[s + 1]
-        for t in range(a, b):
-            if t == a:
-                inputs[t] = bos
-                starts[t] = True
-            else:
-                inputs[t] = ids[t - 1]
-                starts[t] = False
-
-
-@njit(cache=True)
 def _assign_streams(lengths, order, loads, stream_of, start_of):
     """Longest-first assignment of sentences to the least loaded of B streams.
 
