@@ -150,3 +150,73 @@ def test_gradient_check_on_a_known_function():
         assert r.checked == 6 and r.max_rel_error < 1e-8
     assert relative_error(1.0, 1.0 + 1e-9) == pytest.approx(1e-9, rel=1e-3)
     assert relative_error(0.0, 1e-13) < 1e-6          # below the floor: absolute
+
+
+# -- weight tying: the output's word weights are the embedding table ------------------------
+def tied_network(softmax: str, seed: int = 3):
+    """An MLP with hidden == emb and tied weights, and the same network untied (W = E)."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 60, V)
+    counts[BOS_ID] = 0
+    def output():
+        return (FullSoftmax(V) if softmax == "full"
+                else ClassSoftmax(frequency_classes(counts, 4)))
+    out = output()
+    params = MLPNetwork.init_params(rng, V, N_CTX, EMB, EMB, False, out, counts, "uniform",
+                                    0.5, np.float64, tie=True)
+    assert "W" not in params
+    for k in ("d", "b", "bc"):
+        if k in params:
+            params[k] += rng.normal(0, 0.3, params[k].shape)
+    tied = MLPNetwork(params, N_CTX, "tanh", False, out, tie=True)
+    untied = MLPNetwork({**{k: v.copy() for k, v in params.items()}, "W": params["E"].copy()},
+                        N_CTX, "tanh", False, output())
+    ctx = rng.integers(0, V, (B, N_CTX)).astype(np.int32)
+    ctx[0] = BOS_ID
+    targets = rng.integers(2, V, B).astype(np.int32)
+    ctx[1, 0] = targets[1] = 5      # a word both read and predicted
+    return tied, untied, ctx, targets
+
+
+@pytest.mark.parametrize("softmax", ["full", "class"])
+def test_tied_weights_gradient_check(softmax):
+    net, _, ctx, targets = tied_network(softmax)
+    keep = 0.7
+    rng = np.random.default_rng(1)
+    masks = tuple((rng.random((B, w)) < keep) / keep for w in (N_CTX * EMB, EMB))
+    for m in (None, masks):
+        results = gradient_check(lambda: net.loss_and_grads(ctx, targets, scale=1.0, masks=m),
+                                 net.params)
+        assert set(results) == {"E", "H", "d", "b"} | ({"Wc", "bc"} if softmax == "class"
+                                                       else set())
+        for key, r in results.items():
+            assert r.max_rel_error < MAX_REL, (key, r)
+
+
+@pytest.mark.parametrize("softmax", ["full", "class"])
+def test_the_tied_matrix_gets_both_gradients(softmax):
+    """dE(tied) = dE + dW of the same network untied with W = E, step after step (the
+    sparse bookkeeping must clear the last step's rows)."""
+    tied, untied, ctx, targets = tied_network(softmax)
+    rng = np.random.default_rng(5)
+    for step in range(3):
+        _, g_t = tied.loss_and_grads(ctx, targets, scale=1.0)
+        _, g_u = untied.loss_and_grads(ctx, targets, scale=1.0)
+        np.testing.assert_allclose(g_t["E"], g_u["E"] + g_u["W"], rtol=1e-12, atol=1e-12)
+        assert np.abs(g_u["E"]).max() > 1e-3 and np.abs(g_u["W"]).max() > 1e-3
+        rows = tied.touched_rows().get("E")
+        if rows is not None:   # sparse: every non-zero row is reported
+            nonzero = np.flatnonzero(np.abs(g_t["E"]).sum(axis=1))
+            assert set(nonzero) <= set(rows.tolist())
+        ctx = rng.integers(0, V, (B, N_CTX)).astype(np.int32)
+        targets = rng.integers(2, V, B).astype(np.int32)
+
+
+def test_tying_needs_matching_sizes():
+    from nlm.errors import OptionError
+    rng = np.random.default_rng(0)
+    out = FullSoftmax(V)
+    p = MLPNetwork.init_params(rng, V, N_CTX, EMB, HIDDEN, False, out, None, "uniform", 0.5,
+                               np.float64, tie=True)
+    with pytest.raises(OptionError, match="hidden equal to --emb"):
+        MLPNetwork(p, N_CTX, "tanh", False, out, tie=True)

@@ -37,6 +37,12 @@ class TestMLPClassSoftmaxDirect(LanguageModelConformance):
         return tiny_fit(tiny, softmax="class", direct=True, order=4)
 
 
+class TestMLPTied(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self, tiny):
+        return tiny_fit(tiny, tie=True, emb=8, hidden=8, softmax="class")
+
+
 class TestMLPBigram(LanguageModelConformance):
     @pytest.fixture(scope="class")
     def model(self, tiny):

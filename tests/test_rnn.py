@@ -91,6 +91,48 @@ def test_gradient_check_through_time(softmax, activation):
 
 
 @pytest.mark.parametrize("softmax", ["full", "class"])
+def test_gradient_check_with_tied_weights(softmax):
+    """hidden == emb, W is E: E gets the output's gradient and the embeddings', checked
+    through time with resets and dropout masks; and it equals dE + dW of the same
+    network untied."""
+    rng = np.random.default_rng(4)
+    V, n = 13, 5
+    counts = rng.integers(1, 50, V)
+    counts[BOS_ID] = 0
+    out = make_output_layer(softmax, V, counts=counts, classes=4)
+    p = RNNNetwork.init_params(rng, V, n, n, out, counts, "uniform", 0.5, np.float64, tie=True)
+    assert "W" not in p
+    for k in p:
+        p[k] += rng.normal(0, 0.3, p[k].shape)
+    net = RNNNetwork(p, "tanh", out, tie=True)
+    untied = RNNNetwork({**{k: v.copy() for k, v in p.items()}, "W": p["E"].copy()}, "tanh",
+                        make_output_layer(softmax, V, counts=counts, classes=4))
+    T, B = 5, 3
+    inputs, targets, resets, h0 = random_chunk(rng, V, T=T, B=B, n=n)
+    masks = tuple((rng.random((T * B, w)) < 0.7) / 0.7 for w in (n, n))
+    for m in (None, masks):
+        def loss_and_grads():
+            loss, grads, _ = net.loss_and_grads(inputs, targets, h0, resets, scale=1.0,
+                                                masks=m)
+            return loss, grads
+        results = gradient_check(loss_and_grads, net.params)
+        assert "E" in results and "W" not in results
+        for key, r in results.items():
+            assert r.max_rel_error < 1e-6, (key, r)
+        _, g_t, _ = net.loss_and_grads(inputs, targets, h0, resets, scale=1.0, masks=m)
+        _, g_u, _ = untied.loss_and_grads(inputs, targets, h0, resets, scale=1.0, masks=m)
+        np.testing.assert_allclose(g_t["E"], g_u["E"] + g_u["W"], rtol=1e-12, atol=1e-12)
+
+
+class TestRNNTied(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    def model(self, tiny):
+        vocab, corpus = tiny
+        return RNNModel.fit(corpus, vocab, softmax="class", classes=4, tie=True,
+                            **{**TINY_RNN, "emb": 10, "hidden": 10})
+
+
+@pytest.mark.parametrize("softmax", ["full", "class"])
 def test_gradient_check_with_dropout_masks(softmax):
     """Dropout on the embeddings and on the output layer's input, masks held fixed."""
     net, rng = random_network(softmax, "tanh", seed=11)

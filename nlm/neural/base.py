@@ -74,6 +74,8 @@ NEURAL_OPTIONS = {
     "init": Opt("Neural: weight initialization.", choices=("uniform", "normal", "xavier")),
     "init_scale": Opt("Neural: range (uniform) or deviation (normal) of the initial weights."),
     "batch_size": Opt("Neural: examples per minibatch (rnn: parallel streams)."),
+    "tie": Opt("Neural: tie the output layer's word weights to the embedding table (Press & "
+               "Wolf 2017; needs --hidden equal to --emb, and no --direct)."),
     "dropout": Opt("Neural: dropout rate on the embeddings and on the hidden units fed to "
                    "the output layer (not on the recurrence); 0 = none."),
     **TRAINER_OPTION_HELP,
@@ -98,9 +100,10 @@ class NeuralModel(LanguageModel):
     TRAINING_RECORD: tuple[str, ...] = ("batch_size",)
 
     def __init__(self, vocab: Vocabulary, activation: str, params: dict[str, np.ndarray],
-                 class_start: np.ndarray | None, training: dict | None):
+                 class_start: np.ndarray | None, training: dict | None, tie: bool = False):
         super().__init__(vocab)
         self.activation = activation
+        self.tie = bool(tie)     # the output's word weights are the embedding table
         self.training = training or {}
         output = (ClassSoftmax(class_start) if class_start is not None
                   else FullSoftmax(len(vocab)))
@@ -128,6 +131,8 @@ class NeuralModel(LanguageModel):
             expected = self._expected_shapes(output)
         except (KeyError, ValueError, IndexError):
             raise ModelFileError(f"missing or malformed {self.label} weights") from None
+        if self.tie:
+            expected.pop("W")
         if set(p) != set(expected):
             raise ModelFileError(f"parameters {sorted(p)} do not match an {self.label} with "
                                  f"{self.softmax} softmax")

@@ -75,6 +75,74 @@ def zero_rows(A: np.ndarray, rows: np.ndarray) -> None:
     K._zero_rows(A.reshape(A.shape[0], -1), rows)
 
 
+class EmbeddingGradient:
+    """The embedding table's gradient dE over training steps, kept sparse.
+
+    Each step: :meth:`begin` clears the rows the last step wrote and, when the output
+    layer's word weights are the embedding table (weight tying, Press & Wolf 2017),
+    puts the output layer's gradient ``gW`` there; :meth:`add` then adds the
+    embedding lookups' gradient, so dE holds the sum of both uses of the shared
+    matrix. :attr:`rows` are the rows that may be non-zero (None: any row), for the
+    optimizers' sparse updates.
+    """
+
+    def __init__(self, V: int, D: int, dtype, tie: bool):
+        self.tie = bool(tie)
+        self.gW = np.zeros((V, D), dtype=dtype) if self.tie else None   # the output's dW
+        self.rows: np.ndarray | None = np.zeros(0, dtype=np.int64)
+        self._seen = np.zeros(V, dtype=np.bool_)
+        self._buf = Buffers()
+
+    def begin(self, dE: np.ndarray, out_rows: np.ndarray | None) -> None:
+        """Clear the last step's rows of dE; with tying, copy in the output's gradient at
+        ``out_rows``, the rows the output layer may have set (None: all rows)."""
+        if self.tie and out_rows is None:
+            np.copyto(dE, self.gW)
+            return
+        if self.rows is None:
+            dE[...] = 0
+        else:
+            zero_rows(dE, self.rows)
+        if self.tie:
+            dE[out_rows] = self.gW[out_rows]
+
+    def add(self, dE: np.ndarray, dx: np.ndarray, ids: np.ndarray,
+            out_rows: np.ndarray | None, dx_extra: np.ndarray | None = None) -> None:
+        """Add the lookups' gradient ``dx`` (B, n*m) at the rows ``ids`` (B, n) name."""
+        scratch = self._buf.get("rows", (ids.size,), np.int64)
+        looked_up = unique_ids(ids, self._seen, scratch)
+        embedding_backward(dx, ids, dE, dx_extra)
+        if not self.tie:
+            self.rows = looked_up
+        elif out_rows is None:
+            self.rows = None
+        else:
+            self.rows = np.union1d(out_rows, looked_up)
+
+
+def output_views(params: dict, grads: dict, emb_grad: EmbeddingGradient) -> tuple[dict, dict]:
+    """(params, grads) as the output layer sees them: with tying, its word weights
+    ``W`` are the embedding table ``E`` and their gradient goes to ``emb_grad.gW``."""
+    if not emb_grad.tie:
+        return params, grads
+    return {**params, "W": params["E"]}, {**grads, "W": emb_grad.gW}
+
+
+def touched_with_output(emb_grad: EmbeddingGradient, output) -> dict[str, np.ndarray]:
+    """The rows each gradient may be non-zero in after a step (keys missing: dense)."""
+    out = dict(output.touched_rows())
+    if emb_grad.tie:
+        out.pop("W", None)
+    if emb_grad.rows is not None:
+        out["E"] = emb_grad.rows
+    return out
+
+
+def output_rows(output) -> np.ndarray | None:
+    """The rows of the word weights' gradient the output layer set in its last step."""
+    return output.touched_rows().get("W")
+
+
 # -- affine ----------------------------------------------------------------------
 def affine_forward(x: np.ndarray, W: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
     """out = x W + c; x (B, i), W (i, o), c (o,), out (B, o)."""

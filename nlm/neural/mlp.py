@@ -32,9 +32,8 @@ from .base import (NeuralModel, check_positive, dropout_masks, register_neural, 
 from .blas import matmul
 from .init import initialize
 from .layers import (Buffers, activation_backward, activation_code, bias_activation_forward,
-                     context_windows, embedding_backward, embedding_forward,
-                     previous_tokens, unique_ids,
-                     zero_rows)
+                     EmbeddingGradient, context_windows, embedding_forward, output_rows,
+                     output_views, previous_tokens, touched_with_output)
 from .trainer import TrainingTask
 
 SCORE_BATCH = 1024
@@ -42,11 +41,14 @@ SCORE_BATCH = 1024
 
 class MLPNetwork:
     """Parameters ``E, H, d`` (+ the output layer's ``W, b`` [``Wc, bc``]) and the
-    hand-written forward and backward passes for a batch of contexts."""
+    hand-written forward and backward passes for a batch of contexts. With ``tie``
+    the output's word weights are ``E`` itself (no ``W``; needs hidden == emb and no
+    direct connections) and E's gradient is the sum of both uses."""
 
     def __init__(self, params: dict[str, np.ndarray], n_ctx: int, activation: str,
-                 direct: bool, output):
+                 direct: bool, output, tie: bool = False):
         self.params = params
+        self.tie = bool(tie)
         self.n = int(n_ctx)
         self.V, self.m = params["E"].shape
         self.h = params["H"].shape[1]
@@ -56,26 +58,34 @@ class MLPNetwork:
         self.act = activation_code(activation)
         self.output = output
         self.dtype = params["E"].dtype
+        if self.tie and (self.direct or self.D != self.m):
+            raise OptionError("tied weights need --hidden equal to --emb and no --direct "
+                              f"(the output layer's input has {self.D} units, the "
+                              f"embeddings {self.m})")
         self.grads = {k: np.zeros_like(v) for k, v in params.items()}
-        self.decay_keys = frozenset(("E", "H") + tuple(output.weight_keys))
+        self.decay_keys = frozenset(("E", "H") + tuple(k for k in output.weight_keys
+                                                       if k in params))
         self._buf = Buffers()
-        self._seen = np.zeros(self.V, dtype=np.bool_)
-        self._erows = np.zeros(0, dtype=np.int64)   # embedding rows touched by the last step
+        self._emb_grad = EmbeddingGradient(self.V, self.D, self.dtype, self.tie)
+        self.out_params, self._out_grads = output_views(params, self.grads, self._emb_grad)
 
     @staticmethod
     def init_params(rng: np.random.Generator, V: int, n_ctx: int, emb: int, hidden: int,
                     direct: bool, output, counts=None, init: str = "xavier",
-                    init_scale: float = 0.1, dtype=np.float32) -> dict[str, np.ndarray]:
+                    init_scale: float = 0.1, dtype=np.float32,
+                    tie: bool = False) -> dict[str, np.ndarray]:
         """New parameters: weights by ``init`` (xavier uses each matrix's fan-in and
         fan-out; the embedding table counts as an m -> m map), biases zero, except the
-        output biases, which start at the log unigram distribution of ``counts``."""
+        output biases, which start at the log unigram distribution of ``counts``.
+        With ``tie`` there is no ``W`` (the output uses ``E``)."""
         nm = n_ctx * emb
         D = hidden + (nm if direct else 0)
         p = {"E": initialize(rng, (V, emb), init, init_scale, emb, emb, dtype),
              "H": initialize(rng, (nm, hidden), init, init_scale, nm, hidden, dtype),
              "d": np.zeros(hidden, dtype=dtype)}
         shapes = output.param_shapes(D)
-        p["W"] = initialize(rng, shapes["W"], init, init_scale, D, V, dtype)
+        if not tie:
+            p["W"] = initialize(rng, shapes["W"], init, init_scale, D, V, dtype)
         if "Wc" in shapes:
             p["Wc"] = initialize(rng, shapes["Wc"], init, init_scale, D, shapes["Wc"][0], dtype)
         p.update(unigram_biases(output, counts, V, dtype))
@@ -125,7 +135,8 @@ class MLPNetwork:
         x_mask, a_mask = masks if masks is not None else (None, None)
         z, x, a = self._hidden(ctx, masks)
         dz = self._buf.get("dz", (B, self.D), self.dtype)
-        loss = self.output.loss_and_grad(P, G, z, targets, dz, scale)
+        loss = self.output.loss_and_grad(self.out_params, self._out_grads, z, targets, dz,
+                                         scale)
         h = self.h
         if a_mask is not None:
             dz[:, :h] *= a_mask
@@ -140,14 +151,13 @@ class MLPNetwork:
                 dx += direct
                 direct = None
             dx *= x_mask
-        zero_rows(G["E"], self._erows)
-        rows = self._buf.get("erows", (B * self.n,), np.int64)
-        self._erows = unique_ids(ctx, self._seen, rows)
-        embedding_backward(dx, ctx, G["E"], direct)
+        out_rows = output_rows(self.output)
+        self._emb_grad.begin(G["E"], out_rows)
+        self._emb_grad.add(G["E"], dx, ctx, out_rows, direct)
         return loss, G
 
     def touched_rows(self) -> dict[str, np.ndarray]:
-        return {"E": self._erows, **self.output.touched_rows()}
+        return touched_with_output(self._emb_grad, self.output)
 
     # -- scoring ---------------------------------------------------------------------
     def target_logprobs(self, ctx: np.ndarray, targets: np.ndarray,
@@ -158,18 +168,18 @@ class MLPNetwork:
             c = np.ascontiguousarray(ctx[a:a + batch])
             z, _, _ = self._hidden(c)
             out[a:a + len(c)] = self.output.target_logprobs(
-                self.params, z, np.ascontiguousarray(targets[a:a + batch]))
+                self.out_params, z, np.ascontiguousarray(targets[a:a + batch]))
         return out
 
     def full_logprobs(self, ctx: np.ndarray) -> np.ndarray:
         """(B, V) float64 log-distributions of the next word."""
         z, _, _ = self._hidden(np.ascontiguousarray(ctx, dtype=np.int32))
-        return self.output.full_logprobs(self.params, z)
+        return self.output.full_logprobs(self.out_params, z)
 
     def astype(self, dtype) -> "MLPNetwork":
         params = {k: v.astype(dtype) for k, v in self.params.items()}
         return MLPNetwork(params, self.n, self.activation, self.direct,
-                          same_output(self.output))
+                          same_output(self.output), self.tie)
 
 
 def stream_windows(ids: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
@@ -253,10 +263,10 @@ class MLPModel(NeuralModel):
 
     def __init__(self, vocab: Vocabulary, order: int, activation: str, direct: bool,
                  params: dict[str, np.ndarray], class_start: np.ndarray | None = None,
-                 training: dict | None = None):
+                 training: dict | None = None, tie: bool = False):
         self.order = int(order)
         self.direct = bool(direct)
-        super().__init__(vocab, activation, params, class_start, training)
+        super().__init__(vocab, activation, params, class_start, training, tie)
 
     def _expected_shapes(self, output) -> dict[str, tuple]:
         V, p = len(self.vocab), self.params
@@ -267,7 +277,8 @@ class MLPModel(NeuralModel):
                 **output.param_shapes(D)}
 
     def _build_network(self, params, output) -> MLPNetwork:
-        return MLPNetwork(params, self.order - 1, self.activation, self.direct, output)
+        return MLPNetwork(params, self.order - 1, self.activation, self.direct, output,
+                          self.tie)
 
     # -- the state machine -----------------------------------------------------------
     def initial_state(self) -> tuple:
@@ -305,18 +316,19 @@ class MLPModel(NeuralModel):
     def config(self) -> dict:
         return {"order": self.order, "emb": int(self.params["E"].shape[1]),
                 "hidden": int(self.params["H"].shape[1]), "direct": self.direct,
-                "activation": self.activation, "softmax": self.softmax,
+                "tie": self.tie, "activation": self.activation, "softmax": self.softmax,
                 "classes": self._classes(), "training": self.training}
 
     @classmethod
     def _from_config(cls, vocab, config, arrays, class_start):
         return cls(vocab, int(config["order"]), str(config["activation"]),
-                   bool(config["direct"]), arrays, class_start, config.get("training"))
+                   bool(config["direct"]), arrays, class_start, config.get("training"),
+                   bool(config.get("tie", False)))
 
     # -- training ------------------------------------------------------------------------
     @classmethod
     def fit(cls, corpus: Corpus, vocab: Vocabulary, *, order: int = 5, emb: int = 60,
-            hidden: int = 100, direct: bool = False, softmax: str = "full",
+            hidden: int = 100, direct: bool = False, tie: bool = False, softmax: str = "full",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
             init_scale: float = 0.1, batch_size: int = 64, dropout: float = 0.0,
             valid: Corpus | None = None, callbacks=(), **train_options) -> "MLPModel":
@@ -324,7 +336,7 @@ class MLPModel(NeuralModel):
         trainer's (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, ...),
         with :attr:`TRAIN_DEFAULTS`."""
         hyper = {"order": order, "emb": emb, "hidden": hidden, "direct": bool(direct),
-                 "activation": activation, "batch_size": batch_size}
+                 "tie": bool(tie), "activation": activation, "batch_size": batch_size}
         return cls._fit(corpus, vocab, hyper, softmax=softmax, classes=classes, init=init,
                         init_scale=init_scale, dropout=dropout, valid=valid,
                         callbacks=callbacks, train_options=train_options)
@@ -345,8 +357,9 @@ class MLPModel(NeuralModel):
         n_ctx = hyper["order"] - 1
         params = MLPNetwork.init_params(rng, len(vocab), n_ctx, hyper["emb"], hyper["hidden"],
                                         hyper["direct"], output, vocab.counts, init,
-                                        init_scale, np.float32)
-        return MLPNetwork(params, n_ctx, hyper["activation"], hyper["direct"], output)
+                                        init_scale, np.float32, hyper["tie"])
+        return MLPNetwork(params, n_ctx, hyper["activation"], hyper["direct"], output,
+                          hyper["tie"])
 
     @classmethod
     def _make_task(cls, net, corpus, valid, hyper, config, dropout) -> "MLPTask":
@@ -355,7 +368,7 @@ class MLPModel(NeuralModel):
     @classmethod
     def _from_trained(cls, vocab, hyper, params, class_start, training) -> "MLPModel":
         return cls(vocab, hyper["order"], hyper["activation"], hyper["direct"], params,
-                   class_start, training)
+                   class_start, training, hyper["tie"])
 
 
 register_neural("mlp", MLPModel,

@@ -41,8 +41,8 @@ from .base import (NeuralModel, check_positive, dropout_masks, register_neural, 
 from .blas import kernel_gemm, threads_for
 from .init import initialize
 from .kernel_blas import single_threaded
-from .layers import (Buffers, activation_code, embedding_backward, embedding_forward,
-                     previous_tokens, unique_ids, zero_rows)
+from .layers import (Buffers, EmbeddingGradient, activation_code, embedding_forward,
+                     output_rows, output_views, previous_tokens, touched_with_output)
 from .optim import make_optimizer
 from .trainer import TrainingTask
 
@@ -54,9 +54,12 @@ SCORE_CHUNK = 32         # steps per forward call when scoring
 
 class RNNNetwork:
     """Parameters ``E, Wx, Wh, bh`` (+ the output layer's ``W, b`` [``Wc, bc``]) and
-    the forward and backward passes over a chunk of T steps of B streams."""
+    the forward and backward passes over a chunk of T steps of B streams. With ``tie``
+    the output's word weights are ``E`` itself (no ``W``; needs hidden == emb) and E's
+    gradient is the sum of both uses."""
 
-    def __init__(self, params: dict[str, np.ndarray], activation: str, output):
+    def __init__(self, params: dict[str, np.ndarray], activation: str, output,
+                 tie: bool = False):
         if activation not in RNN_ACTIVATIONS:
             raise OptionError(f"unknown RNN activation {activation!r}; choose from "
                               f"{', '.join(RNN_ACTIVATIONS)}")
@@ -67,26 +70,33 @@ class RNNNetwork:
         self.act = activation_code(activation)
         self.output = output
         self.dtype = params["E"].dtype
+        self.tie = bool(tie)
+        if self.tie and self.n != self.m:
+            raise OptionError(f"tied weights need --hidden equal to --emb (got hidden {self.n}, "
+                              f"emb {self.m})")
         self.grads = {k: np.zeros_like(v) for k, v in params.items()}
-        self.decay_keys = frozenset(("E", "Wx", "Wh") + tuple(output.weight_keys))
+        self.decay_keys = frozenset(("E", "Wx", "Wh") + tuple(k for k in output.weight_keys
+                                                             if k in params))
         self._buf = Buffers()
-        self._seen = np.zeros(self.V, dtype=np.bool_)
-        self._erows = np.zeros(0, dtype=np.int64)   # embedding rows touched by the last step
+        self._emb_grad = EmbeddingGradient(self.V, self.n, self.dtype, self.tie)
+        self.out_params, self._out_grads = output_views(params, self.grads, self._emb_grad)
         self._no_resets: dict = {}
 
     @staticmethod
     def init_params(rng: np.random.Generator, V: int, emb: int, hidden: int, output,
                     counts=None, init: str = "xavier", init_scale: float = 0.1,
-                    dtype=np.float32) -> dict[str, np.ndarray]:
+                    dtype=np.float32, tie: bool = False) -> dict[str, np.ndarray]:
         """New parameters: weights by ``init`` (xavier from each matrix's fan-in and
         fan-out, the embedding table counting as an m -> m map), biases zero except the
-        output biases, which start at the log unigram distribution of ``counts``."""
+        output biases, which start at the log unigram distribution of ``counts``.
+        With ``tie`` there is no ``W`` (the output uses ``E``)."""
         p = {"E": initialize(rng, (V, emb), init, init_scale, emb, emb, dtype),
              "Wx": initialize(rng, (emb, hidden), init, init_scale, emb, hidden, dtype),
              "Wh": initialize(rng, (hidden, hidden), init, init_scale, hidden, hidden, dtype),
              "bh": np.zeros(hidden, dtype=dtype)}
         shapes = output.param_shapes(hidden)
-        p["W"] = initialize(rng, shapes["W"], init, init_scale, hidden, V, dtype)
+        if not tie:
+            p["W"] = initialize(rng, shapes["W"], init, init_scale, hidden, V, dtype)
         if "Wc" in shapes:
             p["Wc"] = initialize(rng, shapes["Wc"], init, init_scale, hidden, shapes["Wc"][0],
                                  dtype)
@@ -160,8 +170,8 @@ class RNNNetwork:
         if h_mask is not None:
             Z = np.multiply(Z, h_mask, out=self._buf.get("z", (T * B, n), self.dtype))
         dH = self._buf.get("dh", (T, B, n), self.dtype)
-        loss = self.output.loss_and_grad(P_, G, Z, targets.reshape(T * B), dH.reshape(T * B, n),
-                                         scale)
+        loss = self.output.loss_and_grad(self.out_params, self._out_grads, Z,
+                                         targets.reshape(T * B), dH.reshape(T * B, n), scale)
         if h_mask is not None:
             dH.reshape(T * B, n)[...] *= h_mask
         dh0 = self._buf.get("dh0", (B, n), self.dtype)
@@ -175,15 +185,14 @@ class RNNNetwork:
         if x_mask is not None:
             dX *= x_mask
         flat = inputs.reshape(T * B, 1)
-        zero_rows(G["E"], self._erows)
-        rows = self._buf.get("erows", (T * B,), np.int64)
-        self._erows = unique_ids(flat, self._seen, rows)
-        embedding_backward(dX, flat, G["E"])
+        out_rows = output_rows(self.output)
+        self._emb_grad.begin(G["E"], out_rows)
+        self._emb_grad.add(G["E"], dX, flat, out_rows)
         self.dh0 = dh0
         return loss, G, H[T - 1].copy()
 
     def touched_rows(self) -> dict[str, np.ndarray]:
-        return {"E": self._erows, **self.output.touched_rows()}
+        return touched_with_output(self._emb_grad, self.output)
 
     # -- the state machine --------------------------------------------------------------
     def step(self, h: np.ndarray, token: int) -> np.ndarray:
@@ -217,7 +226,7 @@ class RNNNetwork:
             tg = targets[a:a + T].reshape(T * B)
             for r in range(0, len(keep), rows):
                 sel = keep[r:r + rows]
-                out[p[sel]] = self.output.target_logprobs(self.params, H2[sel], tg[sel])
+                out[p[sel]] = self.output.target_logprobs(self.out_params, H2[sel], tg[sel])
             h = H[T - 1].copy()
         return out
 
@@ -234,14 +243,14 @@ class RNNNetwork:
         for a in range(0, len(ids), chunk):
             b = min(a + chunk, len(ids))
             H, _, _ = self.forward(inputs[a:b].reshape(-1, 1), h)
-            out[a:b] = self.output.target_logprobs(self.params, H.reshape(b - a, self.n),
+            out[a:b] = self.output.target_logprobs(self.out_params, H.reshape(b - a, self.n),
                                                    ids[a:b])
             h = H[b - a - 1].copy()
         return out
 
     def astype(self, dtype) -> "RNNNetwork":
         params = {k: np.array(v, dtype=dtype) for k, v in self.params.items()}
-        return RNNNetwork(params, self.activation, same_output(self.output))
+        return RNNNetwork(params, self.activation, same_output(self.output), self.tie)
 
 
 def _output_rows(V: int) -> int:
@@ -369,9 +378,10 @@ class RNNModel(NeuralModel):
     TRAINING_RECORD = ("batch_size", "bptt", "reset_sentences")
 
     def __init__(self, vocab: Vocabulary, activation: str, params: dict[str, np.ndarray],
-                 class_start: np.ndarray | None = None, training: dict | None = None):
+                 class_start: np.ndarray | None = None, training: dict | None = None,
+                 tie: bool = False):
         self._h0: np.ndarray | None = None
-        super().__init__(vocab, activation, params, class_start, training)
+        super().__init__(vocab, activation, params, class_start, training, tie)
 
     def _expected_shapes(self, output) -> dict[str, tuple]:
         V, p = len(self.vocab), self.params
@@ -381,7 +391,7 @@ class RNNModel(NeuralModel):
                 **output.param_shapes(n)}
 
     def _build_network(self, params, output) -> RNNNetwork:
-        return RNNNetwork(params, self.activation, output)
+        return RNNNetwork(params, self.activation, output, self.tie)
 
     @property
     def hidden_size(self) -> int:
@@ -401,7 +411,7 @@ class RNNModel(NeuralModel):
 
     def next_logprobs(self, state) -> np.ndarray:
         z = self._as_state(state).reshape(1, -1)
-        return self.net.output.full_logprobs(self.net.params, z)[0]
+        return self.net.output.full_logprobs(self.net.out_params, z)[0]
 
     def _as_state(self, state) -> np.ndarray:
         h = np.ascontiguousarray(state, dtype=np.float64)
@@ -450,7 +460,7 @@ class RNNModel(NeuralModel):
             y = ids[a:b].reshape(-1, 1)
             r = starts[a:b].reshape(-1, 1)
             H, _, _ = net.forward(x, h, r)
-            out[a:b] = net.output.target_logprobs(net.params, H.reshape(b - a, net.n),
+            out[a:b] = net.output.target_logprobs(net.out_params, H.reshape(b - a, net.n),
                                                   y.reshape(-1))
             if lr > 0:
                 _, grads, h_last = net.loss_and_grads(x, y, h, r, scale=1.0)
@@ -463,18 +473,19 @@ class RNNModel(NeuralModel):
     # -- persistence -------------------------------------------------------------------
     def config(self) -> dict:
         return {"emb": int(self.params["E"].shape[1]), "hidden": self.hidden_size,
+                "tie": self.tie,
                 "activation": self.activation, "softmax": self.softmax,
                 "classes": self._classes(), "training": self.training}
 
     @classmethod
     def _from_config(cls, vocab, config, arrays, class_start):
         return cls(vocab, str(config["activation"]), arrays, class_start,
-                   config.get("training"))
+                   config.get("training"), bool(config.get("tie", False)))
 
     # -- training ------------------------------------------------------------------------
     @classmethod
     def fit(cls, corpus: Corpus, vocab: Vocabulary, *, emb: int = 100, hidden: int = 200,
-            bptt: int = 35, batch_size: int = 20, softmax: str = "full",
+            bptt: int = 35, batch_size: int = 20, tie: bool = False, softmax: str = "full",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
             init_scale: float = 0.1, reset_sentences: bool = False, dropout: float = 0.0,
             valid: Corpus | None = None, callbacks=(), **train_options) -> "RNNModel":
@@ -484,7 +495,8 @@ class RNNModel(NeuralModel):
         lr_schedule, ...), with :attr:`TRAIN_DEFAULTS` and a learning rate from
         :attr:`DEFAULT_LR` when none is given."""
         hyper = {"emb": emb, "hidden": hidden, "bptt": bptt, "batch_size": batch_size,
-                 "activation": activation, "reset_sentences": bool(reset_sentences)}
+                 "tie": bool(tie), "activation": activation,
+                 "reset_sentences": bool(reset_sentences)}
         return cls._fit(corpus, vocab, hyper, softmax=softmax, classes=classes, init=init,
                         init_scale=init_scale, dropout=float(dropout), valid=valid,
                         callbacks=callbacks, train_options=train_options)
@@ -500,8 +512,9 @@ class RNNModel(NeuralModel):
     @classmethod
     def _init_network(cls, rng, vocab, output, hyper, init, init_scale) -> RNNNetwork:
         params = RNNNetwork.init_params(rng, len(vocab), hyper["emb"], hyper["hidden"], output,
-                                        vocab.counts, init, init_scale, np.float32)
-        return RNNNetwork(params, hyper["activation"], output)
+                                        vocab.counts, init, init_scale, np.float32,
+                                        hyper["tie"])
+        return RNNNetwork(params, hyper["activation"], output, hyper["tie"])
 
     @classmethod
     def _make_task(cls, net, corpus, valid, hyper, config, dropout) -> RNNTask:
@@ -510,7 +523,7 @@ class RNNModel(NeuralModel):
 
     @classmethod
     def _from_trained(cls, vocab, hyper, params, class_start, training) -> "RNNModel":
-        return cls(vocab, hyper["activation"], params, class_start, training)
+        return cls(vocab, hyper["activation"], params, class_start, training, hyper["tie"])
 
 
 register_neural("rnn", RNNModel, "Elman recurrent network (Mikolov's RNNLM), truncated BPTT",
