@@ -192,7 +192,7 @@ def run_scripted(losses, **kw):
 
 
 def test_best_validation_parameters_are_returned():
-    result, snaps, task = run_scripted([3.0, 1.0, 2.0, 4.0])
+    result, snaps, task = run_scripted([3.0, 1.0, 2.0, 4.0], lr_schedule="constant")
     np.testing.assert_array_equal(result.params["w"], snaps[1])
     assert not np.array_equal(result.params["w"], task.params["w"])   # training went on
     assert result.best_valid_ppl == pytest.approx(np.exp(1.0))
@@ -213,6 +213,20 @@ def test_plateau_schedule_restores_and_halves():
     assert [r["lr"] for r in h[:2]] == [0.25, 0.25]
 
 
+def test_reduce_schedule_halves_after_each_epoch_without_improvement():
+    """The default with validation text: any improvement keeps the rate; an epoch without
+    one restores the best weights and halves it; the (max_halvings + 1)-th stops."""
+    result, snaps, task = run_scripted([3.0, 2.0, 1.999, 2.5, 1.5, 1.6, 1.7, 1.4, 1.8],
+                                       max_halvings=2)
+    h = result.history
+    assert task.calls == len(h) == 7 and result.stop_reason == "plateau"
+    assert [r["lr"] for r in h] == [0.25, 0.25, 0.25, 0.125, 0.125, 0.0625, 0.0625]
+    assert [r["restored_best"] for r in h] == [False, False, False, True, False, True, True]
+    np.testing.assert_array_equal(result.params["w"], snaps[4])     # the best epoch (1.5)
+    constant, _, _ = run_scripted([3.0, 2.0, 2.5], lr_schedule="constant")
+    assert [r["lr"] for r in constant.history] == [0.25] * 3
+
+
 def test_training_log_and_mid_epoch_validation(tmp_path):
     log = tmp_path / "log.jsonl"
     result, _, _ = run_scripted([3.0, 2.0], train_log=str(log), valid_every=1)
@@ -226,7 +240,7 @@ def test_training_log_and_mid_epoch_validation(tmp_path):
 
 
 def test_time_budget_stops_and_keeps_best(data):
-    m = fit(data, epochs=10**7, time_budget=0.5)
+    m = fit(data, epochs=10**7, time_budget=0.5, lr_schedule="constant")
     assert m.training["stop"] == "time budget"
     assert len(m.history) < 10**7 and m.training["best_valid_ppl"] is not None
 

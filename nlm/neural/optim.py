@@ -33,7 +33,7 @@ from ..errors import OptionError
 from . import optim_kernels as OK
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-SCHEDULES = ("constant", "inverse", "plateau")
+SCHEDULES = ("constant", "inverse", "plateau", "reduce")
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -249,10 +249,16 @@ class Schedule:
               on the previous epoch's by the factor ``min_improvement``, halve the
               rate every epoch; at the next such epoch stop. An epoch that made the
               validation loss worse is undone (the best weights are restored).
+    reduce    reduce on plateau: after an epoch that did not improve on the best
+              validation loss so far, restore the best weights and halve the rate;
+              stop after ``max_halvings`` such epochs (or when the epochs run out).
+              Every improvement counts, however small, and the rate stays until
+              validation stops improving, so training is not cut short by one
+              noisy epoch; it suits Adam, whose steps do not shrink by themselves.
     """
 
     def __init__(self, kind: str = "constant", lr: float = 0.1, decay: float = 0.0,
-                 min_improvement: float = 1.003):
+                 min_improvement: float = 1.003, max_halvings: int = 4):
         if kind not in SCHEDULES:
             raise OptionError(f"unknown learning-rate schedule {kind!r}; choose from "
                               f"{', '.join(SCHEDULES)}")
@@ -264,10 +270,13 @@ class Schedule:
             raise OptionError(f"min-improvement must be at least 1, got {min_improvement}")
         self.kind, self.lr0, self.decay = kind, float(lr), float(decay)
         self.min_improvement = float(min_improvement)
+        self.max_halvings = int(max_halvings)
         # state (saved in checkpoints)
-        self.factor = 1.0        # plateau: 0.5 ** halvings
+        self.factor = 1.0        # plateau, reduce: 0.5 ** halvings
         self.halving = False
         self.last_loss = math.inf
+        self.best_loss = math.inf   # reduce
+        self.halvings = 0           # reduce
 
     def lr(self, updates: int) -> float:
         if self.kind == "inverse":
@@ -276,6 +285,8 @@ class Schedule:
 
     def end_epoch(self, valid_loss: float | None) -> tuple[bool, bool]:
         """Called after each epoch's validation: returns (restore_best, stop)."""
+        if self.kind == "reduce" and valid_loss is not None:
+            return self._reduce(valid_loss)
         if self.kind != "plateau" or valid_loss is None:
             return False, False
         restore = valid_loss > self.last_loss
@@ -289,11 +300,27 @@ class Schedule:
         self.last_loss = valid_loss
         return restore, stop
 
+    def _reduce(self, valid_loss: float) -> tuple[bool, bool]:
+        if valid_loss < self.best_loss:
+            self.best_loss = valid_loss
+            return False, False
+        self.halvings += 1
+        if self.halvings > self.max_halvings:
+            return True, True
+        self.factor *= 0.5
+        return True, False
+
     def state_dict(self) -> dict:
+        def finite(x):
+            return None if math.isinf(x) else x
         return {"factor": self.factor, "halving": self.halving,
-                "last_loss": None if math.isinf(self.last_loss) else self.last_loss}
+                "last_loss": finite(self.last_loss), "best_loss": finite(self.best_loss),
+                "halvings": self.halvings}
 
     def load_state_dict(self, d: dict) -> None:
         self.factor = float(d["factor"])
         self.halving = bool(d["halving"])
         self.last_loss = math.inf if d["last_loss"] is None else float(d["last_loss"])
+        best = d.get("best_loss")       # absent in checkpoints written before "reduce"
+        self.best_loss = math.inf if best is None else float(best)
+        self.halvings = int(d.get("halvings", 0))

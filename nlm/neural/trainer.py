@@ -107,9 +107,11 @@ class TrainSettings:
     weight_decay: float = 0.0          # L2 penalty (on weights, not biases)
     l1: float = 0.0
     clip_norm: float | None = None     # clip the global gradient norm to this
-    lr_schedule: str = "constant"      # constant | inverse | plateau
+    lr_schedule: str | None = None     # constant | inverse | plateau | reduce (None: reduce
+    #                                    with validation text, else constant)
     lr_decay: float = 1e-4             # r of lr / (1 + r t)
     min_improvement: float = 1.003     # plateau schedule (rnnlm)
+    max_halvings: int = 4              # reduce schedule: stop after this many halvings
     patience: int | None = None        # early stopping: epochs without improvement
     valid_every: int | None = None     # also validate every K steps
     time_budget: float | None = None   # seconds; stop (and keep the best) after this
@@ -128,6 +130,8 @@ class TrainSettings:
         if self.lr_schedule not in SCHEDULES:
             raise OptionError(f"unknown learning-rate schedule {self.lr_schedule!r}; choose "
                               f"from {', '.join(SCHEDULES)}")
+        if self.max_halvings < 0:
+            raise OptionError(f"max-halvings must be at least 0, got {self.max_halvings}")
         if self.clip_norm is not None and not (self.clip_norm > 0):
             raise OptionError(f"clip-norm must be positive, got {self.clip_norm}")
         if self.patience is not None and self.patience < 1:
@@ -137,7 +141,8 @@ class TrainSettings:
         if self.time_budget is not None and not (self.time_budget > 0):
             raise OptionError(f"time budget must be positive, got {self.time_budget}")
         if not has_valid:
-            for name, needs in (("--lr-schedule plateau", self.lr_schedule == "plateau"),
+            for name, needs in ((f"--lr-schedule {self.lr_schedule}",
+                                 self.lr_schedule in ("plateau", "reduce")),
                                 ("--patience", self.patience is not None),
                                 ("--valid-every", self.valid_every is not None)):
                 if needs:
@@ -163,11 +168,15 @@ TRAINER_OPTION_HELP = {
     "l1": Opt("Neural: L1 penalty."),
     "clip_norm": Opt("Neural: clip the gradient's global norm to this.", none_means="none"),
     "lr_schedule": Opt("Neural: constant; inverse: lr/(1+rt); plateau: halve when "
-                       "validation stops improving, then stop (rnnlm; needs --valid).",
-                       choices=SCHEDULES),
+                       "validation stops improving by --min-improvement, then stop at the "
+                       "next such epoch (rnnlm); reduce: restore the best weights and halve "
+                       "after every epoch that does not improve validation, stop after "
+                       "--max-halvings (plateau and reduce need --valid).",
+                       choices=SCHEDULES, none_means="reduce with --valid, else constant"),
     "lr_decay": Opt("Neural, --lr-schedule inverse: r in lr/(1+rt)."),
     "min_improvement": Opt("Neural, --lr-schedule plateau: validation improvement "
                            "factor that counts as progress."),
+    "max_halvings": Opt("Neural, --lr-schedule reduce: stop after this many halvings."),
     "patience": Opt("Neural: stop after this many epochs without improvement.",
                     none_means="none"),
     "valid_every": Opt("Neural: also validate every K updates.", none_means="each epoch"),
@@ -233,12 +242,14 @@ class Trainer:
         self.callbacks = list(callbacks)   # cb(trainer, event), event in {"step", "epoch"}
         self.stream = stream if stream is not None else sys.stderr
         self.has_valid = bool(task.has_valid)
+        if settings.lr_schedule is None:
+            settings.lr_schedule = "reduce" if self.has_valid else "constant"
         settings.check(self.has_valid)
         self.optimizer = make_optimizer(settings.optimizer, weight_decay=settings.weight_decay,
                                         l1=settings.l1, decay_keys=task.decay_keys,
                                         momentum=settings.momentum)
         self.schedule = Schedule(settings.lr_schedule, settings.lr, settings.lr_decay,
-                                 settings.min_improvement)
+                                 settings.min_improvement, settings.max_halvings)
         self.state = TrainState()
         self.best: dict[str, np.ndarray] | None = None
         seq = np.random.SeedSequence(settings.seed)
