@@ -212,3 +212,37 @@ def test_carried_windows_reach_into_the_previous_sentence(tiny):
     first = slice(0, corpus.offsets[1])
     np.testing.assert_array_equal(carried[first], per[first])
     assert np.abs(carried - per).max() > 1e-6
+
+
+def test_unk_dropout_trains_the_unknown_word(tiny):
+    """Without it <unk> never occurs in training and gets little probability; with it
+    each occurrence of a word seen c times is read as <unk> with probability a/(a+c)."""
+    from nlm.neural.base import UnkDropout
+    from nlm.vocab import UNK_ID
+    vocab, corpus = tiny
+    u = UnkDropout(vocab.counts, 0.5)
+    c = vocab.counts[5]
+    assert u.prob[5] == pytest.approx(0.5 / (0.5 + c))
+    assert u.prob[UNK_ID] == u.prob[BOS_ID] == u.prob[EOS_ID] == 0
+    ids = np.tile(corpus.ids, 200)
+    out = u.apply(ids, np.random.default_rng(0))
+    assert out.dtype == np.int32 and ((out == ids) | (out == UNK_ID)).all()
+    assert (out[ids == EOS_ID] == EOS_ID).all()
+    rate = (out != ids).mean()
+    want = u.prob[ids].mean()
+    assert abs(rate - want) < 4 * np.sqrt(want / len(ids))
+    plain = tiny_fit(tiny, epochs=10)
+    trained = tiny_fit(tiny, epochs=10, unk_dropout=0.5)
+    s = plain.initial_state()
+    assert trained.next_logprobs(s)[UNK_ID] > plain.next_logprobs(s)[UNK_ID] + 1.0
+    assert trained.training["unk_dropout"] == 0.5
+
+
+def test_unk_dropout_resumes_exactly(tiny, tmp_path):
+    vocab, corpus = tiny
+    ckpt = tmp_path / "c.npz"
+    full = tiny_fit(tiny, epochs=4, unk_dropout=1.0)
+    tiny_fit(tiny, epochs=2, unk_dropout=1.0, checkpoint=str(ckpt))
+    resumed = tiny_fit(tiny, epochs=4, unk_dropout=1.0, checkpoint=str(ckpt), resume=True)
+    for k in full.params:
+        np.testing.assert_array_equal(full.params[k], resumed.params[k])

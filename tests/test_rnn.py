@@ -623,3 +623,18 @@ def test_cli_evaluate_carry_state(tmp_path):
     assert out[False]["protocol"] == "per-sentence"
     assert out[True]["protocol"] == "carried-state"
     assert out[True]["perplexity"] != out[False]["perplexity"]
+
+
+def test_rnn_unk_dropout_resumes_exactly(tiny, tmp_path):
+    vocab, corpus = tiny
+    ckpt = tmp_path / "c.npz"
+    opts = {**TINY_RNN, "unk_dropout": 1.0, "dropout": 0.2}
+    full = RNNModel.fit(corpus, vocab, **{**opts, "epochs": 4})
+    RNNModel.fit(corpus, vocab, **{**opts, "epochs": 2}, checkpoint=str(ckpt))
+    resumed = RNNModel.fit(corpus, vocab, **{**opts, "epochs": 4}, checkpoint=str(ckpt),
+                           resume=True)
+    for k in full.params:
+        np.testing.assert_array_equal(full.params[k], resumed.params[k])
+    plain = RNNModel.fit(corpus, vocab, **{**opts, "unk_dropout": 0.0, "epochs": 4})
+    s = full.initial_state()
+    assert full.next_logprobs(s)[0] > plain.next_logprobs(plain.initial_state())[0]

@@ -16,7 +16,7 @@ from ..corpus import Corpus
 from ..errors import ModelFileError, OptionError
 from ..model import LanguageModel
 from ..registry import Opt, register_trainer
-from ..vocab import BOS_ID, Vocabulary
+from ..vocab import BOS_ID, EOS_ID, UNK_ID, Vocabulary
 from .init import check_init
 from .softmax import ClassSoftmax, FullSoftmax, make_output_layer
 from .trainer import (TRAINER_OPTION_HELP, TRAINER_TYPES, Trainer, TrainSettings,
@@ -55,6 +55,37 @@ def dropout_masks(epoch_seed: int, step: int, keep: float, rows: int, widths, dt
     return tuple(masks)
 
 
+class UnkDropout:
+    """Read rare training words as ``<unk>`` now and then, so that ``<unk>`` is trained.
+
+    Each occurrence of a word seen c times in training is read as ``<unk>`` with
+    probability a / (a + c) (word dropout, Kiperwasser & Goldberg 2016), redrawn every
+    epoch: a word seen once with a = 0.5 is ``<unk>`` a third of the time, a word seen
+    100 times 0.5% of the time. Without it a neural model never sees ``<unk>`` (the
+    training text has no unknown words) and gives unknown words almost no probability,
+    where the n-gram models give them the mass of their uniform interpolation. The
+    vocabulary is not changed, so the model still predicts every training word.
+    """
+
+    def __init__(self, counts: np.ndarray, alpha: float):
+        self.alpha = float(alpha)
+        c = np.asarray(counts, dtype=np.float64)
+        p = self.alpha / (self.alpha + np.maximum(c, 1.0)) if self.alpha > 0 else np.zeros_like(c)
+        p[[UNK_ID, BOS_ID, EOS_ID]] = 0.0
+        self.prob = p.astype(np.float32)
+
+    @property
+    def active(self) -> bool:
+        return self.alpha > 0
+
+    def apply(self, ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A copy of ``ids`` with the drawn occurrences replaced by ``<unk>``."""
+        out = np.array(ids, dtype=np.int32)
+        hit = rng.random(len(out), dtype=np.float32) < self.prob[out]
+        out[hit] = UNK_ID
+        return out
+
+
 def check_positive(**values) -> None:
     """Each option a whole number >= 1, or an OptionError naming it as on the command line."""
     for name, v in values.items():
@@ -78,6 +109,9 @@ NEURAL_OPTIONS = {
                "Wolf 2017; needs --hidden equal to --emb, and no --direct)."),
     "dropout": Opt("Neural: dropout rate on the embeddings and on the hidden units fed to "
                    "the output layer (not on the recurrence); 0 = none."),
+    "unk_dropout": Opt("Neural: a; each training occurrence of a word seen c times is read "
+                       "as <unk> with probability a/(a+c), redrawn every epoch, so that "
+                       "<unk> (unknown words) gets a trained probability; 0 = never."),
     **TRAINER_OPTION_HELP,
 }
 
@@ -189,7 +223,7 @@ class NeuralModel(LanguageModel):
 
     @classmethod
     def _make_task(cls, net, corpus: Corpus, valid: Corpus | None, hyper: dict,
-                   config: dict, dropout: float):         # pragma: no cover - abstract
+                   config: dict, dropout: float, unk: UnkDropout):  # pragma: no cover
         raise NotImplementedError
 
     @classmethod
@@ -216,7 +250,7 @@ class NeuralModel(LanguageModel):
     @classmethod
     def _fit(cls, corpus: Corpus, vocab: Vocabulary, hyper: dict, *, softmax: str,
              classes: int | None, init: str, init_scale: float, dropout: float,
-             valid: Corpus | None, callbacks, train_options: dict):
+             unk_dropout: float, valid: Corpus | None, callbacks, train_options: dict):
         """Check the options, build the network, train it with the shared
         :class:`~nlm.neural.trainer.Trainer` and return the model with the best
         validation weights. ``hyper`` holds the network's own hyper-parameters."""
@@ -226,6 +260,8 @@ class NeuralModel(LanguageModel):
             raise OptionError("--classes applies to --softmax class only")
         if not (0.0 <= dropout < 1.0):
             raise OptionError(f"dropout must be in [0, 1), got {dropout}")
+        if not (0.0 <= unk_dropout < math.inf):
+            raise OptionError(f"unk-dropout must be a number >= 0, got {unk_dropout}")
         check_init(init, init_scale)
         if corpus.tokens == 0:
             raise OptionError("the training text is empty")
@@ -235,14 +271,17 @@ class NeuralModel(LanguageModel):
         net = cls._init_network(init_rng, vocab, output, hyper, init, init_scale)
         config = {"kind": cls.kind, "vocab_size": V, **hyper, "softmax": softmax,
                   "classes": getattr(output, "C", None), "init": init,
-                  "init_scale": init_scale, "dropout": dropout, "seed": settings.seed}
-        task = cls._make_task(net, corpus, valid, hyper, config, dropout)
+                  "init_scale": init_scale, "dropout": dropout, "unk_dropout": unk_dropout,
+                  "seed": settings.seed}
+        task = cls._make_task(net, corpus, valid, hyper, config, dropout,
+                              UnkDropout(vocab.counts, unk_dropout))
         result = Trainer(task, settings, callbacks=callbacks).run()
         training = {"epochs": len(result.history), "stop": result.stop_reason,
                     "best_valid_ppl": result.best_valid_ppl,
                     "optimizer": settings.optimizer, "lr": settings.lr,
                     "clip_norm": settings.clip_norm,
                     **{k: hyper[k] for k in cls.TRAINING_RECORD}, "dropout": dropout,
+                    "unk_dropout": unk_dropout,
                     "seed": settings.seed, "seconds": round(result.seconds, 3),
                     "history": result.history}
         return cls._from_trained(vocab, hyper, result.params,

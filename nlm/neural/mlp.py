@@ -27,8 +27,8 @@ from ..errors import OptionError
 from ..model import register
 from ..registry import Opt
 from ..vocab import BOS_ID, Vocabulary
-from .base import (NeuralModel, check_positive, dropout_masks, register_neural, same_output,
-                   unigram_biases)
+from .base import (NeuralModel, UnkDropout, check_positive, dropout_masks, register_neural,
+                   same_output, unigram_biases)
 from .blas import matmul
 from .init import initialize
 from .layers import (Buffers, activation_backward, activation_code, bias_activation_forward,
@@ -197,16 +197,20 @@ class MLPTask(TrainingTask):
     """Minibatches of (context, next word) pairs drawn without replacement each epoch."""
 
     def __init__(self, net: MLPNetwork, corpus: Corpus, valid: Corpus | None,
-                 batch_size: int, config: dict, dropout: float = 0.0):
+                 batch_size: int, config: dict, dropout: float = 0.0,
+                 unk: UnkDropout | None = None):
         self.net = net
         self.keep = 1.0 - float(dropout)
+        self.unk = unk
         self._epoch_seed = 0
         self.params, self.grads = net.params, net.grads
         self.decay_keys = net.decay_keys
         self.batch = int(batch_size)
         self._config = config
-        self.windows = context_windows(corpus.ids, corpus.offsets, net.n, BOS_ID)
-        self.targets = np.ascontiguousarray(corpus.ids, dtype=np.int32)
+        self._ids = np.ascontiguousarray(corpus.ids, dtype=np.int32)
+        self._offsets = corpus.offsets
+        self.windows = context_windows(self._ids, corpus.offsets, net.n, BOS_ID)
+        self.targets = self._ids
         self.has_valid = valid is not None and valid.tokens > 0
         if self.has_valid:
             self.valid_windows = context_windows(valid.ids, valid.offsets, net.n, BOS_ID)
@@ -221,6 +225,9 @@ class MLPTask(TrainingTask):
         if self.keep < 1.0:
             # dropout masks of step i come from (this seed, i): a resumed epoch redraws them
             self._epoch_seed = int(rng.integers(2**63))
+        if self.unk is not None and self.unk.active:   # this epoch's <unk> readings
+            self.targets = self.unk.apply(self._ids, rng)
+            self.windows = context_windows(self.targets, self._offsets, self.net.n, BOS_ID)
         return -(-len(self.targets) // self.batch)
 
     def _masks(self, i: int, B: int):
@@ -331,15 +338,17 @@ class MLPModel(NeuralModel):
             hidden: int = 100, direct: bool = False, tie: bool = False, softmax: str = "full",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
             init_scale: float = 0.1, batch_size: int = 64, dropout: float = 0.0,
-            valid: Corpus | None = None, callbacks=(), **train_options) -> "MLPModel":
+            unk_dropout: float = 0.0, valid: Corpus | None = None, callbacks=(),
+            **train_options) -> "MLPModel":
         """Train on ``corpus`` (``valid`` picks the best epoch); ``train_options`` are the
         trainer's (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, ...),
         with :attr:`TRAIN_DEFAULTS`."""
         hyper = {"order": order, "emb": emb, "hidden": hidden, "direct": bool(direct),
                  "tie": bool(tie), "activation": activation, "batch_size": batch_size}
         return cls._fit(corpus, vocab, hyper, softmax=softmax, classes=classes, init=init,
-                        init_scale=init_scale, dropout=dropout, valid=valid,
-                        callbacks=callbacks, train_options=train_options)
+                        init_scale=init_scale, dropout=dropout,
+                        unk_dropout=float(unk_dropout), valid=valid, callbacks=callbacks,
+                        train_options=train_options)
 
     @classmethod
     def _check_hyper(cls, hyper: dict) -> None:
@@ -362,8 +371,8 @@ class MLPModel(NeuralModel):
                           hyper["tie"])
 
     @classmethod
-    def _make_task(cls, net, corpus, valid, hyper, config, dropout) -> "MLPTask":
-        return MLPTask(net, corpus, valid, hyper["batch_size"], config, dropout)
+    def _make_task(cls, net, corpus, valid, hyper, config, dropout, unk) -> "MLPTask":
+        return MLPTask(net, corpus, valid, hyper["batch_size"], config, dropout, unk)
 
     @classmethod
     def _from_trained(cls, vocab, hyper, params, class_start, training) -> "MLPModel":

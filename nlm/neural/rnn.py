@@ -36,8 +36,8 @@ from ..model import register
 from ..registry import Opt
 from ..vocab import BOS_ID, Vocabulary
 from . import rnn_kernels as RK
-from .base import (NeuralModel, check_positive, dropout_masks, register_neural, same_output,
-                   unigram_biases)
+from .base import (NeuralModel, UnkDropout, check_positive, dropout_masks, register_neural,
+                   same_output, unigram_biases)
 from .blas import kernel_gemm, threads_for
 from .init import initialize
 from .kernel_blas import single_threaded
@@ -293,9 +293,10 @@ class RNNTask(TrainingTask):
 
     def __init__(self, net: RNNNetwork, corpus: Corpus, valid: Corpus | None,
                  batch_size: int, bptt: int, reset_sentences: bool, config: dict,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, unk: UnkDropout | None = None):
         self.net = net
         self.keep = 1.0 - float(dropout)
+        self.unk = unk
         self._epoch_seed = 0
         self.params, self.grads = net.params, net.grads
         self.decay_keys = net.decay_keys
@@ -307,12 +308,12 @@ class RNNTask(TrainingTask):
         if L < 1:
             raise OptionError("the training text is empty")
 
-        def time_major(a):   # (N,) -> (L, B): column b is stream b
-            return np.ascontiguousarray(a[:B * L].reshape(B, L).T)
-        self.inputs = time_major(inputs)
-        self.targets = time_major(np.ascontiguousarray(corpus.ids, dtype=np.int32))
-        self.resets = time_major(starts) if reset_sentences else None
         self.B, self.L = B, L
+        self._ids = np.ascontiguousarray(corpus.ids, dtype=np.int32)
+        self._offsets = corpus.offsets
+        self.inputs = self._time_major(inputs)
+        self.targets = self._time_major(self._ids)
+        self.resets = self._time_major(starts) if reset_sentences else None
         self.h = np.zeros((B, net.n), dtype=net.dtype)
         self.valid = valid if valid is not None and valid.tokens > 0 else None
         self.has_valid = self.valid is not None
@@ -320,9 +321,18 @@ class RNNTask(TrainingTask):
     def config(self) -> dict:
         return self._config
 
+    def _time_major(self, a: np.ndarray) -> np.ndarray:
+        """(N,) -> (L, B): column b is stream b."""
+        B, L = self.B, self.L
+        return np.ascontiguousarray(a[:B * L].reshape(B, L).T)
+
     def start_epoch(self, rng) -> int:
         # dropout masks of step i come from (this seed, i): a resumed epoch redraws them
         self._epoch_seed = int(rng.integers(2**63))
+        if self.unk is not None and self.unk.active:   # this epoch's <unk> readings
+            ids = self.unk.apply(self._ids, rng)
+            self.inputs = self._time_major(previous_tokens(ids, self._offsets)[0])
+            self.targets = self._time_major(ids)
         return -(-self.L // self.bptt)
 
     def _masks(self, i: int, T: int):
@@ -488,7 +498,8 @@ class RNNModel(NeuralModel):
             bptt: int = 35, batch_size: int = 20, tie: bool = False, softmax: str = "full",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
             init_scale: float = 0.1, reset_sentences: bool = False, dropout: float = 0.0,
-            valid: Corpus | None = None, callbacks=(), **train_options) -> "RNNModel":
+            unk_dropout: float = 0.0, valid: Corpus | None = None, callbacks=(),
+            **train_options) -> "RNNModel":
         """Train on ``corpus`` (``valid`` picks the best epoch and drives the plateau
         schedule); ``train_options`` are the trainer's
         (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, clip_norm,
@@ -498,8 +509,9 @@ class RNNModel(NeuralModel):
                  "tie": bool(tie), "activation": activation,
                  "reset_sentences": bool(reset_sentences)}
         return cls._fit(corpus, vocab, hyper, softmax=softmax, classes=classes, init=init,
-                        init_scale=init_scale, dropout=float(dropout), valid=valid,
-                        callbacks=callbacks, train_options=train_options)
+                        init_scale=init_scale, dropout=float(dropout),
+                        unk_dropout=float(unk_dropout), valid=valid, callbacks=callbacks,
+                        train_options=train_options)
 
     @classmethod
     def _check_hyper(cls, hyper: dict) -> None:
@@ -517,9 +529,9 @@ class RNNModel(NeuralModel):
         return RNNNetwork(params, hyper["activation"], output, hyper["tie"])
 
     @classmethod
-    def _make_task(cls, net, corpus, valid, hyper, config, dropout) -> RNNTask:
+    def _make_task(cls, net, corpus, valid, hyper, config, dropout, unk) -> RNNTask:
         return RNNTask(net, corpus, valid, hyper["batch_size"], hyper["bptt"],
-                       hyper["reset_sentences"], config, dropout)
+                       hyper["reset_sentences"], config, dropout, unk)
 
     @classmethod
     def _from_trained(cls, vocab, hyper, params, class_start, training) -> "RNNModel":
