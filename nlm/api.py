@@ -10,7 +10,7 @@ import os
 
 from .corpus import read_corpus, read_training_corpus
 from .errors import NlmError, OptionError
-from .files import check_writable
+from .files import check_distinct, check_writable
 from .model import LanguageModel
 from .registry import MODELS
 
@@ -47,6 +47,12 @@ def train(train_file, model: str = "add-k", *, tokenizer: str = "whitespace",
             options["checkpoint"] = default_checkpoint(output)
     if valid_file is not None and not os.path.exists(valid_file):
         raise NlmError(f"{valid_file}: no such file")
+    resume = bool(options.get("resume"))
+    check_distinct(
+        {"training text": train_file, "validation text": valid_file,
+         "checkpoint to resume from": options.get("checkpoint") if resume else None},
+        {"model file (-o)": output, "training log": options.get("train_log"),
+         "checkpoint": None if resume else options.get("checkpoint")})
     vocab, corpus = read_training_corpus(train_file, tokenizer, lowercase, min_count, max_size,
                                          progress)
     extra = {}

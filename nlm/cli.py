@@ -21,7 +21,8 @@ from .api import MODELS, train as train_model
 from .corpus import Corpus, read_corpus, tokenize_text
 from .errors import NlmError
 from .evaluate import LN10, evaluate as evaluate_model, summarize
-from .modelfile import check_writable, load, save
+from .files import check_distinct, check_writable
+from .modelfile import load, save
 from .sample import generate as generate_samples
 from .vocab import TOKENIZERS
 
@@ -166,7 +167,9 @@ def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_s
     seconds = time.perf_counter() - t0
     click.echo(f"trained {model.describe().get('method', model.kind)} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
                f"{_describe_short(model)} -> {output}")
-    if valid_file is not None:
+    if valid_file is not None and not model.normalized:
+        click.echo("no valid perplexity: the model's scores are not probabilities")
+    elif valid_file is not None:
         ev = evaluate_model(model, read_corpus(valid_file, model.vocab))
         click.echo(f"valid perplexity {_fmt(ev.perplexity)} "
                    f"(excluding OOVs {_fmt(ev.perplexity_excluding_oov)}), "
@@ -350,6 +353,7 @@ def export_arpa(model_file, output):
       nlm evaluate kn5.arpa.gz corpora/shakespeare/test.txt
     """
     from .ngram.arpa import write_arpa
+    check_distinct({"model file": model_file}, {"ARPA output": output})
     check_writable(output)
     model = load(model_file)
     write_arpa(model, output)
@@ -365,10 +369,6 @@ def _parse_weights(text: str) -> list[float]:
     except ValueError:
         raise click.BadParameter(f"expected comma-separated numbers such as 0.7,0.3, got {text!r}",
                                  param_hint="--weights") from None
-
-
-def _same_file(a, b) -> bool:
-    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
 
 
 @main.command()
@@ -403,11 +403,9 @@ def mix(model_files, valid_file, weights, tol, output):
     if not (tol > 0):
         raise click.BadParameter(f"must be positive, got {tol}", param_hint="--tol")
     fixed = _parse_weights(weights) if weights is not None else None
+    check_distinct({**{f"model {p}": p for p in model_files}, "validation text": valid_file},
+                   {"mixture file (-o)": output})
     check_writable(output)
-    for path in model_files:
-        if _same_file(path, output):
-            raise NlmError(f"{output}: is one of the models to mix; write the mixture to "
-                           "another file")
     mixture = MixtureModel.from_files(model_files, fixed)
     valid_ppl = []
     if valid_file is not None:
@@ -460,11 +458,9 @@ def compare(test_file, model_files, fmt, output):
     from .compare import compare_models, format_rows
     from .modelfile import atomic_output
     if output is not None:
+        check_distinct({**{f"model {p}": p for p in model_files}, "test text": test_file},
+                       {"table (-o)": output})
         check_writable(output)
-        for path in model_files:
-            if _same_file(path, output):
-                raise NlmError(f"{output}: is one of the models compared; write the table to "
-                               "another file")
     if not os.path.exists(test_file):
         raise NlmError(f"{test_file}: no such file")
     text = format_rows(compare_models(model_files, test_file), fmt, test_file=test_file)
@@ -496,6 +492,7 @@ def plot(logs, output, title):
     """
     from .plot import plot_curves, read_training_log, require_matplotlib
     require_matplotlib()   # say how to install it before reading anything
+    check_distinct({f"log {p}": p for p in logs}, {"image (-o)": output})
     curves = [read_training_log(path) for path in logs]
     plot_curves(curves, output, title=title)
     click.echo(f"-> {output}")

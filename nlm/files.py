@@ -72,6 +72,32 @@ def check_writable(path) -> None:
         raise NlmError(f"{path}: not writable")
 
 
+def _same(a: str, b: str) -> bool:
+    if os.path.exists(a) and os.path.exists(b):
+        try:
+            return os.path.samefile(a, b)
+        except OSError:
+            pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_distinct(inputs: dict, outputs: dict) -> None:
+    """Refuse, before any work, an output that is one of the command's inputs or another
+    of its outputs. ``inputs`` and ``outputs`` map a label ("training text", "-o") to a
+    path (None: not given); a one-line NlmError names both."""
+    ins = [(label, os.fspath(p)) for label, p in inputs.items() if p is not None and p != "-"]
+    outs = [(label, os.fspath(p)) for label, p in outputs.items() if p is not None]
+    for i, (olabel, out) in enumerate(outs):
+        for ilabel, inp in ins:
+            if _same(out, inp):
+                raise NlmError(f"{out}: the {olabel} would overwrite the {ilabel}; "
+                               "write it to another file")
+        for olabel2, out2 in outs[i + 1:]:
+            if _same(out, out2):
+                raise NlmError(f"{out}: given both as the {olabel} and the {olabel2}; "
+                               "use two different files")
+
+
 def write_npz(path, header: dict, arrays: dict[str, np.ndarray], header_name: str) -> None:
     """Write ``arrays`` and the JSON ``header`` (as array ``header_name``) atomically."""
     out = dict(arrays)
@@ -121,4 +147,4 @@ def read_npz(path, header_name: str, what: str, error=NlmError
     return header, arrays
 
 
-__all__ = ["atomic_output", "check_writable", "write_npz", "read_npz"]
+__all__ = ["atomic_output", "check_writable", "check_distinct", "write_npz", "read_npz"]

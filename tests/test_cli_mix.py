@@ -151,7 +151,7 @@ def test_mix_will_not_overwrite_a_component(runner, files):
     before = (m / "tri.npz").read_bytes()
     r = run(runner, ["mix", "--valid", files / "valid.txt", m / "uni.npz", m / "tri.npz",
                      "-o", m / "tri.npz"], ok=False)
-    assert_one_line_error(r, "is one of the models to mix")
+    assert_one_line_error(r, "would overwrite the model")
     assert (m / "tri.npz").read_bytes() == before
 
 
@@ -239,7 +239,7 @@ def test_compare_bad_inputs(runner, with_mix):
     before = (m / "uni.npz").read_bytes()
     r = run(runner, ["compare", with_mix / "test.txt", m / "uni.npz", "-o", m / "uni.npz"],
             ok=False)
-    assert_one_line_error(r, "is one of the models compared")
+    assert_one_line_error(r, "would overwrite the model")
     assert (m / "uni.npz").read_bytes() == before
 
 

@@ -1,0 +1,72 @@
+"""No command may overwrite one of its own inputs, or write two outputs to one file:
+each such case is refused before any work with a one-line error, and every file that
+existed before is left byte for byte as it was."""
+from __future__ import annotations
+
+import pytest
+from conftest import TINY_TEXT, assert_one_line_error, run
+
+
+@pytest.fixture
+def files(tmp_path, runner):
+    (tmp_path / "train.txt").write_text("\n".join(TINY_TEXT) + "\n")
+    (tmp_path / "valid.txt").write_text("the cat sat\na dog saw the mat\n")
+    run(runner, ["train", tmp_path / "train.txt", "--model", "mkn", "--order", 2, "-q",
+                 "-o", tmp_path / "m.npz"])
+    (tmp_path / "existing.npz").write_bytes(b"precious")
+    return tmp_path
+
+
+def snapshot(d):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
+
+
+RNN = ["--model", "rnn", "--emb", "4", "--hidden", "4", "--epochs", "1", "-q"]
+
+CASES = {
+    "train -o TRAIN": (["train", "{d}/train.txt", "--model", "mkn", "-o", "{d}/train.txt"],
+                       "would overwrite the training text"),
+    "train -o VALID": (["train", "{d}/train.txt", "--model", "mkn", "--valid", "{d}/valid.txt",
+                        "-o", "{d}/valid.txt"], "would overwrite the validation text"),
+    "train --train-log TRAIN": (["train", "{d}/train.txt", *RNN, "--train-log", "{d}/train.txt",
+                                 "-o", "{d}/r.npz"], "would overwrite the training text"),
+    "train --checkpoint TRAIN": (["train", "{d}/train.txt", *RNN, "--checkpoint",
+                                  "{d}/train.txt", "-o", "{d}/r.npz"],
+                                 "would overwrite the training text"),
+    "train --checkpoint = -o": (["train", "{d}/train.txt", *RNN, "--checkpoint", "{d}/r.npz",
+                                 "-o", "{d}/r.npz"], "use two different files"),
+    "train --train-log = -o": (["train", "{d}/train.txt", *RNN, "--train-log", "{d}/m.npz",
+                                "-o", "{d}/m.npz"], "use two different files"),
+    "export-arpa onto the model": (["export-arpa", "{d}/m.npz", "{d}/m.npz"],
+                                   "would overwrite the model file"),
+    "compare -o TEST": (["compare", "{d}/valid.txt", "{d}/m.npz", "-o", "{d}/valid.txt"],
+                        "would overwrite the test text"),
+    "mix -o VALID": (["mix", "--valid", "{d}/valid.txt", "{d}/m.npz", "{d}/m.npz", "-o",
+                      "{d}/valid.txt"], "would overwrite the validation text"),
+    "plot -o LOG": (["plot", "{d}/valid.txt", "-o", "{d}/valid.txt"], "would overwrite the log"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_an_input_is_never_overwritten(files, runner, name):
+    args, needle = CASES[name]
+    before = snapshot(files)
+    r = run(runner, [a.format(d=files) for a in args], ok=False)
+    assert_one_line_error(r, needle)
+    assert snapshot(files) == before
+
+
+def test_stupid_backoff_with_valid_succeeds_without_a_perplexity(files, runner):
+    r = run(runner, ["train", files / "train.txt", "--model", "stupid", "--valid",
+                     files / "valid.txt", "-o", files / "existing.npz"])
+    assert "not probabilities" in r.output
+    assert (files / "existing.npz").read_bytes() != b"precious"   # replaced: it succeeded
+
+
+def test_resume_reads_and_writes_the_same_checkpoint(files, runner):
+    ck = files / "r.ckpt.npz"
+    run(runner, ["train", files / "train.txt", *RNN, "-o", files / "r.npz"])
+    assert ck.exists()
+    r = run(runner, ["train", files / "train.txt", *RNN, "--epochs", "2", "--resume",
+                     "-o", files / "r.npz"])
+    assert r.exit_code == 0
