@@ -163,7 +163,7 @@ class TestMixtureOfNgramAndNeuralModels(LanguageModelConformance):
         return saved_mixture(component_dir, [
             AddKModel.fit(corpus, vocab, order=2, k=0.5),
             MLPModel.fit(corpus, vocab, order=3, emb=8, hidden=16, epochs=2),
-            RNNModel.fit(corpus, vocab, emb=8, hidden=16, bptt=5, batch_size=2, epochs=2)],
+            RNNModel.fit(corpus, vocab, hidden=8, bptt=5, batch_size=2, epochs=2)],
             [0.3, 0.3, 0.4], ["addk-n.npz", "mlp.npz", "rnn.npz"])
 
 

@@ -23,30 +23,35 @@ from nlm.neural.trainer import TrainingInterrupted
 from nlm.vocab import BOS_ID, EOS_ID
 
 TINY_RNN = dict(emb=8, hidden=12, bptt=5, batch_size=3, epochs=6, seed=3, optimizer="sgd",
+                tie=False, softmax="full", dropout=0.0, unk_dropout=0.0, reset_sentences=False,
                 lr=1.0)
+
+
+def tiny_rnn(corpus, vocab, **kw):
+    """A small RNN on TINY_RNN's settings, ``kw`` winning."""
+    return RNNModel.fit(corpus, vocab, **{**TINY_RNN, **kw})
 
 
 class TestRNNFullSoftmax(LanguageModelConformance):
     @pytest.fixture(scope="class")
     def model(self, tiny):
         vocab, corpus = tiny
-        return RNNModel.fit(corpus, vocab, softmax="full", valid=corpus, **TINY_RNN)
+        return tiny_rnn(corpus, vocab, softmax="full", valid=corpus)
 
 
 class TestRNNClassSoftmax(LanguageModelConformance):
     @pytest.fixture(scope="class")
     def model(self, tiny):
         vocab, corpus = tiny
-        return RNNModel.fit(corpus, vocab, softmax="class", classes=4, **TINY_RNN)
+        return tiny_rnn(corpus, vocab, softmax="class", classes=4)
 
 
 class TestRNNSigmoidResetDropout(LanguageModelConformance):
     @pytest.fixture(scope="class")
     def model(self, tiny):
         vocab, corpus = tiny
-        return RNNModel.fit(corpus, vocab, activation="sigmoid", reset_sentences=True,
-                            softmax="class", dropout=0.3,
-                            **{**TINY_RNN, "optimizer": "adam", "lr": 0.01})
+        return tiny_rnn(corpus, vocab, activation="sigmoid", reset_sentences=True,
+                        softmax="class", dropout=0.3, optimizer="adam", lr=0.01)
 
 
 # -- gradient checks through time ---------------------------------------------------------
@@ -128,8 +133,7 @@ class TestRNNTied(LanguageModelConformance):
     @pytest.fixture(scope="class")
     def model(self, tiny):
         vocab, corpus = tiny
-        return RNNModel.fit(corpus, vocab, softmax="class", classes=4, tie=True,
-                            **{**TINY_RNN, "emb": 10, "hidden": 10})
+        return tiny_rnn(corpus, vocab, softmax="class", classes=4, tie=True, emb=10, hidden=10)
 
 
 @pytest.mark.parametrize("softmax", ["full", "class"])
@@ -279,7 +283,7 @@ def test_stream_layout_covers_every_token_once(streams):
 @pytest.fixture(scope="module")
 def trained(tiny):
     vocab, corpus = tiny
-    return RNNModel.fit(corpus, vocab, softmax="full", **TINY_RNN)
+    return tiny_rnn(corpus, vocab, softmax="full")
 
 
 def test_initial_state_reads_bos_from_zero(trained):
@@ -318,9 +322,9 @@ def test_training_lowers_the_loss_and_is_seeded(tiny):
 
 def test_dropout_changes_training_not_scoring(tiny):
     vocab, corpus = tiny
-    a = RNNModel.fit(corpus, vocab, **TINY_RNN)
-    b = RNNModel.fit(corpus, vocab, dropout=0.5, **TINY_RNN)
-    c = RNNModel.fit(corpus, vocab, dropout=0.5, **TINY_RNN)
+    a = tiny_rnn(corpus, vocab)
+    b = tiny_rnn(corpus, vocab, dropout=0.5)
+    c = tiny_rnn(corpus, vocab, dropout=0.5)
     assert not np.array_equal(a.params["Wh"], b.params["Wh"])
     for k in b.params:   # masks come from the seed: the same seed, the same model
         np.testing.assert_array_equal(b.params[k], c.params[k])
@@ -332,8 +336,8 @@ def test_dropout_changes_training_not_scoring(tiny):
 
 def test_carried_state_differs_from_reset(tiny):
     vocab, corpus = tiny
-    a = RNNModel.fit(corpus, vocab, **TINY_RNN)
-    b = RNNModel.fit(corpus, vocab, reset_sentences=True, **TINY_RNN)
+    a = tiny_rnn(corpus, vocab)
+    b = tiny_rnn(corpus, vocab, reset_sentences=True)
     assert not np.array_equal(a.params["Wh"], b.params["Wh"])
     assert a.training["reset_sentences"] is False and b.training["reset_sentences"] is True
 
@@ -416,7 +420,7 @@ def test_dynamic_evaluation_adapts_to_repeated_text(tiny):
     """A sentence the model has never seen, repeated: learning while scoring raises
     the log-probability of the later copies."""
     vocab, corpus = tiny
-    model = RNNModel.fit(corpus, vocab, **TINY_RNN)
+    model = tiny_rnn(corpus, vocab)
     sent = [vocab.id(w) for w in "the log sat on a red cat".split()] + [EOS_ID]
     ids = np.array(sent * 12, dtype=np.int32)
     offsets = np.arange(0, len(ids) + 1, len(sent), dtype=np.int64)
@@ -446,7 +450,7 @@ def test_cli_train_evaluate_generate(text_files, tmp_path):
     train, valid = text_files
     out = tmp_path / "rnn.npz"
     r = CliRunner().invoke(main, ["train", str(train), "--model", "rnn", "--emb", "6",
-                                  "--hidden", "10", "--bptt", "4", "--batch-size", "2",
+                                  "--no-tie", "--hidden", "10", "--bptt", "4", "--batch-size", "2",
                                   "--epochs", "2", "--softmax", "class", "--valid", str(valid),
                                   "--tokenizer", "char", "-q", "-o", str(out)])
     assert r.exit_code == 0, r.output
@@ -463,8 +467,8 @@ def test_cli_train_evaluate_generate(text_files, tmp_path):
 def test_cli_dynamic_evaluation(text_files, tmp_path):
     train, valid = text_files
     out = tmp_path / "rnn.npz"
-    r = CliRunner().invoke(main, ["train", str(train), "--model", "rnn", "--emb", "6",
-                                  "--hidden", "8", "--epochs", "1", "-q", "-o", str(out)])
+    r = CliRunner().invoke(main, ["train", str(train), "--model", "rnn", "--hidden", "8",
+                                  "--epochs", "1", "-q", "-o", str(out)])
     assert r.exit_code == 0, r.output
     import json
     static = json.loads(CliRunner().invoke(main, ["evaluate", str(out), str(valid),
@@ -610,7 +614,7 @@ def test_evaluate_states_the_protocol(tiny):
 def test_cli_evaluate_carry_state(tmp_path):
     (tmp_path / "t.txt").write_text("\n".join(TINY_TEXT) + "\n")
     runner = CliRunner()
-    r = runner.invoke(main, ["train", str(tmp_path / "t.txt"), "--model", "rnn", "--emb", "4",
+    r = runner.invoke(main, ["train", str(tmp_path / "t.txt"), "--model", "rnn", "--carry-sentences",
                              "--hidden", "5", "--epochs", "1", "-q", "-o",
                              str(tmp_path / "r.npz")])
     assert r.exit_code == 0, r.output

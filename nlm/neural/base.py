@@ -18,7 +18,7 @@ from ..model import LanguageModel
 from ..registry import Opt, register_trainer
 from ..vocab import BOS_ID, EOS_ID, UNK_ID, Vocabulary
 from .init import check_init
-from .softmax import ClassSoftmax, FullSoftmax, make_output_layer
+from .softmax import ClassSoftmax, FullSoftmax, make_output_layer, resolve_softmax
 from .trainer import (TRAINER_OPTION_HELP, TRAINER_TYPES, Trainer, TrainSettings,
                       split_settings)
 
@@ -95,10 +95,11 @@ def check_positive(**values) -> None:
 
 #: Options every neural model takes besides its network's shape (help for ``nlm train``).
 NEURAL_OPTIONS = {
-    "emb": Opt("Neural: embedding size."),
+    "emb": Opt("Neural: embedding size.", none_means="--hidden"),
     "hidden": Opt("Neural: hidden units."),
     "softmax": Opt("Neural: full softmax, or class-factorized (frequency classes; much "
-                   "faster for large vocabularies).", choices=("full", "class")),
+                   "faster for large vocabularies); auto: class above 5000 words.",
+                   choices=("auto", "full", "class")),
     "classes": Opt("Neural, --softmax class: number of classes.", none_means="sqrt(V)"),
     "activation": Opt("Neural: hidden activation (rnn: tanh or sigmoid).",
                       choices=("tanh", "sigmoid", "relu")),
@@ -106,7 +107,8 @@ NEURAL_OPTIONS = {
     "init_scale": Opt("Neural: range (uniform) or deviation (normal) of the initial weights."),
     "batch_size": Opt("Neural: examples per minibatch (rnn: parallel streams)."),
     "tie": Opt("Neural: tie the output layer's word weights to the embedding table (Press & "
-               "Wolf 2017; needs --hidden equal to --emb, and no --direct)."),
+               "Wolf 2017; needs --hidden equal to --emb, and no --direct).",
+               flag="--tie/--no-tie"),
     "dropout": Opt("Neural: dropout rate on the embeddings and on the hidden units fed to "
                    "the output layer (not on the recurrence); 0 = none."),
     "unk_dropout": Opt("Neural: a; each training occurrence of a word seen c times is read "
@@ -256,6 +258,7 @@ class NeuralModel(LanguageModel):
         validation weights. ``hyper`` holds the network's own hyper-parameters."""
         settings = cls.train_settings(train_options)
         cls._check_hyper(hyper)
+        softmax = resolve_softmax(softmax, len(vocab))
         if classes is not None and softmax != "class":
             raise OptionError("--classes applies to --softmax class only")
         if not (0.0 <= dropout < 1.0):

@@ -61,7 +61,7 @@ class MLPNetwork:
         if self.tie and (self.direct or self.D != self.m):
             raise OptionError("tied weights need --hidden equal to --emb and no --direct "
                               f"(the output layer's input has {self.D} units, the "
-                              f"embeddings {self.m})")
+                              f"embeddings {self.m}); give --no-tie to untie them")
         self.grads = {k: np.zeros_like(v) for k, v in params.items()}
         self.decay_keys = frozenset(("E", "H") + tuple(k for k in output.weight_keys
                                                        if k in params))

@@ -73,7 +73,7 @@ class RNNNetwork:
         self.tie = bool(tie)
         if self.tie and self.n != self.m:
             raise OptionError(f"tied weights need --hidden equal to --emb (got hidden {self.n}, "
-                              f"emb {self.m})")
+                              f"emb {self.m}); give --no-tie to untie them")
         self.grads = {k: np.zeros_like(v) for k, v in params.items()}
         self.decay_keys = frozenset(("E", "Wx", "Wh") + tuple(k for k in output.weight_keys
                                                              if k in params))
@@ -380,8 +380,9 @@ class RNNModel(NeuralModel):
     label = "RNN"
     carries_state = True
     #: Adam on the mean loss of a chunk, with the gradient norm clipped (recurrent
-    #: gradients can explode).
-    TRAIN_DEFAULTS = {"optimizer": "adam", "clip_norm": 1.0}
+    #: gradients can explode); up to 20 epochs (with validation text the reduce
+    #: schedule ends training when it stops improving, usually sooner).
+    TRAIN_DEFAULTS = {"optimizer": "adam", "clip_norm": 1.0, "epochs": 20}
     #: The learning rate when none is given, by optimizer (for the mean loss of a chunk).
     DEFAULT_LR = {"sgd": 1.0, "momentum": 0.25, "nesterov": 0.25, "adagrad": 0.1,
                   "rmsprop": 1e-3, "adam": 2e-3}
@@ -494,17 +495,18 @@ class RNNModel(NeuralModel):
 
     # -- training ------------------------------------------------------------------------
     @classmethod
-    def fit(cls, corpus: Corpus, vocab: Vocabulary, *, emb: int = 100, hidden: int = 200,
-            bptt: int = 35, batch_size: int = 20, tie: bool = False, softmax: str = "full",
-            classes: int | None = None, activation: str = "tanh", init: str = "xavier",
-            init_scale: float = 0.1, reset_sentences: bool = False, dropout: float = 0.0,
-            unk_dropout: float = 0.0, valid: Corpus | None = None, callbacks=(),
-            **train_options) -> "RNNModel":
+    def fit(cls, corpus: Corpus, vocab: Vocabulary, *, emb: int | None = None,
+            hidden: int = 256, bptt: int = 35, batch_size: int = 32, tie: bool = True,
+            softmax: str = "auto", classes: int | None = None, activation: str = "tanh",
+            init: str = "xavier", init_scale: float = 0.1, reset_sentences: bool = True,
+            dropout: float = 0.3, unk_dropout: float = 0.5, valid: Corpus | None = None,
+            callbacks=(), **train_options) -> "RNNModel":
         """Train on ``corpus`` (``valid`` picks the best epoch and drives the plateau
         schedule); ``train_options`` are the trainer's
         (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, clip_norm,
         lr_schedule, ...), with :attr:`TRAIN_DEFAULTS` and a learning rate from
         :attr:`DEFAULT_LR` when none is given."""
+        emb = hidden if emb is None else emb
         hyper = {"emb": emb, "hidden": hidden, "bptt": bptt, "batch_size": batch_size,
                  "tie": bool(tie), "activation": activation,
                  "reset_sentences": bool(reset_sentences)}
@@ -540,6 +542,8 @@ class RNNModel(NeuralModel):
 
 register_neural("rnn", RNNModel, "Elman recurrent network (Mikolov's RNNLM), truncated BPTT",
                 {"bptt": Opt("rnn: truncated-BPTT length (steps per update)."),
-                 "reset_sentences": Opt("rnn: start every training sentence from the zero "
-                                        "state instead of carrying the state across "
-                                        "sentences.")})
+                 "reset_sentences": Opt("rnn: start every training sentence from the "
+                                        "zero state (as `nlm evaluate` scores sentences), "
+                                        "or carry the state across sentences (for "
+                                        "`nlm evaluate --carry-state`).",
+                                        flag="--reset-sentences/--carry-sentences")})
