@@ -19,3 +19,17 @@ class ModelFileError(NlmError):
 
 class OptionError(NlmError):
     """An option value out of range or not applicable to the chosen model."""
+
+
+class InputError(NlmError, ValueError):
+    """A bad argument to a model's API: a state or token id outside the vocabulary,
+    offsets that do not describe a corpus. (Also a ValueError, as numpy's would be.)"""
+
+
+def check_seed(seed, name: str = "seed") -> None:
+    """A random seed is None or a whole number >= 0 (numpy refuses negative ones)."""
+    import numbers
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise OptionError(f"{name} must be a whole number >= 0, got {seed!r}")

@@ -71,6 +71,9 @@ class LanguageModel(ABC):
     def logprob(self, word: str, context: Sequence[str] = ()) -> float:
         """ln P(word | <s> context...). ``context`` is the sentence so far; a leading
         ``<s>`` in it is accepted and ignored."""
+        if isinstance(context, str):   # text: tokenized as the model's training text was
+            from .corpus import tokenize_text
+            context = tokenize_text(context, self.vocab)
         context = list(context)
         if context and context[0] == BOS:
             context = context[1:]

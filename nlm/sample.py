@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import OptionError
+from .errors import OptionError, check_seed
 from .model import LanguageModel
 from .vocab import BOS_ID, EOS_ID
 
@@ -63,8 +63,12 @@ def generate(model: LanguageModel, n: int = 1, max_tokens: int = 50, seed: int |
              top_k: int | None = None, top_p: float | None = None) -> list[list[str]]:
     """``n`` samples, each a list of words (the prompt first, ``</s>`` not included)."""
     check_sampling_options(temperature, top_k, top_p, max_tokens, n)
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     vocab = model.vocab
+    if isinstance(prompt, str):   # text: tokenized as the model's training text was
+        from .corpus import tokenize_text
+        prompt = tokenize_text(prompt, vocab)
     prompt = list(prompt or [])
     prompt_ids = [vocab.id(w) for w in prompt]
     start = model.state_after(prompt_ids)

@@ -70,3 +70,39 @@ def test_resume_reads_and_writes_the_same_checkpoint(files, runner):
     r = run(runner, ["train", files / "train.txt", *RNN, "--epochs", "2", "--resume",
                      "-o", files / "r.npz"])
     assert r.exit_code == 0
+
+
+# -- bad values in the API and the CLI: NlmErrors, one line, no traceback -------------------
+def test_negative_seeds_are_refused(files, runner):
+    import nlm
+    from nlm.errors import OptionError
+    r = run(runner, ["generate", files / "m.npz", "--seed", "-1"], ok=False)
+    assert_one_line_error(r, "seed must be a whole number >= 0")
+    r = run(runner, ["train", files / "train.txt", *RNN, "--seed", "-1", "-o", files / "r.npz"],
+            ok=False)
+    assert_one_line_error(r, "seed must be a whole number >= 0")
+    assert not (files / "r.npz").exists()
+    lm = nlm.load(files / "m.npz")
+    with pytest.raises(OptionError, match="seed"):
+        nlm.generate(lm, seed=-1)
+
+
+def test_bad_states_and_token_ids_are_nlm_errors(files):
+    import numpy as np
+    import nlm
+    from nlm.errors import NlmError
+    lm = nlm.load(files / "m.npz")
+    V = lm.vocab_size
+    with pytest.raises(NlmError):
+        lm.next_logprobs((V + 5,))
+    with pytest.raises(NlmError):
+        lm.score_corpus(np.array([V + 1, 2], dtype=np.int32), np.array([0, 2]))
+
+
+def test_string_prompts_and_contexts_are_tokenized(files):
+    import nlm
+    lm = nlm.load(files / "m.npz")
+    a = nlm.generate(lm, n=2, seed=3, prompt="the cat")
+    b = nlm.generate(lm, n=2, seed=3, prompt=["the", "cat"])
+    assert a == b and a[0][:2] == ["the", "cat"]
+    assert lm.logprob("sat", "the cat") == lm.logprob("sat", ["the", "cat"])

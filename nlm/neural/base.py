@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..corpus import Corpus
-from ..errors import ModelFileError, OptionError
+from ..errors import ModelFileError, OptionError, check_seed
 from ..model import LanguageModel
 from ..registry import Opt, register_trainer
 from ..vocab import BOS_ID, EOS_ID, UNK_ID, Vocabulary
@@ -244,6 +244,7 @@ class NeuralModel(LanguageModel):
                 options["lr"] = cls.DEFAULT_LR.get(options.get("optimizer",
                                                                TrainSettings.optimizer), 1.0)
         settings, rest = split_settings(options)
+        check_seed(settings.seed)
         if rest:
             raise OptionError(f"unknown option(s) for the {cls.label}: "
                               f"{', '.join(sorted(rest))}")

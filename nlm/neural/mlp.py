@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..corpus import Corpus
-from ..errors import OptionError
+from ..errors import InputError, OptionError
 from ..model import register
 from ..registry import Opt
 from ..vocab import BOS_ID, Vocabulary
@@ -304,7 +304,7 @@ class MLPModel(NeuralModel):
         offsets = np.asarray(offsets, dtype=np.int64)
         if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids) \
                 or np.any(np.diff(offsets) < 0):
-            raise ValueError("offsets must run from 0 to len(ids), non-decreasing")
+            raise InputError("offsets must run from 0 to len(ids), non-decreasing")
         self._check_ids(ids)
         windows = context_windows(ids, offsets, self.order - 1, BOS_ID)
         return self.net.target_logprobs(windows, ids)
@@ -317,7 +317,7 @@ class MLPModel(NeuralModel):
     def _check_ids(self, ids: np.ndarray) -> None:
         # the kernels index the embedding table without bounds checks
         if ids.size and (ids.min() < 0 or ids.max() >= len(self.vocab)):
-            raise ValueError(f"token ids must be in [0, {len(self.vocab)})")
+            raise InputError(f"token ids must be in [0, {len(self.vocab)})")
 
     # -- persistence -------------------------------------------------------------------
     def config(self) -> dict:

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from ..errors import NlmError, OptionError
+from ..errors import NlmError, OptionError, check_seed
 from ..progress import Progress
 from ..registry import Opt
 from .checkpoint import TrainingLog, read_checkpoint, split_groups, write_checkpoint
@@ -122,6 +122,7 @@ class TrainSettings:
     progress: bool = False
 
     def check(self, has_valid: bool) -> None:
+        check_seed(self.seed)
         if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
             raise OptionError(f"epochs must be at least 1, got {self.epochs}")
         if self.optimizer not in OPTIMIZERS:

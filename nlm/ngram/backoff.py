@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelFileError
+from ..errors import InputError, ModelFileError
 from ..model import register
 from ..vocab import Vocabulary
 from .base import NgramModel
@@ -131,7 +131,7 @@ class BackoffModel(NgramModel):
         h = tuple(state)[-(self.order - 1):] if self.order > 1 else ()
         V = self.vocab_size
         if not all(0 <= t < V for t in h):
-            raise ValueError("state holds a token id outside the vocabulary")
+            raise InputError("state holds a token id outside the vocabulary")
         return np.array(h, dtype=np.int64)
 
     def next_logprobs(self, state) -> np.ndarray:
@@ -144,9 +144,9 @@ class BackoffModel(NgramModel):
         offsets = np.ascontiguousarray(offsets, dtype=np.int64)
         if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids) or (
                 np.diff(offsets) < 0).any():
-            raise ValueError("offsets must rise from 0 to len(ids)")
+            raise InputError("offsets must rise from 0 to len(ids)")
         if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise ValueError("token id outside the vocabulary")
+            raise InputError("token id outside the vocabulary")
         out = np.empty(len(ids), dtype=np.float64)
         # The hash costs about as much to build as scoring a quarter as many tokens
         # as there are n-grams saves; the numbers are the same either way.

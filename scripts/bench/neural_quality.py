@@ -1,0 +1,161 @@
+#!/usr/bin/env python
+"""Neural models against the modified Kneser-Ney 5-gram of the same text: defaults, or
+given settings, on WikiText-2 and on the shipped Shakespeare corpus.
+
+For each corpus the script estimates nlm's MKN 5-gram (equal to KenLM's lmplz), trains
+the neural model (``--mode defaults``: exactly what ``nlm train TRAIN --model NAME
+--valid VALID`` does, no option given; ``--mode set``: the defaults with ``--set``
+overrides and an optional ``--budget``), and prints one table with valid and test
+perplexity per sentence (the default protocol; OOVs included and excluded), with the
+state carried across sentences, the ratio to the 5-gram, and the EM mixture of the
+5-gram and the neural model (weights tuned on valid, scored on test).
+
+Corpora (``--corpus``, repeatable):
+- ``wikitext``: ../shared/corpora/wikitext-2, whitespace tokens (its literal ``<unk>``
+  is the unknown word: no OOVs in valid and test);
+- ``shakespeare``: corpora/shakespeare (37 plays split by play), ``--tokenizer word
+  --lower`` as the README's first command; 2.5% of valid tokens are OOVs.
+
+Targets (issue 11): defaults only, RNN >= 10% and MLP >= 3% below the 5-gram's valid
+perplexity (OOVs included); WikiText-2 test with best settings: RNN per sentence
+<= 0.75x the 5-gram, carried state <= 0.72x, MLP <= 0.90x, 5-gram + RNN <= 0.65x.
+
+    python scripts/bench/neural_quality.py --model rnn --mode defaults
+    python scripts/bench/neural_quality.py --model rnn --corpus wikitext --mode set \\
+        --set hidden=512 --set dropout=0.4 --budget 3600 --save rnn-wt2.npz
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from nlm.corpus import read_corpus, read_training_corpus  # noqa: E402
+from nlm.evaluate import evaluate  # noqa: E402
+from nlm.mixture import MixtureModel, combine_logprobs  # noqa: E402
+from nlm.modelfile import save  # noqa: E402
+from nlm.registry import MODELS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPORA = {
+    "wikitext": (ROOT.parent / "shared" / "corpora" / "wikitext-2", "whitespace", False),
+    "shakespeare": (ROOT / "corpora" / "shakespeare", "word", True),
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def ppl(logprobs) -> float:
+    return math.exp(-float(logprobs.mean()))
+
+
+def run(corpus: str, model_name: str, options: dict, budget: float | None,
+        save_path: str | None, log_path: str | None) -> dict:
+    base, tokenizer, lower = CORPORA[corpus]
+    vocab, train = read_training_corpus(base / "train.txt", tokenizer, lower)
+    valid = read_corpus(base / "valid.txt", vocab)
+    test = read_corpus(base / "test.txt", vocab)
+    log(f"[{corpus}] vocabulary {len(vocab)}, train {train.tokens}, valid {valid.tokens} "
+        f"({valid.oov.mean():.2%} OOV), test {test.tokens} ({test.oov.mean():.2%} OOV)")
+    t = time.perf_counter()
+    ngram = MODELS["mkn"].fit(train, vocab, order=5)
+    ngram_seconds = time.perf_counter() - t
+    opts = dict(options)
+    if budget is not None:
+        opts["time_budget"] = budget
+    if log_path:
+        opts["train_log"] = log_path
+    log(f"[{corpus}] {model_name} options: {json.dumps(opts)}")
+    t = time.perf_counter()
+    model = MODELS[model_name].fit(train, vocab, valid=valid, progress=True, **opts)
+    seconds = time.perf_counter() - t
+    if save_path:
+        save(model, save_path)
+    out = {"corpus": corpus, "model": model_name, "options": options, "budget": budget,
+           "train_seconds": round(seconds, 1), "ngram_seconds": round(ngram_seconds, 1),
+           "epochs": model.training.get("epochs"), "stop": model.training.get("stop"),
+           "history": [{k: h.get(k) for k in ("epoch", "train_ppl", "valid_ppl", "lr")}
+                       for h in model.history]}
+    for split, text in (("valid", valid), ("test", test)):
+        g = evaluate(ngram, text)
+        m = evaluate(model, text)
+        c = evaluate(model, text, carry_state=True)
+        out[split] = {"mkn5": g.perplexity, "mkn5_excl": g.perplexity_excluding_oov,
+                      "model": m.perplexity, "model_excl": m.perplexity_excluding_oov,
+                      "carried": c.perplexity, "ratio": m.perplexity / g.perplexity,
+                      "carried_ratio": c.perplexity / g.perplexity}
+    mix = MixtureModel([ngram, model])
+    mix, em = mix.tune(valid.ids, valid.offsets)
+    L = mix.component_logprobs(test.ids, test.offsets)
+    out["mixture"] = {"weights": [float(w) for w in mix.weights],
+                      "test": ppl(combine_logprobs(L, mix.weights)),
+                      "valid": evaluate(mix, valid).perplexity}
+    out["mixture"]["ratio"] = out["mixture"]["test"] / out["test"]["mkn5"]
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| corpus | model | settings | valid ppl (excl. OOV) | valid / 5-gram | "
+             "test ppl | test / 5-gram | test, carried state | 5-gram + model test | "
+             "epochs, time |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        v, t, mx = r["valid"], r["test"], r["mixture"]
+        settings = ", ".join(f"{k}={v_}" for k, v_ in r["options"].items()) or "defaults"
+        if r["budget"]:
+            settings += f", budget {r['budget']:.0f} s"
+        lines.append(
+            f"| {r['corpus']} | MKN 5-gram | lmplz-equal | {v['mkn5']:.2f} ({v['mkn5_excl']:.2f})"
+            f" | 1.000 | {t['mkn5']:.2f} | 1.000 | - | - | {r['ngram_seconds']:.0f} s |")
+        lines.append(
+            f"| {r['corpus']} | {r['model']} | {settings} | {v['model']:.2f} "
+            f"({v['model_excl']:.2f}) | {v['ratio']:.3f} | {t['model']:.2f} | {t['ratio']:.3f}"
+            f" | {t['carried']:.2f} ({t['carried_ratio']:.3f}) | {mx['test']:.2f} "
+            f"({mx['ratio']:.3f}) | {r['epochs']}, {r['train_seconds']:.0f} s |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=["rnn", "mlp"], required=True)
+    ap.add_argument("--corpus", action="append", choices=sorted(CORPORA), default=None)
+    ap.add_argument("--mode", choices=["defaults", "set"], default="defaults")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="--mode set: an option of the model, e.g. --set hidden=512.")
+    ap.add_argument("--budget", type=float, default=None, help="--mode set: training seconds.")
+    ap.add_argument("--save", default=None, help="Save the model here (one corpus only).")
+    ap.add_argument("--log", default=None, help="JSONL training log (one corpus only).")
+    ap.add_argument("--json", default=None, help="Also write the results to this JSON file.")
+    args = ap.parse_args(argv)
+    import numba
+    numba.set_num_threads(int(os.environ["NUMBA_NUM_THREADS"]))
+    options = {}
+    if args.mode == "set":
+        for item in args.set:
+            key, _, value = item.partition("=")
+            try:
+                options[key] = json.loads(value)
+            except json.JSONDecodeError:
+                options[key] = value
+    elif args.set or args.budget:
+        ap.error("--set and --budget need --mode set")
+    rows = [run(c, args.model, options, args.budget, args.save, args.log)
+            for c in (args.corpus or ["shakespeare", "wikitext"])]
+    print(f"threads {os.environ['OPENBLAS_NUM_THREADS']}; per-sentence perplexity "
+          "(OOVs included) unless marked")
+    print(table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
