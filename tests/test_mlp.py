@@ -20,7 +20,8 @@ from nlm.vocab import BOS_ID, EOS_ID
 
 def tiny_fit(tiny, **kw):
     vocab, corpus = tiny
-    opts = dict(order=3, emb=6, hidden=10, epochs=20, batch_size=8, lr=0.5, seed=2)
+    opts = dict(order=3, emb=6, hidden=10, epochs=20, batch_size=8, lr=0.5, seed=2,
+                dropout=0.0, unk_dropout=0.0, softmax="full")
     opts.update(kw)
     return MLPModel.fit(corpus, vocab, **opts)
 

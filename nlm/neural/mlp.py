@@ -266,7 +266,7 @@ class MLPModel(NeuralModel):
     #: AdaGrad's per-weight rates suit the many rarely-seen embedding and output rows;
     #: its update is a no-op for a zero gradient, so only the rows a minibatch touches
     #: are updated.
-    TRAIN_DEFAULTS = {"optimizer": "adagrad", "lr": 0.1}
+    TRAIN_DEFAULTS = {"optimizer": "adagrad", "lr": 0.1, "epochs": 20}
 
     def __init__(self, vocab: Vocabulary, order: int, activation: str, direct: bool,
                  params: dict[str, np.ndarray], class_start: np.ndarray | None = None,
@@ -334,11 +334,11 @@ class MLPModel(NeuralModel):
 
     # -- training ------------------------------------------------------------------------
     @classmethod
-    def fit(cls, corpus: Corpus, vocab: Vocabulary, *, order: int = 5, emb: int = 60,
-            hidden: int = 100, direct: bool = False, tie: bool = False, softmax: str = "full",
+    def fit(cls, corpus: Corpus, vocab: Vocabulary, *, order: int = 5, emb: int = 128,
+            hidden: int = 400, direct: bool = False, tie: bool = False, softmax: str = "auto",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
-            init_scale: float = 0.1, batch_size: int = 64, dropout: float = 0.0,
-            unk_dropout: float = 0.0, valid: Corpus | None = None, callbacks=(),
+            init_scale: float = 0.1, batch_size: int = 128, dropout: float = 0.3,
+            unk_dropout: float = 0.5, valid: Corpus | None = None, callbacks=(),
             **train_options) -> "MLPModel":
         """Train on ``corpus`` (``valid`` picks the best epoch); ``train_options`` are the
         trainer's (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, ...),
