@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from .errors import NlmError
 
 TEMP_PREFIX = ".nlm-"
 TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-[^/]*" + re.escape(TEMP_SUFFIX))
 
 
 def _target(path) -> tuple[str, str]:
@@ -41,14 +43,53 @@ def _target(path) -> tuple[str, str]:
     return path, directory
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:      # EPERM: alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temps(directory) -> list[str]:
+    """Remove temporary files (``.nlm-PID-*.tmp``) left in ``directory`` by writers that
+    were killed (their process is gone); return the names removed. A temp file of a live
+    process, or not named by this scheme, is left alone."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMP_NAME.fullmatch(name)
+        if m is None or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
 @contextmanager
 def atomic_output(path, mode: str = "wb"):
-    """Open a temporary file next to ``path``; rename it onto ``path`` on success only."""
+    """Open a temporary file next to ``path``; rename it onto ``path`` on success only.
+
+    The temporary file is named ``.nlm-PID-XXXX.tmp`` after the writing process, so that
+    the next writer into the directory can remove one a killed process left behind. Any
+    OSError while writing (disk full, permissions changed, read-only file system) becomes
+    a one-line NlmError naming ``path``; the temporary file is removed and a previous
+    ``path`` is left as it was."""
     path, directory = _target(path)
+    remove_stale_temps(directory)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=TEMP_SUFFIX,
+                                   dir=directory)
     except OSError as e:
-        raise NlmError(f"{path}: cannot write ({e.strerror})") from None
+        raise NlmError(f"{path}: cannot write ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -57,11 +98,15 @@ def atomic_output(path, mode: str = "wb"):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            kept = ("the previous file is left as it was" if os.path.exists(path)
+                    else "nothing was written")
+            raise NlmError(f"{path}: cannot write ({e.strerror or e}); {kept}") from None
         raise
 
 
@@ -147,4 +192,4 @@ def read_npz(path, header_name: str, what: str, error=NlmError
     return header, arrays
 
 
-__all__ = ["atomic_output", "check_writable", "check_distinct", "write_npz", "read_npz"]
+__all__ = ["atomic_output", "remove_stale_temps", "check_writable", "check_distinct", "write_npz", "read_npz"]

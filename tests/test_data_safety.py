@@ -106,3 +106,64 @@ def test_string_prompts_and_contexts_are_tokenized(files):
     b = nlm.generate(lm, n=2, seed=3, prompt=["the", "cat"])
     assert a == b and a[0][:2] == ["the", "cat"]
     assert lm.logprob("sat", "the cat") == lm.logprob("sat", ["the", "cat"])
+
+
+# -- a disk that fills up during the write: every writer, one line, old file intact ---------
+def _write_log(d):
+    (d / "log.jsonl").write_text('{"words": 10, "train_ppl": 50.0}\n'
+                                 '{"words": 20, "train_ppl": 40.0, "valid_ppl": 45.0}\n')
+    return d / "log.jsonl"
+
+
+WRITERS = {
+    "train -o": (["train", "{d}/train.txt", "--model", "mkn", "--order", "2", "-q",
+                  "-o", "{d}/existing.npz"], "existing.npz"),
+    "train checkpoint": (["train", "{d}/train.txt", *RNN, "--checkpoint", "{d}/existing.npz",
+                          "-o", "{d}/r.npz"], "existing.npz"),
+    "export-arpa": (["export-arpa", "{d}/m.npz", "{d}/existing.npz"], "existing.npz"),
+    "export-arpa .gz": (["export-arpa", "{d}/m.npz", "{d}/existing.arpa.gz"],
+                        "existing.arpa.gz"),
+    "mix": (["mix", "--valid", "{d}/valid.txt", "{d}/m.npz", "{d}/m.npz", "-o",
+             "{d}/existing.npz"], "existing.npz"),
+    "compare -o": (["compare", "{d}/valid.txt", "{d}/m.npz", "-o", "{d}/existing.npz"],
+                   "existing.npz"),
+    "plot": (["plot", "{d}/log.jsonl", "-o", "{d}/existing.png"], "existing.png"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_disk_full_during_a_write_is_one_line_and_keeps_the_old_file(files, runner,
+                                                                       monkeypatch, name):
+    from test_files import fail_writes, temp_files
+    if name == "plot":
+        pytest.importorskip("matplotlib")
+    _write_log(files)
+    for target in ("existing.arpa.gz", "existing.png"):
+        (files / target).write_bytes(b"precious")
+    args, target = WRITERS[name]
+    before = snapshot(files)
+    fail_writes(monkeypatch, after=64)
+    r = run(runner, [a.format(d=files) for a in args], ok=False)
+    assert_one_line_error(r, f"{files / target}: cannot write (No space left on device); "
+                             "the previous file is left as it was")
+    after = snapshot(files)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert temp_files(files) == []
+
+
+def test_disk_full_while_writing_the_training_log_is_one_line(files, runner, monkeypatch):
+    import nlm.neural.checkpoint as checkpoint
+    from test_files import FailingFile
+    real_init = checkpoint.TrainingLog.__init__
+
+    def init(self, path, append):
+        real_init(self, path, append)
+        if self._f is not None:
+            self._f = FailingFile(self._f, after=300, error=OSError(28, "No space left on device"))
+    monkeypatch.setattr(checkpoint.TrainingLog, "__init__", init)
+    before = snapshot(files)
+    r = run(runner, ["train", files / "train.txt", *RNN, "--epochs", "3", "--train-log",
+                     files / "log.jsonl", "-o", files / "existing.npz"], ok=False)
+    assert_one_line_error(r, f"{files / 'log.jsonl'}: cannot write the training log "
+                             "(No space left on device)")
+    assert (files / "existing.npz").read_bytes() == before["existing.npz"]

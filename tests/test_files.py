@@ -78,3 +78,141 @@ def test_a_mixture_file_refers_to_its_components_relative_to_itself(tmp_path):
     nlm.save(moved, tmp_path / "again.npz")
     header, _ = nlm.modelfile.read_header(tmp_path / "again.npz")
     assert header["config"]["components"] == ["mkn3.npz", "rnn.npz"]
+
+
+# -- write failures: disk full, permissions, killed writers ------------------------------
+class FailingFile:
+    """A file object whose writes fail with ``error`` once ``after`` bytes were written
+    (a disk that fills up part-way through)."""
+
+    def __init__(self, f, after: int, error: OSError):
+        self._f, self._left, self._error = f, after, error
+
+    def write(self, data):
+        if len(data) > self._left:
+            self._f.write(bytes(data[:self._left]) if isinstance(data, (bytes, bytearray, memoryview))
+                          else data[:self._left])
+            self._left = 0
+            raise self._error
+        self._left -= len(data)
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+def fail_writes(monkeypatch, after: int = 100, errno: int = 28):
+    """Make every atomic output fail after ``after`` bytes (errno 28: disk full)."""
+    real = os.fdopen
+    error = OSError(errno, os.strerror(errno))
+    monkeypatch.setattr("nlm.files.os.fdopen",
+                        lambda fd, mode="r", *a, **k: FailingFile(real(fd, mode, *a, **k),
+                                                                  after, error))
+
+
+def temp_files(d):
+    return sorted(p.name for p in Path(d).iterdir() if p.name.startswith(".nlm-"))
+
+
+@pytest.mark.parametrize("errno, words", [(28, "No space left on device"),
+                                          (13, "Permission denied"),
+                                          (30, "Read-only file system")])
+def test_a_failed_write_is_one_error_naming_the_file_and_keeps_the_old_one(
+        tmp_path, monkeypatch, errno, words):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    fail_writes(monkeypatch, after=2, errno=errno)
+    with pytest.raises(NlmError) as err:
+        with atomic_output(target) as f:
+            f.write(b"new contents")
+    assert str(err.value) == f"{target}: cannot write ({words}); the previous file is left as it was"
+    assert target.read_bytes() == b"old"
+    assert temp_files(tmp_path) == []
+
+
+def test_a_failed_write_of_a_new_file_leaves_nothing(tmp_path, monkeypatch):
+    fail_writes(monkeypatch, after=0)
+    with pytest.raises(NlmError, match="nothing was written"):
+        write_npz(tmp_path / "new.npz", {"a": 1}, {"x": np.arange(1000)}, "__h__")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_rename_is_one_error(tmp_path, monkeypatch):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+
+    def replace(src, dst):
+        raise OSError(13, "Permission denied")
+    monkeypatch.setattr("nlm.files.os.replace", replace)
+    with pytest.raises(NlmError, match="cannot write .Permission denied"):
+        with atomic_output(target) as f:
+            f.write(b"new")
+    assert target.read_bytes() == b"old" and temp_files(tmp_path) == []
+
+
+def test_a_directory_that_cannot_hold_a_temp_file_is_one_error(tmp_path, monkeypatch):
+    def mkstemp(**kw):
+        raise OSError(30, "Read-only file system")
+    monkeypatch.setattr("nlm.files.tempfile.mkstemp", mkstemp)
+    with pytest.raises(NlmError, match=r"out.bin: cannot write \(Read-only file system\)"):
+        with atomic_output(tmp_path / "out.bin") as f:
+            f.write(b"x")
+
+
+def test_temp_files_are_named_after_their_writer(tmp_path):
+    with atomic_output(tmp_path / "out.bin") as f:
+        assert temp_files(tmp_path) and all(
+            name.startswith(f".nlm-{os.getpid()}-") for name in temp_files(tmp_path))
+        f.write(b"x")
+    assert temp_files(tmp_path) == []
+
+
+def test_stale_temp_files_of_dead_writers_are_removed_by_the_next_writer(tmp_path):
+    dead = tmp_path / ".nlm-999999999-abc123.tmp"    # above any pid_max: never alive
+    alive = tmp_path / f".nlm-{os.getppid()}-def456.tmp"
+    other = tmp_path / ".nlm-notapid.tmp"
+    for p in (dead, alive, other):
+        p.write_bytes(b"partial")
+    with atomic_output(tmp_path / "out.bin") as f:
+        f.write(b"x")
+    assert not dead.exists()
+    assert alive.exists() and other.exists()      # a live writer's, and not ours to judge
+
+
+def test_a_temp_file_left_by_sigkill_is_removed_by_the_next_run(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    code = ("import sys, time\nfrom nlm.files import atomic_output\n"
+            "with atomic_output(sys.argv[1]) as f:\n"
+            "    f.write(b'partial'); f.flush(); print('writing', flush=True); time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "m.npz")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "writing"
+        left = temp_files(tmp_path)
+        assert left == [n for n in left if n.startswith(f".nlm-{child.pid}-")] and len(left) == 1
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert temp_files(tmp_path) == left and not (tmp_path / "m.npz").exists()
+    time.sleep(0.01)
+    write_npz(tmp_path / "other.npz", {}, {"x": np.arange(2)}, "__h__")
+    assert temp_files(tmp_path) == []
+
+
+def test_a_training_log_that_cannot_be_written_is_one_error(tmp_path):
+    from nlm.neural.checkpoint import TrainingLog
+    log = TrainingLog(tmp_path / "log.jsonl", append=False)
+    log._f = FailingFile(log._f, after=0, error=OSError(28, os.strerror(28)))
+    with pytest.raises(NlmError, match=r"log.jsonl: cannot write the training log "
+                                       r"\(No space left on device\)"):
+        log.write("start", x=1)
+    log.close()   # nothing left open, no second error

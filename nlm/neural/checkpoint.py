@@ -78,13 +78,29 @@ class TrainingLog:
         if self._f is None:
             return
         rec = {"event": event, "time": round(time.time(), 3), **fields}
-        self._f.write(json.dumps(rec, default=_json_default) + "\n")
-        self._f.flush()
+        try:
+            self._f.write(json.dumps(rec, default=_json_default) + "\n")
+            self._f.flush()
+        except OSError as e:   # disk full, permissions changed: one line, not a traceback
+            self._abandon()
+            raise NlmError(f"{self.path}: cannot write the training log "
+                           f"({e.strerror or e})") from None
+
+    def _abandon(self) -> None:
+        f, self._f = self._f, None
+        try:
+            f.close()
+        except OSError:
+            pass
 
     def close(self) -> None:
         if self._f is not None:
-            self._f.close()
-            self._f = None
+            f, self._f = self._f, None
+            try:
+                f.close()
+            except OSError as e:
+                raise NlmError(f"{self.path}: cannot write the training log "
+                               f"({e.strerror or e})") from None
 
 
 def _json_default(x):
