@@ -20,7 +20,7 @@ def default_checkpoint(output) -> str:
     return os.path.splitext(os.fspath(output))[0] + ".ckpt.npz"
 
 
-def train(train_file, model: str = "add-k", *, tokenizer: str = "whitespace",
+def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
           lowercase: bool = False, min_count: int = 1, max_size: int | None = None,
           valid_file=None, progress: bool = False, output=None,
           **options) -> LanguageModel:
@@ -45,7 +45,10 @@ def train(train_file, model: str = "add-k", *, tokenizer: str = "whitespace",
         if "checkpoint" in spec.options and options.get("checkpoint") is None:
             # neural models: always checkpoint, so that Ctrl-C can save and --resume continue
             options["checkpoint"] = default_checkpoint(output)
-    if valid_file is not None and not os.path.exists(valid_file):
+    if valid_file is not None and os.fspath(valid_file) == "-" and os.fspath(train_file) == "-":
+        raise OptionError("only one of the training and validation texts can be read from "
+                          "standard input (-)")
+    if valid_file is not None and os.fspath(valid_file) != "-" and not os.path.exists(valid_file):
         raise NlmError(f"{valid_file}: no such file")
     resume = bool(options.get("resume"))
     check_distinct(

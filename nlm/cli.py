@@ -31,17 +31,31 @@ def user_errors(fn):
     """Turn library errors into one-line messages and a non-zero exit."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except NlmError as e:
-            raise click.ClickException(str(e)) from None
-        except MemoryError:
-            raise click.ClickException("out of memory; try a smaller order, vocabulary "
-                                       "(--max-size / --min-count) or corpus") from None
-        except BrokenPipeError:
-            sys.stderr.close()
-            sys.exit(1)
+        # warnings (a discount that could not be estimated, contexts missing from an ARPA
+        # file) are one line each, "warning: ...", without Python's source line
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for quiet in (ResourceWarning, DeprecationWarning, PendingDeprecationWarning):
+                warnings.simplefilter("ignore", quiet)   # for developers, not users
+            try:
+                return _run(fn, *args, **kwargs)
+            finally:
+                for w in caught:
+                    click.echo(f"warning: {w.message}", err=True)
     return wrapper
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except NlmError as e:
+        raise click.ClickException(str(e)) from None
+    except MemoryError:
+        raise click.ClickException("out of memory; try a smaller order, vocabulary "
+                                   "(--max-size / --min-count) or corpus") from None
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(1)
 
 
 def _fmt(x: float) -> str:
@@ -55,7 +69,7 @@ def main():
 
     \b
     Example:
-      nlm train corpora/shakespeare/train.txt --model add-k --order 2 -o lm.npz
+      nlm train corpora/shakespeare/train.txt --model mkn --order 3 -o lm.npz
       nlm evaluate lm.npz corpora/shakespeare/test.txt
       nlm generate lm.npz -n 3 --seed 1
     """
@@ -127,8 +141,9 @@ def model_options(fn):
 
 @main.command()
 @click.argument("train_file")
-@click.option("--model", "model_name", type=click.Choice(sorted(MODELS)), default="add-k",
-              show_default=True, help="Model kind.")
+@click.option("--model", "model_name", type=click.Choice(sorted(MODELS)), default="mkn",
+              show_default=True, help="Model kind (mkn: modified Kneser-Ney, order 3 unless "
+              "--order is given).")
 @click.option("--valid", "valid_file", default=None,
               help="Held-out text; its perplexity is printed after training.")
 @click.option("--tokenizer", type=click.Choice(TOKENIZERS), default="whitespace",
@@ -157,13 +172,9 @@ def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_s
     # those the user gave are passed on, and the library checks that they apply.
     options = {name: value for name, value in model_options.items() if value is not None}
     t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = train_model(train_file, model_name, tokenizer=tokenizer, lowercase=lower,
-                            min_count=min_count, max_size=max_size, valid_file=valid_file,
-                            progress=not quiet, output=output, **options)
-    for w in caught:  # e.g. discounts that could not be estimated: say so, one line each
-        click.echo(f"warning: {w.message}", err=True)
+    model = train_model(train_file, model_name, tokenizer=tokenizer, lowercase=lower,
+                        min_count=min_count, max_size=max_size, valid_file=valid_file,
+                        progress=not quiet, output=output, **options)
     seconds = time.perf_counter() - t0
     click.echo(f"trained {model.describe().get('method', model.kind)} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
                f"{_describe_short(model)} -> {output}")

@@ -8,7 +8,9 @@ not stored in the id array.
 """
 from __future__ import annotations
 
+import io
 import os
+import sys
 from collections import Counter, defaultdict
 from itertools import count
 from dataclasses import dataclass
@@ -70,32 +72,82 @@ def make_tokenizer(name: str, lowercase: bool = False) -> Callable[[str], list[s
     return split
 
 
-def iter_lines(path: str | os.PathLike, progress: Progress | None = None) -> Iterator[str]:
-    """Non-blank lines of a UTF-8 file, without line ends; clear errors for unreadable files.
-    ``progress`` advances by bytes read."""
-    path = os.fspath(path)
+#: Compressed text is recognized by its first bytes (whatever the file is called).
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
+STDIN = "-"
+
+
+def _open_text(path: str):
+    """(binary file of the decompressed text, the file under it, the compression's name
+    or "") of ``path``; ``-`` is standard input."""
+    if path == STDIN:
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:   # a text stream (tests): re-encode it
+            stream = io.BytesIO(sys.stdin.read().encode("utf-8"))
+        return stream, None, ""
     if not os.path.exists(path):
         raise CorpusError(f"{path}: no such file")
     if os.path.isdir(path):
         raise CorpusError(f"{path}: is a directory, not a text file")
     try:
         f = open(path, "rb")
+        magic = f.read(6)
+        f.seek(0)
     except OSError as e:
         raise CorpusError(f"{path}: cannot read ({e.strerror})") from None
+    for start, name in _COMPRESSED:
+        if magic.startswith(start):
+            import bz2
+            import gzip
+            import lzma
+            opener = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}[name]
+            return io.BufferedReader(opener(fileobj=f, mode="rb") if name == "gzip"
+                                     else opener(f, mode="rb"), 1 << 20), f, name
+    return f, f, ""
+
+
+def describe_path(path) -> str:
+    """How a path is named in messages (``-`` is standard input)."""
+    path = os.fspath(path)
+    return "standard input" if path == STDIN else path
+
+
+def iter_lines(path: str | os.PathLike, progress: Progress | None = None) -> Iterator[str]:
+    """Non-blank lines of a UTF-8 file, without line ends; clear errors for unreadable files.
+    ``-`` reads standard input; gzip, bzip2 and xz files (recognized by their first bytes)
+    are decompressed. A UTF-8 byte order mark at the start is dropped. ``progress`` advances
+    by bytes read (of the decompressed text)."""
+    path = os.fspath(path)
+    f, raw_file, compression = _open_text(path)
+    name = describe_path(path)
     pending = 0  # bytes not yet reported: progress is updated every 4096 lines
-    with f:
+    lineno = 0
+    try:
         for lineno, raw in enumerate(f, 1):
             if progress is not None:
                 pending += len(raw)
                 if not lineno & 4095:
                     progress.update(pending, rate_n=0)
                     pending = 0
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
             try:
                 line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise CorpusError(f"{path}: line {lineno} is not valid UTF-8") from None
-            if not line.isspace():
+            except UnicodeDecodeError as e:
+                raise CorpusError(f"{name}: line {lineno} is not valid UTF-8 (byte "
+                                  f"{raw[e.start]:#04x} at column {e.start + 1})") from None
+            if not line.isspace() and line:
                 yield line.strip("\r\n")
+    except (EOFError, OSError, ValueError) as e:
+        if isinstance(e, UnicodeDecodeError):
+            raise
+        what = f"{compression} data" if compression else "file"
+        raise CorpusError(f"{name}: corrupt or truncated {what} at line {lineno + 1} "
+                          f"({str(e) or type(e).__name__})".splitlines()[0]) from None
+    finally:
+        if raw_file is not None:
+            f.close()
+            raw_file.close()
     if progress is not None:
         progress.update(pending, rate_n=0)
 
@@ -115,10 +167,15 @@ def iter_sentences(path, tokenizer: str = "whitespace", lowercase: bool = False,
 def _file_progress(path, desc: str, enabled: bool) -> Progress | None:
     if not enabled:
         return None
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        return None
+    size = None   # unknown for standard input and compressed files: no percentage
+    if os.fspath(path) != STDIN:
+        try:
+            with open(path, "rb") as f:
+                magic = f.read(6)
+            if not any(magic.startswith(start) for start, _ in _COMPRESSED):
+                size = os.path.getsize(path)
+        except OSError:
+            return None
     p = Progress(desc, total=size, unit="B")
     p.rate_unit = "words"
     return p
@@ -178,7 +235,7 @@ def read_corpus(path, vocab: Vocabulary, progress: bool = False,
         bar.close()
     corpus = builder.finish()
     if corpus.sentences == 0 and not allow_empty:
-        raise CorpusError(f"{os.fspath(path)}: empty corpus (no non-blank lines)")
+        raise CorpusError(f"{describe_path(path)}: empty corpus (no non-blank lines)")
     return corpus
 
 
@@ -213,7 +270,7 @@ def read_training_corpus(path, tokenizer: str = "whitespace", lowercase: bool = 
     if bar is not None:
         bar.close()
     if not lengths:
-        raise CorpusError(f"{os.fspath(path)}: empty corpus (no non-blank lines)")
+        raise CorpusError(f"{describe_path(path)}: empty corpus (no non-blank lines)")
     chunks.append(np.array(buf, dtype=np.int32))
     raw = np.concatenate(chunks)
     del chunks, buf

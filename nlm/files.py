@@ -171,7 +171,8 @@ def read_npz(path, header_name: str, what: str, error=NlmError
     if not magic.startswith(b"PK"):
         raise error(f"{path}: not an {what} (unrecognized format)")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # the file is opened here, so that it is closed whatever np.load meets in it
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise error(f"{path}: not an {what} (a bare .npy array)")
             if header_name not in npz.files:

@@ -112,11 +112,23 @@ def load(path) -> LanguageModel:
         if fmt is not None:
             return fmt.load(vocab, header["config"], arrays, path)
         return cls.from_saved(vocab, header["config"], arrays)
-    except ModelFileError:
-        raise
-    except (KeyError, TypeError, ValueError, IndexError, NlmError) as e:
+    except ModelFileError as e:
+        raise ModelFileError(_naming(path, e)) from None
+    except KeyError as e:
+        raise ModelFileError(f"{path}: corrupt {kind} model (missing {e.args[0]!r})") from None
+    except (TypeError, ValueError, IndexError, NlmError) as e:
         raise ModelFileError(f"{path}: corrupt {kind} model ({type(e).__name__}: {e})"
                              .splitlines()[0]) from None
+
+
+def _naming(path: str, e: ModelFileError) -> str:
+    """The message of a model's own ModelFileError, naming the file, and saying "missing
+    'x'" where the model's reader reported a bare KeyError."""
+    msg = str(e).splitlines()[0] if str(e) else "corrupt model"
+    cause = e.__cause__ or e.__context__
+    if isinstance(cause, KeyError) and cause.args and msg.endswith(str(cause)):
+        msg = msg[:-len(str(cause))] + f"missing {cause.args[0]!r}"
+    return msg if msg.startswith(path + ":") else f"{path}: {msg}"
 
 
 def _suffix(path: str) -> str:

@@ -151,10 +151,10 @@ def test_kenlm_file_against_independent_scorer(ts_small):
     assert model.vocab.words[:3] == ["<unk>", "<s>", "</s>"]
     assert len(model.vocab) == sum(1 for g in table if len(g) == 1)
     assert model.describe()["ngrams"] == [sum(1 for g in table if len(g) == k) for k in (1, 2, 3)]
-    lines = [line for line in open(shared_path(*KENLM, "ts-small.train.txt"), encoding="utf-8")
-             if line.strip()][:40]
-    valid = [line for line in open(shared_path("corpora", "tinyshakespeare", "valid.txt"),
-                                   encoding="utf-8") if line.strip()][:40]
+    lines = [line for line in shared_path(*KENLM, "ts-small.train.txt").read_text(
+        encoding="utf-8").splitlines(keepends=True) if line.strip()][:40]
+    valid = [line for line in shared_path("corpora", "tinyshakespeare", "valid.txt").read_text(
+        encoding="utf-8").splitlines(keepends=True) if line.strip()][:40]
     sentences = [s.split() for s in lines + valid]
     total, tokens = 0.0, 0
     for words in sentences:

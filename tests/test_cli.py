@@ -28,7 +28,8 @@ def files(tmp_path):
 @pytest.fixture
 def model(runner, files):
     path = files / "lm.npz"
-    run(runner, ["train", files / "train.txt", "--order", 2, "--k", 0.5, "-q", "-o", path])
+    run(runner, ["train", files / "train.txt", "--model", "add-k", "--order", 2, "--k", 0.5,
+                 "-q", "-o", path])
     return path
 
 
@@ -74,7 +75,8 @@ def test_bad_training_inputs(runner, files):
         (["train", files / "empty.txt", "-o", out], "empty corpus"),
         (["train", files / "latin1.txt", "-o", out], "not valid UTF-8"),
         (["train", files / "train.txt", "--order", 0, "-o", out], "order must be at least 1"),
-        (["train", files / "train.txt", "--k", -1, "-o", out], "k must be a positive"),
+        (["train", files / "train.txt", "--model", "add-k", "--k", -1, "-o", out],
+         "k must be a positive"),
         (["train", files / "train.txt", "--min-count", 0, "-o", out], "min-count"),
         (["train", files / "train.txt", "-o", files / "no" / "dir" / "m.npz"], "does not exist"),
         (["train", files / "train.txt", "-o", files], "is a directory"),
@@ -156,3 +158,49 @@ def test_written_files_follow_the_umask(runner, files):
     finally:
         os.umask(old)
     assert (files / "perm.npz").stat().st_mode & 0o777 == 0o644
+
+
+# -- messages that name the file and the problem --------------------------------------------
+def test_a_model_missing_a_setting_names_the_file_and_the_setting(runner, files):
+    from nlm.files import read_npz, write_npz
+    good = files / "rnn.npz"
+    run(runner, ["train", files / "train.txt", "--model", "rnn", "--emb", 4, "--hidden", 4,
+                 "--epochs", 1, "-q", "-o", good])
+    header, arrays = read_npz(good, HEADER, "model")
+    del header["config"]["activation"]
+    write_npz(files / "bad.npz", header, arrays, HEADER)
+    r = run(runner, ["info", files / "bad.npz"], ok=False)
+    assert_one_line_error(r)
+    assert r.output.strip() == f"Error: {files / 'bad.npz'}: malformed RNN model: missing 'activation'"
+
+
+def test_warnings_are_one_line_each_without_source_lines(runner, files):
+    r = run(runner, ["train", files / "train.txt", "--model", "mkn", "--order", 2,
+                     "-o", files / "m.npz"])
+    warns = [line for line in r.output.splitlines() if not line.startswith("trained")]
+    assert warns and all(line.startswith("warning: modified Kneser-Ney: cannot estimate")
+                         for line in warns), r.output
+    assert "n1..n4 = " in warns[0] and "very small" not in r.output
+    assert "warnings.warn" not in r.output and "DiscountWarning" not in r.output
+
+
+def test_train_reads_standard_input(runner, files):
+    r = run(runner, ["train", "-", "--model", "add-k", "--order", 2, "-q", "-o", files / "s.npz"],
+            input=TRAIN.encode())
+    run(runner, ["train", files / "train.txt", "--model", "add-k", "--order", 2, "-q",
+                 "-o", files / "f.npz"])
+    a = run(runner, ["evaluate", files / "s.npz", files / "test.txt", "--json"]).output
+    b = run(runner, ["evaluate", files / "f.npz", files / "test.txt", "--json"]).output
+    assert "-> " in r.output
+    assert json.loads(a)["perplexity"] == json.loads(b)["perplexity"]
+    assert_one_line_error(run(runner, ["train", "-", "-o", files / "s.npz"], ok=False, input=b""),
+                          "standard input: empty corpus")
+    assert_one_line_error(run(runner, ["train", "-", "--valid", "-", "-o", files / "s.npz"],
+                              ok=False, input=TRAIN.encode()), "only one of")
+
+
+def test_train_without_model_trains_a_trigram_modified_kneser_ney(runner, files):
+    run(runner, ["train", files / "train.txt", "-q", "-o", files / "d.npz"])
+    info = json.loads(run(runner, ["info", files / "d.npz", "--json"]).output)
+    assert info["config"]["method"] == "mkn" and info["config"]["order"] == 3
+    assert "[default: mkn]" in run(runner, ["train", "--help"], terminal_width=200).output

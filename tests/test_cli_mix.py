@@ -27,9 +27,10 @@ def files(tmp_path, runner):
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
     (tmp_path / "models").mkdir()
     for name, order, k in (("uni", 1, 0.1), ("tri", 3, 0.01)):
-        run(runner, ["train", tmp_path / "train.txt", "--order", order, "--k", k, "-q",
+        run(runner, ["train", tmp_path / "train.txt", "--model", "add-k", "--order", order,
+                     "--k", k, "-q",
                      "-o", tmp_path / "models" / f"{name}.npz"])
-    run(runner, ["train", tmp_path / "other.txt", "--order", 2, "-q",
+    run(runner, ["train", tmp_path / "other.txt", "--model", "add-k", "--order", 2, "-q",
                  "-o", tmp_path / "models" / "other.npz"])
     return tmp_path
 
@@ -115,7 +116,8 @@ def test_load_mixture_whose_component_was_retrained(runner, files):
     m = files / "models"
     run(runner, ["mix", "--weights", "0.5,0.5", m / "uni.npz", m / "tri.npz",
                  "-o", files / "mix.npz"])
-    run(runner, ["train", files / "other.txt", "--order", 3, "-q", "-o", m / "tri.npz"])
+    run(runner, ["train", files / "other.txt", "--model", "add-k", "--order", 3, "-q",
+                 "-o", m / "tri.npz"])
     r = run(runner, ["compare", files / "test.txt", files / "mix.npz"], ok=False)
     assert_one_line_error(r, "component", "tri.npz", "different vocabulary")
 

@@ -202,6 +202,7 @@ def test_a_temp_file_left_by_sigkill_is_removed_by_the_next_run(tmp_path):
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
+        child.stdout.close()
     assert temp_files(tmp_path) == left and not (tmp_path / "m.npz").exists()
     time.sleep(0.01)
     write_npz(tmp_path / "other.npz", {}, {"x": np.arange(2)}, "__h__")

@@ -155,7 +155,8 @@ def test_cli_train_evaluate_score_generate_resume():
         r = runner.invoke(main, args(2, "--train-log", "log.jsonl", "-o", "m.npz"))
         assert r.exit_code == 0, r.output
         assert "trained mlp model" in r.output and "valid perplexity" in r.output
-        events = [json.loads(x)["event"] for x in open("log.jsonl")]
+        with open("log.jsonl") as f:
+            events = [json.loads(x)["event"] for x in f]
         assert events.count("epoch") == 2
         import os
         assert os.path.exists("m.ckpt.npz")             # default checkpoint next to the model

@@ -100,3 +100,62 @@ def test_shipped_corpus_reads(shakespeare_dir):
     c = read_corpus(shakespeare_dir / "test.txt", v)
     assert len(v) == 500
     assert c.sentences > 1000 and 0 < c.oov.mean() < 0.5
+
+
+# -- input conventions: compressed files, standard input, BOM, CRLF -------------------------
+TEXT = "the cat sat\n\nthe dog sat on the mat\n"
+
+
+def _same(a, b):
+    assert a[0].words == b[0].words
+    assert a[1].ids.tolist() == b[1].ids.tolist()
+    assert a[1].offsets.tolist() == b[1].offsets.tolist()
+
+
+@pytest.mark.parametrize("suffix, compress", [
+    ("gz", lambda d: __import__("gzip").compress(d)),
+    ("bz2", lambda d: __import__("bz2").compress(d)),
+    ("xz", lambda d: __import__("lzma").compress(d)),
+    ("txt", lambda d: __import__("gzip").compress(d)),   # recognized by content, not by name
+])
+def test_compressed_text_reads_as_the_plain_text(tmp_path, suffix, compress):
+    from nlm.corpus import read_training_corpus
+    plain = read_training_corpus(write(tmp_path, "plain.txt", TEXT.encode()))
+    packed = read_training_corpus(write(tmp_path, f"packed.{suffix}", compress(TEXT.encode())))
+    _same(plain, packed)
+    assert packed[1].sentences == 2 and packed[1].tokens == 3 + 1 + 6 + 1
+
+
+def test_truncated_compressed_text_is_one_error_naming_the_file(tmp_path):
+    import gzip
+    data = gzip.compress(("the cat sat on the mat\n" * 2000).encode())
+    path = write(tmp_path, "cut.gz", data[: len(data) // 2])
+    with pytest.raises(CorpusError, match=r"cut.gz: corrupt or truncated gzip data at line \d+"):
+        read_corpus(path, build_vocab(write(tmp_path, "t.txt", TEXT.encode())))
+
+
+def test_standard_input_is_dash(tmp_path, monkeypatch):
+    import io
+    import sys
+    from nlm.corpus import read_training_corpus
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(TEXT.encode())))
+    _same(read_training_corpus("-"), read_training_corpus(write(tmp_path, "t.txt", TEXT.encode())))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\n\n")))
+    with pytest.raises(CorpusError, match="^standard input: empty corpus"):
+        read_training_corpus("-")
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_are_not_text(tmp_path):
+    from nlm.corpus import read_training_corpus
+    plain = read_training_corpus(write(tmp_path, "plain.txt", TEXT.encode()))
+    windows = read_training_corpus(write(tmp_path, "win.txt",
+                                         b"\xef\xbb\xbf" + TEXT.replace("\n", "\r\n").encode()))
+    _same(plain, windows)
+    assert windows[0].words[3] == "the"    # not "\ufeffthe"
+
+
+def test_bad_utf8_names_the_line_and_byte(tmp_path):
+    path = write(tmp_path, "bad.txt", b"fine line\nna\xefve\n")
+    with pytest.raises(CorpusError, match=r"bad.txt: line 2 is not valid UTF-8 \(byte 0xef "
+                                          r"at column 3\)"):
+        build_vocab(path)

@@ -57,6 +57,12 @@ def kn_discount(n: np.ndarray) -> tuple[float | None, str]:
     return float(n[1] / (n[1] + 2.0 * n[2])), ""
 
 
+def _counts_of_counts(n: np.ndarray) -> str:
+    """'n1..n4 = 3/0/1/0': the figures a discount is estimated from, so that a warning
+    shows why (few n-grams, or a text with unusual repetition) instead of guessing."""
+    return "n1..n4 = " + "/".join(str(int(x)) for x in np.asarray(n)[1:5])
+
+
 def estimate_mkn(counts_of_counts: list[np.ndarray], what: str = "modified Kneser-Ney",
                  fallback=MKN_FALLBACK) -> list[np.ndarray]:
     """Per order k, (4,) [0, D1, D2, D3+]; the fallback (with a warning) where the
@@ -65,8 +71,8 @@ def estimate_mkn(counts_of_counts: list[np.ndarray], what: str = "modified Knese
     for k, n in enumerate(counts_of_counts, 1):
         d, why = mkn_discounts(n)
         if d is None:
-            warnings.warn(f"{what}: cannot estimate the order-{k} discounts ({why}; is the "
-                          f"corpus very small?); using D1/D2/D3+ = "
+            warnings.warn(f"{what}: cannot estimate the order-{k} discounts ({why}; "
+                          f"{_counts_of_counts(n)}); using D1/D2/D3+ = "
                           f"{fallback[0]}/{fallback[1]}/{fallback[2]}", DiscountWarning,
                           stacklevel=3)
             d = np.array([0.0, *fallback])
@@ -80,8 +86,8 @@ def estimate_kn(counts_of_counts: list[np.ndarray], what: str = "Kneser-Ney",
     for k, n in enumerate(counts_of_counts, 1):
         d, why = kn_discount(n)
         if d is None:
-            warnings.warn(f"{what}: cannot estimate the order-{k} discount ({why}; is the "
-                          f"corpus very small?); using D = {fallback}", DiscountWarning,
+            warnings.warn(f"{what}: cannot estimate the order-{k} discount ({why}; "
+                          f"{_counts_of_counts(n)}); using D = {fallback}", DiscountWarning,
                           stacklevel=3)
             d = fallback
         out.append(d)
