@@ -93,6 +93,9 @@ def check_positive(**values) -> None:
             raise OptionError(f"{name.replace('_', '-')} must be a whole number >= 1, got {v!r}")
 
 
+#: yes/no hyper-parameters, stored as booleans whatever the caller passed
+_FLAGS = frozenset({"direct", "tie", "reset_sentences"})
+
 #: Options every neural model takes besides its network's shape (help for ``nlm train``).
 NEURAL_OPTIONS = {
     "emb": Opt("Neural: embedding size.", none_means="--hidden"),
@@ -134,6 +137,8 @@ class NeuralModel(LanguageModel):
     DEFAULT_LR: dict | None = None
     #: keys of the network's hyper-parameters also kept in the saved training record
     TRAINING_RECORD: tuple[str, ...] = ("batch_size",)
+    #: the fit arguments that are the network's own hyper-parameters
+    HYPER: tuple[str, ...] = ()
 
     def __init__(self, vocab: Vocabulary, activation: str, params: dict[str, np.ndarray],
                  class_start: np.ndarray | None, training: dict | None, tie: bool = False):
@@ -251,12 +256,35 @@ class NeuralModel(LanguageModel):
         return settings
 
     @classmethod
-    def _fit(cls, corpus: Corpus, vocab: Vocabulary, hyper: dict, *, softmax: str,
-             classes: int | None, init: str, init_scale: float, dropout: float,
-             unk_dropout: float, valid: Corpus | None, callbacks, train_options: dict):
+    def _hyper(cls, options: dict) -> dict:
+        """The network's own hyper-parameters (the keys in :attr:`HYPER`) from the rest
+        of its fit arguments; :meth:`_complete` fills in defaults that depend on other
+        options."""
+        options = {k: v for k, v in options.items() if k != "cls"}
+        unknown = set(options) - set(cls.HYPER)
+        if unknown:   # pragma: no cover - a fit argument the template does not know
+            raise TypeError(f"unhandled {cls.label} options {sorted(unknown)}")
+        h = {k: bool(options[k]) if k in _FLAGS else options[k] for k in cls.HYPER}
+        return cls._complete(h)
+
+    @classmethod
+    def _complete(cls, hyper: dict) -> dict:
+        return hyper
+
+    @classmethod
+    def _fit(cls, corpus: Corpus, vocab: Vocabulary, args: dict):
         """Check the options, build the network, train it with the shared
         :class:`~nlm.neural.trainer.Trainer` and return the model with the best
-        validation weights. ``hyper`` holds the network's own hyper-parameters."""
+        validation weights. ``args`` are the fit function's arguments: the options every
+        neural model shares, ``valid``, ``callbacks``, ``train_options`` (the trainer's)
+        and the network's own hyper-parameters (:meth:`_hyper`)."""
+        args = dict(args)
+        valid, callbacks = args.pop("valid"), args.pop("callbacks")
+        train_options = args.pop("train_options")
+        softmax, classes = args.pop("softmax"), args.pop("classes")
+        init, init_scale = args.pop("init"), args.pop("init_scale")
+        dropout, unk_dropout = float(args.pop("dropout")), float(args.pop("unk_dropout"))
+        hyper = cls._hyper(args)
         settings = cls.train_settings(train_options)
         cls._check_hyper(hyper)
         softmax = resolve_softmax(softmax, len(vocab))

@@ -267,6 +267,7 @@ class MLPModel(NeuralModel):
     #: its update is a no-op for a zero gradient, so only the rows a minibatch touches
     #: are updated.
     TRAIN_DEFAULTS = {"optimizer": "adagrad", "lr": 0.1, "epochs": 20}
+    HYPER = ("order", "emb", "hidden", "direct", "tie", "activation", "batch_size")
 
     def __init__(self, vocab: Vocabulary, order: int, activation: str, direct: bool,
                  params: dict[str, np.ndarray], class_start: np.ndarray | None = None,
@@ -343,12 +344,8 @@ class MLPModel(NeuralModel):
         """Train on ``corpus`` (``valid`` picks the best epoch); ``train_options`` are the
         trainer's (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, ...),
         with :attr:`TRAIN_DEFAULTS`."""
-        hyper = {"order": order, "emb": emb, "hidden": hidden, "direct": bool(direct),
-                 "tie": bool(tie), "activation": activation, "batch_size": batch_size}
-        return cls._fit(corpus, vocab, hyper, softmax=softmax, classes=classes, init=init,
-                        init_scale=init_scale, dropout=dropout,
-                        unk_dropout=float(unk_dropout), valid=valid, callbacks=callbacks,
-                        train_options=train_options)
+        args = dict(locals())
+        return cls._fit(args.pop("corpus"), args.pop("vocab"), args)
 
     @classmethod
     def _check_hyper(cls, hyper: dict) -> None:

@@ -387,6 +387,7 @@ class RNNModel(NeuralModel):
     DEFAULT_LR = {"sgd": 1.0, "momentum": 0.25, "nesterov": 0.25, "adagrad": 0.1,
                   "rmsprop": 1e-3, "adam": 2e-3}
     TRAINING_RECORD = ("batch_size", "bptt", "reset_sentences")
+    HYPER = ("emb", "hidden", "bptt", "batch_size", "tie", "activation", "reset_sentences")
 
     def __init__(self, vocab: Vocabulary, activation: str, params: dict[str, np.ndarray],
                  class_start: np.ndarray | None = None, training: dict | None = None,
@@ -506,14 +507,12 @@ class RNNModel(NeuralModel):
         (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, clip_norm,
         lr_schedule, ...), with :attr:`TRAIN_DEFAULTS` and a learning rate from
         :attr:`DEFAULT_LR` when none is given."""
-        emb = hidden if emb is None else emb
-        hyper = {"emb": emb, "hidden": hidden, "bptt": bptt, "batch_size": batch_size,
-                 "tie": bool(tie), "activation": activation,
-                 "reset_sentences": bool(reset_sentences)}
-        return cls._fit(corpus, vocab, hyper, softmax=softmax, classes=classes, init=init,
-                        init_scale=init_scale, dropout=float(dropout),
-                        unk_dropout=float(unk_dropout), valid=valid, callbacks=callbacks,
-                        train_options=train_options)
+        args = dict(locals())
+        return cls._fit(args.pop("corpus"), args.pop("vocab"), args)
+
+    @classmethod
+    def _complete(cls, hyper: dict) -> dict:
+        return {**hyper, "emb": hyper["hidden"] if hyper["emb"] is None else hyper["emb"]}
 
     @classmethod
     def _check_hyper(cls, hyper: dict) -> None:
