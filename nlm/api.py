@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .corpus import read_corpus, read_training_corpus
+from .corpus import iter_lines, read_corpus, read_training_corpus
 from .errors import NlmError, OptionError
 from .files import check_distinct, check_writable
 from .model import LanguageModel
@@ -23,13 +23,14 @@ def default_checkpoint(output) -> str:
 def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
           lowercase: bool = False, min_count: int = 1, max_size: int | None = None,
           valid_file=None, progress: bool = False, output=None,
-          **options) -> LanguageModel:
+          keep_checkpoint: bool = False, **options) -> LanguageModel:
     """Train a model of kind ``model`` on a text file (one sentence per line).
 
     ``options`` are the model's (see ``nlm.MODELS[model].defaults``). With
     ``output``, the model is also saved there (checked to be writable before
     training) and a neural model checkpoints to ``OUTPUT.ckpt.npz`` unless a
-    ``checkpoint`` is given.
+    ``checkpoint`` is given. That default checkpoint is deleted once the model is saved,
+    unless ``keep_checkpoint``; a checkpoint path the caller gave is always kept.
 
     >>> lm = train("corpora/shakespeare/train.txt", "add-k", order=2, k=0.01)  # doctest: +SKIP
     """
@@ -40,16 +41,21 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
     if unknown:
         names = ", ".join(f"--{n.replace('_', '-')}" for n in unknown)
         raise OptionError(f"{names} does not apply to --model {model}")
+    temporary_checkpoint = None
     if output is not None:
         check_writable(output)
         if "checkpoint" in spec.options and options.get("checkpoint") is None:
             # neural models: always checkpoint, so that Ctrl-C can save and --resume continue
             options["checkpoint"] = default_checkpoint(output)
-    if valid_file is not None and os.fspath(valid_file) == "-" and os.fspath(train_file) == "-":
-        raise OptionError("only one of the training and validation texts can be read from "
-                          "standard input (-)")
-    if valid_file is not None and os.fspath(valid_file) != "-" and not os.path.exists(valid_file):
-        raise NlmError(f"{valid_file}: no such file")
+            temporary_checkpoint = None if keep_checkpoint else options["checkpoint"]
+    if valid_file is not None:
+        if os.fspath(valid_file) == "-":
+            raise OptionError("the validation text cannot be standard input (-): it is read "
+                              "more than once; give a file")
+        # read it through once now, so that a bad validation file fails before training,
+        # not after the model was written
+        if sum(1 for _ in iter_lines(valid_file)) == 0:
+            raise NlmError(f"{valid_file}: empty corpus (no non-blank lines)")
     resume = bool(options.get("resume"))
     check_distinct(
         {"training text": train_file, "validation text": valid_file,
@@ -67,6 +73,12 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
     if output is not None:
         from .modelfile import save
         save(lm, output)
+        if temporary_checkpoint is not None and os.path.exists(temporary_checkpoint):
+            # the model is safe; its checkpoint (about 3x its size) was only for --resume
+            try:
+                os.unlink(temporary_checkpoint)
+            except OSError:
+                pass
     return lm
 
 

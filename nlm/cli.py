@@ -157,10 +157,14 @@ def model_options(fn):
               help="Keep at most this many vocabulary entries (specials included).")
 @click.option("-o", "--output", required=True, help="Model file to write (.npz).")
 @model_options
+@click.option("--keep-checkpoint", is_flag=True,
+              help="Neural: keep the checkpoint OUTPUT.ckpt.npz after a successful run "
+              "(it is deleted once the model is saved; a --checkpoint FILE is always kept). "
+              "[default: no]")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @user_errors
 def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_size,
-          output, quiet, **model_options):
+          output, keep_checkpoint, quiet, **model_options):
     """Train a language model on TRAIN_FILE (UTF-8, one sentence per line).
 
     \b
@@ -174,7 +178,8 @@ def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_s
     t0 = time.perf_counter()
     model = train_model(train_file, model_name, tokenizer=tokenizer, lowercase=lower,
                         min_count=min_count, max_size=max_size, valid_file=valid_file,
-                        progress=not quiet, output=output, **options)
+                        progress=not quiet, output=output, keep_checkpoint=keep_checkpoint,
+                        **options)
     seconds = time.perf_counter() - t0
     click.echo(f"trained {model.describe().get('method', model.kind)} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
                f"{_describe_short(model)} -> {output}")
@@ -333,6 +338,24 @@ def info(model_file, as_json):
     Example:
       nlm info shakespeare.npz
     """
+    from .modelfile import checkpoint_summary
+    ck = checkpoint_summary(model_file) if os.path.isfile(model_file) else None
+    if ck is not None:
+        if as_json:
+            click.echo(json.dumps(ck))
+            return
+        click.echo(f"file: {model_file}")
+        click.echo(f"kind: training checkpoint of an {ck['model']} model")
+        click.echo(f"progress: {ck['epochs']} epoch(s) done"
+                   + (f" and {ck['step']} steps of the next" if ck["step"] else "")
+                   + f", {ck['updates']} updates, {ck['words']} words"
+                   + (" (training finished)" if ck["finished"] else ""))
+        if ck["best_valid_ppl"] is not None:
+            click.echo(f"best valid ppl: {ck['best_valid_ppl']:.4f}")
+        click.echo(f"config: {_settings(ck['config'])}")
+        click.echo("continue with: nlm train TEXT (the same options) --resume "
+                   f"--checkpoint {model_file}")
+        return
     model = load(model_file)
     d = {"file": model_file, "kind": model.kind, "config": model.config(),
          "vocabulary": len(model.vocab), "tokenizer": model.vocab.tokenizer,
@@ -342,9 +365,57 @@ def info(model_file, as_json):
         click.echo(json.dumps(d))
         return
     for key, value in d.items():
+        if key == "config" and isinstance(value, dict):
+            training = value.get("training")
+            click.echo(f"config: {_settings({k: v for k, v in value.items() if k != 'training'})}")
+            if isinstance(training, dict):
+                click.echo("training: " + _settings({k: v for k, v in training.items()
+                                                     if k != "history"}))
+                for line in _history_lines(training.get("history") or []):
+                    click.echo(line)
+            continue
         if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
+            value = _settings(value)
         click.echo(f"{key}: {value}")
+
+
+def _short(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, list) and len(v) > 6:
+        return f"[{len(v)} values]"
+    return str(v)
+
+
+def _settings(d: dict) -> str:
+    return ", ".join(f"{k}={_short(v)}" for k, v in d.items())
+
+
+def _history_lines(history: list, keep: int = 3) -> list[str]:
+    """A training history in a few lines: the first and last epochs (all when few) and
+    the best validation perplexity; ``nlm info --json`` gives every record."""
+    if not history:
+        return []
+
+    def line(h):
+        parts = [f"  epoch {h.get('epoch')}:"]
+        for key, label in (("train_ppl", "train ppl"), ("valid_ppl", "valid ppl")):
+            if isinstance(h.get(key), (int, float)):
+                parts.append(f"{label} {h[key]:.2f}")
+        if isinstance(h.get("lr"), (int, float)):
+            parts.append(f"lr {h['lr']:.4g}")
+        if isinstance(h.get("words_per_second"), (int, float)):
+            parts.append(f"{h['words_per_second']:.0f} words/s")
+        return " ".join(parts[:1]) + " " + ", ".join(parts[1:])
+
+    shown = history if len(history) <= 2 * keep else history[:keep] + [None] + history[-keep:]
+    out = [f"history: {len(history)} epoch(s)"]
+    out += ["  ..." if h is None else line(h) for h in shown]
+    valid = [h for h in history if isinstance(h.get("valid_ppl"), (int, float))]
+    if valid:
+        best = min(valid, key=lambda h: h["valid_ppl"])
+        out.append(f"  best valid ppl {best['valid_ppl']:.2f} at epoch {best.get('epoch')}")
+    return out
 
 
 @main.command("export-arpa")

@@ -79,10 +79,43 @@ def save(model: LanguageModel, path) -> None:
     write_npz(path, header, arrays, HEADER)
 
 
+def checkpoint_summary(path) -> dict | None:
+    """What a training checkpoint holds (model kind and settings, epochs and updates done),
+    or None when ``path`` is not one."""
+    import zipfile
+    from .neural.checkpoint import HEADER as CHECKPOINT_HEADER, read_checkpoint
+    path = os.fspath(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            if CHECKPOINT_HEADER + ".npy" not in z.namelist():
+                return None
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return None
+    try:
+        header, _ = read_checkpoint(path)
+        model, state = dict(header["model"]), header["state"]
+        best = state.get("best_loss")
+        return {"file": path, "kind": "checkpoint", "model": model.pop("kind", "?"),
+                "epochs": state["epoch"], "step": state["step"], "updates": state["updates"],
+                "words": state["words"],
+                "best_valid_ppl": float(np.exp(best)) if best is not None else None,
+                "finished": state.get("finished", False), "config": model}
+    except (NlmError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def read_header(path) -> tuple[dict, dict[str, np.ndarray]]:
     """Header and arrays of a model file, with clear errors for anything wrong."""
     path = os.fspath(path)
-    header, arrays = read_npz(path, HEADER, "nlm model file", ModelFileError)
+    try:
+        header, arrays = read_npz(path, HEADER, "nlm model file", ModelFileError)
+    except ModelFileError as e:
+        ck = checkpoint_summary(path) if str(e).endswith("(no nlm header)") else None
+        if ck is None:
+            raise
+        raise ModelFileError(f"{path}: is a training checkpoint ({ck['model']} model after "
+                             f"{ck['epochs']} epoch(s)), not a model file; continue training "
+                             "with nlm train ... --resume --checkpoint FILE") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an nlm model file (unknown header)")
     version = header.get("format_version")
@@ -139,5 +172,5 @@ def _suffix(path: str) -> str:
     return ""
 
 
-__all__ = ["save", "load", "read_header", "register_format", "FileFormat", "atomic_output",
+__all__ = ["save", "load", "read_header", "checkpoint_summary", "register_format", "FileFormat", "atomic_output",
            "check_writable", "HEADER", "FORMAT", "FORMAT_VERSION"]

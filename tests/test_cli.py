@@ -196,7 +196,7 @@ def test_train_reads_standard_input(runner, files):
     assert_one_line_error(run(runner, ["train", "-", "-o", files / "s.npz"], ok=False, input=b""),
                           "standard input: empty corpus")
     assert_one_line_error(run(runner, ["train", "-", "--valid", "-", "-o", files / "s.npz"],
-                              ok=False, input=TRAIN.encode()), "only one of")
+                              ok=False, input=TRAIN.encode()), "cannot be standard input")
 
 
 def test_train_without_model_trains_a_trigram_modified_kneser_ney(runner, files):

@@ -65,11 +65,22 @@ def test_stupid_backoff_with_valid_succeeds_without_a_perplexity(files, runner):
 
 def test_resume_reads_and_writes_the_same_checkpoint(files, runner):
     ck = files / "r.ckpt.npz"
-    run(runner, ["train", files / "train.txt", *RNN, "-o", files / "r.npz"])
+    run(runner, ["train", files / "train.txt", *RNN, "--keep-checkpoint", "-o", files / "r.npz"])
     assert ck.exists()
     r = run(runner, ["train", files / "train.txt", *RNN, "--epochs", "2", "--resume",
                      "-o", files / "r.npz"])
     assert r.exit_code == 0
+    assert not ck.exists()    # the resumed run succeeded: its default checkpoint goes
+
+
+def test_the_default_checkpoint_goes_after_success_a_given_one_stays(files, runner):
+    from nlm.modelfile import checkpoint_summary
+    run(runner, ["train", files / "train.txt", *RNN, "-o", files / "r.npz"])
+    assert (files / "r.npz").exists() and not (files / "r.ckpt.npz").exists()
+    run(runner, ["train", files / "train.txt", *RNN, "--checkpoint", files / "mine.npz",
+                 "-o", files / "r.npz"])
+    assert checkpoint_summary(files / "mine.npz")["epochs"] == 1
+    assert not (files / "r.ckpt.npz").exists()
 
 
 # -- bad values in the API and the CLI: NlmErrors, one line, no traceback -------------------

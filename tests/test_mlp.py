@@ -152,7 +152,8 @@ def test_cli_train_evaluate_score_generate_resume():
                     "--hidden", "12", "--direct", "--softmax", "class", "--optimizer",
                     "momentum", "--lr", "0.1", "--weight-decay", "1e-5", "--epochs", str(epochs),
                     "--batch-size", "16", "--seed", "4", "--valid", "valid.txt", "-q", *extra]
-        r = runner.invoke(main, args(2, "--train-log", "log.jsonl", "-o", "m.npz"))
+        r = runner.invoke(main, args(2, "--train-log", "log.jsonl", "--keep-checkpoint",
+                                     "-o", "m.npz"))
         assert r.exit_code == 0, r.output
         assert "trained mlp model" in r.output and "valid perplexity" in r.output
         with open("log.jsonl") as f:
