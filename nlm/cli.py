@@ -205,7 +205,9 @@ def _describe_short(model) -> str:
 @click.argument("model_file")
 @click.argument("text_file")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--per-sentence", is_flag=True, help="Also give each sentence's log-probability.")
+@click.option("--per-sentence", is_flag=True,
+              help="Also give each sentence: its number, token count (</s> included), "
+              "log-probability (nats), perplexity and text, tab-separated.")
 @click.option("--carry-state", is_flag=True,
               help="Score the sentences in file order with the model's state carried across "
               "sentence boundaries (rnn: the hidden vector; mlp: context words from the "
@@ -233,7 +235,12 @@ def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic,
     ev = evaluate_model(model, corpus, dynamic_lr=dynamic_lr if dynamic else None,
                         carry_state=carry_state)
     if as_json:
-        click.echo(json.dumps(ev.to_dict(per_sentence=per_sentence)))
+        d = ev.to_dict(per_sentence=per_sentence)
+        if per_sentence:
+            d["sentences_detail"] = [
+                {"text": text, "tokens": n, "logprob": _finite(lp), "perplexity": _finite(ppl)}
+                for text, n, lp, ppl in _per_sentence(text_file, model, corpus, ev)]
+        click.echo(json.dumps(d))
         return
     click.echo(f"sentences {ev.sentences}  tokens {ev.tokens}  "
                f"OOVs {ev.oov} ({100 * ev.oov_rate:.2f}%)")
@@ -247,17 +254,39 @@ def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic,
     if ev.zero_probability_tokens:
         click.echo(f"{ev.zero_probability_tokens} tokens have probability 0")
     if per_sentence:
-        for i, lp in enumerate(ev.sentence_logprobs, 1):
-            click.echo(f"sentence {i}\t{lp:.4f}")
+        for i, (text, n, lp, ppl) in enumerate(_per_sentence(text_file, model, corpus, ev), 1):
+            click.echo(f"sentence {i}\t{n} tokens\t{lp:.4f}\tppl {_fmt(ppl)}\t{text}")
+
+
+def _finite(x: float):
+    return x if math.isfinite(x) else None
+
+
+def _per_sentence(text_file, model, corpus, ev):
+    """(text, tokens, log-probability, perplexity) of each sentence of the evaluation; the
+    text is the line the sentence was read from."""
+    from .corpus import iter_lines, make_tokenizer
+    tokenize = make_tokenizer(model.vocab.tokenizer, model.vocab.lowercase)
+    lines = (line.strip() for line in iter_lines(text_file))
+    texts = (line for line in lines if tokenize(line))   # the lines read_corpus kept
+    lengths = np.diff(corpus.offsets)
+    for text, n, lp in zip(texts, lengths.tolist(), ev.sentence_logprobs.tolist()):
+        yield text, n, lp, (math.exp(-lp / n) if -lp / n < 700 else math.inf)
 
 
 @main.command()
 @click.argument("model_file")
 @click.argument("sentences", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per sentence.")
+@click.option("--log10", "log10", is_flag=True,
+              help="Log-probabilities in base 10 (as ARPA files and KenLM's query). "
+              "[default: natural log]")
 @user_errors
-def score(model_file, sentences, as_json):
+def score(model_file, sentences, as_json, log10):
     """Per-token log-probabilities (natural log) of SENTENCES, or of stdin lines.
+
+    Every stdin line gets one output line, in order: a blank line is the empty
+    sentence, scored as its </s> alone.
 
     \b
     Example:
@@ -266,7 +295,7 @@ def score(model_file, sentences, as_json):
     """
     model = load(model_file)
     if not sentences:
-        sentences = [line for line in (_stdin_lines()) if line.strip()]
+        sentences = _stdin_lines()   # blank lines too: output line i is input line i
     vocab = model.vocab
     for text in sentences:
         words = tokenize_text(text, vocab)
@@ -275,13 +304,16 @@ def score(model_file, sentences, as_json):
         tokens = words + ["</s>"]
         ev = summarize(corpus, lps)
         total, ppl = ev.logprob, ev.perplexity
+        if log10:
+            lps, total = lps / LN10, total / LN10
         if as_json:
             click.echo(json.dumps({
                 "sentence": text, "tokens": tokens,
                 "logprobs": [x if math.isfinite(x) else None for x in map(float, lps)],
                 "oov": [bool(x) for x in corpus.oov],
                 "total": total if math.isfinite(total) else None,
-                "perplexity": ppl if math.isfinite(ppl) else None}))
+                "perplexity": ppl if math.isfinite(ppl) else None,
+                "base": "10" if log10 else "e"}))
             continue
         cells = [f"{w}{'(OOV)' if o else ''} {lp:.4f}" for w, lp, o in zip(tokens, lps, corpus.oov)]
         click.echo("\t".join(cells) + f"\ttotal {total:.4f}\tppl {_fmt(ppl)}")

@@ -56,7 +56,8 @@ def test_train_evaluate_score_generate_info(runner, files, model):
     assert len(out) == 2 and out[0].startswith("the ") and "</s>" in out[0]
     stdin = run(runner, ["score", model, "--json"], input="the cat\n\nthe dog\n").output.splitlines()
     rows = [json.loads(x) for x in stdin]
-    assert [r["tokens"] for r in rows] == [["the", "cat", "</s>"], ["the", "dog", "</s>"]]
+    # a blank line is the empty sentence: one output line per input line
+    assert [r["tokens"] for r in rows] == [["the", "cat", "</s>"], ["</s>"], ["the", "dog", "</s>"]]
     assert rows[0]["total"] == pytest.approx(sum(rows[0]["logprobs"]))
     g1 = run(runner, ["generate", model, "-n", 3, "--seed", 5, "--prompt", "the"]).output
     g2 = run(runner, ["generate", model, "-n", 3, "--seed", 5, "--prompt", "the"]).output
@@ -204,3 +205,61 @@ def test_train_without_model_trains_a_trigram_modified_kneser_ney(runner, files)
     info = json.loads(run(runner, ["info", files / "d.npz", "--json"]).output)
     assert info["config"]["method"] == "mkn" and info["config"]["order"] == 3
     assert "[default: mkn]" in run(runner, ["train", "--help"], terminal_width=200).output
+
+
+# -- output conventions -----------------------------------------------------------------------
+def test_score_log10_and_blank_stdin_lines(runner, model):
+    nat = [json.loads(x) for x in run(runner, ["score", model, "--json"],
+                                       input="the cat\n\nthe dog sat\n").output.splitlines()]
+    ten = [json.loads(x) for x in run(runner, ["score", model, "--json", "--log10"],
+                                       input="the cat\n\nthe dog sat\n").output.splitlines()]
+    assert [s["sentence"] for s in nat] == ["the cat", "", "the dog sat"]
+    assert nat[1]["tokens"] == ["</s>"] and len(nat[1]["logprobs"]) == 1
+    for a, b in zip(nat, ten):
+        assert a["base"] == "e" and b["base"] == "10"
+        np.testing.assert_allclose(np.array(b["logprobs"]) * math.log(10), a["logprobs"],
+                                   rtol=1e-12)
+        assert b["total"] * math.log(10) == pytest.approx(a["total"], rel=1e-12)
+        assert b["perplexity"] == a["perplexity"]
+    text = run(runner, ["score", model, "--log10", "the cat"]).output.split("\t")
+    assert text[0] == f"the {nat[0]['logprobs'][0] / math.log(10):.4f}"
+
+
+def test_evaluate_per_sentence_gives_text_tokens_and_perplexity(runner, files, model):
+    (files / "two.txt").write_text("the cat sat\n\n  a dog  \n", encoding="utf-8")
+    lines = run(runner, ["evaluate", model, files / "two.txt", "--per-sentence"]).output
+    rows = [line.split("\t") for line in lines.splitlines() if line.startswith("sentence ")]
+    doc = json.loads(run(runner, ["evaluate", model, files / "two.txt", "--per-sentence",
+                                  "--json"]).output)
+    detail = doc["sentences_detail"]
+    assert [d["text"] for d in detail] == ["the cat sat", "a dog"]
+    assert [d["tokens"] for d in detail] == [4, 3]
+    for d, lp in zip(detail, doc["sentence_logprobs"]):
+        assert d["logprob"] == lp and d["perplexity"] == pytest.approx(math.exp(-lp / d["tokens"]))
+    assert rows == [["sentence 1", "4 tokens", f"{detail[0]['logprob']:.4f}",
+                     f"ppl {detail[0]['perplexity']:.4f}", "the cat sat"],
+                    ["sentence 2", "3 tokens", f"{detail[1]['logprob']:.4f}",
+                     f"ppl {detail[1]['perplexity']:.4f}", "a dog"]]
+
+
+def test_info_summarizes_a_neural_history_and_describes_checkpoints(runner, files):
+    out = files / "r.npz"
+    run(runner, ["train", files / "train.txt", "--model", "rnn", "--emb", 4, "--hidden", 4,
+                 "--epochs", 8, "--lr-schedule", "constant", "--valid", files / "test.txt",
+                 "--keep-checkpoint", "-q", "-o", out])
+    text = run(runner, ["info", out]).output
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) < 300 and len(lines) < 20, text
+    assert "history: 8 epoch(s)" in text and "  ..." in lines
+    assert sum(line.startswith("  epoch ") for line in lines) == 6
+    assert any(line.startswith("  best valid ppl") for line in lines)
+    full = json.loads(run(runner, ["info", out, "--json"]).output)
+    assert len(full["config"]["training"]["history"]) == 8
+    ck = run(runner, ["info", files / "r.ckpt.npz"]).output
+    assert "kind: training checkpoint of an rnn model" in ck
+    assert "progress: 8 epoch(s) done" in ck
+    doc = json.loads(run(runner, ["info", files / "r.ckpt.npz", "--json"]).output)
+    assert doc["kind"] == "checkpoint" and doc["model"] == "rnn" and doc["epochs"] == 8
+    assert doc["config"]["hidden"] == 4
+    assert_one_line_error(run(runner, ["evaluate", files / "r.ckpt.npz", files / "test.txt"],
+                              ok=False), "is a training checkpoint (rnn model after 8 epoch(s))")
