@@ -494,7 +494,8 @@ def _parse_weights(text: str) -> list[float]:
               help="Fixed comma-separated weights instead of EM, e.g. 0.7,0.3 "
               "(normalized to sum to 1).")
 @click.option("--tol", type=float, default=1e-6, show_default=True,
-              help="EM stops when no weight moves by more than this in one iteration.")
+              help="EM stops when no weight moves by more than this in one iteration, or "
+              "the log-likelihood improves by less than a tenth of this (relative).")
 @click.option("-o", "--output", required=True, help="Mixture file to write (.npz).")
 @user_errors
 def mix(model_files, valid_file, weights, tol, output):
@@ -532,6 +533,9 @@ def mix(model_files, valid_file, weights, tol, output):
             skipped = f", {result.skipped} tokens no model can predict" if result.skipped else ""
             click.echo(f"EM {state} after {result.iterations} iterations on {valid_file} "
                        f"({result.tokens} tokens{skipped})")
+            if result.best_single is not None:
+                click.echo(f"no mixture beats {model_files[result.best_single]} alone on "
+                           f"{valid_file}: it gets weight 1")
         mixed = combine_logprobs(L, mixture.weights)
         valid_ppl = [_ppl(row) for row in L] + [_ppl(mixed)]
     save(mixture, output)

@@ -528,3 +528,38 @@ def test_saving_onto_a_component_is_refused(layout):
     with pytest.raises(NlmError, match="is one of the mixture's components"):
         save(mix, layout / "models" / "a.npz")
     assert isinstance(load(layout / "models" / "a.npz"), AddKModel)
+
+
+# -- EM that knows when to stop ---------------------------------------------------------------
+def test_em_never_returns_a_mixture_worse_than_its_best_component():
+    rng = np.random.default_rng(8)
+    good = np.log(rng.uniform(0.05, 0.5, size=2000))
+    useless = good - 0.05 + rng.normal(0.0, 1e-3, size=2000)   # a little worse everywhere
+    L = np.stack([useless, good])
+    creeping = em_weights(L, tol=1e-9, loglik_tol=0.0)          # weights only: the old rule
+    r = em_weights(L, tol=1e-9, loglik_tol=1e-7)
+    assert creeping.iterations > 300 and r.iterations < 0.75 * creeping.iterations
+    singles = [float(row.sum()) for row in L]
+    assert r.final_loglik >= max(singles)
+    # EM stopped short of the corner, so the good component alone is returned
+    assert r.best_single == 1 and r.weights.tolist() == [0.0, 1.0]
+    assert r.final_loglik == singles[1] and r.loglik[-1] < singles[1]
+
+
+def test_em_keeps_its_weights_when_the_mixture_is_better():
+    L = synthetic_logprobs(2, T=3000, true_weights=(0.4, 0.6))
+    r = em_weights(L)
+    assert r.best_single is None and 0.3 < r.weights[0] < 0.5
+    assert r.final_loglik == r.loglik[-1] > max(float(row.sum()) for row in L)
+
+
+@pytest.mark.parametrize("loglik_tol", [1e-5, 1e-7])
+def test_em_stops_within_the_log_likelihood_tolerance_of_the_optimum(loglik_tol):
+    L = synthetic_logprobs(4, K=3, T=2000, true_weights=(0.2, 0.3, 0.5))
+    best = em_weights(L, tol=1e-15, loglik_tol=0.0, max_iter=100_000).loglik[-1]
+    r = em_weights(L, tol=1e-15, loglik_tol=loglik_tol, max_iter=100_000)
+    assert r.converged and r.best_single is None
+    assert 0 <= best - r.loglik[-1] <= loglik_tol * abs(r.loglik[-1])
+    assert r.iterations < em_weights(L, tol=1e-15, loglik_tol=0.0, max_iter=100_000).iterations
+    with pytest.raises(OptionError, match="loglik_tol"):
+        em_weights(L, loglik_tol=-1.0)
