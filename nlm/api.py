@@ -12,6 +12,7 @@ from .corpus import iter_lines, read_corpus, read_training_corpus
 from .errors import NlmError, OptionError
 from .files import check_distinct, check_writable
 from .model import LanguageModel
+from .progress import reporting, stage
 from .registry import MODELS
 
 
@@ -69,10 +70,12 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
         extra["valid"] = read_corpus(valid_file, vocab) if valid_file is not None else None
     if spec.wants_progress:
         extra["progress"] = progress
-    lm = spec.fit(corpus, vocab, **options, **extra)
-    if output is not None:
-        from .modelfile import save
-        save(lm, output)
+    with reporting(bool(progress)):
+        lm = spec.fit(corpus, vocab, **options, **extra)
+        if output is not None:
+            from .modelfile import save
+            with stage(f"writing {output}"):
+                save(lm, output)
         if temporary_checkpoint is not None and os.path.exists(temporary_checkpoint):
             # the model is safe; its checkpoint (about 3x its size) was only for --resume
             try:

@@ -1,14 +1,18 @@
-"""A small progress reporter for long work (counting, training, scoring).
+"""Progress for long work: bars (reading, training) and a line per stage (n-gram estimation).
 
 Library functions accept ``progress=None`` or a :class:`Progress`; they call
 ``update`` with how much work was done and ``set`` for extra figures such as
-the loss. Output goes to stderr, throttled, as one rewritten line on a
-terminal and as occasional plain lines otherwise.
+the loss. The bar is tqdm's, on stderr, and only when stderr is a terminal:
+output redirected to a file or a pipe gets no bar. :func:`stage` times a named
+step of a pipeline and prints one line when it ends, on a terminal or not,
+inside :func:`reporting` (which ``nlm.train`` enters unless quiet).
 """
 from __future__ import annotations
 
+import contextvars
 import sys
 import time
+from contextlib import contextmanager
 
 
 def _human(x: float) -> str:
@@ -25,31 +29,54 @@ def _duration(s: float) -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 class Progress:
+    """A progress bar (tqdm) on ``stream`` (stderr), shown only when it is a terminal and
+    ``enabled``. ``done`` counts work in ``unit`` against ``total``; ``rate_done`` counts
+    what the rate is given in (``rate_unit``, e.g. words while ``total`` is bytes)."""
+
     def __init__(self, desc: str, total: float | None = None, unit: str = "",
                  stream=None, interval: float | None = None, enabled: bool = True):
         self.desc, self.total, self.unit = desc, total, unit
         self.stream = stream if stream is not None else sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.interval = interval if interval is not None else (0.2 if self.tty else 10.0)
-        self.enabled = enabled
+        self.tty = _isatty(self.stream)
+        self.interval = interval if interval is not None else 0.2
+        self.enabled = enabled and self.tty
         self.done = 0.0
         self.rate_done = 0.0  # work in `unit` for the rate (e.g. words when total is bytes)
         self.rate_unit = unit
         self.extra: dict[str, str] = {}
         self.start = self.last = time.perf_counter()
+        self._bar = None
+        if self.enabled:
+            from tqdm import tqdm
+            self._bar = tqdm(total=total, desc=desc, unit=unit or "it", unit_scale=True,
+                             file=self.stream, mininterval=self.interval, leave=False,
+                             dynamic_ncols=True)
 
     def update(self, n: float = 1, rate_n: float | None = None):
         self.done += n
         self.rate_done += n if rate_n is None else rate_n
-        now = time.perf_counter()
-        if self.enabled and now - self.last >= self.interval:
-            self.last = now
-            self._write(now, end="")
+        if self._bar is not None:
+            self._bar.update(n)
+            now = time.perf_counter()
+            if self.rate_unit != self.unit and now - self.last >= self.interval:
+                self.last = now
+                rate = self.rate_done / max(now - self.start, 1e-9)
+                self.extra[self.rate_unit + "/s"] = _human(rate)
+                self._bar.set_postfix(self.extra, refresh=False)
 
     def set(self, **figures):
         self.extra.update({k: (f"{v:.4g}" if isinstance(v, float) else str(v))
                            for k, v in figures.items()})
+        if self._bar is not None:
+            self._bar.set_postfix(self.extra, refresh=False)
 
     def line(self, now: float | None = None) -> str:
         now = time.perf_counter() if now is None else now
@@ -65,20 +92,40 @@ class Progress:
         parts.append(f"[{_duration(elapsed)}]")
         return "  ".join(parts)
 
-    def _write(self, now: float, end: str):
-        text = self.line(now)
-        if self.tty:
-            self.stream.write("\r" + text + "\x1b[K" + end)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
     def close(self):
-        if self.enabled and (self.tty or time.perf_counter() - self.start >= self.interval):
-            self._write(time.perf_counter(), end="\n" if self.tty else "")
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+# -- stages ------------------------------------------------------------------------------
+_STAGE_STREAM: contextvars.ContextVar = contextvars.ContextVar("nlm_stage_stream", default=None)
+
+
+@contextmanager
+def reporting(enabled: bool = True, stream=None):
+    """Within this block, :func:`stage` prints a line per finished stage to ``stream``
+    (stderr); without it, or with ``enabled`` false, stages are silent."""
+    token = _STAGE_STREAM.set((stream if stream is not None else sys.stderr) if enabled else None)
+    try:
+        yield
+    finally:
+        _STAGE_STREAM.reset(token)
+
+
+@contextmanager
+def stage(name: str):
+    """Time one stage of a pipeline ("counting n-grams"); inside :func:`reporting`, print
+    ``name: 1.23 s`` when it ends."""
+    stream = _STAGE_STREAM.get()
+    t0 = time.perf_counter()
+    yield
+    if stream is not None:
+        stream.write(f"{name}: {time.perf_counter() - t0:.2f} s\n")
+        stream.flush()

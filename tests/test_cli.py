@@ -176,7 +176,7 @@ def test_a_model_missing_a_setting_names_the_file_and_the_setting(runner, files)
 
 
 def test_warnings_are_one_line_each_without_source_lines(runner, files):
-    r = run(runner, ["train", files / "train.txt", "--model", "mkn", "--order", 2,
+    r = run(runner, ["train", files / "train.txt", "--model", "mkn", "--order", 2, "-q",
                      "-o", files / "m.npz"])
     warns = [line for line in r.output.splitlines() if not line.startswith("trained")]
     assert warns and all(line.startswith("warning: modified Kneser-Ney: cannot estimate")

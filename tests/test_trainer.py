@@ -264,3 +264,29 @@ def test_settings_are_checked(data, tmp_path):
         fit(data, epochs=0)
     with pytest.raises(OptionError):
         fit(data, epochs=1, optimizer="lbfgs")
+
+
+# -- --checkpoint-every --------------------------------------------------------------------
+def test_checkpoint_every_n_updates_resumes_exactly_after_a_kill(data, tmp_path):
+    """A run killed mid-epoch (no Ctrl-C handler gets to write anything) loses at most
+    N updates: the checkpoint written every N updates resumes to the uninterrupted run."""
+    kw = dict(optimizer="adam", lr=0.05, softmax="class")
+    full = fit(data, epochs=2, **kw)
+    ckpt = str(tmp_path / "k.npz")
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_update_7(trainer, event):
+        if event == "step" and trainer.state.updates == 7:
+            raise Killed
+    with pytest.raises(Killed):
+        fit(data, epochs=2, checkpoint=ckpt, checkpoint_every=3, callbacks=[kill_at_update_7],
+            **kw)
+    header, _ = read_checkpoint(ckpt)
+    assert header["state"]["updates"] == 6 and header["state"]["epoch"] == 0
+    assert 0 < header["state"]["step"] == 6
+    resumed = fit(data, epochs=2, checkpoint=ckpt, resume=True, checkpoint_every=3, **kw)
+    assert_same_params(full, resumed)
+    with pytest.raises(OptionError, match="checkpoint-every must be at least 1"):
+        fit(data, epochs=1, checkpoint=ckpt, checkpoint_every=0)

@@ -117,6 +117,7 @@ class TrainSettings:
     time_budget: float | None = None   # seconds; stop (and keep the best) after this
     seed: int = 1
     checkpoint: str | None = None
+    checkpoint_every: int | None = None  # also checkpoint every N updates (not only per epoch)
     resume: bool = False
     train_log: str | None = None
     progress: bool = False
@@ -139,6 +140,8 @@ class TrainSettings:
             raise OptionError(f"patience must be at least 1, got {self.patience}")
         if self.valid_every is not None and self.valid_every < 1:
             raise OptionError(f"valid-every must be at least 1, got {self.valid_every}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise OptionError(f"checkpoint-every must be at least 1, got {self.checkpoint_every}")
         if self.time_budget is not None and not (self.time_budget > 0):
             raise OptionError(f"time budget must be positive, got {self.time_budget}")
         if not has_valid:
@@ -186,6 +189,8 @@ TRAINER_OPTION_HELP = {
     "seed": Opt("Neural: random seed."),
     "checkpoint": Opt("Neural: checkpoint file written after every epoch and on Ctrl-C.",
                       none_means="OUTPUT.ckpt.npz"),
+    "checkpoint_every": Opt("Neural: also write the checkpoint every N updates, so that a "
+                            "killed run loses at most N updates.", none_means="each epoch"),
     "resume": Opt("Neural: continue from --checkpoint."),
     "train_log": Opt("Neural: JSON Lines training log.", none_means="none"),
 }
@@ -343,6 +348,9 @@ class Trainer:
                     cb(self, "step")
                 if s.valid_every and st.updates % s.valid_every == 0 and st.step < n_steps:
                     self._validate(where="step")
+                if s.checkpoint_every and st.updates % s.checkpoint_every == 0 \
+                        and st.step < n_steps:
+                    self._save_checkpoint()
                 if s.time_budget is not None and \
                         time.perf_counter() - session_start >= s.time_budget:
                     return True

@@ -57,6 +57,7 @@ import numpy as np
 
 from ..corpus import Corpus
 from ..errors import OptionError
+from ..progress import stage
 from ..registry import register_trainer
 from ..vocab import BOS_ID, Vocabulary
 from .adjust import (adjusted, adjusted_counts_of_counts, context_of, context_sums,
@@ -267,7 +268,8 @@ def _check_entropy_threshold(value):
 def build_model(vocab: Vocabulary, counts: NgramCounts, estimator, method: str,
                 interpolate: bool, thresholds: list[int], options: dict) -> BackoffModel:
     """Fold the estimator's masses into tables (consuming ``counts``) and wrap them."""
-    keys, logprob, logbow = fold(counts, estimator, interpolate, thresholds)
+    with stage(f"{method}: probabilities and backoff weights"):
+        keys, logprob, logbow = fold(counts, estimator, interpolate, thresholds)
     info = dict(options)
     info.update(estimator.info)
     return BackoffModel(vocab, keys, logprob, logbow, method=method, normalized=True,
@@ -281,14 +283,16 @@ def _finish(model: BackoffModel, prune_entropy) -> BackoffModel:
         from .prune import prune_entropy as prune
     except ImportError:
         raise OptionError("entropy pruning is not available in this version") from None
-    return prune(model, prune_entropy)
+    with stage("entropy pruning"):
+        return prune(model, prune_entropy)
 
 
 def _start(corpus: Corpus, vocab: Vocabulary, order, prune, prune_entropy):
     order = check_order(order)
     thresholds = parse_prune(prune, order)
     threshold = _check_entropy_threshold(prune_entropy)
-    counts = count_ngrams(corpus, order, len(vocab))
+    with stage(f"counting 1- to {order}-grams of {corpus.tokens} tokens"):
+        counts = count_ngrams(corpus, order, len(vocab))
     options = {"order": order}
     if any(thresholds):
         options["prune"] = thresholds
@@ -334,7 +338,8 @@ def _fit_kn(corpus, vocab, order, discount, interpolate, prune, prune_entropy, m
     order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
     interpolate = True if interpolate is None else bool(interpolate)
     options["interpolate"] = interpolate
-    discounts = kneser_ney_discounts(counts, modified, discount, corpus)
+    with stage("adjusted counts and discounts"):
+        discounts = kneser_ney_discounts(counts, modified, discount, corpus)
     est = KneserNey(counts, discounts)
     model = build_model(vocab, counts, est, "mkn" if modified else "kn", interpolate,
                         thresholds, options)
