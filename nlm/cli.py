@@ -19,7 +19,7 @@ import numpy as np
 from .version import __version__
 from .api import MODELS, train as train_model
 from .corpus import Corpus, read_corpus, tokenize_text
-from .errors import NlmError
+from .errors import NlmError, OptionError
 from .evaluate import LN10, evaluate as evaluate_model, summarize
 from .files import check_distinct, check_writable
 from .modelfile import load, save
@@ -201,6 +201,27 @@ def _describe_short(model) -> str:
     return ""
 
 
+_text_options = _bundle(
+    click.option("--tokenizer", type=click.Choice(TOKENIZERS), default=None,
+                 help="ARPA files: how to tokenize text for this model. [default: what the "
+                 "file records (nlm writes it), else whitespace]"),
+    click.option("--lower/--no-lower", "lower", default=None,
+                 help="ARPA files: lower-case text for this model. [default: what the file "
+                 "records, else no]"))
+
+
+def _load_reading(model_file, tokenizer, lower):
+    """Load a model; for an ARPA file, --tokenizer/--lower override how text is read."""
+    if tokenizer is None and lower is None:
+        return load(model_file)
+    from .modelfile import _suffix
+    if _suffix(os.fspath(model_file)) not in (".arpa", ".arpa.gz"):
+        raise OptionError(f"{model_file}: --tokenizer and --lower apply to ARPA files; an nlm "
+                          "model file records how its text was tokenized")
+    from .ngram.arpa import read_arpa
+    return read_arpa(model_file, tokenizer=tokenizer, lowercase=lower)
+
+
 @main.command()
 @click.argument("model_file")
 @click.argument("text_file")
@@ -219,8 +240,10 @@ def _describe_short(model) -> str:
 @click.option("--dynamic-lr", type=float, default=0.001, show_default=True,
               help="--dynamic: SGD learning rate per token (about 0.001 suits the rnn "
               "trained by default).")
+@_text_options
 @user_errors
-def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic, dynamic_lr):
+def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic, dynamic_lr,
+             tokenizer, lower):
     """Perplexity of MODEL_FILE on TEXT_FILE (one sentence per line).
 
     Every sentence's </s> is scored and counted; <s> is not. OOVs are scored
@@ -230,7 +253,7 @@ def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic,
     Example:
       nlm evaluate shakespeare.npz corpora/shakespeare/test.txt --json
     """
-    model = load(model_file)
+    model = _load_reading(model_file, tokenizer, lower)
     corpus = read_corpus(text_file, model.vocab)
     ev = evaluate_model(model, corpus, dynamic_lr=dynamic_lr if dynamic else None,
                         carry_state=carry_state)
@@ -281,8 +304,9 @@ def _per_sentence(text_file, model, corpus, ev):
 @click.option("--log10", "log10", is_flag=True,
               help="Log-probabilities in base 10 (as ARPA files and KenLM's query). "
               "[default: natural log]")
+@_text_options
 @user_errors
-def score(model_file, sentences, as_json, log10):
+def score(model_file, sentences, as_json, log10, tokenizer, lower):
     """Per-token log-probabilities (natural log) of SENTENCES, or of stdin lines.
 
     Every stdin line gets one output line, in order: a blank line is the empty
@@ -293,7 +317,7 @@ def score(model_file, sentences, as_json, log10):
       nlm score shakespeare.npz "to be or not to be"
       echo "what light through yonder window breaks" | nlm score shakespeare.npz
     """
-    model = load(model_file)
+    model = _load_reading(model_file, tokenizer, lower)
     if not sentences:
         sentences = _stdin_lines()   # blank lines too: output line i is input line i
     vocab = model.vocab
@@ -341,8 +365,10 @@ def _stdin_lines():
               help="Sample only from the smallest set of tokens with mass P (nucleus).")
 @click.option("--max-tokens", type=int, default=50, show_default=True,
               help="Stop a sample after this many tokens if </s> has not come.")
+@_text_options
 @user_errors
-def generate(model_file, n, seed, prompt, temperature, top_k, top_p, max_tokens):
+def generate(model_file, n, seed, prompt, temperature, top_k, top_p, max_tokens, tokenizer,
+             lower):
     """Sample sentences from MODEL_FILE.
 
     \b
@@ -351,7 +377,7 @@ def generate(model_file, n, seed, prompt, temperature, top_k, top_p, max_tokens)
     """
     from .sample import check_sampling_options
     check_sampling_options(temperature, top_k, top_p, max_tokens, n)
-    model = load(model_file)
+    model = _load_reading(model_file, tokenizer, lower)
     prompt_words = tokenize_text(prompt, model.vocab) if prompt else None
     for words in generate_samples(model, n=n, max_tokens=max_tokens, seed=seed,
                                   prompt=prompt_words, temperature=temperature,

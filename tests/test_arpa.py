@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 
 import numpy as np
 import pytest
@@ -65,6 +66,9 @@ def test_written_file_layout(hand3, tmp_path):
     write_arpa(hand3, path)
     lines = path.read_text().splitlines()
     n = [len(k) for k in hand3.tables.keys]
+    # the tokenizer comment, which ARPA readers skip, then the ARPA file proper
+    assert lines[:2] == ["# nlm: tokenizer=whitespace lowercase=0", ""]
+    lines = lines[2:]
     assert lines[:5] == ["\\data\\", f"ngram 1={n[0]}", f"ngram 2={n[1]}", f"ngram 3={n[2]}", ""]
     assert lines[-1] == "\\end\\"
     uni = lines[lines.index("\\1-grams:") + 1:lines.index("\\2-grams:") - 1]
@@ -363,3 +367,87 @@ def test_cli_export_arpa_errors(tmp_path, tiny):
             f.write("\\data\\\nngram 1=1\n\n\\1-grams:\n-1\t<unk>\n")
         r = runner.invoke(main, ["evaluate", "bad.arpa", "bad.arpa"])
         assert r.exit_code != 0 and "line 5" in r.output and "\\end\\" in r.output
+
+
+# -- tokenization travels with the model -----------------------------------------------------
+TOKENIZED = ["The cat's mat, red.", "A dog (the DOG) sat.", "the cat sat on the mat"]
+
+
+@pytest.fixture
+def word_lower_model(tmp_path):
+    from conftest import run
+    from click.testing import CliRunner
+    (tmp_path / "t.txt").write_text("\n".join(TOKENIZED * 3) + "\n")
+    runner = CliRunner()
+    run(runner, ["train", tmp_path / "t.txt", "--model", "kn", "--order", 2, "--tokenizer",
+                 "word", "--lower", "-q", "-o", tmp_path / "m.npz"])
+    run(runner, ["export-arpa", tmp_path / "m.npz", tmp_path / "m.arpa"])
+    return tmp_path
+
+
+def test_arpa_export_records_the_tokenizer_and_the_reader_restores_it(word_lower_model):
+    d = word_lower_model
+    assert (d / "m.arpa").read_text().startswith("# nlm: tokenizer=word lowercase=1\n\n\\data\\\n")
+    model = read_arpa(d / "m.arpa")
+    assert (model.vocab.tokenizer, model.vocab.lowercase) == ("word", True)
+    plain = read_arpa(d / "m.arpa", tokenizer="whitespace", lowercase=False)
+    assert (plain.vocab.tokenizer, plain.vocab.lowercase) == ("whitespace", False)
+    with pytest.raises(NlmError, match="unknown tokenizer"):
+        read_arpa(d / "m.arpa", tokenizer="bpe")
+
+
+def test_evaluate_an_arpa_file_as_its_model_and_override_its_tokenizer(word_lower_model):
+    import json
+    from conftest import assert_one_line_error, run
+    from click.testing import CliRunner
+    d, runner = word_lower_model, CliRunner()
+    (d / "test.txt").write_text("The DOG sat.\nA cat's mat.\n")
+
+    def ppl(model, *extra):
+        out = run(runner, ["evaluate", model, d / "test.txt", "--json", *extra]).output
+        return json.loads(out)
+    npz, arpa = ppl(d / "m.npz"), ppl(d / "m.arpa")
+    assert arpa["tokens"] == npz["tokens"] == 5 + 6 and arpa["oov"] == npz["oov"] == 0
+    assert arpa["perplexity"] == pytest.approx(npz["perplexity"], rel=1e-8)
+    raw = ppl(d / "m.arpa", "--tokenizer", "whitespace", "--no-lower")
+    assert raw["tokens"] == 4 + 4 and raw["oov"] > 0
+    assert ppl(d / "m.arpa", "--lower")["perplexity"] == arpa["perplexity"]
+    scored = run(runner, ["score", d / "m.arpa", "--tokenizer", "whitespace", "The DOG"]).output
+    assert scored.startswith("the ") and "dog " in scored    # the file's lower-casing stays
+    scored = run(runner, ["score", d / "m.arpa", "--tokenizer", "whitespace", "--no-lower",
+                          "The DOG"]).output
+    assert scored.startswith("The(OOV) ")
+    sample = run(runner, ["generate", d / "m.arpa", "--seed", 1, "--prompt", "THE",
+                          "--tokenizer", "char"]).output
+    assert sample.strip()
+    assert_one_line_error(run(runner, ["evaluate", d / "m.npz", d / "test.txt", "--tokenizer",
+                                       "word"], ok=False), "apply to ARPA files")
+
+
+def test_comment_lines_before_data_are_skipped_and_checked(tmp_path):
+    m = read_arpa(write(tmp_path, "# made by hand\n#\n" + GOOD))
+    assert (m.vocab.tokenizer, m.vocab.lowercase) == ("whitespace", False)
+    with pytest.raises(ModelFileError, match=r"line 1: unknown tokenizer 'bpe'"):
+        read_arpa(write(tmp_path, "# nlm: tokenizer=bpe lowercase=1\n" + GOOD))
+    with pytest.raises(ModelFileError, match="lowercase must be 0 or 1"):
+        read_arpa(write(tmp_path, "# nlm: tokenizer=word lowercase=yes\n" + GOOD))
+
+
+def test_kenlm_reads_an_arpa_file_with_the_comment_block(word_lower_model):
+    """KenLM's query (../shared/tools/kenlm) loads the exported file, comment block and
+    all, without a warning, and agrees with nlm on the same (whitespace) tokens."""
+    import subprocess
+    query = shared_path("tools", "kenlm", "query")
+    d = word_lower_model
+    text = "the cat sat on the mat\na dog sat .\n"
+    r = subprocess.run([str(query), "-v", "summary", str(d / "m.arpa")], input=text,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in r.stderr and "looking for" not in r.stderr
+    kenlm_ppl = float(re.search(r"Perplexity including OOVs:\s*(\S+)", r.stdout).group(1))
+    (d / "q.txt").write_text(text)
+    from nlm.corpus import read_corpus
+    from nlm.evaluate import evaluate
+    model = read_arpa(d / "m.arpa", tokenizer="whitespace", lowercase=False)
+    assert evaluate(model, read_corpus(d / "q.txt", model.vocab)).perplexity == \
+        pytest.approx(kenlm_ppl, rel=1e-5)

@@ -115,7 +115,7 @@ CASES = {
     "evaluate: a huge line as ARPA": (["evaluate", "{d}/huge.arpa", "{d}/valid.txt"], None,
                                       "expected \\data\\"),
     "evaluate: ARPA without \\data\\": (["evaluate", "{d}/nodata.arpa", "{d}/valid.txt"], None,
-                                       "nodata.arpa: line 1"),
+                                       "nodata.arpa: line 3: expected"),
     "evaluate: ARPA with wrong counts": (["evaluate", "{d}/counts.arpa", "{d}/valid.txt"], None,
                                          "but the header says"),
     "evaluate: ARPA without \\end\\": (["evaluate", "{d}/noend.arpa", "{d}/valid.txt"], None,

@@ -26,7 +26,14 @@ Reading choices (documented because files differ):
 
 * The vocabulary is the unigram section: ``<unk>``, ``<s>``, ``</s>`` get ids
   0, 1, 2 (each added with probability 0 when the file lacks it), the other
-  words follow in file order. Counts are zero; the tokenizer is whitespace.
+  words follow in file order. Counts are zero.
+* Tokenization: nlm writes the tokenizer and lower-casing its model was trained
+  with as a comment block before ``\\data\\`` (``# nlm: tokenizer=word
+  lowercase=1``), which KenLM and SRILM skip; the reader restores them. Other
+  lines starting with ``#`` before ``\\data\\`` are skipped; a file without the
+  block (KenLM's, SRILM's) is whitespace-tokenized and case-kept, unless the
+  caller says otherwise (``read_arpa(path, tokenizer=..., lowercase=...)``,
+  ``--tokenizer``/``--lower`` on the command line).
 * ``<s>`` always gets probability 0, whatever the file says (KenLM writes 0,
   SRILM -99): it is context only, and a model giving it mass would sum to 2.
 * An n-gram whose context (its first n-1 words) is not itself listed is added
@@ -125,26 +132,63 @@ def _log10_value(text: str, lines: _Lines, what: str) -> float:
     return -math.inf if v <= LOG10_ZERO else v
 
 
-def read_arpa(path) -> BackoffModel:
-    """Read an ARPA file (plain or gzipped) into a :class:`BackoffModel`."""
+def read_arpa(path, tokenizer: str | None = None, lowercase: bool | None = None
+              ) -> BackoffModel:
+    """Read an ARPA file (plain or gzipped) into a :class:`BackoffModel`. ``tokenizer``
+    and ``lowercase``, when given, override what the file records (or the defaults,
+    whitespace and no lower-casing, for a file that records nothing)."""
     path = os.fspath(path)
     lines = _Lines(path)
     try:
-        return _read(lines)
+        model = _read(lines)
     finally:
         lines.close()
+    if tokenizer is not None:
+        from ..vocab import TOKENIZERS
+        if tokenizer not in TOKENIZERS:
+            raise NlmError(f"unknown tokenizer {tokenizer!r}; choose from {', '.join(TOKENIZERS)}")
+        model.vocab.tokenizer = tokenizer
+    if lowercase is not None:
+        model.vocab.lowercase = bool(lowercase)
+    return model
+
+
+#: The comment line, before \data\, that records how the model's text was tokenized.
+NLM_COMMENT = "# nlm:"
+
+
+def _parse_nlm_comment(text: str, lines: _Lines) -> dict:
+    from ..vocab import TOKENIZERS
+    out = {}
+    for item in text[len(NLM_COMMENT):].split():
+        key, _, value = item.partition("=")
+        if key == "tokenizer":
+            if value not in TOKENIZERS:
+                raise lines.error(f"unknown tokenizer {value!r} in the nlm comment")
+            out["tokenizer"] = value
+        elif key == "lowercase":
+            if value not in ("0", "1"):
+                raise lines.error(f"lowercase must be 0 or 1 in the nlm comment, got {value!r}")
+            out["lowercase"] = value == "1"
+    return out
 
 
 def _read(lines: _Lines) -> BackoffModel:
     it = iter(lines)
-    # -- header ---------------------------------------------------------------
+    # -- header (after any comment lines) --------------------------------------
     line = ""
+    recorded = {}
     for line in it:
         line = line.lstrip("\ufeff")  # a byte-order mark some editors add
+        if line.startswith(NLM_COMMENT):
+            recorded.update(_parse_nlm_comment(line, lines))
+            continue
+        if line.startswith("#"):
+            continue
         if line:
             break
     if line != "\\data\\":
-        if lines.lineno == 0 or not line:
+        if lines.lineno == 0 or not line or line.startswith("#"):
             raise ModelFileError(f"{lines.path}: empty file, not an ARPA model")
         raise lines.error("expected \\data\\ (not an ARPA file?)")
     declared: list[int] = []
@@ -202,7 +246,9 @@ def _read(lines: _Lines) -> BackoffModel:
             raise lines.error(f"the {k}-grams section has {seen} entries but the header "
                               f"says {declared[k - 1]}")
 
-    vocab = Vocabulary(words, np.zeros(len(words), dtype=np.int64), tokenizer="whitespace")
+    vocab = Vocabulary(words, np.zeros(len(words), dtype=np.int64),
+                       tokenizer=recorded.get("tokenizer", "whitespace"),
+                       lowercase=recorded.get("lowercase", False))
     arrays = [(np.frombuffer(ids[j], dtype=np.int32).reshape(-1, j + 1),
                np.frombuffer(prob[j], dtype=np.float64) * LN10,
                np.frombuffer(bow[j], dtype=np.float64) * LN10,
@@ -420,6 +466,9 @@ def write_arpa(model, path) -> None:
     with atomic_output(path) as raw:
         out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) if path.endswith(".gz") else raw
         try:
+            # how the text was tokenized, for nlm; KenLM and SRILM skip what precedes \data\
+            out.write(f"{NLM_COMMENT} tokenizer={model.vocab.tokenizer} "
+                      f"lowercase={int(bool(model.vocab.lowercase))}\n\n".encode())
             out.write(b"\\data\\\n")
             for k in range(1, N + 1):
                 out.write(f"ngram {k}={len(model.tables.keys[k - 1])}\n".encode())
