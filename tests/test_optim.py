@@ -177,6 +177,17 @@ def test_plateau_schedule_follows_rnnlm():
     assert s2.lr(0) == s.lr(0) and s2.halving
 
 
+def test_plateau_judges_the_epoch_after_an_undone_one_against_the_weights_kept():
+    """ppl 100, 95, 99 (undone), 97: 97 is worse than the 95 kept, so it is undone too."""
+    s = Schedule("plateau", lr=1.0)
+    for loss in (math.log(100.0), math.log(95.0)):
+        assert s.end_epoch(loss) == (False, False)
+    restore, stop = s.end_epoch(math.log(99.0))
+    assert restore and not stop
+    restore, stop = s.end_epoch(math.log(97.0))
+    assert restore and stop
+
+
 def test_schedule_options_are_checked():
     with pytest.raises(OptionError):
         Schedule("cosine")

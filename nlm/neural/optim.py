@@ -297,7 +297,8 @@ class Schedule:
             self.halving = True
         if self.halving and not stop:
             self.factor *= 0.5
-        self.last_loss = valid_loss
+        if not restore:   # after an undone epoch, the next is judged against the weights kept
+            self.last_loss = valid_loss
         return restore, stop
 
     def _reduce(self, valid_loss: float) -> tuple[bool, bool]:
