@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -642,3 +643,16 @@ def test_rnn_unk_dropout_resumes_exactly(tiny, tmp_path):
     plain = RNNModel.fit(corpus, vocab, **{**opts, "unk_dropout": 0.0, "epochs": 4})
     s = full.initial_state()
     assert full.next_logprobs(s)[0] > plain.next_logprobs(plain.initial_state())[0]
+
+
+def test_validation_follows_the_training_protocol(tiny):
+    """With sentence resets the trainer validates per sentence; carrying the state across
+    sentences, it validates with carried state (the best weights and the schedule follow
+    the protocol the model is trained for)."""
+    vocab, corpus = tiny
+    for reset in (True, False):
+        m = tiny_rnn(corpus, vocab, reset_sentences=reset, epochs=2, valid=corpus)
+        best = m.training["best_valid_ppl"]
+        scores = (m.score_corpus if reset else m.score_corpus_carried)(corpus.ids,
+                                                                       corpus.offsets)
+        assert best == pytest.approx(math.exp(-scores.mean()), rel=1e-4)

@@ -358,9 +358,12 @@ class RNNTask(TrainingTask):
         return self.net.touched_rows()
 
     def validation_loss(self):
+        """Validation in the protocol the model is trained for: each sentence from the
+        initial state with ``reset_sentences``, else the state carried across them."""
         if self.valid is None:
             return None
-        lp = self.net.score(self.valid.ids, self.valid.offsets)
+        score = self.net.score if self.resets is not None else self.net.score_stream
+        lp = score(self.valid.ids, self.valid.offsets)
         return float(-lp.sum()), len(lp)
 
     def state_arrays(self) -> dict[str, np.ndarray]:

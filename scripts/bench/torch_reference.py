@@ -649,10 +649,6 @@ def run_nlm(args, data: Data, evaluator: Evaluator, report):
     from nlm.corpus import Corpus
     from nlm.vocab import Vocabulary
 
-    if args.schedule == "worse":
-        sys.exit("nlm has no 'worse' schedule (use --engine torch)")
-    if args.tie:
-        sys.exit("nlm has no tied weights")
     V = data.V
     words = ["<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(3, V)]
     vocab = Vocabulary(words, data.counts)
@@ -664,8 +660,11 @@ def run_nlm(args, data: Data, evaluator: Evaluator, report):
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         return Corpus(ids, np.asarray(off, dtype=np.int64), np.zeros(len(ids), dtype=bool))
     train, valid = corpus(data.train), corpus(data.valid)
+    # nlm's "reduce" schedule is the reference's "worse"; the reference has no unk dropout
     opts = dict(epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
-                clip_norm=args.clip_norm, lr_schedule=args.schedule,
+                clip_norm=args.clip_norm,
+                lr_schedule="reduce" if args.schedule == "worse" else args.schedule,
+                max_halvings=args.max_halvings, tie=args.tie, unk_dropout=0.0,
                 min_improvement=args.min_improvement, weight_decay=args.weight_decay,
                 seed=args.seed, time_budget=args.time_budget, progress=args.progress,
                 emb=args.emb, hidden=args.hidden, batch_size=args.batch_size,
