@@ -6,7 +6,8 @@ test below then runs against it:
 
     class TestAddK(LanguageModelConformance):
         @pytest.fixture(scope="class")
-        def model(self, tiny):
+        @classmethod
+        def model(cls, tiny):
             vocab, corpus = tiny
             return AddKModel.fit(corpus, vocab, order=3, k=0.5)
 

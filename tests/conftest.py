@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import os
+from contextlib import contextmanager
 from collections import Counter
 from pathlib import Path
 
@@ -57,6 +59,17 @@ def shakespeare_dir():
 
 
 # -- the command line ----------------------------------------------------------------
+@contextmanager
+def working_directory(path):
+    """Run the block in ``path`` (Click's isolated_filesystem is deprecated in Click 9)."""
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield path
+    finally:
+        os.chdir(old)
+
+
 @pytest.fixture
 def runner():
     return CliRunner()

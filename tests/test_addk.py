@@ -15,14 +15,16 @@ from nlm.vocab import BOS, EOS
 
 class TestAddKTrigram(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         vocab, corpus = tiny
         return AddKModel.fit(corpus, vocab, order=3, k=0.5)
 
 
 class TestAddKUnigram(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         vocab, corpus = tiny
         return AddKModel.fit(corpus, vocab, order=1, k=1.0)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conformance import LanguageModelConformance, random_contexts, random_corpus
-from conftest import MORE_TEXT, AbsoluteDiscounting, corpus_from_lines, shared_path
+from conftest import MORE_TEXT, AbsoluteDiscounting, corpus_from_lines, shared_path, working_directory
 
 from nlm.cli import main
 from nlm.corpus import read_corpus
@@ -32,7 +32,8 @@ def hand3():
 # -- write then read ---------------------------------------------------------------
 class TestWrittenThenRead(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, hand3, tmp_path_factory):
+    @classmethod
+    def model(cls, hand3, tmp_path_factory):
         path = tmp_path_factory.mktemp("arpa") / "hand3.arpa"
         write_arpa(hand3, path)
         return read_arpa(path)
@@ -144,7 +145,8 @@ class TestKenLMFile(LanguageModelConformance):
     sum_tolerance = 1e-6
 
     @pytest.fixture(scope="class")
-    def model(self, ts_small):
+    @classmethod
+    def model(cls, ts_small):
         return ts_small[1]
 
 
@@ -337,7 +339,7 @@ def test_missing_unk_and_specials(tmp_path):
 # -- command line --------------------------------------------------------------------
 def test_cli_export_arpa_then_use_it(hand3, tmp_path):
     runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
+    with working_directory(tmp_path):
         save(hand3, "m.npz")
         r = runner.invoke(main, ["export-arpa", "m.npz", "m.arpa.gz"])
         assert r.exit_code == 0, r.output
@@ -358,7 +360,7 @@ def test_cli_export_arpa_then_use_it(hand3, tmp_path):
 def test_cli_export_arpa_errors(tmp_path, tiny):
     vocab, corpus = tiny
     runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
+    with working_directory(tmp_path):
         save(AddKModel.fit(corpus, vocab, order=2, k=0.5), "addk.npz")
         r = runner.invoke(main, ["export-arpa", "addk.npz", "out.arpa"])
         assert r.exit_code != 0 and "no backoff form" in r.output

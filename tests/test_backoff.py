@@ -22,25 +22,29 @@ def reference3():
 
 class TestHandBuiltTrigram(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, reference3):
+    @classmethod
+    def model(cls, reference3):
         return reference3.backoff_model()
 
 
 class TestHandBuiltBigram(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self):
+    @classmethod
+    def model(cls):
         return AbsoluteDiscounting(MORE_TEXT, 2, D=0.3).backoff_model()
 
 
 class TestHandBuiltUnigram(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self):
+    @classmethod
+    def model(cls):
         return AbsoluteDiscounting(TINY_TEXT, 1).backoff_model()
 
 
 class TestHandBuiltFivegram(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self):
+    @classmethod
+    def model(cls):
         return AbsoluteDiscounting(MORE_TEXT, 5, D=0.8).backoff_model()
 
 

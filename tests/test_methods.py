@@ -304,49 +304,56 @@ def _quiet_fit(fit, corpus, vocab, **kw):
 
 class TestMLEConformance(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         vocab, corpus = tiny
         return ng.fit_mle(corpus, vocab, order=3)
 
 
 class TestWittenBellConformance(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, small):
+    @classmethod
+    def model(cls, small):
         vocab, corpus = small
         return ng.fit_witten_bell(corpus, vocab, order=3)
 
 
 class TestAbsoluteConformance(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, small):
+    @classmethod
+    def model(cls, small):
         vocab, corpus = small
         return ng.fit_absolute(corpus, vocab, order=4)
 
 
 class TestKneserNeyConformance(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, small):
+    @classmethod
+    def model(cls, small):
         vocab, corpus = small
         return ng.fit_kneser_ney(corpus, vocab, order=3)
 
 
 class TestKneserNeyBackoffConformance(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, small):
+    @classmethod
+    def model(cls, small):
         vocab, corpus = small
         return ng.fit_kneser_ney(corpus, vocab, order=3, interpolate=False)
 
 
 class TestModifiedKneserNeyConformance(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, small):
+    @classmethod
+    def model(cls, small):
         vocab, corpus = small
         return _quiet_fit(ng.fit_modified_kneser_ney, corpus, vocab, order=5)
 
 
 class TestModifiedKneserNeyBackoffConformance(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, small):
+    @classmethod
+    def model(cls, small):
         vocab, corpus = small
         return _quiet_fit(ng.fit_modified_kneser_ney, corpus, vocab, order=3,
                           interpolate=False)
@@ -355,21 +362,24 @@ class TestModifiedKneserNeyBackoffConformance(LanguageModelConformance):
 class TestModifiedKneserNeyTinyConformance(LanguageModelConformance):
     """Discounts fall back to 0.5/1/1.5 here (six sentences)."""
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         vocab, corpus = tiny
         return _quiet_fit(ng.fit_modified_kneser_ney, corpus, vocab, order=3)
 
 
 class TestModifiedKneserNeyPrunedConformance(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, small):
+    @classmethod
+    def model(cls, small):
         vocab, corpus = small
         return _quiet_fit(ng.fit_modified_kneser_ney, corpus, vocab, order=3, prune="0,1")
 
 
 class TestKatzConformance(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, small):
+    @classmethod
+    def model(cls, small):
         vocab, corpus = small
         return ng.fit_katz(corpus, vocab, order=3)
 
@@ -378,7 +388,8 @@ class TestKatzCharConformance(LanguageModelConformance):
     """Characters: contexts followed by the whole alphabet leave no room to back
     off; their left-over mass is shared among their children instead."""
     @pytest.fixture(scope="class")
-    def model(self):
+    @classmethod
+    def model(cls):
         vocab, corpus = corpus_from_lines(["abcab", "bca", "cab", "aabbcc", "ccc", "ba"],
                                           tokenizer="char")
         return _quiet_fit(ng.fit_katz, corpus, vocab, order=2)
@@ -386,7 +397,8 @@ class TestKatzCharConformance(LanguageModelConformance):
 
 class TestStupidBackoffConformance(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, small):
+    @classmethod
+    def model(cls, small):
         vocab, corpus = small
         return ng.fit_stupid_backoff(corpus, vocab, order=3)
 

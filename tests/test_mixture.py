@@ -68,7 +68,8 @@ def saved_mixture(directory, models, weights, names):
 
 class TestMixtureOfAddK(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny, component_dir):
+    @classmethod
+    def model(cls, tiny, component_dir):
         vocab, corpus = tiny
         return saved_mixture(component_dir, [AddKModel.fit(corpus, vocab, order=1, k=1.0),
                                              AddKModel.fit(corpus, vocab, order=3, k=0.1)],
@@ -77,7 +78,8 @@ class TestMixtureOfAddK(LanguageModelConformance):
 
 class TestMixtureOfAddKAndBackoff(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny, component_dir):
+    @classmethod
+    def model(cls, tiny, component_dir):
         vocab, corpus = tiny
         return saved_mixture(component_dir, [AddKModel.fit(corpus, vocab, order=2, k=0.5),
                                              absolute_discount_bigram(corpus, vocab)],
@@ -87,7 +89,8 @@ class TestMixtureOfAddKAndBackoff(LanguageModelConformance):
 class TestNestedMixture(LanguageModelConformance):
     """A mixture whose component is itself a mixture file."""
     @pytest.fixture(scope="class")
-    def model(self, tiny, component_dir):
+    @classmethod
+    def model(cls, tiny, component_dir):
         vocab, corpus = tiny
         inner = saved_mixture(component_dir, [AddKModel.fit(corpus, vocab, order=1, k=1.0),
                                               AddKModel.fit(corpus, vocab, order=2, k=0.2)],
@@ -122,7 +125,8 @@ def write_arpa(model: BackoffModel, path, seed=0):
 class TestMixtureWithArpaComponent(LanguageModelConformance):
     """An ARPA file's words come in its own order: the mixture translates ids."""
     @pytest.fixture(scope="class")
-    def model(self, tiny, component_dir):
+    @classmethod
+    def model(cls, tiny, component_dir):
         vocab, corpus = tiny
         arpa = write_arpa(absolute_discount_bigram(corpus, vocab), component_dir / "bigram.arpa")
         save(AddKModel.fit(corpus, vocab, order=3, k=0.2), component_dir / "addk3.npz")
@@ -156,7 +160,8 @@ class TestMixtureOfNgramAndNeuralModels(LanguageModelConformance):
     """add-k + MLP + RNN: the states are a tuple, an n-gram context and a hidden vector."""
     n_samples = 400   # each sample runs both networks one token at a time
     @pytest.fixture(scope="class")
-    def model(self, tiny, component_dir):
+    @classmethod
+    def model(cls, tiny, component_dir):
         from nlm.neural.mlp import MLPModel
         from nlm.neural.rnn import RNNModel
         vocab, corpus = tiny

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conformance import LanguageModelConformance
-from conftest import TINY_TEXT
+from conftest import TINY_TEXT, working_directory
 
 from nlm.cli import main
 from nlm.errors import ModelFileError, OptionError
@@ -28,25 +28,29 @@ def tiny_fit(tiny, **kw):
 
 class TestMLPFullSoftmax(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         return tiny_fit(tiny)
 
 
 class TestMLPClassSoftmaxDirect(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         return tiny_fit(tiny, softmax="class", direct=True, order=4)
 
 
 class TestMLPTied(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         return tiny_fit(tiny, tie=True, emb=8, hidden=8, softmax="class")
 
 
 class TestMLPBigram(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         return tiny_fit(tiny, order=2, activation="relu", optimizer="adam", lr=0.02)
 
 
@@ -140,9 +144,9 @@ def test_corrupt_model_file(tiny, tmp_path):
 
 
 # -- command line ----------------------------------------------------------------------
-def test_cli_train_evaluate_score_generate_resume():
+def test_cli_train_evaluate_score_generate_resume(tmp_path):
     runner = CliRunner()
-    with runner.isolated_filesystem():
+    with working_directory(tmp_path):
         with open("train.txt", "w") as f:
             f.write("\n".join(TINY_TEXT * 3) + "\n")
         with open("valid.txt", "w") as f:
@@ -179,9 +183,9 @@ def test_cli_train_evaluate_score_generate_resume():
             np.testing.assert_array_equal(a.params[k], b.params[k])
 
 
-def test_cli_errors():
+def test_cli_errors(tmp_path):
     runner = CliRunner()
-    with runner.isolated_filesystem():
+    with working_directory(tmp_path):
         with open("train.txt", "w") as f:
             f.write("\n".join(TINY_TEXT) + "\n")
         r = runner.invoke(main, ["train", "train.txt", "--model", "mlp", "--k", "0.5",

@@ -28,7 +28,8 @@ def five():
 
 class TestPrunedFivegram(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, five):
+    @classmethod
+    def model(cls, five):
         pruned = prune_entropy(five, 2e-3)
         before, after = five.describe()["ngrams"], pruned.describe()["ngrams"]
         assert all(a < b for a, b in zip(after[1:], before[1:]))  # every order lost some

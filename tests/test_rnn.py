@@ -35,21 +35,24 @@ def tiny_rnn(corpus, vocab, **kw):
 
 class TestRNNFullSoftmax(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         vocab, corpus = tiny
         return tiny_rnn(corpus, vocab, softmax="full", valid=corpus)
 
 
 class TestRNNClassSoftmax(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         vocab, corpus = tiny
         return tiny_rnn(corpus, vocab, softmax="class", classes=4)
 
 
 class TestRNNSigmoidResetDropout(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         vocab, corpus = tiny
         return tiny_rnn(corpus, vocab, activation="sigmoid", reset_sentences=True,
                         softmax="class", dropout=0.3, optimizer="adam", lr=0.01)
@@ -132,7 +135,8 @@ def test_gradient_check_with_tied_weights(softmax):
 
 class TestRNNTied(LanguageModelConformance):
     @pytest.fixture(scope="class")
-    def model(self, tiny):
+    @classmethod
+    def model(cls, tiny):
         vocab, corpus = tiny
         return tiny_rnn(corpus, vocab, softmax="class", classes=4, tie=True, emb=10, hidden=10)
 
