@@ -49,6 +49,9 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--unk-dropout", type=float, default=0.0,
+                    help="Read rare words as <unk> now and then (nlm's default is 0.5; 0 "
+                    "reproduces the runs of the README's earlier table).")
     ap.add_argument("--dropout", type=float, default=0.0,
                     help="Dropout on the embeddings and the hidden layer.")
     ap.add_argument("--lr-schedule", default="plateau")
@@ -93,7 +96,7 @@ def main(argv=None):
     options = dict(order=args.order, emb=args.emb, hidden=args.hidden, direct=args.direct,
                    softmax=args.softmax, optimizer=args.optimizer, lr=args.lr,
                    weight_decay=args.weight_decay, batch_size=args.batch_size,
-                   dropout=args.dropout,
+                   dropout=args.dropout, unk_dropout=args.unk_dropout,
                    lr_schedule=args.lr_schedule, epochs=args.epochs,
                    valid_every=args.valid_every, time_budget=args.budget, seed=args.seed,
                    train_log=args.log, checkpoint=args.checkpoint, resume=args.resume,

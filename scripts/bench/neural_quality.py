@@ -140,12 +140,8 @@ def main(argv=None):
     numba.set_num_threads(int(os.environ["NUMBA_NUM_THREADS"]))
     options = {}
     if args.mode == "set":
-        for item in args.set:
-            key, _, value = item.partition("=")
-            try:
-                options[key] = json.loads(value)
-            except json.JSONDecodeError:
-                options[key] = value
+        from rnn_quality import parse_sets   # scripts/bench is on sys.path when run
+        options = parse_sets(args.set)
     elif args.set or args.budget:
         ap.error("--set and --budget need --mode set")
     rows = [run(c, args.model, options, args.budget, args.save, args.log)

@@ -44,6 +44,18 @@ from nlm.ngram.methods import fit_modified_kneser_ney  # noqa: E402
 from nlm.neural.rnn import RNNModel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``--set KEY=VALUE`` options: VALUE read as JSON (numbers, true/false), else a string."""
+    options = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
 CORPORA = ROOT.parent / "shared" / "corpora"
 
 SETTINGS = {
@@ -51,12 +63,14 @@ SETTINGS = {
         dir="wikitext-2", tokenizer="whitespace", files=("train", "valid", "test"),
         ngram_order=5, target="test ppl <= 0.88 x MKN5",
         rnn=dict(emb=256, hidden=384, softmax="class", bptt=35, batch_size=64,
-                 optimizer="adam", lr=0.002, clip_norm=1.0, dropout=0.35)),
+                 optimizer="adam", lr=0.002, clip_norm=1.0, dropout=0.35, tie=False,
+                 unk_dropout=0.0)),
     "shakespeare": dict(
         dir="tinyshakespeare", tokenizer="char", files=("train", "valid", None),
         ngram_order=8, target="valid nats/char <= MKN8 (KenLM 1.534)",
         rnn=dict(emb=64, hidden=1024, softmax="full", bptt=50, batch_size=32,
-                 optimizer="adam", lr=0.001, clip_norm=1.0, dropout=0.05)),
+                 optimizer="adam", lr=0.001, clip_norm=1.0, dropout=0.05, tie=False,
+                 unk_dropout=0.0)),
 }
 
 
@@ -163,13 +177,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import numba
     numba.set_num_threads(int(os.environ["NUMBA_NUM_THREADS"]))
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    overrides = parse_sets(args.set)
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     rows = []
