@@ -148,7 +148,8 @@ def _mlp_nlm_train(case: Case, data: Data) -> float:
     # two epochs: the first warms up (allocation, first-call costs), the second is timed
     model = MLPModel.fit(data.train, data.vocab, order=s["context"] + 1, emb=s["emb"],
                          hidden=s["hidden"], direct=s["direct"], softmax=s["softmax"],
-                         batch_size=case.batch, epochs=2, optimizer="sgd", lr=0.1, seed=1)
+                         batch_size=case.batch, epochs=2, optimizer="sgd", lr=0.1, seed=1,
+                         dropout=0.0, unk_dropout=0.0)   # the plain network PyTorch runs
     _mlp_nlm_train.last_model = model
     return _last_epoch_rate(model)
 
