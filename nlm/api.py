@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from .corpus import iter_lines, read_corpus, read_training_corpus
-from .errors import NlmError, OptionError
+from .corpus import read_corpus, read_training_corpus
+from .errors import OptionError
 from .files import check_distinct, check_writable
 from .model import LanguageModel
 from .progress import reporting, stage
@@ -49,14 +49,9 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
             # neural models: always checkpoint, so that Ctrl-C can save and --resume continue
             options["checkpoint"] = default_checkpoint(output)
             temporary_checkpoint = None if keep_checkpoint else options["checkpoint"]
-    if valid_file is not None:
-        if os.fspath(valid_file) == "-":
-            raise OptionError("the validation text cannot be standard input (-): it is read "
-                              "more than once; give a file")
-        # read it through once now, so that a bad validation file fails before training,
-        # not after the model was written
-        if sum(1 for _ in iter_lines(valid_file)) == 0:
-            raise NlmError(f"{valid_file}: empty corpus (no non-blank lines)")
+    if valid_file is not None and os.fspath(valid_file) == "-":
+        raise OptionError("the validation text cannot be standard input (-): it is read "
+                          "more than once; give a file")
     resume = bool(options.get("resume"))
     check_distinct(
         {"training text": train_file, "validation text": valid_file,
@@ -65,9 +60,12 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
          "checkpoint": None if resume else options.get("checkpoint")})
     vocab, corpus = read_training_corpus(train_file, tokenizer, lowercase, min_count, max_size,
                                          progress)
+    # read before fitting, so that a bad validation file fails before training, not
+    # after the model was written
+    valid = read_corpus(valid_file, vocab) if valid_file is not None else None
     extra = {}
     if spec.wants_valid:
-        extra["valid"] = read_corpus(valid_file, vocab) if valid_file is not None else None
+        extra["valid"] = valid
     if spec.wants_progress:
         extra["progress"] = progress
     with reporting(bool(progress)):

@@ -77,6 +77,14 @@ _COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz")
 STDIN = "-"
 
 
+def _compression(magic: bytes) -> str:
+    """The compression a file's first bytes announce ("gzip", "bzip2", "xz"), or ""."""
+    for start, name in _COMPRESSED:
+        if magic.startswith(start):
+            return name
+    return ""
+
+
 def _open_text(path: str):
     """(binary file of the decompressed text, the file under it, the compression's name
     or "") of ``path``; ``-`` is standard input."""
@@ -95,14 +103,14 @@ def _open_text(path: str):
         f.seek(0)
     except OSError as e:
         raise CorpusError(f"{path}: cannot read ({e.strerror})") from None
-    for start, name in _COMPRESSED:
-        if magic.startswith(start):
-            import bz2
-            import gzip
-            import lzma
-            opener = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}[name]
-            return io.BufferedReader(opener(fileobj=f, mode="rb") if name == "gzip"
-                                     else opener(f, mode="rb"), 1 << 20), f, name
+    name = _compression(magic)
+    if name:
+        import bz2
+        import gzip
+        import lzma
+        opener = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}[name]
+        return io.BufferedReader(opener(fileobj=f, mode="rb") if name == "gzip"
+                                 else opener(f, mode="rb"), 1 << 20), f, name
     return f, f, ""
 
 
@@ -172,7 +180,7 @@ def _file_progress(path, desc: str, enabled: bool) -> Progress | None:
         try:
             with open(path, "rb") as f:
                 magic = f.read(6)
-            if not any(magic.startswith(start) for start, _ in _COMPRESSED):
+            if not _compression(magic):
                 size = os.path.getsize(path)
         except OSError:
             return None
