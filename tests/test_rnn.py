@@ -180,10 +180,10 @@ def test_gradient_flows_through_time_only_without_resets():
         net.loss_and_grads(inputs, other, h0, resets, scale=1.0)
         g2 = net.grads["E"][3].copy()
         assert (np.abs(g1 - g2).max() > 1e-8) == reaches
-        H, _, _ = net.forward(inputs, h0, resets)
+        H, _ = net.forward(inputs, h0, resets)
         before = H[3].copy()
         net.params["E"][3] += 0.1
-        H, _, _ = net.forward(inputs, h0, resets)
+        H, _ = net.forward(inputs, h0, resets)
         net.params["E"][3] -= 0.1
         assert (np.abs(H[3] - before).max() > 1e-8) == reaches
 
@@ -216,8 +216,9 @@ def test_forward_matches_numpy(activation):
     loss, _, h_last = net.loss_and_grads(inputs, targets, h0, resets)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     np.testing.assert_allclose(h_last, ref_H[-1], rtol=0, atol=1e-13)
-    H, P, _ = net.forward(inputs, h0, resets)
+    H, _ = net.forward(inputs, h0, resets)
     np.testing.assert_allclose(H, ref_H, rtol=0, atol=1e-13)
+    P = net.cells[0].cache[2]
     # the cached previous states: zero at resets, else the state before
     prev = np.concatenate([h0[None], ref_H[:-1]])
     np.testing.assert_allclose(P, np.where(resets[..., None], 0.0, prev), atol=1e-13)
@@ -239,7 +240,7 @@ def test_float32_kernels_close_to_float64(activation):
     # extreme pre-activations saturate instead of overflowing the fast exp
     big = net32.astype(np.float32)
     big.params["bh"][:] = np.float32(300.0) * np.sign(np.arange(net.n) - 4.5)
-    H, _, _ = big.forward(inputs, h0.astype(np.float32), resets)
+    H, _ = big.forward(inputs, h0.astype(np.float32), resets)
     expect = np.where(big.params["bh"] > 0, 1.0, -1.0 if activation == "tanh" else 0.0)
     np.testing.assert_allclose(H[3], np.broadcast_to(expect, H[3].shape), atol=1e-6)
 
@@ -247,7 +248,7 @@ def test_float32_kernels_close_to_float64(activation):
 def test_step_equals_chunk_forward():
     net, rng = random_network("full", "tanh", seed=9)
     inputs, _, _, _ = random_chunk(rng, net.V, T=5, B=1, n=net.n)
-    H, _, _ = net.forward(inputs, np.zeros((1, net.n)))
+    H, _ = net.forward(inputs, np.zeros((1, net.n)))
     h = np.zeros(net.n)
     for t in range(5):
         h = net.step(h, int(inputs[t, 0]))
@@ -393,7 +394,8 @@ def test_divergence_is_reported(tiny):
     (dict(bptt=0), "bptt"), (dict(hidden=-1), "hidden"), (dict(activation="relu"), "activation"),
     (dict(softmax="full", classes=3), "classes"), (dict(softmax="tree"), "softmax"),
     (dict(optimizer="lbfgs"), "optimizer"), (dict(dropout=1.0), "dropout"),
-    (dict(layers=2), "layers")])
+    (dict(layers=0), "layers"), (dict(cell="tree"), "cell"),
+    (dict(cell="lstm", activation="sigmoid"), "Elman cell only"), (dict(nonsense=2), "nonsense")])
 def test_bad_options(tiny, bad, message):
     vocab, corpus = tiny
     with pytest.raises(OptionError, match=message):
@@ -591,7 +593,7 @@ def test_carried_state_reads_like_training_without_resets(tiny):
     carried = model.score_corpus_carried(corpus.ids, corpus.offsets)
     net = model.net
     inputs, _ = previous_tokens(corpus.ids, corpus.offsets)
-    H, _, _ = net.forward(inputs.reshape(-1, 1), np.zeros((1, net.n)))
+    H, _ = net.forward(inputs.reshape(-1, 1), np.zeros((1, net.n)))
     want = net.output.target_logprobs(net.params, H.reshape(len(inputs), net.n),
                                       np.ascontiguousarray(corpus.ids, dtype=np.int32))
     np.testing.assert_allclose(carried, want, rtol=0, atol=1e-12)

@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from ..corpus import Corpus
-from ..errors import OptionError
+from ..errors import ModelFileError, OptionError
 from ..model import register
 from ..registry import Opt
 from ..vocab import BOS_ID, Vocabulary
@@ -39,6 +39,7 @@ from . import rnn_kernels as RK
 from .base import (NeuralModel, UnkDropout, check_positive, dropout_masks, register_neural,
                    same_output, unigram_biases)
 from .blas import kernel_gemm, threads_for
+from .cells import CELLS, make_cells
 from .init import initialize
 from .kernel_blas import single_threaded
 from .layers import (Buffers, EmbeddingGradient, activation_code, embedding_forward,
@@ -53,21 +54,33 @@ SCORE_CHUNK = 32         # steps per forward call when scoring
 
 
 class RNNNetwork:
-    """Parameters ``E, Wx, Wh, bh`` (+ the output layer's ``W, b`` [``Wc, bc``]) and
-    the forward and backward passes over a chunk of T steps of B streams. With ``tie``
-    the output's word weights are ``E`` itself (no ``W``; needs hidden == emb) and E's
-    gradient is the sum of both uses."""
+    """Parameters ``E`` and each layer's (:mod:`.cells`: ``Wx, Wh, bh`` for the first,
+    ``Wx2, ...`` for the next), the output layer's ``W, b`` [``Wc, bc``], and the
+    forward and backward passes over a chunk of T steps of B streams. With ``tie`` the
+    output's word weights are ``E`` itself (no ``W``; needs hidden == emb) and E's
+    gradient is the sum of both uses.
+
+    A state is the concatenation of every layer's state (B, state_size), first layer
+    first: h for Elman and GRU layers, [h c] for LSTM layers. The output layer reads
+    the top layer's h."""
 
     def __init__(self, params: dict[str, np.ndarray], activation: str, output,
-                 tie: bool = False):
+                 tie: bool = False, cell: str = "elman", layers: int = 1):
         if activation not in RNN_ACTIVATIONS:
             raise OptionError(f"unknown RNN activation {activation!r}; choose from "
                               f"{', '.join(RNN_ACTIVATIONS)}")
+        if cell != "elman" and activation != "tanh":
+            raise OptionError(f"--activation applies to the Elman cell only (the {cell} "
+                              f"has its own gates)")
         self.params = params
         self.V, self.m = params["E"].shape
         self.n = params["Wh"].shape[0]
         self.activation = activation
         self.act = activation_code(activation)
+        self.cell, self.layers = cell, int(layers)
+        self.cells = make_cells(cell, self.layers, self.m, self.n, self.act)
+        self.state_size = sum(c.state_size for c in self.cells)
+        self._state_at = np.cumsum([0] + [c.state_size for c in self.cells])
         self.output = output
         self.dtype = params["E"].dtype
         self.tie = bool(tie)
@@ -75,25 +88,35 @@ class RNNNetwork:
             raise OptionError(f"tied weights need --hidden equal to --emb (got hidden {self.n}, "
                               f"emb {self.m}); give --no-tie to untie them")
         self.grads = {k: np.zeros_like(v) for k, v in params.items()}
-        self.decay_keys = frozenset(("E", "Wx", "Wh") + tuple(k for k in output.weight_keys
-                                                             if k in params))
+        self.decay_keys = frozenset(("E",) + tuple(k for c in self.cells for k in c.weight_keys)
+                                    + tuple(k for k in output.weight_keys if k in params))
         self._buf = Buffers()
         self._emb_grad = EmbeddingGradient(self.V, self.n, self.dtype, self.tie)
         self.out_params, self._out_grads = output_views(params, self.grads, self._emb_grad)
         self._no_resets: dict = {}
 
     @staticmethod
+    def param_shapes(V: int, emb: int, hidden: int, output, cell: str = "elman",
+                     layers: int = 1) -> dict[str, tuple]:
+        """Every parameter's shape (with the output's ``W``, which tying removes)."""
+        shapes = {"E": (V, emb)}
+        for c in make_cells(cell, layers, emb, hidden, 0):
+            shapes.update(c.param_shapes())
+        return {**shapes, **output.param_shapes(hidden)}
+
+    @staticmethod
     def init_params(rng: np.random.Generator, V: int, emb: int, hidden: int, output,
                     counts=None, init: str = "xavier", init_scale: float = 0.1,
-                    dtype=np.float32, tie: bool = False) -> dict[str, np.ndarray]:
+                    dtype=np.float32, tie: bool = False, cell: str = "elman",
+                    layers: int = 1) -> dict[str, np.ndarray]:
         """New parameters: weights by ``init`` (xavier from each matrix's fan-in and
-        fan-out, the embedding table counting as an m -> m map), biases zero except the
-        output biases, which start at the log unigram distribution of ``counts``.
-        With ``tie`` there is no ``W`` (the output uses ``E``)."""
-        p = {"E": initialize(rng, (V, emb), init, init_scale, emb, emb, dtype),
-             "Wx": initialize(rng, (emb, hidden), init, init_scale, emb, hidden, dtype),
-             "Wh": initialize(rng, (hidden, hidden), init, init_scale, hidden, hidden, dtype),
-             "bh": np.zeros(hidden, dtype=dtype)}
+        fan-out, per gate, the embedding table counting as an m -> m map), biases zero
+        (an LSTM's forget gates one) except the output biases, which start at the log
+        unigram distribution of ``counts``. With ``tie`` there is no ``W`` (the output
+        uses ``E``)."""
+        p = {"E": initialize(rng, (V, emb), init, init_scale, emb, emb, dtype)}
+        for c in make_cells(cell, layers, emb, hidden, 0):
+            p.update(c.init_params(rng, init, init_scale, dtype))
         shapes = output.param_shapes(hidden)
         if not tie:
             p["W"] = initialize(rng, shapes["W"], init, init_scale, hidden, V, dtype)
@@ -113,59 +136,68 @@ class RNNNetwork:
             r = self._no_resets[(T, B)] = np.zeros((T, B), dtype=np.bool_)
         return r
 
-    def _recurrence(self, kernel, B: int, *args):
-        """Run a recurrence kernel, its per-step (B, n) x (n, n) products on numpy's BLAS
+    def _recurrence(self, kernel, B: int, work: int, *args):
+        """Run a recurrence kernel, its per-step (B, n) x (n, k) products on numpy's BLAS
         (one thread while they are small, see :mod:`nlm.neural.blas`), or, where numpy's
         BLAS cannot be called from kernels, on SciPy's BLAS with one thread."""
         gemm = kernel_gemm(self.dtype)
         if gemm is None:
             return single_threaded(kernel, *args, None)
-        with threads_for(B * self.n * self.n):
+        with threads_for(B * work):
             return kernel(*args, gemm)
 
-    def forward(self, inputs: np.ndarray, h_prev: np.ndarray, resets=None, x_mask=None):
-        """Hidden states of a chunk. inputs (T, B) int32 (the tokens read), h_prev (B, n)
-        the state before the chunk, resets (T, B) bool or None, x_mask (T B, m) a dropout
-        mask multiplying the embeddings, or None. Returns (H, P, X): H (T, B, n) the
-        states h_t, P (T, B, n) the previous states the steps used, X (T B, m) the
-        (masked) embeddings; all three are reused buffers."""
+    def layer_state(self, state: np.ndarray, layer: int) -> np.ndarray:
+        """Layer ``layer``'s part of a state (..., state_size)."""
+        return state[..., self._state_at[layer]:self._state_at[layer + 1]]
+
+    def forward(self, inputs: np.ndarray, state: np.ndarray, resets=None, masks=None):
+        """The top layer's states over a chunk, and the state after it. inputs (T, B) int32
+        (the tokens read), state (B, state_size) the state before the chunk, resets
+        (T, B) bool or None, masks as for :meth:`loss_and_grads` (or None). Returns
+        (H (T, B, n), a reused buffer; the last state (B, state_size), a new array)."""
         T, B = inputs.shape
         P_ = self.params
+        resets = self._resets(resets, T, B)
         X = self._buf.get("x", (T * B, self.m), self.dtype)                   # (T B, m)
         embedding_forward(P_["E"], inputs.reshape(T * B, 1), X, 0)
-        if x_mask is not None:
-            X *= x_mask
-        H = self._buf.get("h", (T, B, self.n), self.dtype)                    # (T, B, n)
-        np.matmul(X, P_["Wx"], out=H.reshape(T * B, self.n))
-        P = self._buf.get("p", (T, B, self.n), self.dtype)
-        tmp = self._buf.get("tmp", (B, self.n), self.dtype)
-        self._recurrence(RK._rnn_forward, B, H, P_["Wh"], P_["bh"], h_prev,
-                         self._resets(resets, T, B), self.act, P, tmp)
-        return H, P, X
+        if masks is not None:
+            X *= masks[0]
+        last = []
+        for l, c in enumerate(self.cells):
+            if l > 0:
+                X = H.reshape(T * B, self.n)
+                if masks is not None:
+                    X = np.multiply(X, masks[1 + l], out=self._buf.get(f"x{l}", X.shape,
+                                                                       self.dtype))
+            H, s = c.forward(P_, X, self.layer_state(state, l), resets, self._recurrence)
+            last.append(s)
+        return H, (last[0] if len(last) == 1 else np.concatenate(last, axis=1))
 
     # -- training ----------------------------------------------------------------------
-    def loss_and_grads(self, inputs: np.ndarray, targets: np.ndarray, h_prev: np.ndarray,
+    def loss_and_grads(self, inputs: np.ndarray, targets: np.ndarray, state: np.ndarray,
                        resets: np.ndarray | None = None, scale: float | None = None,
-                       masks: tuple[np.ndarray, np.ndarray] | None = None
+                       masks: tuple[np.ndarray, ...] | None = None
                        ) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
         """One truncated-BPTT chunk, min-char-rnn style: (summed cross-entropy in nats,
-        grads, h_last (B, n), a new array). ``grads`` (the network's gradient buffers,
-        overwritten by the next call) is the gradient of ``scale`` x the summed loss
-        (default 1/(T B): the mean), with the state before the chunk held fixed;
-        ``self.dh0`` gets the gradient with respect to ``h_prev``.
+        grads, the last state (B, state_size), a new array). ``grads`` (the network's
+        gradient buffers, overwritten by the next call) is the gradient of ``scale`` x
+        the summed loss (default 1/(T B): the mean), with the state before the chunk
+        held fixed; ``self.dh0`` gets the gradient with respect to ``state``.
 
-        inputs, targets (T, B) int32 (time-major); h_prev (B, n); resets (T, B) bool.
-        ``masks`` = (x_mask (T B, m), h_mask (T B, n)): dropout (Zaremba et al. 2014, not
-        on the recurrence): the embeddings are multiplied by x_mask and the states fed
-        to the output layer by h_mask (entries 0 or 1/keep); the carried state is not.
+        inputs, targets (T, B) int32 (time-major); state (B, state_size); resets (T, B)
+        bool. ``masks`` = (x_mask (T B, m), h_mask (T B, n), then one (T B, n) mask per
+        layer above the first): dropout (Zaremba et al. 2014, not on the recurrence):
+        the embeddings are multiplied by x_mask, the top states fed to the output layer
+        by h_mask and the states fed to layer l + 1 by mask 1 + l; carried states are
+        not masked.
         """
         T, B = inputs.shape
         n, m = self.n, self.m
         scale = 1.0 / (T * B) if scale is None else float(scale)
         P_, G = self.params, self.grads
         resets = self._resets(resets, T, B)
-        x_mask, h_mask = masks if masks is not None else (None, None)
-        H, P, X = self.forward(inputs, h_prev, resets, x_mask)
+        H, last = self.forward(inputs, state, resets, masks)
+        h_mask = masks[1] if masks is not None else None
         Z = H.reshape(T * B, n)                                             # output's input
         if h_mask is not None:
             Z = np.multiply(Z, h_mask, out=self._buf.get("z", (T * B, n), self.dtype))
@@ -174,33 +206,43 @@ class RNNNetwork:
                                          targets.reshape(T * B), dH.reshape(T * B, n), scale)
         if h_mask is not None:
             dH.reshape(T * B, n)[...] *= h_mask
-        dh0 = self._buf.get("dh0", (B, n), self.dtype)
-        self._recurrence(RK._rnn_backward, B, dH, H, P_["Wh"], resets, self.act, G["bh"],
-                         dh0)                                               # dH := da
-        dA = dH.reshape(T * B, n)
-        np.matmul(P.reshape(T * B, n).T, dA, out=G["Wh"])                   # (n, n)
-        np.matmul(X.T, dA, out=G["Wx"])                                     # (m, n)
-        dX = self._buf.get("dx", (T * B, m), self.dtype)
-        np.matmul(dA, P_["Wx"].T, out=dX)                                   # (T B, m)
-        if x_mask is not None:
-            dX *= x_mask
+        dstate = np.empty((B, self.state_size), dtype=self.dtype)
+        for l in range(self.layers - 1, -1, -1):
+            dX, ds = self.cells[l].backward(P_, G, dH, resets, self._recurrence)
+            self.layer_state(dstate, l)[...] = ds
+            if l > 0:
+                if masks is not None:
+                    dX *= masks[1 + l]
+                dH = self._buf.get("dh", (T, B, n), self.dtype)
+                dH.reshape(T * B, n)[...] = dX
+        if masks is not None:
+            dX *= masks[0]
         flat = inputs.reshape(T * B, 1)
         out_rows = output_rows(self.output)
         self._emb_grad.begin(G["E"], out_rows)
         self._emb_grad.add(G["E"], dX, flat, out_rows)
-        self.dh0 = dh0
-        return loss, G, H[T - 1].copy()
+        self.dh0 = dstate
+        return loss, G, last
 
     def touched_rows(self) -> dict[str, np.ndarray]:
         return touched_with_output(self._emb_grad, self.output)
 
     # -- the state machine --------------------------------------------------------------
-    def step(self, h: np.ndarray, token: int) -> np.ndarray:
-        """f(E[token] Wx + h Wh + bh) for one state h (n,): a new array."""
-        P_ = self.params
-        out = np.empty(self.n, dtype=self.dtype)
-        RK._rnn_step(P_["E"][token], h, P_["Wx"], P_["Wh"], P_["bh"], self.act, out)
-        return out
+    def step(self, state: np.ndarray, token: int) -> np.ndarray:
+        """The state after reading ``token`` from ``state`` (state_size,): a new array."""
+        x = self.params["E"][token]
+        out = []
+        for l, c in enumerate(self.cells):
+            s = c.step(self.params, x, np.ascontiguousarray(self.layer_state(state, l)),
+                       self._recurrence)
+            out.append(s)
+            x = s[:self.n]
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+    def top_hidden(self, state: np.ndarray) -> np.ndarray:
+        """The top layer's h, the output layer's input, from a state (..., state_size)."""
+        a = self._state_at[-2]
+        return state[..., a:a + self.n]
 
     # -- scoring ---------------------------------------------------------------------------
     def score(self, ids: np.ndarray, offsets: np.ndarray, streams: int = SCORE_STREAMS,
@@ -215,11 +257,11 @@ class RNNNetwork:
             return out
         pos, inputs, targets, resets = stream_layout(ids, offsets, streams)
         L, B = pos.shape
-        h = np.zeros((B, self.n), dtype=self.dtype)
+        h = np.zeros((B, self.state_size), dtype=self.dtype)
         rows = _output_rows(self.V)
         for a in range(0, L, chunk):
             T = min(chunk, L - a)
-            H, _, _ = self.forward(inputs[a:a + T], h, resets[a:a + T])
+            H, h = self.forward(inputs[a:a + T], h, resets[a:a + T])
             H2 = H.reshape(T * B, self.n)
             p = pos[a:a + T].reshape(T * B)
             keep = np.flatnonzero(p >= 0)
@@ -227,7 +269,6 @@ class RNNNetwork:
             for r in range(0, len(keep), rows):
                 sel = keep[r:r + rows]
                 out[p[sel]] = self.output.target_logprobs(self.out_params, H2[sel], tg[sel])
-            h = H[T - 1].copy()
         return out
 
     def score_stream(self, ids: np.ndarray, offsets: np.ndarray,
@@ -239,18 +280,18 @@ class RNNNetwork:
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         out = np.empty(len(ids), dtype=np.float64)
         inputs, _ = previous_tokens(ids, offsets)
-        h = np.zeros((1, self.n), dtype=self.dtype)
+        h = np.zeros((1, self.state_size), dtype=self.dtype)
         for a in range(0, len(ids), chunk):
             b = min(a + chunk, len(ids))
-            H, _, _ = self.forward(inputs[a:b].reshape(-1, 1), h)
+            H, h = self.forward(inputs[a:b].reshape(-1, 1), h)
             out[a:b] = self.output.target_logprobs(self.out_params, H.reshape(b - a, self.n),
                                                    ids[a:b])
-            h = H[b - a - 1].copy()
         return out
 
     def astype(self, dtype) -> "RNNNetwork":
         params = {k: np.array(v, dtype=dtype) for k, v in self.params.items()}
-        return RNNNetwork(params, self.activation, same_output(self.output), self.tie)
+        return RNNNetwork(params, self.activation, same_output(self.output), self.tie,
+                          self.cell, self.layers)
 
 
 def _output_rows(V: int) -> int:
@@ -314,7 +355,7 @@ class RNNTask(TrainingTask):
         self.inputs = self._time_major(inputs)
         self.targets = self._time_major(self._ids)
         self.resets = self._time_major(starts) if reset_sentences else None
-        self.h = np.zeros((B, net.n), dtype=net.dtype)
+        self.h = np.zeros((B, net.state_size), dtype=net.dtype)
         self.valid = valid if valid is not None and valid.tokens > 0 else None
         self.has_valid = self.valid is not None
 
@@ -339,8 +380,9 @@ class RNNTask(TrainingTask):
         """Dropout masks of step i (entries 0 or 1/keep), or None without dropout."""
         if self.keep >= 1.0:
             return None
+        net = self.net
         return dropout_masks(self._epoch_seed, i, self.keep, T * self.B,
-                             (self.net.m, self.net.n), self.net.dtype)
+                             (net.m, net.n) + (net.n,) * (net.layers - 1), net.dtype)
 
     def epoch_tokens(self) -> int:
         return self.B * self.L
@@ -390,32 +432,38 @@ class RNNModel(NeuralModel):
     DEFAULT_LR = {"sgd": 1.0, "momentum": 0.25, "nesterov": 0.25, "adagrad": 0.1,
                   "rmsprop": 1e-3, "adam": 2e-3}
     TRAINING_RECORD = ("batch_size", "bptt", "reset_sentences")
-    HYPER = ("emb", "hidden", "bptt", "batch_size", "tie", "activation", "reset_sentences")
+    HYPER = ("emb", "hidden", "cell", "layers", "bptt", "batch_size", "tie", "activation",
+             "reset_sentences")
 
     def __init__(self, vocab: Vocabulary, activation: str, params: dict[str, np.ndarray],
                  class_start: np.ndarray | None = None, training: dict | None = None,
-                 tie: bool = False):
+                 tie: bool = False, cell: str = "elman", layers: int = 1):
         self._h0: np.ndarray | None = None
+        self.cell, self.layers = str(cell), int(layers)
         super().__init__(vocab, activation, params, class_start, training, tie)
 
     def _expected_shapes(self, output) -> dict[str, tuple]:
-        V, p = len(self.vocab), self.params
-        m = p["E"].shape[1]
-        n = p["Wh"].shape[0]
-        return {"E": (V, m), "Wx": (m, n), "Wh": (n, n), "bh": (n,),
-                **output.param_shapes(n)}
+        p = self.params
+        return RNNNetwork.param_shapes(len(self.vocab), p["E"].shape[1], p["Wh"].shape[0],
+                                       output, self.cell, self.layers)
 
     def _build_network(self, params, output) -> RNNNetwork:
-        return RNNNetwork(params, self.activation, output, self.tie)
+        return RNNNetwork(params, self.activation, output, self.tie, self.cell, self.layers)
 
     @property
     def hidden_size(self) -> int:
+        """Units per layer."""
         return int(self.params["Wh"].shape[0])
+
+    @property
+    def state_size(self) -> int:
+        """Numbers in a state: every layer's h (and an LSTM layer's c)."""
+        return self._net32.state_size
 
     # -- the state machine -------------------------------------------------------------
     def initial_state(self) -> np.ndarray:
         if self._h0 is None:
-            self._h0 = self._frozen(self.net.step(np.zeros(self.hidden_size), BOS_ID))
+            self._h0 = self._frozen(self.net.step(np.zeros(self.state_size), BOS_ID))
         return self._h0
 
     def advance(self, state: np.ndarray, token: int) -> np.ndarray:
@@ -425,13 +473,13 @@ class RNNModel(NeuralModel):
         return self._frozen(self.net.step(self._as_state(state), token))
 
     def next_logprobs(self, state) -> np.ndarray:
-        z = self._as_state(state).reshape(1, -1)
+        z = np.ascontiguousarray(self.net.top_hidden(self._as_state(state))).reshape(1, -1)
         return self.net.output.full_logprobs(self.net.out_params, z)[0]
 
     def _as_state(self, state) -> np.ndarray:
         h = np.ascontiguousarray(state, dtype=np.float64)
-        if h.shape != (self.hidden_size,):
-            raise OptionError(f"an RNN state is a vector of {self.hidden_size} numbers, "
+        if h.shape != (self.state_size,):
+            raise OptionError(f"an RNN state is a vector of {self.state_size} numbers, "
                               f"got shape {h.shape}")
         return h
 
@@ -468,39 +516,41 @@ class RNNModel(NeuralModel):
         if carry_state:
             starts[:] = False
         out = np.empty(len(ids), dtype=np.float64)
-        h = np.zeros((1, net.n))
+        h = np.zeros((1, net.state_size))
         for a in range(0, len(ids), bptt):
             b = min(a + bptt, len(ids))
             x = inputs[a:b].reshape(-1, 1)
             y = ids[a:b].reshape(-1, 1)
             r = starts[a:b].reshape(-1, 1)
-            H, _, _ = net.forward(x, h, r)
+            H, h_last = net.forward(x, h, r)
             out[a:b] = net.output.target_logprobs(net.out_params, H.reshape(b - a, net.n),
                                                   y.reshape(-1))
             if lr > 0:
                 _, grads, h_last = net.loss_and_grads(x, y, h, r, scale=1.0)
                 opt.step(net.params, grads, lr, net.touched_rows())
-            else:
-                h_last = H[-1].copy()
             h = h_last
         return out
 
     # -- persistence -------------------------------------------------------------------
     def config(self) -> dict:
         return {"emb": int(self.params["E"].shape[1]), "hidden": self.hidden_size,
-                "tie": self.tie,
+                "cell": self.cell, "layers": self.layers, "tie": self.tie,
                 "activation": self.activation, "softmax": self.softmax,
                 "classes": self._classes(), "training": self.training}
 
     @classmethod
     def _from_config(cls, vocab, config, arrays, class_start):
+        layers = config.get("layers", 1)
+        if not isinstance(layers, int) or isinstance(layers, bool):
+            raise ModelFileError(f"malformed layer count {layers!r}")
         return cls(vocab, str(config["activation"]), arrays, class_start,
-                   config.get("training"), bool(config.get("tie", False)))
+                   config.get("training"), bool(config.get("tie", False)),
+                   str(config.get("cell", "elman")), layers)
 
     # -- training ------------------------------------------------------------------------
     @classmethod
     def fit(cls, corpus: Corpus, vocab: Vocabulary, *, emb: int | None = None,
-            hidden: int = 256, bptt: int = 35, batch_size: int = 32, tie: bool = True,
+            hidden: int = 256, cell: str = "elman", layers: int = 1, bptt: int = 35, batch_size: int = 32, tie: bool = True,
             softmax: str = "auto", classes: int | None = None, activation: str = "tanh",
             init: str = "xavier", init_scale: float = 0.1, reset_sentences: bool = True,
             dropout: float = 0.3, unk_dropout: float = 0.5, valid: Corpus | None = None,
@@ -519,18 +569,25 @@ class RNNModel(NeuralModel):
 
     @classmethod
     def _check_hyper(cls, hyper: dict) -> None:
-        check_positive(emb=hyper["emb"], hidden=hyper["hidden"], bptt=hyper["bptt"],
-                       batch_size=hyper["batch_size"])
+        check_positive(emb=hyper["emb"], hidden=hyper["hidden"], layers=hyper["layers"],
+                       bptt=hyper["bptt"], batch_size=hyper["batch_size"])
         if hyper["activation"] not in RNN_ACTIVATIONS:
             raise OptionError(f"unknown RNN activation {hyper['activation']!r}; choose from "
                               f"{', '.join(RNN_ACTIVATIONS)}")
+        if hyper["cell"] not in CELLS:
+            raise OptionError(f"unknown recurrent cell {hyper['cell']!r}; choose from "
+                              f"{', '.join(CELLS)}")
+        if hyper["cell"] != "elman" and hyper["activation"] != "tanh":
+            raise OptionError(f"--activation applies to the Elman cell only (the "
+                              f"{hyper['cell']} has its own gates)")
 
     @classmethod
     def _init_network(cls, rng, vocab, output, hyper, init, init_scale) -> RNNNetwork:
         params = RNNNetwork.init_params(rng, len(vocab), hyper["emb"], hyper["hidden"], output,
                                         vocab.counts, init, init_scale, np.float32,
-                                        hyper["tie"])
-        return RNNNetwork(params, hyper["activation"], output, hyper["tie"])
+                                        hyper["tie"], hyper["cell"], hyper["layers"])
+        return RNNNetwork(params, hyper["activation"], output, hyper["tie"], hyper["cell"],
+                          hyper["layers"])
 
     @classmethod
     def _make_task(cls, net, corpus, valid, hyper, config, dropout, unk) -> RNNTask:
@@ -539,11 +596,16 @@ class RNNModel(NeuralModel):
 
     @classmethod
     def _from_trained(cls, vocab, hyper, params, class_start, training) -> "RNNModel":
-        return cls(vocab, hyper["activation"], params, class_start, training, hyper["tie"])
+        return cls(vocab, hyper["activation"], params, class_start, training, hyper["tie"],
+                   hyper["cell"], hyper["layers"])
 
 
-register_neural("rnn", RNNModel, "Elman recurrent network (Mikolov's RNNLM), truncated BPTT",
-                {"bptt": Opt("rnn: truncated-BPTT length (steps per update)."),
+register_neural("rnn", RNNModel, "recurrent network: Elman (Mikolov's RNNLM), GRU or LSTM, "
+                "truncated BPTT",
+                {"cell": Opt("rnn: the recurrent cell: elman (tanh or sigmoid units), gru "
+                             "(Cho et al. 2014) or lstm (with forget gates).", choices=CELLS),
+                 "layers": Opt("rnn: stacked recurrent layers (dropout between them)."),
+                 "bptt": Opt("rnn: truncated-BPTT length (steps per update)."),
                  "reset_sentences": Opt("rnn: start every training sentence from the "
                                         "zero state (as `nlm evaluate` scores sentences), "
                                         "or carry the state across sentences (for "

@@ -1,0 +1,222 @@
+"""Numba kernels of the gated recurrent cells (LSTM and GRU): the recurrence
+forward and backward through time, with the loop over time inside the kernel.
+
+Same conventions as :mod:`nlm.neural.rnn_kernels`: arrays are time-major,
+(T, B, k) for T steps of B parallel streams; the input products x_t Wx of all
+steps are one BLAS call made by the caller before the forward kernel, and the
+weight gradients are BLAS calls made after the backward kernel from what the
+kernels cache. Inside, each step makes its recurrent product with one BLAS
+call (:func:`nlm.neural.rnn_kernels._product`) and then a fused loop computes
+every gate of every unit. ``resets[t, b]`` starts stream b afresh at step t:
+its previous state is zero, and no gradient flows back through it.
+
+LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000),
+gate columns in the order [i f o g], n units each::
+
+    a_t = x_t Wx + h_{t-1} Wh + b                  (B, 4n): one product, 4n columns
+    i = s(a_i)  f = s(a_f)  o = s(a_o)  g = tanh(a_g)          s: the logistic sigmoid
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)
+
+    backward, with dh = dL/dh_t (from above and from step t+1), dc_next = dL/dc_t
+    from step t+1:
+    dc   = dh * o * (1 - tanh(c_t)^2) + dc_next
+    da_i = dc * g * i (1 - i)           da_f = dc * c_{t-1} * f (1 - f)
+    da_o = dh * tanh(c_t) * o (1 - o)   da_g = dc * i * (1 - g^2)
+    dL/dc_{t-1} = dc * f                dL/dh_{t-1} = da Wh^T   (one product)
+
+GRU (Cho et al. 2014: the reset gate applies to h_{t-1} before its product),
+gate columns [r z n]::
+
+    r = s(x Wx_r + h_{t-1} Wh_r + b_r)    z = s(x Wx_z + h_{t-1} Wh_z + b_z)
+                                          (one product with Wh = [Wh_r Wh_z], 2n columns)
+    q = r * h_{t-1}
+    n = tanh(x Wx_n + q Wn + b_n)         (a second product: q depends on r)
+    h_t = z * h_{t-1} + (1 - z) * n
+
+    backward, with dh = dL/dh_t:
+    da_n = dh * (1 - z) * (1 - n^2)       dq = da_n Wn^T
+    da_z = dh * (h_{t-1} - n) * z (1 - z) da_r = dq * h_{t-1} * r (1 - r)
+    dL/dh_{t-1} = dh * z + dq * r + [da_r da_z] Wh^T
+
+The numeric kernels use ``error_model="numpy"`` and the shared float32 tanh
+and sigmoid of :mod:`nlm.neural.math_kernels` (see :mod:`.rnn_kernels`).
+"""
+from __future__ import annotations
+
+from numba import njit
+
+from .math_kernels import FASTMATH, _sigmoid, _tanh
+from .rnn_kernels import _product
+
+
+
+@njit(cache=True)
+def _previous(Hs, h0, resets, t, out):
+    """out (B, n) := the state step t starts from: zero where it resets, h0 at t = 0,
+    else Hs[t - 1]."""
+    B, n = out.shape
+    zero = out.dtype.type(0)
+    for b in range(B):
+        if resets[t, b]:
+            for k in range(n):
+                out[b, k] = zero
+        elif t == 0:
+            for k in range(n):
+                out[b, k] = h0[b, k]
+        else:
+            for k in range(n):
+                out[b, k] = Hs[t - 1, b, k]
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _lstm_forward(A, Hs, Cs, Hp, Cp, h0, c0, Wh, bias, resets, tmp, gemm):
+    """The LSTM over T steps. A (T, B, 4n): on entry x_t Wx, on exit the gate
+    activations [i f o g]. Hs, Cs (T, B, n) get h_t and c_t; Hp, Cp (T, B, n) the
+    previous h and c each step used (for the backward pass). h0, c0 (B, n): the state
+    before step 0. Wh (n, 4n), bias (4n,); tmp (B, 4n) scratch."""
+    T, B, n4 = A.shape
+    n = n4 // 4
+    for t in range(T):
+        _previous(Hs, h0, resets, t, Hp[t])
+        _previous(Cs, c0, resets, t, Cp[t])
+        _product(gemm, Hp[t], Wh, tmp, False)                 # (B, 4n) BLAS
+        At, Ht, Ct, Cpt = A[t], Hs[t], Cs[t], Cp[t]
+        for b in range(B):
+            for k in range(n):
+                i = _sigmoid(At[b, k] + tmp[b, k] + bias[k])
+                f = _sigmoid(At[b, n + k] + tmp[b, n + k] + bias[n + k])
+                o = _sigmoid(At[b, 2 * n + k] + tmp[b, 2 * n + k] + bias[2 * n + k])
+                g = _tanh(At[b, 3 * n + k] + tmp[b, 3 * n + k] + bias[3 * n + k])
+                c = f * Cpt[b, k] + i * g
+                At[b, k] = i
+                At[b, n + k] = f
+                At[b, 2 * n + k] = o
+                At[b, 3 * n + k] = g
+                Ct[b, k] = c
+                Ht[b, k] = o * _tanh(c)
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _lstm_backward(dH, A, Cs, Cp, Wh, resets, dA, dbias, dh, dc, gemm):
+    """Backpropagation through :func:`_lstm_forward`. dH (T, B, n): dL/dh_t from the
+    layer above; dA (T, B, 4n) gets the gradient at the gate pre-activations (the
+    caller makes dWx, dWh and the input gradient from it with BLAS); dbias (4n,) their
+    sum; dh, dc (B, n) get dL/dh0 and dL/dc0."""
+    T, B, n = dH.shape
+    zero = dH.dtype.type(0)
+    one = dH.dtype.type(1)
+    for j in range(4 * n):
+        dbias[j] = zero
+    for b in range(B):
+        for k in range(n):
+            dh[b, k] = zero
+            dc[b, k] = zero
+    for t in range(T - 1, -1, -1):
+        At, dAt, Ct, Cpt, dHt = A[t], dA[t], Cs[t], Cp[t], dH[t]
+        for b in range(B):
+            for k in range(n):
+                i = At[b, k]
+                f = At[b, n + k]
+                o = At[b, 2 * n + k]
+                g = At[b, 3 * n + k]
+                tc = _tanh(Ct[b, k])
+                gh = dHt[b, k] + dh[b, k]                      # dL/dh_t
+                gc = gh * o * (one - tc * tc) + dc[b, k]       # dL/dc_t
+                dai = gc * g * i * (one - i)
+                daf = gc * Cpt[b, k] * f * (one - f)
+                dao = gh * tc * o * (one - o)
+                dag = gc * i * (one - g * g)
+                dAt[b, k] = dai
+                dAt[b, n + k] = daf
+                dAt[b, 2 * n + k] = dao
+                dAt[b, 3 * n + k] = dag
+                dbias[k] += dai
+                dbias[n + k] += daf
+                dbias[2 * n + k] += dao
+                dbias[3 * n + k] += dag
+                dc[b, k] = gc * f                              # dL/dc_{t-1}
+        _product(gemm, dAt, Wh, dh, True)                      # dL/dh_{t-1} (B, n) BLAS
+        for b in range(B):
+            if resets[t, b]:
+                for k in range(n):
+                    dh[b, k] = zero
+                    dc[b, k] = zero
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _gru_forward(A, Hs, Hp, Q, h0, Wh, Wn, bias, resets, tmp2, tmp1, gemm):
+    """The GRU over T steps. A (T, B, 3n): on entry x_t Wx, on exit the gate
+    activations [r z n]. Hs (T, B, n) gets h_t; Hp (T, B, n) the previous state each
+    step used; Q (T, B, n) the reset previous state r * h_{t-1} (the input of Wn).
+    Wh (n, 2n), Wn (n, n), bias (3n,); tmp2 (B, 2n), tmp1 (B, n) scratch."""
+    T, B, n3 = A.shape
+    n = n3 // 3
+    one = A.dtype.type(1)
+    for t in range(T):
+        _previous(Hs, h0, resets, t, Hp[t])
+        _product(gemm, Hp[t], Wh, tmp2, False)                # (B, 2n) BLAS
+        At, Hpt, Qt, Ht = A[t], Hp[t], Q[t], Hs[t]
+        for b in range(B):
+            for k in range(n):
+                r = _sigmoid(At[b, k] + tmp2[b, k] + bias[k])
+                z = _sigmoid(At[b, n + k] + tmp2[b, n + k] + bias[n + k])
+                At[b, k] = r
+                At[b, n + k] = z
+                Qt[b, k] = r * Hpt[b, k]
+        _product(gemm, Qt, Wn, tmp1, False)                   # (B, n) BLAS
+        for b in range(B):
+            for k in range(n):
+                c = _tanh(At[b, 2 * n + k] + tmp1[b, k] + bias[2 * n + k])
+                At[b, 2 * n + k] = c
+                z = At[b, n + k]
+                Ht[b, k] = z * Hpt[b, k] + (one - z) * c
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _gru_backward(dH, A, Hp, Wh, Wn, resets, dA, dbias, dh, dn, dq, drz, dprev, gemm):
+    """Backpropagation through :func:`_gru_forward`. dH (T, B, n): dL/dh_t from the
+    layer above; dA (T, B, 3n) gets the gradient at the pre-activations [r z n]; dbias
+    (3n,) their sum; dh (B, n) gets dL/dh0. dn, dq, dprev (B, n) and drz (B, 2n) are
+    scratch (contiguous copies for the per-step products)."""
+    T, B, n = dH.shape
+    zero = dH.dtype.type(0)
+    one = dH.dtype.type(1)
+    for j in range(3 * n):
+        dbias[j] = zero
+    for b in range(B):
+        for k in range(n):
+            dh[b, k] = zero
+    for t in range(T - 1, -1, -1):
+        At, dAt, Hpt, dHt = A[t], dA[t], Hp[t], dH[t]
+        for b in range(B):
+            for k in range(n):
+                z = At[b, n + k]
+                c = At[b, 2 * n + k]
+                gh = dHt[b, k] + dh[b, k]                      # dL/dh_t
+                dan = gh * (one - z) * (one - c * c)
+                daz = gh * (Hpt[b, k] - c) * z * (one - z)
+                dn[b, k] = dan
+                dAt[b, 2 * n + k] = dan
+                dAt[b, n + k] = daz
+                drz[b, n + k] = daz
+                dh[b, k] = gh * z                              # through h_t = z h_{t-1} + ..
+        _product(gemm, dn, Wn, dq, True)                       # dL/dq (B, n) BLAS
+        for b in range(B):
+            for k in range(n):
+                r = At[b, k]
+                dar = dq[b, k] * Hpt[b, k] * r * (one - r)
+                dAt[b, k] = dar
+                drz[b, k] = dar
+                dh[b, k] += dq[b, k] * r                       # through q = r h_{t-1}
+                dbias[k] += dar
+                dbias[n + k] += dAt[b, n + k]
+                dbias[2 * n + k] += dAt[b, 2 * n + k]
+        _product(gemm, drz, Wh, dprev, True)                   # through the gates (B, n) BLAS
+        for b in range(B):
+            if resets[t, b]:
+                for k in range(n):
+                    dh[b, k] = zero
+            else:
+                for k in range(n):
+                    dh[b, k] += dprev[b, k]

@@ -1,0 +1,325 @@
+"""Gated recurrent cells (LSTM, GRU) and stacked layers: gradient checks through time
+for every parameter, the kernels against a plain numpy recurrence, float32 against
+float64, the state machine against the chunked forward pass, conformance of trained
+models (with carried state, save/load, sampling), exact resume and the command line."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conformance import LanguageModelConformance, random_corpus
+
+from nlm.modelfile import load
+from nlm.neural.gradcheck import gradient_check
+from nlm.neural.rnn import RNNModel, RNNNetwork
+from nlm.neural.softmax import make_output_layer
+from nlm.neural.trainer import TrainingInterrupted
+from nlm.vocab import BOS_ID, EOS_ID
+
+TINY_GATED = dict(emb=8, hidden=8, bptt=5, batch_size=3, epochs=6, seed=3, optimizer="adam",
+                  lr=0.02, tie=False, softmax="full", dropout=0.0, unk_dropout=0.0,
+                  reset_sentences=False)
+
+
+def tiny_gated(corpus, vocab, **kw):
+    return RNNModel.fit(corpus, vocab, **{**TINY_GATED, **kw})
+
+
+def random_network(cell, layers=1, softmax="full", dtype=np.float64, V=11, m=4, n=5, seed=3,
+                   tie=False):
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 20, V)
+    counts[BOS_ID] = 0
+    out = make_output_layer(softmax, V, counts=counts, classes=3 if softmax == "class" else None)
+    if tie:
+        m = n
+    p = RNNNetwork.init_params(rng, V, m, n, out, counts, "uniform", 0.5, dtype, tie=tie,
+                               cell=cell, layers=layers)
+    for k in p:   # non-zero biases; gates away from their initial values
+        p[k] += rng.normal(0, 0.3, p[k].shape).astype(dtype)
+    return RNNNetwork(p, "tanh", out, tie=tie, cell=cell, layers=layers), rng
+
+
+def random_chunk(net, rng, T=6, B=3, reset_rate=0.2):
+    inputs = rng.integers(0, net.V, (T, B)).astype(np.int32)
+    targets = rng.integers(0, net.V, (T, B)).astype(np.int32)
+    targets[targets == BOS_ID] = EOS_ID
+    resets = rng.random((T, B)) < reset_rate
+    state = rng.normal(0, 0.5, (B, net.state_size))
+    return inputs, targets, resets, state
+
+
+def random_masks(net, rng, T, B, keep=0.7):
+    widths = (net.m, net.n) + (net.n,) * (net.layers - 1)
+    return tuple((rng.random((T * B, w)) < keep) / keep for w in widths)
+
+
+# -- gradient checks through time ---------------------------------------------------------
+# Entries whose gradient is below FLOOR are compared in absolute terms (FLOOR x 1e-6 =
+# 1e-11): the rounding of a float64 loss summed over 18 tokens (about 40 nats, 1e-14),
+# divided by the step, leaves about 1e-11 of noise in every finite difference, which is
+# more than 1e-6 of a gradient entry of 1e-6 (gates far from 0.5 make such entries).
+FLOOR = 1e-5
+
+
+@pytest.mark.parametrize("softmax", ["full", "class"])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "elman"])
+def test_gradient_check_through_time(cell, layers, softmax):
+    """Every parameter of every layer, and the carried state, over 6 steps of 3 streams
+    with sentence resets and dropout masks (embeddings, between the layers, output):
+    max relative error < 1e-6 against central differences in float64."""
+    net, rng = random_network(cell, layers, softmax)
+    inputs, targets, resets, state = random_chunk(net, rng)
+    masks = random_masks(net, rng, *inputs.shape)
+    params = {**net.params, "state": state}
+
+    def loss_and_grads():
+        loss, grads, _ = net.loss_and_grads(inputs, targets, state, resets, scale=1.0,
+                                            masks=masks)
+        return loss, {**grads, "state": net.dh0}
+    results = gradient_check(loss_and_grads, params, h=3e-3, floor=FLOOR)
+    expect = {"E", "Wx", "Wh", "bh", "W", "b", "state"} | (
+        {"Wc", "bc"} if softmax == "class" else set()) | ({"Wn"} if cell == "gru" else set())
+    if layers == 2:
+        expect |= {"Wx2", "Wh2", "bh2"} | ({"Wn2"} if cell == "gru" else set())
+    assert set(results) == expect
+    for key, r in results.items():
+        assert r.checked == params[key].size
+        assert r.max_rel_error < 1e-6, (key, r)
+    assert np.abs(net.dh0).max() > 1e-3     # the carried state's gradient is real
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gradient_check_with_tied_weights(cell):
+    net, rng = random_network(cell, 1, "class", tie=True)
+    inputs, targets, resets, state = random_chunk(net, rng)
+    assert "W" not in net.params
+
+    def loss_and_grads():
+        loss, grads, _ = net.loss_and_grads(inputs, targets, state, resets, scale=1.0)
+        return loss, grads
+    for key, r in gradient_check(loss_and_grads, net.params, h=3e-3, floor=FLOOR).items():
+        assert r.max_rel_error < 1e-6, (key, r)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gradient_stops_at_resets(cell):
+    """Where every stream resets at step 3, the state before the chunk gets no gradient
+    from steps 3..; the gradient check of the state above proves the rest."""
+    net, rng = random_network(cell)
+    inputs, targets, _, state = random_chunk(net, rng)
+    resets = np.zeros(inputs.shape, dtype=bool)
+    resets[0] = True
+    net.loss_and_grads(inputs, targets, state, resets, scale=1.0)
+    assert not net.dh0.any()
+    resets[0] = False
+    net.loss_and_grads(inputs, targets, state, resets, scale=1.0)
+    assert np.abs(net.dh0).max() > 1e-4
+
+
+# -- the kernels against plain numpy --------------------------------------------------------
+def sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def numpy_layer(cell, p, s, X, state, resets, n):
+    """One layer over T steps, step by step in numpy, from the equations."""
+    T, B = resets.shape
+    Wx, Wh, b = p["Wx" + s], p["Wh" + s], p["bh" + s]
+    h = state[:, :n].copy()
+    c = state[:, n:].copy() if cell == "lstm" else None
+    H = np.empty((T, B, n))
+    for t in range(T):
+        h = np.where(resets[t][:, None], 0.0, h)
+        x = X[t]
+        if cell == "lstm":
+            c = np.where(resets[t][:, None], 0.0, c)
+            a = x @ Wx + h @ Wh + b
+            i, f, o, g = (sigmoid(a[:, :n]), sigmoid(a[:, n:2 * n]), sigmoid(a[:, 2 * n:3 * n]),
+                          np.tanh(a[:, 3 * n:]))
+            c = f * c + i * g
+            h = o * np.tanh(c)
+        else:
+            ax = x @ Wx
+            r = sigmoid(ax[:, :n] + h @ Wh[:, :n] + b[:n])
+            z = sigmoid(ax[:, n:2 * n] + h @ Wh[:, n:] + b[n:2 * n])
+            cand = np.tanh(ax[:, 2 * n:] + (r * h) @ p["Wn" + s] + b[2 * n:])
+            h = z * h + (1 - z) * cand
+        H[t] = h
+    last = np.concatenate([h, c], axis=1) if cell == "lstm" else h
+    return H, last
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_forward_matches_numpy(cell, layers):
+    net, rng = random_network(cell, layers, "full", V=13, m=3, n=6)
+    inputs, targets, resets, state = random_chunk(net, rng, T=9, B=4)
+    p = net.params
+    X = p["E"][inputs]
+    lasts = []
+    for l in range(layers):
+        s = "" if l == 0 else str(l + 1)
+        X, last = numpy_layer(cell, p, s, X, net.layer_state(state, l), resets, net.n)
+        lasts.append(last)
+    logits = X @ p["W"].T + p["b"]
+    logits[..., BOS_ID] = -np.inf
+    mx = logits.max(-1, keepdims=True)
+    lse = np.log(np.exp(logits - mx).sum(-1)) + mx[..., 0]
+    ref_loss = -(np.take_along_axis(logits, targets[..., None], -1)[..., 0] - lse).sum()
+    loss, _, last = net.loss_and_grads(inputs, targets, state, resets, scale=1.0)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(last, np.concatenate(lasts, axis=1), rtol=0, atol=1e-13)
+    H, _ = net.forward(inputs, state, resets)
+    np.testing.assert_allclose(H, X, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_float32_kernels_close_to_float64(cell):
+    net, rng = random_network(cell, 2, "class", V=17, m=6, n=9, seed=2)
+    inputs, targets, resets, state = random_chunk(net, rng, T=12, B=5)
+    net32 = net.astype(np.float32)
+    loss64, _, s64 = net.loss_and_grads(inputs, targets, state, resets)
+    g64 = {k: v.copy() for k, v in net.grads.items()}
+    loss32, _, s32 = net32.loss_and_grads(inputs, targets, state.astype(np.float32), resets)
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    np.testing.assert_allclose(s32, s64, atol=5e-6)
+    for k, g in g64.items():
+        np.testing.assert_allclose(net32.grads[k], g, atol=2e-5 * max(1.0, np.abs(g).max()),
+                                   err_msg=k)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_step_equals_chunk_forward(cell, layers):
+    net, rng = random_network(cell, layers, seed=9)
+    inputs, _, _, _ = random_chunk(net, rng, T=5, B=1)
+    state = np.zeros(net.state_size)
+    H, last = net.forward(inputs, state[None])
+    for t in range(5):
+        state = net.step(state, int(inputs[t, 0]))
+        np.testing.assert_allclose(net.top_hidden(state), H[t, 0], rtol=0, atol=1e-14)
+    np.testing.assert_allclose(state, last[0], rtol=0, atol=1e-14)
+
+
+def test_lstm_forget_bias_starts_at_one():
+    rng = np.random.default_rng(0)
+    out = make_output_layer("full", 7)
+    p = RNNNetwork.init_params(rng, 7, 3, 4, out, cell="lstm", layers=2)
+    for b in (p["bh"], p["bh2"]):
+        np.testing.assert_array_equal(b, np.r_[np.zeros(4), np.ones(4), np.zeros(8)])
+    assert p["Wx"].shape == (3, 16) and p["Wh"].shape == (4, 16) and p["Wx2"].shape == (4, 16)
+
+
+# -- trained models -------------------------------------------------------------------------
+class TestLSTM(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def model(cls, tiny):
+        vocab, corpus = tiny
+        return tiny_gated(corpus, vocab, cell="lstm", valid=corpus)
+
+
+class TestGRUClassSoftmax(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def model(cls, tiny):
+        vocab, corpus = tiny
+        return tiny_gated(corpus, vocab, cell="gru", softmax="class", classes=4)
+
+
+class TestTwoLayerLSTMTiedDropout(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def model(cls, tiny):
+        vocab, corpus = tiny
+        return tiny_gated(corpus, vocab, cell="lstm", layers=2, tie=True, dropout=0.3,
+                          reset_sentences=True, unk_dropout=0.5)
+
+
+class TestTwoLayerElman(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def model(cls, tiny):
+        vocab, corpus = tiny
+        return tiny_gated(corpus, vocab, cell="elman", layers=2, dropout=0.2)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_training_lowers_the_loss_and_is_seeded(tiny, cell):
+    vocab, corpus = tiny
+    a = tiny_gated(corpus, vocab, cell=cell, epochs=10)
+    b = tiny_gated(corpus, vocab, cell=cell, epochs=10)
+    hist = a.training["history"]
+    assert hist[-1]["train_loss"] < 0.7 * hist[0]["train_loss"]
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert a.state_size == (2 if cell == "lstm" else 1) * 8
+    assert len(a.initial_state()) == a.state_size
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_interrupted_training_resumes_to_the_same_model(tiny, tmp_path, cell):
+    """Ctrl-C mid-epoch (an LSTM's state is h and c, both mid-stream) and --resume give
+    exactly the parameters of an uninterrupted run."""
+    vocab, corpus = tiny
+    opts = {**TINY_GATED, "cell": cell, "layers": 2, "epochs": 3, "batch_size": 2, "bptt": 3,
+            "dropout": 0.2}
+    full = RNNModel.fit(corpus, vocab, **opts)
+    ckpt = tmp_path / "gated.ckpt"
+
+    def stop_at_step_4(trainer, event):
+        if event == "step" and trainer.state.updates == 4:
+            trainer._stop_requested = True
+    with pytest.raises(TrainingInterrupted):
+        RNNModel.fit(corpus, vocab, checkpoint=str(ckpt), callbacks=[stop_at_step_4], **opts)
+    resumed = RNNModel.fit(corpus, vocab, checkpoint=str(ckpt), resume=True, **opts)
+    for k in full.params:
+        np.testing.assert_array_equal(resumed.params[k], full.params[k])
+
+
+def test_dynamic_evaluation_with_an_lstm(tiny):
+    vocab, corpus = tiny
+    model = tiny_gated(corpus, vocab, cell="lstm", epochs=2)
+    static = model.score_corpus(corpus.ids, corpus.offsets)
+    np.testing.assert_allclose(model.dynamic_score_corpus(corpus.ids, corpus.offsets, 0.0),
+                               static, atol=1e-10)
+    text_twice = np.concatenate([corpus.ids, corpus.ids])
+    offsets = np.concatenate([corpus.offsets, corpus.offsets[1:] + corpus.offsets[-1]])
+    dyn = model.dynamic_score_corpus(text_twice, offsets, 0.3)
+    half = len(corpus.ids)
+    assert dyn[half:].sum() > dyn[:half].sum() + 1.0     # learned from the first copy
+
+
+def test_old_elman_files_load_as_one_elman_layer():
+    """Files written before cells existed have no "cell" or "layers" in their config."""
+    from pathlib import Path
+    old = load(Path(__file__).parent / "data" / "format1" / "rnn.npz")
+    assert "cell" not in json.dumps(old.training)
+    assert old.cell == "elman" and old.layers == 1 and old.state_size == old.hidden_size
+
+
+def test_cell_and_layers_survive_save_and_load(tiny, tmp_path):
+    from nlm.modelfile import save
+    vocab, corpus = tiny
+    model = tiny_gated(corpus, vocab, cell="gru", layers=2, epochs=1)
+    save(model, tmp_path / "m.npz")
+    again = load(tmp_path / "m.npz")
+    assert again.cell == "gru" and again.layers == 2 and set(again.params) == set(model.params)
+
+
+def test_cli_train_lstm(tmp_path, runner):
+    from conftest import TINY_TEXT, run
+    text = tmp_path / "train.txt"
+    text.write_text("\n".join(TINY_TEXT) + "\n")
+    out = tmp_path / "lstm.npz"
+    run(runner, ["train", str(text), "--model", "rnn", "--cell", "lstm", "--layers", "2",
+         "--hidden", "6", "--epochs", "2", "--valid", str(text), "-o", str(out)])
+    model = load(out)
+    assert model.cell == "lstm" and model.layers == 2 and model.state_size == 24
+    ids, offsets = random_corpus(model)
+    assert np.isfinite(model.score_corpus(ids, offsets)).all()
+    info = json.loads(run(runner, ["info", str(out), "--json"]).output)
+    assert info["config"]["cell"] == "lstm"
