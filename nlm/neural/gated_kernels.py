@@ -83,18 +83,17 @@ def _lstm_forward(A, Hs, Cs, Hp, Cp, h0, c0, Wh, bias, resets, tmp, gemm):
         _product(gemm, Hp[t], Wh, tmp, False)                 # (B, 4n) BLAS
         At, Ht, Ct, Cpt = A[t], Hs[t], Cs[t], Cp[t]
         for b in range(B):
-            for k in range(n):
-                i = _sigmoid(At[b, k] + tmp[b, k] + bias[k])
-                f = _sigmoid(At[b, n + k] + tmp[b, n + k] + bias[n + k])
-                o = _sigmoid(At[b, 2 * n + k] + tmp[b, 2 * n + k] + bias[2 * n + k])
-                g = _tanh(At[b, 3 * n + k] + tmp[b, 3 * n + k] + bias[3 * n + k])
-                c = f * Cpt[b, k] + i * g
-                At[b, k] = i
-                At[b, n + k] = f
-                At[b, 2 * n + k] = o
-                At[b, 3 * n + k] = g
-                Ct[b, k] = c
-                Ht[b, k] = o * _tanh(c)
+            a, r = At[b], tmp[b]
+            # contiguous passes (they vectorize): the three sigmoid gates, then g
+            for j in range(3 * n):
+                a[j] = _sigmoid(a[j] + r[j] + bias[j])
+            for j in range(3 * n, 4 * n):
+                a[j] = _tanh(a[j] + r[j] + bias[j])
+            c, cp, h = Ct[b], Cpt[b], Ht[b]
+            for k in range(n):                                # c = f c_prev + i g
+                c[k] = a[n + k] * cp[k] + a[k] * a[3 * n + k]
+            for k in range(n):                                # h = o tanh(c)
+                h[k] = a[2 * n + k] * _tanh(c[k])
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
@@ -106,37 +105,26 @@ def _lstm_backward(dH, A, Cs, Cp, Wh, resets, dA, dbias, dh, dc, gemm):
     T, B, n = dH.shape
     zero = dH.dtype.type(0)
     one = dH.dtype.type(1)
-    for j in range(4 * n):
-        dbias[j] = zero
-    for b in range(B):
-        for k in range(n):
-            dh[b, k] = zero
-            dc[b, k] = zero
+    dbias[:] = zero
+    dh[:] = zero
+    dc[:] = zero
     for t in range(T - 1, -1, -1):
-        At, dAt, Ct, Cpt, dHt = A[t], dA[t], Cs[t], Cp[t], dH[t]
         for b in range(B):
+            a, d = A[t, b], dA[t, b]
+            c, cp, dh_up, dhb, dcb = Cs[t, b], Cp[t, b], dH[t, b], dh[b], dc[b]
             for k in range(n):
-                i = At[b, k]
-                f = At[b, n + k]
-                o = At[b, 2 * n + k]
-                g = At[b, 3 * n + k]
-                tc = _tanh(Ct[b, k])
-                gh = dHt[b, k] + dh[b, k]                      # dL/dh_t
-                gc = gh * o * (one - tc * tc) + dc[b, k]       # dL/dc_t
-                dai = gc * g * i * (one - i)
-                daf = gc * Cpt[b, k] * f * (one - f)
-                dao = gh * tc * o * (one - o)
-                dag = gc * i * (one - g * g)
-                dAt[b, k] = dai
-                dAt[b, n + k] = daf
-                dAt[b, 2 * n + k] = dao
-                dAt[b, 3 * n + k] = dag
-                dbias[k] += dai
-                dbias[n + k] += daf
-                dbias[2 * n + k] += dao
-                dbias[3 * n + k] += dag
-                dc[b, k] = gc * f                              # dL/dc_{t-1}
-        _product(gemm, dAt, Wh, dh, True)                      # dL/dh_{t-1} (B, n) BLAS
+                i, f, o, g = a[k], a[n + k], a[2 * n + k], a[3 * n + k]
+                tc = _tanh(c[k])
+                gh = dh_up[k] + dhb[k]                         # dL/dh_t
+                gc = gh * o * (one - tc * tc) + dcb[k]         # dL/dc_t
+                d[k] = gc * g * i * (one - i)                  # da_i
+                d[n + k] = gc * cp[k] * f * (one - f)          # da_f
+                d[2 * n + k] = gh * tc * o * (one - o)         # da_o
+                d[3 * n + k] = gc * i * (one - g * g)          # da_g
+                dcb[k] = gc * f                                # dL/dc_{t-1}
+            for j in range(4 * n):
+                dbias[j] += d[j]
+        _product(gemm, dA[t], Wh, dh, True)                    # dL/dh_{t-1} (B, n) BLAS
         for b in range(B):
             if resets[t, b]:
                 for k in range(n):

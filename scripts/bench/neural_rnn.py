@@ -1,5 +1,8 @@
-"""The RNN family of ``scripts/bench/neural.py``: nlm's Elman RNN next to PyTorch's
-``nn.Embedding -> nn.RNN(tanh) -> nn.Linear`` with cross-entropy, same shapes.
+"""The RNN family of ``scripts/bench/neural.py``: nlm's recurrent networks (Elman,
+LSTM, GRU) next to PyTorch's ``nn.Embedding -> nn.RNN(tanh) | nn.LSTM | nn.GRU ->
+nn.Linear`` with cross-entropy, same shapes. (PyTorch's GRU applies its reset gate
+after the recurrent product, nlm's (Cho et al. 2014) before it: the same products
+per step, 3n columns, in nlm as a 2n and an n column product.)
 
 Both sides train with truncated BPTT over ``batch`` parallel streams of the
 synthetic text, ``bptt`` steps per update, the hidden state carried from chunk
@@ -25,10 +28,18 @@ SCORE_CHUNK = 32
 
 def cases(Case) -> list:
     """The RNN shapes of ../shared/REFERENCE.md (PyTorch words/s there for orientation)."""
-    def rnn(name, V, emb, hidden, batch, bptt, ref, softmax="full", note=""):
+    def rnn(name, V, emb, hidden, batch, bptt, ref, softmax="full", note="", cell="elman"):
         return Case(name, "rnn", V, batch, dict(emb=emb, hidden=hidden, bptt=bptt,
-                                                softmax=softmax), ref, note)
-    return [
+                                                softmax=softmax, cell=cell), ref, note)
+    gated = []
+    for cell in ("lstm", "gru"):   # issue 13's shapes; no PyTorch figure in REFERENCE.md
+        gated += [
+            rnn(f"{cell}-10k-e200-h200-b20", 10_000, 200, 200, 20, 35, None, cell=cell),
+            rnn(f"{cell}-10k-e200-h650-b20", 10_000, 200, 650, 20, 35, None, cell=cell),
+            rnn(f"{cell}-33k-e200-h650-b20-class", 33_278, 200, 650, 20, 35, None, "class",
+                "vs torch full", cell=cell),
+            rnn(f"char-{cell}-65-e64-h512-b32", 65, 64, 512, 32, 100, None, cell=cell)]
+    return gated + [
         rnn("rnn-10k-e200-h200-b20", 10_000, 200, 200, 20, 35, 9_240),
         rnn("rnn-10k-e200-h650-b20", 10_000, 200, 650, 20, 35, 3_300),
         rnn("rnn-33k-e200-h200-b20", 33_278, 200, 200, 20, 35, 2_190),
@@ -54,7 +65,8 @@ def nlm_train(case, data) -> float:
                          bptt=s["bptt"], batch_size=case.batch, softmax=s["softmax"],
                          epochs=2, optimizer="sgd", lr=LR, clip_norm=CLIP, seed=1,
                          # the plain network PyTorch runs: not nlm's quality defaults
-                         tie=False, dropout=0.0, unk_dropout=0.0, reset_sentences=False)
+                         tie=False, dropout=0.0, unk_dropout=0.0, reset_sentences=False,
+                         cell=s.get("cell", "elman"))
     _last["nlm"] = model
     return model.training["history"][-1]["words_per_second"]
 
@@ -84,7 +96,13 @@ def _torch_model(case):
         def __init__(self):
             super().__init__()
             self.emb = nn.Embedding(case.V, s["emb"])
-            self.rnn = nn.RNN(s["emb"], s["hidden"], nonlinearity="tanh")
+            cell = s.get("cell", "elman")
+            if cell == "lstm":
+                self.rnn = nn.LSTM(s["emb"], s["hidden"])
+            elif cell == "gru":
+                self.rnn = nn.GRU(s["emb"], s["hidden"])
+            else:
+                self.rnn = nn.RNN(s["emb"], s["hidden"], nonlinearity="tanh")
             self.out = nn.Linear(s["hidden"], case.V)
 
         def forward(self, x, h):                       # x (T, B)
@@ -101,6 +119,16 @@ def _streams(ids: np.ndarray, B: int):
     return torch.from_numpy(np.ascontiguousarray(ids[:L * B].reshape(B, L).T.astype(np.int64)))
 
 
+def _zero_state(case, B):
+    import torch
+    h = torch.zeros(1, B, case.shape["hidden"])
+    return (h, torch.zeros_like(h)) if case.shape.get("cell") == "lstm" else h
+
+
+def _detach(h):
+    return tuple(x.detach() for x in h) if isinstance(h, tuple) else h.detach()
+
+
 def torch_train(case, data) -> float:
     import torch
     import torch.nn.functional as F
@@ -111,12 +139,12 @@ def torch_train(case, data) -> float:
     inputs = _streams(np.concatenate([[1], ids[:-1]]).astype(np.int32), B)
     targets = _streams(ids, B)
     rate = 0.0
-    h = torch.zeros(1, B, n)
+    h = _zero_state(case, B)
     for epoch in range(2):   # the first epoch warms up, as for nlm
         t = time.perf_counter()
         for a in range(0, inputs.shape[0], k):
             x, y = inputs[a:a + k], targets[a:a + k]
-            logits, h = model(x, h.detach())
+            logits, h = model(x, _detach(h))
             loss = F.cross_entropy(logits, y.reshape(-1))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -135,7 +163,7 @@ def torch_score(case, data) -> float:
     targets = _streams(ids, SCORE_STREAMS)
 
     def score(steps):
-        h = torch.zeros(1, SCORE_STREAMS, case.shape["hidden"])
+        h = _zero_state(case, SCORE_STREAMS)
         with torch.no_grad():
             for a in range(0, steps, SCORE_CHUNK):
                 logits, h = model(inputs[a:a + SCORE_CHUNK], h)

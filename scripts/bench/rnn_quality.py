@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Quality of nlm's Elman RNN within a training-time budget, next to nlm's own
+"""Quality of nlm's recurrent networks (Elman by default; ``--set cell=lstm`` or
+``gru`` for the gated cells) within a training-time budget, next to nlm's own
 modified Kneser-Ney n-gram model estimated in the same run.
 
 Two settings (../shared/corpora):
@@ -21,6 +22,11 @@ stderr and to a JSONL training log per setting.
 
     python scripts/bench/rnn_quality.py                       # both, 1 hour each
     python scripts/bench/rnn_quality.py --only wikitext --budget 300
+    python scripts/bench/rnn_quality.py --only shakespeare --set cell=lstm --set hidden=512 \
+        --set lr_schedule=reduce
+
+The RNN row also reports the valid text scored with the state carried across lines
+(``nlm evaluate --carry-state``) in its note.
 """
 from __future__ import annotations
 
@@ -112,15 +118,21 @@ def run_setting(name: str, budget: float, overrides: dict, log_dir: Path, seed: 
     opts = {**cfg["rnn"], **overrides}
     log(f"[{name}] rnn options: {json.dumps(opts)}, budget {budget:.0f} s")
     t = time.perf_counter()
-    model = RNNModel.fit(train, vocab, valid=valid, reset_sentences=True,
-                         lr_schedule="plateau", epochs=1000, time_budget=budget, seed=seed,
-                         train_log=str(log_dir / f"rnn_quality_{name}.jsonl"), progress=True,
-                         **opts)
+    fit_opts = dict(reset_sentences=True, lr_schedule="plateau", epochs=1000,
+                    time_budget=budget, seed=seed,
+                    train_log=str(log_dir / f"rnn_quality_{name}.jsonl"), progress=True)
+    model = RNNModel.fit(train, vocab, valid=valid, **{**fit_opts, **opts})
     seconds = time.perf_counter() - t
     if save_dir is not None:
         save(model, save_dir / f"rnn_quality_{name}.npz")
     hist = model.training["history"]
-    r = row("rnn", model, seconds, f"{len(hist)} epochs, stop: {model.training['stop']}")
+    carried = evaluate(model, valid, carry_state=True)
+    log(f"[{name}] rnn, valid with the state carried across lines: "
+        f"{carried.cross_entropy_nats:.4f} nats/token (ppl {carried.perplexity:.3f})")
+    r = row(opts.get("cell", "elman"), model, seconds,
+            f"{len(hist)} epochs, stop: {model.training['stop']}; valid carried "
+            f"{carried.cross_entropy_nats:.4f} nats (ppl {carried.perplexity:.2f})")
+    r["valid_carried_nats"] = carried.cross_entropy_nats
     r["epochs"] = [{k: h[k] for k in ("epoch", "train_ppl", "valid_ppl", "lr",
                                        "words_per_second")} for h in hist]
     if dynamic_lr is not None:
