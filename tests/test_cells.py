@@ -323,3 +323,25 @@ def test_cli_train_lstm(tmp_path, runner):
     assert np.isfinite(model.score_corpus(ids, offsets)).all()
     info = json.loads(run(runner, ["info", str(out), "--json"]).output)
     assert info["config"]["cell"] == "lstm"
+
+
+class TestMixtureOfNgramLSTMAndGRU(LanguageModelConformance):
+    """A saved mixture of an n-gram, a two-layer LSTM (state [h c] per layer) and a GRU."""
+    n_samples = 400
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def model(cls, tiny, tmp_path_factory):
+        from nlm.mixture import MixtureModel
+        from nlm.modelfile import save
+        from nlm.ngram.addk import AddKModel
+        vocab, corpus = tiny
+        d = tmp_path_factory.mktemp("gated-mix")
+        models = [AddKModel.fit(corpus, vocab, order=2, k=0.5),
+                  tiny_gated(corpus, vocab, cell="lstm", layers=2, epochs=2),
+                  tiny_gated(corpus, vocab, cell="gru", epochs=2)]
+        paths = []
+        for m, name in zip(models, ["addk.npz", "lstm.npz", "gru.npz"]):
+            save(m, d / name)
+            paths.append(d / name)
+        return MixtureModel.from_files(paths, [0.3, 0.4, 0.3])

@@ -112,8 +112,9 @@ NEURAL_OPTIONS = {
     "tie": Opt("Neural: tie the output layer's word weights to the embedding table (Press & "
                "Wolf 2017; needs --hidden equal to --emb, and no --direct).",
                flag="--tie/--no-tie"),
-    "dropout": Opt("Neural: dropout rate on the embeddings and on the hidden units fed to "
-                   "the output layer (not on the recurrence); 0 = none."),
+    "dropout": Opt("Neural: dropout rate on the embeddings, between stacked recurrent "
+                   "layers and on the hidden units fed to the output layer (not on the "
+                   "recurrence); 0 = none."),
     "unk_dropout": Opt("Neural: a; each training occurrence of a word seen c times is read "
                        "as <unk> with probability a/(a+c), redrawn every epoch, so that "
                        "<unk> (unknown words) gets a trained probability; 0 = never."),
