@@ -500,6 +500,33 @@ def export_arpa(model_file, output):
     click.echo(f"wrote {model.order}-gram ARPA model{_describe_short(model)} -> {output}")
 
 
+@main.command("build-binary")
+@click.argument("model_file")
+@click.argument("output")
+@_text_options
+@user_errors
+def build_binary(model_file, output, tokenizer, lower):
+    """Write MODEL_FILE (an n-gram .npz, .arpa or .arpa.gz) as a memory-mapped binary
+    model, which loads without reading its tables (name it *.nlmbin).
+
+    Every command, nlm.load and nlm.kenlm.Model accept the binary file; a
+    query reads only the pages it touches.
+
+    \b
+    Example:
+      nlm build-binary kn5.arpa.gz kn5.nlmbin
+      nlm evaluate kn5.nlmbin corpora/shakespeare/test.txt
+    """
+    from .ngram.binary import write_binary
+    check_distinct({"model file": model_file}, {"binary output": output})
+    check_writable(output)
+    model = _load_reading(model_file, tokenizer, lower)
+    t0 = time.perf_counter()
+    size = write_binary(model, output)
+    click.echo(f"wrote {model.order}-gram binary model{_describe_short(model)}, "
+               f"{size / 2**20:.1f} MiB in {time.perf_counter() - t0:.1f} s -> {output}")
+
+
 # -- mixtures, comparisons, training curves --------------------------------------
 
 

@@ -38,17 +38,20 @@ class FileFormat:
     ``kind`` formats live inside the npz container: ``config(model, path)`` gives the
     header's config (default ``model.config()``), ``load(vocab, config, arrays, path)``
     rebuilds the model (default ``cls.from_saved``). ``suffixes`` formats are whole
-    files of another kind: ``load(path)`` reads one.
+    files of another kind: ``load(path)`` reads one; a ``magic`` format is also
+    recognized by its first bytes, whatever the file is called.
     """
     name: str
     load: Callable
     kind: str | None = None
     config: Callable | None = None
     suffixes: tuple[str, ...] = ()
+    magic: bytes = b""
 
 
 _BY_KIND: dict[str, FileFormat] = {}
 _BY_SUFFIX: dict[str, FileFormat] = {}
+_BY_MAGIC: dict[bytes, FileFormat] = {}
 
 
 def register_format(fmt: FileFormat) -> None:
@@ -56,6 +59,8 @@ def register_format(fmt: FileFormat) -> None:
         _BY_KIND[fmt.kind] = fmt
     for suffix in fmt.suffixes:
         _BY_SUFFIX[suffix] = fmt
+    if fmt.magic:
+        _BY_MAGIC[fmt.magic] = fmt
 
 
 def save(model: LanguageModel, path) -> None:
@@ -130,7 +135,7 @@ def read_header(path) -> tuple[dict, dict[str, np.ndarray]]:
 def load(path) -> LanguageModel:
     """Load any model file: ``.npz`` model files, mixtures, or ARPA text files."""
     path = os.fspath(path)
-    other = _BY_SUFFIX.get(_suffix(path))
+    other = _BY_SUFFIX.get(_suffix(path)) or _by_magic(path)
     if other is not None:
         return other.load(path)
     header, arrays = read_header(path)
@@ -152,6 +157,15 @@ def load(path) -> LanguageModel:
     except (TypeError, ValueError, IndexError, NlmError) as e:
         raise ModelFileError(f"{path}: corrupt {kind} model ({type(e).__name__}: {e})"
                              .splitlines()[0]) from None
+
+
+def _by_magic(path: str) -> FileFormat | None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(max((len(m) for m in _BY_MAGIC), default=0))
+    except OSError:
+        return None   # read_header says what is wrong
+    return next((fmt for magic, fmt in _BY_MAGIC.items() if head.startswith(magic)), None)
 
 
 def _naming(path: str, e: ModelFileError) -> str:

@@ -79,6 +79,52 @@ class BackoffModel(NgramModel):
         self.normalized = bool(normalized)
         self.options = dict(options or {})
 
+    @classmethod
+    def from_flat(cls, vocab: Vocabulary, tab: tuple, query_hash: tuple | None = None,
+                  method: str = "arpa", normalized: bool = True,
+                  options: dict | None = None) -> "BackoffModel":
+        """A model over tables already in the kernels' flat layout ``tab`` = (keys, off,
+        lp, bow, child, coff) (see :mod:`.backoff_kernels`), and optionally the n-gram
+        hash (table, bits, closed) of :meth:`build_query_hash`. Nothing is copied or
+        read, so arrays memory-mapped from a file stay on disk until a query touches
+        them (:mod:`nlm.ngram.binary`); the caller vouches for the tables' invariants
+        (:meth:`check_tables` reads everything to verify them)."""
+        keys, off, lp, bow, child, coff = tab
+        self = cls.__new__(cls)
+        NgramModel.__init__(self, vocab, len(off) - 1)
+        N, V = self.order, len(vocab)
+        if off[1] != V or len(keys) != off[-1] or len(lp) != off[-1] or len(bow) != off[-1]:
+            raise ValueError("flat tables of inconsistent sizes")
+        if len(coff) != N + 1 or len(child) != coff[-1] or any(
+                coff[k] - coff[k - 1] != (off[k - 1] - off[k - 2] + 1) for k in range(2, N + 1)):
+            raise ValueError("child tables of inconsistent sizes")
+        self._off, self._keys, self._lp, self._bow = off, keys, lp, bow
+        self._child, self._coff = child, coff
+        view = [slice(off[k], off[k + 1]) for k in range(N)]
+        self.tables = NgramCounts(V, [keys[v] for v in view], [np.zeros(0, np.int64)] * N)
+        self.tables._child_start = [None, None] + [child[coff[k - 1]:coff[k]]
+                                                   for k in range(2, N + 1)]
+        self.logprobs = [lp[v] for v in view]
+        self.logbows = [bow[v] for v in view[:N - 1]]
+        self._hash = query_hash
+        self._scored = 0
+        self.method = method
+        self.normalized = bool(normalized)
+        self.options = dict(options or {})
+        return self
+
+    def check_tables(self) -> None:
+        """Verify every invariant the kernels trust (reads all the tables)."""
+        self._check_tables()
+        tab = self._tab()
+        for k in range(2, self.order + 1):
+            want = np.searchsorted(
+                self._keys[self._off[k - 1]:self._off[k]],
+                np.arange(self._off[k - 1] - self._off[k - 2] + 1, dtype=np.int64)
+                * self.vocab_size)
+            if not np.array_equal(tab[4][tab[5][k - 1]:tab[5][k]], want):
+                raise ValueError(f"order {k}: the continuation index does not match the keys")
+
     def _check_tables(self):
         """The kernels trust these invariants (an out-of-range row would read
         outside an array), so a damaged model file must not get past here."""

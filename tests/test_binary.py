@@ -1,0 +1,186 @@
+"""The memory-mapped binary n-gram format (nlm/ngram/binary.py, nlm build-binary)."""
+from __future__ import annotations
+
+import json
+import mmap
+import re
+import struct
+
+import numpy as np
+import pytest
+from conftest import MORE_TEXT, assert_one_line_error, corpus_from_lines, run
+from conformance import LanguageModelConformance, random_contexts, random_corpus
+
+from nlm.errors import ModelFileError
+from nlm.modelfile import load, save
+from nlm.ngram.arpa import write_arpa
+from nlm.ngram.binary import MAGIC, read_binary, verify_binary, write_binary
+from nlm.ngram.methods import fit_modified_kneser_ney, fit_witten_bell
+
+
+@pytest.fixture(scope="module")
+def kn4(tmp_path_factory):
+    vocab, corpus = corpus_from_lines(MORE_TEXT)
+    return fit_modified_kneser_ney(corpus, vocab, order=4, discount="0.5,1,1.5")
+
+
+@pytest.fixture(scope="module")
+def binary_path(kn4, tmp_path_factory):
+    path = tmp_path_factory.mktemp("bin") / "kn4.nlmbin"
+    write_binary(kn4, path)
+    return path
+
+
+class TestBinaryModel(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def model(cls, binary_path):
+        return load(binary_path)
+
+
+def _mapped(arr) -> bool:
+    """True when ``arr``'s memory is a file mapping (not a copy read into memory)."""
+    base = arr
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    return isinstance(base, mmap.mmap)
+
+
+def test_same_numbers_as_the_model_it_was_built_from(kn4, binary_path):
+    b = load(binary_path)
+    assert b.kind == "backoff" and b.order == 4 and b.vocab.words == kn4.vocab.words
+    ids, offsets = random_corpus(kn4, sentences=40, seed=5)
+    assert np.array_equal(b.score_corpus(ids, offsets), kn4.score_corpus(ids, offsets))
+    for ctx in random_contexts(kn4, n=20):
+        s = kn4.state_after(ctx)
+        assert np.array_equal(b.next_logprobs(s), kn4.next_logprobs(s))
+    grams = np.array([[3, 4, 5, 6], [1, 3, 4, 2], [0, 0, 0, 0]])
+    assert np.array_equal(b.ngram_logprobs(grams), kn4.ngram_logprobs(grams))
+    assert b.describe() == kn4.describe() and b.config() == kn4.config()
+
+
+def test_loading_maps_the_tables_without_reading_them(binary_path):
+    b = read_binary(binary_path)
+    for arr in (b._keys, b._lp, b._bow, b._child, b._hash[0]):
+        assert _mapped(arr)
+        assert not arr.flags.writeable
+    assert b._hash is not None      # the query hash comes with the file
+
+
+def test_arpa_to_binary_and_back(kn4, tmp_path, runner):
+    arpa = tmp_path / "m.arpa"
+    write_arpa(kn4, arpa)
+    out = tmp_path / "m.nlmbin"
+    before = arpa.read_bytes()
+    r = run(runner, ["build-binary", arpa, out])
+    assert "4-gram binary model" in r.output
+    assert arpa.read_bytes() == before
+    b, a = load(out), load(arpa)
+    ids, offsets = random_corpus(a, sentences=30, seed=8)
+    assert np.array_equal(b.score_corpus(ids, offsets), a.score_corpus(ids, offsets))
+    # the binary model exports to the same ARPA text
+    again = tmp_path / "again.arpa"
+    run(runner, ["export-arpa", out, again])
+    assert again.read_text() == arpa.read_text()
+    # and saves as npz with the same numbers
+    save(b, tmp_path / "b.npz")
+    c = load(tmp_path / "b.npz")
+    assert np.array_equal(c.score_corpus(ids, offsets), a.score_corpus(ids, offsets))
+
+
+def test_any_name_is_recognized_by_its_magic(binary_path, tmp_path, kn4):
+    other = tmp_path / "model.bin"
+    other.write_bytes(binary_path.read_bytes())
+    assert load(other).vocab.words == kn4.vocab.words
+
+
+def test_verify_reads_everything(binary_path, tmp_path):
+    assert verify_binary(binary_path).order == 4
+    data = bytearray(binary_path.read_bytes())
+    header, start = _header(data)
+    keys = header["arrays"]["keys"]
+    at = start + keys["offset"] + 8 * (len(np.frombuffer(bytes(data[start:start + 8]), "<i8")) +
+                                       keys["shape"][0] - 2)
+    data[at:at + 8] = struct.pack("<q", -5)      # an n-gram key out of order
+    bad = tmp_path / "bad.nlmbin"
+    bad.write_bytes(bytes(data))
+    load(bad)                                    # loading does not read the tables...
+    with pytest.raises(ModelFileError, match="bad.nlmbin: corrupt"):
+        verify_binary(bad)                       # ...verifying does
+
+
+def _header(data: bytes):
+    (length,) = struct.unpack("<Q", bytes(data[8:16]))
+    header = json.loads(bytes(data[16:16 + length]))
+    return header, (16 + length + 4095) // 4096 * 4096
+
+
+def _rewrite_header(data: bytes, header: dict) -> bytes:
+    (length,) = struct.unpack("<Q", data[8:16])
+    text = json.dumps(header, separators=(",", ":")).encode()
+    assert len(text) <= length
+    text = text + b" " * (length - len(text))
+    return data[:16] + text + data[16 + length:]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: d[:len(d) // 2], "truncated"),
+    (lambda d: d[:20], "truncated (ends inside the header)"),
+    (lambda d: b"", "not an nlm binary model"),
+    (lambda d: b"mmap lm http://kheafield.com/code format version 5\n\0" + d[60:200],
+     "a KenLM binary file"),
+    (lambda d: MAGIC + d[8:16] + b"{not json" + d[25:], "corrupt nlm binary header"),
+])
+def test_damaged_files_give_one_line_errors(binary_path, tmp_path, runner, damage, message):
+    bad = tmp_path / "bad.nlmbin"
+    bad.write_bytes(damage(binary_path.read_bytes()))
+    with pytest.raises(ModelFileError, match=re.escape(message)):
+        load(bad)
+    assert_one_line_error(run(runner, ["info", bad], ok=False), "bad.nlmbin", message)
+
+
+def test_newer_format_is_refused(binary_path, tmp_path):
+    data = binary_path.read_bytes()
+    header, _ = _header(data)
+    header["format_version"] = 99
+    bad = tmp_path / "new.nlmbin"
+    bad.write_bytes(_rewrite_header(data, header))
+    with pytest.raises(ModelFileError, match="newer nlm .*upgrade nlm"):
+        load(bad)
+    header["format_version"] = 1
+    header["arrays"]["lp"]["shape"] = [10**9]
+    bad.write_bytes(_rewrite_header(data, header))
+    with pytest.raises(ModelFileError, match="corrupt nlm binary model"):
+        load(bad)
+
+
+def test_build_binary_refuses_other_models_and_keeps_outputs(tmp_path, runner, kn4):
+    from nlm.ngram.addk import AddKModel
+    vocab, corpus = corpus_from_lines(MORE_TEXT)
+    addk = tmp_path / "addk.npz"
+    save(AddKModel.fit(corpus, vocab, order=2, k=0.5), addk)
+    out = tmp_path / "out.nlmbin"
+    out.write_bytes(b"keep me")
+    r = run(runner, ["build-binary", addk, out], ok=False)
+    assert_one_line_error(r, "only backoff and interpolated n-gram models")
+    assert out.read_bytes() == b"keep me"
+    src = tmp_path / "m.npz"
+    save(kn4, src)
+    assert_one_line_error(run(runner, ["build-binary", src, src], ok=False), "overwrite")
+
+
+def test_binary_model_mixes_and_evaluates(tmp_path, runner, kn4, binary_path):
+    vocab, corpus = corpus_from_lines(MORE_TEXT)
+    wb = fit_witten_bell(corpus, vocab, order=3)
+    save(wb, tmp_path / "wb.npz")
+    text = tmp_path / "t.txt"
+    text.write_text("\n".join(MORE_TEXT[:4]) + "\n")
+    r = run(runner, ["mix", binary_path, tmp_path / "wb.npz", "--weights", "0.5,0.5",
+                     "--valid", text, "-o", tmp_path / "mix.npz"])
+    assert "mixture" in r.output
+    a = run(runner, ["evaluate", binary_path, text, "--json"])
+    save(kn4, tmp_path / "kn4.npz")
+    b = run(runner, ["evaluate", tmp_path / "kn4.npz", text, "--json"])
+    assert json.loads(a.output)["perplexity"] == json.loads(b.output)["perplexity"]
