@@ -157,6 +157,17 @@ CASES = {
                                        "does not exist"),
     "export-arpa: onto its model": (["export-arpa", "{d}/m.npz", "{d}/m.npz"], None,
                                     "would overwrite"),
+    # build-binary
+    "build-binary: truncated model": (["build-binary", "{d}/truncated.npz", "{d}/o.nlmbin"],
+                                      None, "truncated or corrupt"),
+    "build-binary: a neural model": (["build-binary", "{d}/r.npz", "{d}/o.nlmbin"], None,
+                                     "only backoff and interpolated n-gram models"),
+    "build-binary: bad ARPA": (["build-binary", "{d}/counts.arpa", "{d}/o.nlmbin"], None,
+                               "but the header says"),
+    "build-binary: onto its model": (["build-binary", "{d}/m.npz", "{d}/m.npz"], None,
+                                     "would overwrite"),
+    "build-binary: into no directory": (["build-binary", "{d}/m.npz", "{d}/no/o.nlmbin"], None,
+                                        "does not exist"),
     # mix
     "mix: a corrupt component": (["mix", "--valid", "{d}/valid.txt", "{d}/m.npz",
                                   "{d}/corrupt.npz", "-o", "{d}/o.npz"], None, "corrupt.npz"),
