@@ -1,0 +1,141 @@
+"""nlm.decoders: nlm models as the language model of pyctcdecode's CTC beam search
+(skipped when pyctcdecode, an optional extra, is not installed)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import TINY_TEXT, corpus_from_lines
+
+from nlm.decoders import UNBOUNDED_ORDER, CTCLanguageModel
+from nlm.mixture import MixtureModel
+from nlm.modelfile import save
+from nlm.ngram.methods import fit_kneser_ney, fit_witten_bell
+from nlm.vocab import EOS_ID
+
+LABELS = ["", " "] + list("abcdefghijklmnopqrstuvwxyz")
+
+
+def ctc_logits(text: str, ambiguous: dict[int, tuple[str, str]]) -> np.ndarray:
+    """(frames, labels) log-probabilities spelling ``text``, one frame per character and a
+    blank after each; at position i in ``ambiguous`` the first letter gets 0.55 and the
+    second 0.45."""
+    idx = {c: i for i, c in enumerate(LABELS)}
+    rows = []
+    for pos, ch in enumerate(text):
+        p = np.full(len(LABELS), 1e-4)
+        if pos in ambiguous:
+            a, b = ambiguous[pos]
+            p[idx[a]], p[idx[b]] = 0.55, 0.45
+        else:
+            p[idx[ch]] = 1.0
+        blank = np.full(len(LABELS), 1e-4)
+        blank[0] = 1.0
+        rows += [p / p.sum(), blank / blank.sum()]
+    return np.log(np.array(rows))
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    vocab, corpus = corpus_from_lines(TINY_TEXT)
+    return fit_witten_bell(corpus, vocab, order=3)
+
+
+def test_scores_are_pyctcdecodes_formula(tiny_lm):
+    lm = CTCLanguageModel(tiny_lm, alpha=0.7, beta=1.5, unk_score_offset=-10.0)
+    assert lm.order == 3
+    start = lm.get_start_state()
+    s1, st1 = lm.score(start, "the")
+    assert s1 == pytest.approx(0.7 * tiny_lm.logprob("the") + 1.5)
+    s2, st2 = lm.score(st1, "cat", is_last_word=True)
+    want = tiny_lm.logprob("cat", ["the"]) + tiny_lm.logprob("</s>", ["the", "cat"])
+    assert s2 == pytest.approx(0.7 * want + 1.5)
+    s3, _ = lm.score(st1, "zebra")
+    assert s3 == pytest.approx(0.7 * (tiny_lm.logprob("<unk>", ["the"]) - 10 * math.log(10))
+                               + 1.5)
+    assert lm.score_partial_token("ca") == 0.0 and lm.score_partial_token("") == 0.0
+    assert lm.score_partial_token("cz") == -10.0
+    assert lm.score_partial_token("zzzzzzzzzzzz") == pytest.approx(-20.0)  # 12 chars / 6
+
+
+def test_the_lookup_and_the_generic_path_agree(tiny_lm):
+    """Backoff models are scored by table lookup; the same numbers as next_logprobs."""
+    fast = CTCLanguageModel(tiny_lm)
+    slow = CTCLanguageModel(tiny_lm)
+    slow._lookup = None
+    a, b = fast.get_start_state(), slow.get_start_state()
+    for w in "the dog saw a cat on the mat".split():
+        (x, a), (y, b) = fast.score(a, w), slow.score(b, w)
+        assert x == pytest.approx(y, abs=1e-12)
+    assert fast.score(a, "and", is_last_word=True)[0] == pytest.approx(
+        slow.score(b, "and", is_last_word=True)[0], abs=1e-12)
+
+
+def test_the_language_model_changes_the_transcript(tiny_lm, tmp_path):
+    pytest.importorskip("pyctcdecode")
+    from nlm.decoders import build_ctcdecoder
+    # acoustically "sad" (OOV) and "saw" are slightly ahead of "sat"
+    for wrong in ("d", "w"):
+        logits = ctc_logits("the dog sat", {10: (wrong, "t")})
+        assert build_ctcdecoder(LABELS).decode(logits) == "the dog sa" + wrong
+        assert build_ctcdecoder(LABELS, tiny_lm, alpha=1.0, beta=1.0).decode(logits) == \
+            "the dog sat"
+    # a model file works too, and an n-gram mixture
+    save(tiny_lm, tmp_path / "wb.npz")
+    logits = ctc_logits("the dog sat", {10: ("w", "t")})
+    assert build_ctcdecoder(LABELS, str(tmp_path / "wb.npz"), alpha=1.0).decode(logits) == \
+        "the dog sat"
+    vocab, corpus = corpus_from_lines(TINY_TEXT)
+    mix = MixtureModel([tiny_lm, fit_kneser_ney(corpus, vocab, order=2, discount="0.5")],
+                       [0.5, 0.5])
+    # (without </s>: "sat" is rarely a sentence's last word, which the mixture knows)
+    lm = build_ctcdecoder(LABELS, mix, alpha=1.0, score_boundary=False)
+    assert lm._language_model.order == 3
+    assert lm.decode(logits) == "the dog sat"
+
+
+def test_an_rnn_drives_the_search(tiny_lm):
+    """The decoder follows the RNN's own preference between two in-vocabulary words that
+    the acoustics cannot tell apart, against the acoustics' slight lean."""
+    pytest.importorskip("pyctcdecode")
+    from nlm.decoders import build_ctcdecoder
+    from nlm.neural.rnn import RNNModel
+    vocab, corpus = corpus_from_lines(TINY_TEXT)
+    rnn = RNNModel.fit(corpus, vocab, emb=12, hidden=12, epochs=6, seed=3)
+    state = rnn.state_after([vocab.index[w] for w in "the dog".split()])
+    p = rnn.next_logprobs(state)
+    best, other = sorted(["sat", "saw"], key=lambda w: -p[vocab.index[w]])
+    assert p[vocab.index[best]] > p[vocab.index[other]]
+    logits = ctc_logits("the dog " + other, {10: (other[-1], best[-1])})
+    assert build_ctcdecoder(LABELS).decode(logits) == "the dog " + other
+    decoder = build_ctcdecoder(LABELS, rnn, alpha=2.0, beta=0.0, score_boundary=False)
+    assert decoder._language_model.order == UNBOUNDED_ORDER
+    assert decoder.decode(logits) == "the dog " + best
+
+
+def test_character_models_read_spaces_between_words():
+    vocab, corpus = corpus_from_lines(TINY_TEXT, tokenizer="char")
+    lm = fit_witten_bell(corpus, vocab, order=4)
+    adapter = CTCLanguageModel(lm, alpha=1.0, beta=0.0)
+    s, st = adapter.score(adapter.get_start_state(), "the")
+    s2, _ = adapter.score(st, "cat", is_last_word=True)
+    ids = [vocab.index[c] for c in "the cat"] + [EOS_ID]
+    total = lm.score_corpus(np.array(ids), np.array([0, len(ids)])).sum()
+    assert s + s2 == pytest.approx(total)
+
+
+def test_without_pyctcdecode_the_message_says_how_to_install(monkeypatch, tiny_lm):
+    import builtins
+    from nlm import decoders
+    from nlm.errors import NlmError
+    real = builtins.__import__
+
+    def fake(name, *args, **kw):
+        if name.startswith("pyctcdecode"):
+            raise ImportError(name)
+        return real(name, *args, **kw)
+    monkeypatch.setattr(builtins, "__import__", fake)
+    monkeypatch.setattr(decoders, "_ADAPTER_CLASS", None)
+    with pytest.raises(NlmError, match=r"pip install \"nlm\[decoders\]\""):
+        decoders.build_ctcdecoder(LABELS, tiny_lm)
