@@ -549,9 +549,14 @@ def _parse_weights(text: str) -> list[float]:
 @click.option("--tol", type=float, default=1e-6, show_default=True,
               help="EM stops when no weight moves by more than this in one iteration, or "
               "the log-likelihood improves by less than a tenth of this (relative).")
-@click.option("-o", "--output", required=True, help="Mixture file to write (.npz).")
+@click.option("-o", "--output", default=None, help="Mixture file to write (.npz).")
+@click.option("--write-arpa", "write_arpa_file", default=None,
+              help="Also (or instead) merge the n-gram models into one backoff model over the "
+              "union of their n-grams, written as ARPA (.gz: gzipped), as SRILM's -mix-lm "
+              "-lambda -write-lm. Exact for n-grams in the union; backed-off words approximate "
+              "the mixture (with --valid, the perplexity difference is printed).")
 @user_errors
-def mix(model_files, valid_file, weights, tol, output):
+def mix(model_files, valid_file, weights, tol, output, write_arpa_file):
     """Interpolate MODEL_FILES linearly, with weights tuned on --valid by EM.
 
     The models must share a vocabulary (same training text and tokenizer
@@ -562,18 +567,23 @@ def mix(model_files, valid_file, weights, tol, output):
     Example:
       nlm mix --valid valid.txt kn5.npz mlp.npz -o kn5+mlp.npz
       nlm mix --weights 0.6,0.4 kn5.npz rnn.npz -o kn5+rnn.npz
+      nlm mix --valid valid.txt kn5.npz wb3.arpa --write-arpa merged.arpa.gz
     """
     from .mixture import MixtureModel, combine_logprobs
     if len(model_files) < 2:
         raise click.UsageError("give at least two model files to mix")
+    if output is None and write_arpa_file is None:
+        raise click.UsageError("give -o FILE (a mixture file), --write-arpa FILE, or both")
     if valid_file is None and weights is None:
         raise click.UsageError("give --valid FILE to tune the weights on, or fixed --weights")
     if not (tol > 0):
         raise click.BadParameter(f"must be positive, got {tol}", param_hint="--tol")
     fixed = _parse_weights(weights) if weights is not None else None
     check_distinct({**{f"model {p}": p for p in model_files}, "validation text": valid_file},
-                   {"mixture file (-o)": output})
-    check_writable(output)
+                   {"mixture file (-o)": output, "merged ARPA file": write_arpa_file})
+    for out in (output, write_arpa_file):
+        if out is not None:
+            check_writable(out)
     mixture = MixtureModel.from_files(model_files, fixed)
     valid_ppl = []
     if valid_file is not None:
@@ -591,7 +601,14 @@ def mix(model_files, valid_file, weights, tol, output):
                            f"{valid_file}: it gets weight 1")
         mixed = combine_logprobs(L, mixture.weights)
         valid_ppl = [_ppl(row) for row in L] + [_ppl(mixed)]
-    save(mixture, output)
+    merged = None
+    if write_arpa_file is not None:
+        from .ngram.arpa import write_arpa
+        from .ngram.merge import merge_backoff
+        merged = merge_backoff(mixture.components, mixture.weights)
+        write_arpa(merged, write_arpa_file)
+    if output is not None:
+        save(mixture, output)
     names = list(model_files) + ["mixture"]
     width = max(len(n) for n in names)
     click.echo(f"{'model'.ljust(width)}  {'weight':>8}" + ("  valid ppl" if valid_ppl else ""))
@@ -599,7 +616,15 @@ def mix(model_files, valid_file, weights, tol, output):
         weight = f"{mixture.weights[i]:8.4f}" if i < len(model_files) else " " * 8
         ppl = f"  {_fmt(valid_ppl[i]):>9}" if valid_ppl else ""
         click.echo(f"{name.ljust(width)}  {weight}{ppl}")
-    click.echo(f"-> {output}")
+    if merged is not None:
+        line = f"merged into one {merged.order}-gram model{_describe_short(merged)}"
+        if valid_file is not None:
+            static = _ppl(merged.score_corpus(corpus.ids, corpus.offsets))
+            line += (f"; valid ppl {_fmt(static)} (the mixture's {_fmt(valid_ppl[-1])}, "
+                     f"{100 * (static / valid_ppl[-1] - 1):+.3f}%)")
+        click.echo(f"{line} -> {write_arpa_file}")
+    if output is not None:
+        click.echo(f"-> {output}")
 
 
 def _ppl(logprobs: np.ndarray) -> float:
