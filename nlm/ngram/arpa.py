@@ -435,21 +435,82 @@ def _backoff_logprob(keys, logprob, logbow, V, context, word, skip_full=False) -
 
 
 # -- writing ------------------------------------------------------------------
-#: significant digits of the log10 values written: a value's relative error is at
-#: most 5e-10, so a log-probability of -20 (nats) moves by at most 1e-8 on the
-#: round trip (KenLM writes float32 values, about 7 digits).
-DIGITS = 10
+#: decimals of the log10 values written (:mod:`.arpa_kernels`): the absolute error is
+#: at most 5e-11 (KenLM writes float32 values, about 7 digits).
+DECIMALS = 10
+#: n-grams formatted per block: writing holds one block of text, never a whole order
+BLOCK = 1 << 18
 
 
-def _log10_text(x: np.ndarray) -> list[str]:
-    v = np.where(np.isneginf(x), LOG10_ZERO, x / LN10) + 0.0  # + 0.0 turns -0.0 into 0
-    fmt = f"%.{DIGITS}g"
-    return [fmt % t for t in v.tolist()]
+def check_arpa_words(vocab) -> None:
+    """ARPA separates words by spaces: refuse a vocabulary it cannot represent."""
+    bad = [w for w in vocab.words if not w or len(w.split()) != 1 or w != w.strip()]
+    if bad:
+        raise NlmError(f"word {bad[0]!r} is empty or holds whitespace, which ARPA cannot "
+                       "represent (character models: map spaces to another symbol)")
+
+
+class ArpaWriter:
+    """Streams an ARPA file into a binary file object: the header (with the n-gram
+    count of every order), then each order's section block by block. Used by
+    :func:`write_arpa` and by the out-of-core estimation, which never holds a whole
+    order."""
+
+    def __init__(self, out, vocab, sizes: list[int]):
+        self.out = out
+        self.order = len(sizes)
+        encoded = [w.encode("utf-8") for w in vocab.words]
+        self._text = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        self._off = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(b) for b in encoded], out=self._off[1:])
+        self._longest = max((len(b) for b in encoded), default=1)
+        # how the text was tokenized, for nlm; KenLM and SRILM skip what precedes \data\
+        out.write(f"{NLM_COMMENT} tokenizer={vocab.tokenizer} "
+                  f"lowercase={int(bool(vocab.lowercase))}\n\n".encode())
+        out.write(b"\\data\\\n")
+        for k, n in enumerate(sizes, 1):
+            out.write(f"ngram {k}={n}\n".encode())
+
+    def section(self, k: int) -> None:
+        self.out.write(f"\n\\{k}-grams:\n".encode())
+
+    def write(self, words: np.ndarray, logprob: np.ndarray, logbow: np.ndarray | None) -> None:
+        """Lines for the n-grams ``words`` (n, k) int32 with natural-log probabilities and
+        backoff weights (None at the highest order)."""
+        from .arpa_kernels import _arpa_lines
+        words = np.ascontiguousarray(words, dtype=np.int32)
+        n, k = words.shape
+        for a in range(0, n, BLOCK):
+            b = min(n, a + BLOCK)
+            buf = np.empty((b - a) * (2 * 32 + k * (self._longest + 1) + 4), dtype=np.uint8)
+            lp = np.ascontiguousarray(logprob[a:b], dtype=np.float64)
+            bow = (np.ascontiguousarray(logbow[a:b], dtype=np.float64) if logbow is not None
+                   else lp)
+            used = _arpa_lines(words[a:b], lp, bow, logbow is not None, self._text, self._off,
+                               buf)
+            self.out.write(memoryview(buf[:used]))
+
+    def end(self) -> None:
+        self.out.write(b"\n\\end\\\n")
+
+
+def _block_words(model, k: int, a: int, b: int) -> np.ndarray:
+    """(b - a, k) int32 word ids of rows a..b-1 of table k (through the context links)."""
+    V = model.vocab_size
+    words = np.empty((b - a, k), dtype=np.int32)
+    rows = np.arange(a, b, dtype=np.int64)
+    for j in range(k, 1, -1):
+        key = model.tables.keys[j - 1][rows]
+        words[:, j - 1] = key % V
+        rows = key // V
+    words[:, 0] = rows
+    return words
 
 
 def write_arpa(model, path) -> None:
     """Write a :class:`BackoffModel` as an ARPA file (gzipped when ``path`` ends in
-    ``.gz``). The file appears only when complete (temporary file + rename)."""
+    ``.gz``). The file appears only when complete (temporary file + rename). Text is
+    written a block of n-grams at a time: the model is the only large thing in memory."""
     path = os.fspath(path)
     if not isinstance(model, BackoffModel):
         raise NlmError(f"{model.kind} models have no backoff form, so they cannot be written "
@@ -457,39 +518,25 @@ def write_arpa(model, path) -> None:
     if not model.normalized:
         raise NlmError(f"{model.method} scores are not probabilities; an ARPA file would "
                        "present them as probabilities")
-    bad = [w for w in model.vocab.words if not w or len(w.split()) != 1 or w != w.strip()]
-    if bad:
-        raise NlmError(f"word {bad[0]!r} is empty or holds whitespace, which ARPA cannot "
-                       "represent (character models: map spaces to another symbol)")
+    check_arpa_words(model.vocab)
     N = model.order
-    words = np.array(model.vocab.words, dtype=object)
     with atomic_output(path) as raw:
         out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) if path.endswith(".gz") else raw
         try:
-            # how the text was tokenized, for nlm; KenLM and SRILM skip what precedes \data\
-            out.write(f"{NLM_COMMENT} tokenizer={model.vocab.tokenizer} "
-                      f"lowercase={int(bool(model.vocab.lowercase))}\n\n".encode())
-            out.write(b"\\data\\\n")
+            writer = ArpaWriter(out, model.vocab, [len(t) for t in model.tables.keys])
             for k in range(1, N + 1):
-                out.write(f"ngram {k}={len(model.tables.keys[k - 1])}\n".encode())
-            for k in range(1, N + 1):
-                out.write(f"\n\\{k}-grams:\n".encode())
-                grams = model.ngram_words(k)
-                text = words[grams[:, 0]]
-                for j in range(1, k):
-                    text = text + " " + words[grams[:, j]]
-                lp = model.logprobs[k - 1].copy()
-                if k == 1:
-                    lp[BOS_ID] = -np.inf  # context only (KenLM writes 0, SRILM -99)
-                probs = _log10_text(lp)
-                if k < N:
-                    bows = _log10_text(model.logbows[k - 1])
-                    lines = [f"{p}\t{t}\t{b}\n" for p, t, b in zip(probs, text.tolist(), bows)]
-                else:
-                    lines = [f"{p}\t{t}\n" for p, t in zip(probs, text.tolist())]
-                for a in range(0, len(lines), 1 << 16):
-                    out.write("".join(lines[a:a + (1 << 16)]).encode("utf-8"))
-            out.write(b"\n\\end\\\n")
+                writer.section(k)
+                n = len(model.tables.keys[k - 1])
+                for a in range(0, n, BLOCK):
+                    b = min(n, a + BLOCK)
+                    lp = model.logprobs[k - 1][a:b]
+                    if k == 1:
+                        lp = lp.copy()
+                        if a <= BOS_ID < b:
+                            lp[BOS_ID - a] = -np.inf  # context only (KenLM writes 0, SRILM -99)
+                    writer.write(_block_words(model, k, a, b), lp,
+                                 model.logbows[k - 1][a:b] if k < N else None)
+            writer.end()
         finally:
             if out is not raw:
                 out.close()

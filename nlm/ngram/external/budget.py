@@ -1,0 +1,138 @@
+"""Memory budgets: parsing ``--memory 4G``, choosing in-memory or out-of-core, and
+sizing the out-of-core pipeline's pieces so that each fits.
+
+The in-memory estimator needs about ``IN_MEMORY_BYTES_PER_TOKEN`` bytes per token
+at order 5 (measured: 7.1 GB peak for 100M synthetic tokens; WikiText-2 needs
+less, its n-grams repeat more). The out-of-core pipeline holds at most one
+partition's windows and tables, or one bucket of output, at a time; their sizes
+below are upper bounds (every position starting a new n-gram of every order), so
+the real peak stays under the budget with room to spare.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+
+from ...errors import OptionError
+
+#: what the interpreter, Numba, the vocabulary and the unigram tables take whatever the
+#: budget (measured: about 250 MB with a 33k-word vocabulary); the budget is on top
+FIXED_BYTES = 300 << 20
+#: in-memory estimation, per token: the corpus (5 bytes), counting (28) and the tables
+#: of every order (about 48 bytes per distinct n-gram; taken as 12 per token per order)
+IN_MEMORY_BYTES_PER_TOKEN = 33
+IN_MEMORY_BYTES_PER_TOKEN_ORDER = 12
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_memory(text) -> int:
+    """``4G``, ``500M``, ``1.5g``, ``2048K`` or a number of bytes -> bytes."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = int(text)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmgtKMGT]?)[iI]?[bB]?\s*", str(text))
+        if m is None:
+            raise OptionError(f"memory must be a size such as 4G, 500M or 2048K, got {text!r}")
+        value = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    if value < 1 << 20:
+        raise OptionError(f"memory must be at least 1M, got {text!r}")
+    return value
+
+
+def human_bytes(n: float) -> str:
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{n:.0f}B"
+
+
+def available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None where there is no such file)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def estimated_tokens(path) -> int | None:
+    """Tokens of a plain text file, estimated from its size (5 bytes a token, which
+    overestimates English text: the choice errs towards out-of-core). None for
+    standard input and compressed files."""
+    from ...corpus import STDIN, _compression
+    path = os.fspath(path)
+    if path == STDIN or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            if _compression(f.read(6)):
+                return None
+        return os.path.getsize(path) // 5 + 1
+    except OSError:
+        return None
+
+
+def in_memory_bytes(tokens: int, order: int) -> int:
+    return tokens * (IN_MEMORY_BYTES_PER_TOKEN + IN_MEMORY_BYTES_PER_TOKEN_ORDER * order)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of the out-of-core pipeline's pieces for a budget (see the module doc)."""
+    budget: int
+    chunk_tokens: int         # tokens read (and windows built) at a time
+    partition_windows: int    # windows of one partition (tokens whose context word it owns)
+    bucket_ngrams: int        # n-grams of one order in one output bucket
+
+    @classmethod
+    def for_budget(cls, budget: int, order: int) -> "Plan":
+        usable = max(budget, 1 << 20)
+        # a chunk: ids (4), windows (4N) and their grouped copy, partition ids (8)
+        chunk = usable // (4 * (8 * order + 16))
+        # a partition: windows (4N) and six int64 position arrays while counting, then per
+        # n-gram (at most N - 1 per window) its table entry (20) and estimation's
+        # temporaries and output records (about 100)
+        per_window = 4 * order + 48 + (order - 1) * 120
+        # an output bucket: records (k + 2 int32) read and sorted, context rows, keys,
+        # ARPA text (about 80 bytes a line)
+        per_ngram = 2 * 4 * (order + 2) + 8 * 4 + 80 + 4 * order
+        return cls(budget, max(1 << 12, min(chunk, 1 << 24)),
+                   max(1 << 10, usable // per_window), max(1 << 10, usable // per_ngram))
+
+
+def choose(path, order: int, budget: int | None, method_ok: bool) -> tuple[bool, str]:
+    """(out-of-core?, why) for training ``path`` at ``order`` under ``budget`` bytes
+    (None: the memory the machine has available)."""
+    tokens = estimated_tokens(path)
+    limit = budget if budget is not None else available_memory()
+    if not method_ok:
+        return False, "in memory (this model has no out-of-core estimator)"
+    if limit is None:
+        return False, "in memory (no memory budget known)"
+    if tokens is None:
+        if budget is None:
+            return False, "in memory (corpus size unknown and no --memory given)"
+        return True, f"out-of-core (corpus size unknown, --memory {human_bytes(budget)})"
+    need = in_memory_bytes(tokens, order)
+    what = "--memory" if budget is not None else "available memory"
+    if need <= limit:
+        return False, (f"in memory (about {human_bytes(need)} for ~{_tokens(tokens)} tokens, "
+                       f"within {what} {human_bytes(limit)})")
+    return True, (f"out-of-core (in memory would need about {human_bytes(need)} for "
+                  f"~{_tokens(tokens)} tokens, over {what} {human_bytes(limit)})")
+
+
+def _tokens(n: int) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.0f}{unit}" if n >= 10 * scale else f"{n / scale:.1f}{unit}"
+    return str(n)
+
+
+def partitions_needed(total: int, per_part: int, cap: int = 4096) -> int:
+    return max(1, min(cap, math.ceil(total / max(per_part, 1))))

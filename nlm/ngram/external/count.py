@@ -1,0 +1,126 @@
+"""Stage 2 of out-of-core estimation: one partition's windows -> its n-gram tables.
+
+Input: the windows of one partition (:mod:`.shard`), (m, N) int32. Output:
+:class:`PartitionTables`: for every order k = 2..N, the distinct k-grams whose
+second-to-last word the partition owns, in suffix order (sorted by the row of
+their suffix ``w_2 .. w_k``, then by their first word), each with its first word,
+the row of its suffix in table k-1 (for k = 2 the suffix is the word ``w_2``
+itself), and its count.
+
+The counting is the in-memory radix method (:mod:`nlm.ngram.counts_kernels`) turned
+around: the k-gram read from window j is (the (k-1)-gram read from it one order
+earlier, one more word to the left), so two stable counting sorts per order, by
+that word and by the suffix row, put equal k-grams next to each other. No
+comparison sort, no hashing. Memory: the windows (4N bytes each) and six int64
+arrays over them, plus the tables (20 bytes an n-gram).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kernels import _count_distinct_pairs, _dense_pairs, _fill_pairs, _keep_valid, _sort_by_pair
+
+
+@dataclass
+class PartitionTables:
+    vocab_size: int
+    first: list    # first[k]: (n_k,) int32 first word of each k-gram (k = 2..N; 0, 1 unused)
+    suffix: list   # suffix[k]: (n_k,) int64 row of w_2..w_k in table k-1 (k = 2: the word)
+    count: list    # count[k]: (n_k,) int64
+
+    @property
+    def order(self) -> int:
+        return len(self.first) - 1
+
+    def size(self, k: int) -> int:
+        return len(self.first[k])
+
+    def words(self, k: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """(n, k) int32 words of the k-grams at ``rows`` (all by default)."""
+        rows = np.arange(self.size(k)) if rows is None else np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), k), dtype=np.int32)
+        for j in range(k, 1, -1):
+            out[:, k - j] = self.first[j][rows]
+            rows = self.suffix[j][rows]
+        out[:, k - 1] = rows
+        return out
+
+    def contexts(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids (n_k,), rep (n_ctx,)): a dense id for the context ``w_1 .. w_{k-1}`` of each
+        k-gram, and one k-gram holding each context. Computed from the contexts of the
+        suffixes: context(w_1 .. w_k) = (w_1, context(w_2 .. w_k))."""
+        n = self.size(k)
+        hi = (np.zeros(n, dtype=np.int64) if k == 2
+              else self.context_ids[k - 1][self.suffix[k]])
+        n_hi = 1 if k == 2 else int(self.context_count[k - 1])
+        ids = np.empty(n, dtype=np.int64)
+        rep = np.empty(n, dtype=np.int64)
+        c = _dense_pairs(hi, n_hi, self.first[k].astype(np.int64), self.vocab_size, ids, rep)
+        return ids, rep[:c]
+
+    def prepare_contexts(self):
+        """Context ids of every order (see :meth:`contexts`), kept for estimation."""
+        self.context_ids = [None, None]
+        self.context_count = [0, 0]
+        self.context_rep = [None, None]
+        for k in range(2, self.order + 1):
+            ids, rep = self.contexts(k)
+            self.context_ids.append(ids)
+            self.context_count.append(len(rep))
+            self.context_rep.append(rep)
+
+    # -- spilling ------------------------------------------------------------------
+    def save(self, directory: str, q: int):
+        for k in range(2, self.order + 1):
+            for name in ("first", "suffix", "count"):
+                getattr(self, name)[k].tofile(os.path.join(directory, f"t{q}.{k}.{name}"))
+
+    @classmethod
+    def load(cls, directory: str, q: int, order: int, vocab_size: int) -> "PartitionTables":
+        t = cls(vocab_size, [None, None], [None, None], [None, None])
+        for k in range(2, order + 1):
+            t.first.append(np.fromfile(os.path.join(directory, f"t{q}.{k}.first"), np.int32))
+            t.suffix.append(np.fromfile(os.path.join(directory, f"t{q}.{k}.suffix"), np.int64))
+            t.count.append(np.fromfile(os.path.join(directory, f"t{q}.{k}.count"), np.int64))
+        return t
+
+    @staticmethod
+    def remove(directory: str, q: int, order: int):
+        for k in range(2, order + 1):
+            for name in ("first", "suffix", "count"):
+                try:
+                    os.unlink(os.path.join(directory, f"t{q}.{k}.{name}"))
+                except FileNotFoundError:
+                    pass
+
+
+def count_partition(win: np.ndarray, order: int, vocab_size: int) -> PartitionTables:
+    N, V = order, int(vocab_size)
+    m = len(win)
+    win = np.ascontiguousarray(win, dtype=np.int32)
+    tables = PartitionTables(V, [None, None], [None, None], [None, None])
+    pos = np.arange(m, dtype=np.int64)
+    tmp = np.empty(m, dtype=np.int64)
+    sorted_pos = np.empty(m, dtype=np.int64)
+    hi = np.ascontiguousarray(win[:, N - 1], dtype=np.int64)   # order 1 rows: word ids
+    n_hi = V
+    row_new = np.empty(m, dtype=np.int64)
+    kept = m
+    for k in range(2, N + 1):
+        col = N - k
+        kept = _keep_valid(pos, kept, win, col)
+        _sort_by_pair(pos, kept, hi, n_hi, win, col, V, tmp, sorted_pos)
+        n = _count_distinct_pairs(sorted_pos, kept, hi, win, col)
+        first = np.empty(n, dtype=np.int32)
+        suffix = np.empty(n, dtype=np.int64)
+        cnt = np.empty(n, dtype=np.int64)
+        _fill_pairs(sorted_pos, kept, hi, win, col, first, suffix, cnt, row_new)
+        tables.first.append(first)
+        tables.suffix.append(suffix)
+        tables.count.append(cnt)
+        hi, row_new = row_new, hi
+        n_hi = n
+    return tables

@@ -1,0 +1,231 @@
+"""Out-of-core estimation, end to end: text file in, model file (and ARPA file) out.
+
+The stages, one module each, in data-flow order (the working directory holds
+what passes between them):
+
+    read_to_disk        (read.py)          text -> vocabulary, token ids on disk
+    shard               (shard.py)         ids -> windows, one file per partition
+    count_partition     (count.py)         a partition's windows -> its n-gram tables
+    summarize           (adjust.py)        Kneser-Ney counts, counts of counts
+    -> discounts        (nlm.ngram.discount, from the summed counts of counts)
+    estimate_partition  (probabilities.py) probabilities and backoff weights -> buckets
+    assemble            (assemble.py)      buckets -> model file and ARPA, streamed
+
+Only one partition or one bucket is in memory at a time; :mod:`.budget` sizes
+them. The results equal the in-memory estimators' (:mod:`nlm.ngram.methods`) to
+the last few bits of a float64: the same counts, discounts and formulas, summed
+in another order.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import OptionError
+from ...files import atomic_output
+from ...progress import Progress, stage
+from ...vocab import BOS_ID
+from ..adjust import counts_of_counts
+from ..base import check_order
+from ..discount import check_mkn_discounts, check_single_discount, estimate_kn, estimate_mkn
+from . import spill
+from .adjust import AdjustSummary, kenlm_rank, lmplz_tally, summarize
+from .assemble import assemble, model_header, plan_buckets
+from .budget import Plan, partitions_needed
+from .count import PartitionTables, count_partition
+from .probabilities import Method, estimate_partition, stupid_log_factor, unigrams
+from .read import read_to_disk
+from .shard import plan_partitions, shard, window_path, window_weights
+
+#: the models this pipeline estimates, and the options each takes
+METHODS = {"mle": {"order"}, "witten-bell": {"order", "mle_unigrams"},
+           "absolute": {"order", "discount", "mle_unigrams"},
+           "kn": {"order", "discount", "interpolate"}, "mkn": {"order", "discount", "interpolate"},
+           "stupid": {"order"}}
+
+
+def supports(model: str, options: dict) -> str:
+    """'' when the pipeline can estimate ``model`` with ``options``, else why not."""
+    if model not in METHODS:
+        return f"--model {model} is estimated in memory only"
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name == "interpolate" and value:
+            continue
+        if name not in METHODS[model] or name == "interpolate":
+            flag = "--backoff" if name == "interpolate" else "--" + name.replace("_", "-")
+            return f"{flag} is estimated in memory only"
+    return ""
+
+
+@dataclass
+class RunInfo:
+    partitions: int
+    buckets: int
+    tokens: int
+    sizes: list
+
+
+def estimate(train_file, model: str, options: dict, *, output, budget: int, temp_dir=None,
+             arpa=None, tokenizer="whitespace", lowercase=False, min_count=1, max_size=None,
+             progress=False, runner=None):
+    """Estimate ``model`` out of core and write it to ``output`` (and ARPA to ``arpa``).
+    Returns (vocab, header, RunInfo). ``runner``: runs the per-partition work elsewhere
+    (:mod:`.distributed`); None runs it here, one partition after another."""
+    why = supports(model, options)
+    if why:
+        raise OptionError(why)
+    N = check_order(options.get("order", 3))
+    if arpa is not None and model == "stupid":
+        raise OptionError("stupid backoff scores are not probabilities; an ARPA file would "
+                          "present them as probabilities")
+    plan = Plan.for_budget(budget, N)
+    method = Method(model, mle_unigrams=bool(options.get("mle_unigrams") or False))
+    with spill.work_dir(temp_dir) as d:
+        with stage(f"reading {os.path.basename(os.fspath(train_file))} to token ids"):
+            vocab, corpus = read_to_disk(train_file, d, plan.chunk_tokens, tokenizer, lowercase,
+                                         min_count, max_size, progress)
+        V = len(vocab)
+        rank = kenlm_rank(corpus.first_seen)
+        occurs = np.flatnonzero(corpus.unigram_counts > 0)
+        last_unigram = int(occurs[np.argmax(rank[occurs])]) if len(occurs) else None
+        weights = window_weights(corpus)
+        P = partitions_needed(int(weights.sum()), plan.partition_windows) if N > 1 else 0
+        summary = AdjustSummary()
+        if N > 1:
+            part_of = plan_partitions(weights, P)
+            with stage(f"sharding {corpus.tokens} tokens into {P} partitions"):
+                bar = Progress("sharding", total=corpus.tokens, unit="tok", enabled=progress)
+                shard(corpus, d, N, part_of, plan.chunk_tokens, bar)
+                bar.close()
+            spill.remove(corpus.path)
+            with stage(f"counting 2- to {N}-grams, partition by partition"):
+                if runner is not None:
+                    summary = runner.count(d, P, N, V, last_unigram, rank)
+                else:
+                    for q in range(P):
+                        summary = summary.add(_count_one(d, q, N, V, last_unigram, rank))
+        else:
+            spill.remove(corpus.path)
+        raw1 = corpus.unigram_counts
+        # Kneser-Ney's highest order keeps raw counts: with N = 1 that is the unigrams
+        cont1 = summary.unigram_continuation if N > 1 else raw1
+        with stage("discounts"):
+            method.discounts, info = _discounts(method, options, N, raw1, cont1, summary, rank,
+                                                last_unigram,
+                                                lambda w: PartitionTables.load(
+                                                    d, int(part_of[w]), N, V))
+        p1 = unigrams(method, raw1, cont1)
+        with np.errstate(divide="ignore"):
+            logprob1 = np.log(p1)
+        first_weights = corpus.unigram_counts.astype(np.float64)
+        first_weights[BOS_ID] = corpus.sentences
+        bucket_of = plan_buckets(first_weights, plan.bucket_ngrams)
+        R = int(bucket_of.max()) + 1
+        logbow1 = np.zeros(V)
+        if N > 1:
+            with stage(f"probabilities and backoff weights, partition by partition"):
+                if runner is not None:
+                    parts = runner.estimate(d, P, N, V, method, p1, bucket_of, R)
+                else:
+                    parts = (_estimate_one(d, q, N, V, method, p1, bucket_of, R)
+                             for q in range(P))
+                for uw, ub in parts:
+                    if uw is not None:
+                        logbow1[uw] = ub
+        sizes = [V] + [int(summary.sizes.get(k, 0)) for k in range(2, N + 1)]
+        constant = stupid_log_factor() if model == "stupid" else None
+        if constant is not None:
+            logbow1[:] = constant
+        name = "stupid backoff" if model == "stupid" else model
+        header = model_header(vocab, N, name, model != "stupid", _options(model, N, options,
+                                                                            info))
+        with stage("writing the model" + (" and the ARPA file" if arpa else "")), \
+                ExitStack() as outputs:
+            f = outputs.enter_context(atomic_output(output))
+            writer = None
+            if arpa is not None:
+                writer = _arpa_writer(outputs, arpa, vocab, sizes)
+            assemble(d, vocab, sizes, logprob1, logbow1, R, f, writer,
+                     constant_logbow=constant, header=header)
+        return vocab, header, RunInfo(P, R, corpus.tokens, sizes)
+
+
+def _arpa_writer(outputs: ExitStack, path, vocab, sizes):
+    import gzip
+    from ..arpa import ArpaWriter, check_arpa_words
+    check_arpa_words(vocab)
+    path = os.fspath(path)
+    raw = outputs.enter_context(atomic_output(path))
+    out = raw
+    if path.endswith(".gz"):
+        out = outputs.enter_context(gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6,
+                                                  mtime=0))
+    return ArpaWriter(out, vocab, sizes)
+
+
+def _count_one(d, q, N, V, last_unigram, rank) -> AdjustSummary:
+    path = window_path(d, q)
+    win = spill.load(path, np.int32, N)
+    spill.remove(path)
+    tables = count_partition(win, N, V)
+    del win
+    tables.save(d, q)
+    return summarize(tables, last_unigram, rank)
+
+
+def _estimate_one(d, q, N, V, method, p1, bucket_of, R):
+    tables = PartitionTables.load(d, q, N, V)
+    out = estimate_partition(tables, method, p1, d, bucket_of, R)
+    PartitionTables.remove(d, q, N)
+    return out
+
+
+def _discounts(method: Method, options: dict, N: int, raw1, cont1, summary, rank,
+               last_unigram, load_partition):
+    """Per-order discounts as the in-memory estimators get them, and the model's info."""
+    name = method.name
+    discount = options.get("discount")
+    if name in ("kn", "mkn"):
+        if discount is not None:
+            if name == "mkn":
+                d = [check_mkn_discounts(discount)] * N
+            else:
+                x = check_single_discount(discount, "Kneser-Ney")
+                d = [np.array([0.0, x, x, x])] * N
+        else:
+            a1 = cont1.copy()
+            a1[BOS_ID] = raw1[BOS_ID]
+            coc = [counts_of_counts(a1, 4)] + [summary.coc_adjusted[k] for k in range(2, N + 1)]
+            coc = lmplz_tally(coc, raw1, cont1, rank, summary.last_bigram, load_partition, N)
+            d = (estimate_mkn(coc) if name == "mkn"
+                 else [np.array([0.0, x, x, x]) for x in estimate_kn(coc)])
+        return d, {"discounts": [[float(x) for x in row[1:]] for row in d]}
+    if name == "absolute":
+        if discount is not None:
+            d = [check_single_discount(discount, "absolute discounting")] * N
+        else:
+            coc = [counts_of_counts(raw1, 4)] + [summary.coc_raw[k] for k in range(2, N + 1)]
+            d = estimate_kn(coc, what="absolute discounting")
+        if method.mle_unigrams:
+            d[0] = 0.0
+        return d, {"discounts": [float(x) for x in d]}
+    return [], {}
+
+
+def _options(model: str, N: int, options: dict, info: dict) -> dict:
+    """The model's options as the in-memory estimator records them."""
+    out = {"order": N}
+    if model == "stupid":
+        out["factor"] = 0.4
+        return out
+    if model in ("witten-bell", "absolute"):
+        out["mle_unigrams"] = bool(options.get("mle_unigrams") or False)
+    if model in ("kn", "mkn"):
+        out["interpolate"] = True
+    out.update(info)
+    return out
