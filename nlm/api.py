@@ -24,7 +24,8 @@ def default_checkpoint(output) -> str:
 def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
           lowercase: bool = False, min_count: int = 1, max_size: int | None = None,
           valid_file=None, progress: bool = False, output=None,
-          keep_checkpoint: bool = False, **options) -> LanguageModel:
+          keep_checkpoint: bool = False, vocab_file=None, limit_vocab_file=None,
+          **options) -> LanguageModel:
     """Train a model of kind ``model`` on a text file (one sentence per line).
 
     ``options`` are the model's (see ``nlm.MODELS[model].defaults``). With
@@ -32,6 +33,9 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
     training) and a neural model checkpoints to ``OUTPUT.ckpt.npz`` unless a
     ``checkpoint`` is given. That default checkpoint is deleted once the model is saved,
     unless ``keep_checkpoint``; a checkpoint path the caller gave is always kept.
+    ``vocab_file``: a closed vocabulary (other words become ``<unk>``);
+    ``limit_vocab_file``: keep only the n-grams whose words it lists
+    (:mod:`nlm.vocabfile`).
 
     >>> lm = train("corpora/shakespeare/train.txt", "add-k", order=2, k=0.01)  # doctest: +SKIP
     """
@@ -55,11 +59,24 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
     resume = bool(options.get("resume"))
     check_distinct(
         {"training text": train_file, "validation text": valid_file,
-         "checkpoint to resume from": options.get("checkpoint") if resume else None},
+         "checkpoint to resume from": options.get("checkpoint") if resume else None,
+         "vocabulary file": vocab_file, "limit vocabulary file": limit_vocab_file},
         {"model file (-o)": output, "training log": options.get("train_log"),
          "checkpoint": None if resume else options.get("checkpoint")})
+    closed = limit = None
+    if limit_vocab_file is not None and "checkpoint" in spec.options:
+        raise OptionError(f"--limit-vocab-file applies to n-gram models, not to --model {model} "
+                          "(--vocab gives any model a closed vocabulary)")
+    if vocab_file is not None or limit_vocab_file is not None:
+        from .vocabfile import read_vocab_file
+        if vocab_file is not None and (min_count != 1 or max_size is not None):
+            raise OptionError("--vocab gives the vocabulary; --min-count and --max-size "
+                              "do not apply with it")
+        closed = read_vocab_file(vocab_file, lowercase) if vocab_file is not None else None
+        limit = (read_vocab_file(limit_vocab_file, lowercase)
+                 if limit_vocab_file is not None else None)
     vocab, corpus = read_training_corpus(train_file, tokenizer, lowercase, min_count, max_size,
-                                         progress)
+                                         progress, closed=closed)
     # read before fitting, so that a bad validation file fails before training, not
     # after the model was written
     valid = read_corpus(valid_file, vocab) if valid_file is not None else None
@@ -70,6 +87,9 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
         extra["progress"] = progress
     with reporting(bool(progress)):
         lm = spec.fit(corpus, vocab, **options, **extra)
+        if limit is not None:
+            from .vocabfile import limit_vocabulary
+            lm = limit_vocabulary(lm, limit)
         if output is not None:
             from .modelfile import save
             with stage(f"writing {output}"):

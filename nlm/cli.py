@@ -156,6 +156,12 @@ def model_options(fn):
 @click.option("--max-size", type=int, default=None,
               help="Keep at most this many vocabulary entries (specials included).")
 @click.option("-o", "--output", required=True, help="Model file to write (.npz).")
+@click.option("--vocab", "vocab_file", default=None,
+              help="Closed vocabulary: the words this file lists (whitespace-separated); "
+              "every other word becomes <unk>.")
+@click.option("--limit-vocab-file", default=None,
+              help="N-gram models, as lmplz: keep only the n-grams whose words this file "
+              "lists; other words leave the vocabulary (their mass goes to <unk>).")
 @model_options
 @click.option("--keep-checkpoint", is_flag=True,
               help="Neural: keep the checkpoint OUTPUT.ckpt.npz after a successful run "
@@ -164,7 +170,7 @@ def model_options(fn):
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @user_errors
 def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_size,
-          output, keep_checkpoint, quiet, **model_options):
+          output, vocab_file, limit_vocab_file, keep_checkpoint, quiet, **model_options):
     """Train a language model on TRAIN_FILE (UTF-8, one sentence per line).
 
     \b
@@ -179,7 +185,7 @@ def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_s
     model = train_model(train_file, model_name, tokenizer=tokenizer, lowercase=lower,
                         min_count=min_count, max_size=max_size, valid_file=valid_file,
                         progress=not quiet, output=output, keep_checkpoint=keep_checkpoint,
-                        **options)
+                        vocab_file=vocab_file, limit_vocab_file=limit_vocab_file, **options)
     seconds = time.perf_counter() - t0
     click.echo(f"trained {model.describe().get('method', model.kind)} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
                f"{_describe_short(model)} -> {output}")
@@ -435,6 +441,30 @@ def info(model_file, as_json):
         if isinstance(value, dict):
             value = _settings(value)
         click.echo(f"{key}: {value}")
+
+
+@main.command("vocab")
+@click.argument("model_file")
+@click.option("--counts", is_flag=True, help="Also print each word's training count "
+              "(tab-separated; ARPA files have none: 0).")
+@user_errors
+def vocab_command(model_file, counts):
+    """Print the vocabulary of MODEL_FILE, one word per line in id order (<unk>, <s>,
+    </s> first). The output is a vocabulary file for nlm train --vocab or
+    --limit-vocab-file.
+
+    \b
+    Example:
+      nlm vocab shakespeare.npz > vocab.txt
+    """
+    model = load(model_file)
+    words = model.vocab.words
+    if counts:
+        lines = [f"{w}\t{c}" for w, c in zip(words, model.vocab.counts.tolist())]
+    else:
+        lines = words
+    for a in range(0, len(lines), 1 << 14):
+        click.echo("\n".join(lines[a:a + (1 << 14)]))
 
 
 def _short(v) -> str:

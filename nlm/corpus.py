@@ -255,8 +255,11 @@ def tokenize_text(text: str, vocab: Vocabulary) -> list[str]:
 
 def read_training_corpus(path, tokenizer: str = "whitespace", lowercase: bool = False,
                          min_count: int = 1, max_size: int | None = None,
-                         progress: bool = False) -> tuple[Vocabulary, Corpus]:
-    """Vocabulary and id corpus of a training file in one streaming pass.
+                         progress: bool = False, closed: list[str] | None = None
+                         ) -> tuple[Vocabulary, Corpus]:
+    """Vocabulary and id corpus of a training file in one streaming pass. ``closed``: the
+    vocabulary's words, given (:func:`nlm.vocabfile.closed_vocabulary`), instead of
+    those of the text (min_count and max_size do not apply).
 
     Words get provisional ids in order of appearance; once every count is known
     the vocabulary is built (frequency order, cutoffs) and the ids are remapped
@@ -284,9 +287,14 @@ def read_training_corpus(path, tokenizer: str = "whitespace", lowercase: bool = 
     del chunks, buf
     words_in_order = list(provisional)
     counts = np.bincount(raw[raw >= 0], minlength=len(words_in_order))
-    vocab = Vocabulary.build(Counter(dict(zip(words_in_order, counts.tolist()))), len(lengths),
-                             min_count=min_count, max_size=max_size, tokenizer=tokenizer,
-                             lowercase=lowercase)
+    if closed is not None:
+        from .vocabfile import closed_vocabulary
+        vocab = closed_vocabulary(closed, Counter(dict(zip(words_in_order, counts.tolist()))),
+                                  len(lengths), tokenizer=tokenizer, lowercase=lowercase)
+    else:
+        vocab = Vocabulary.build(Counter(dict(zip(words_in_order, counts.tolist()))),
+                                 len(lengths), min_count=min_count, max_size=max_size,
+                                 tokenizer=tokenizer, lowercase=lowercase)
     # provisional id -> final id; -1 marks words that are not in the vocabulary
     remap = np.array([vocab.index.get(w, -1) for w in words_in_order] + [EOS_ID], dtype=np.int32)
     for w in (BOS, EOS):  # a literal <s> or </s> in text is not the boundary symbol

@@ -157,6 +157,9 @@ CASES = {
                                        "does not exist"),
     "export-arpa: onto its model": (["export-arpa", "{d}/m.npz", "{d}/m.npz"], None,
                                     "would overwrite"),
+    # vocab
+    "vocab: truncated model": (["vocab", "{d}/truncated.npz"], None, "truncated or corrupt"),
+    "vocab: foreign npz": (["vocab", "{d}/foreign.npz"], None, "not an nlm model file"),
     # build-binary
     "build-binary: truncated model": (["build-binary", "{d}/truncated.npz", "{d}/o.nlmbin"],
                                       None, "truncated or corrupt"),
