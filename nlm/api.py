@@ -21,11 +21,33 @@ def default_checkpoint(output) -> str:
     return os.path.splitext(os.fspath(output))[0] + ".ckpt.npz"
 
 
+def _out_of_core(train_file, model, spec, options, memory, temp_dir, dask, arpa, output,
+                 tokenizer, lowercase, min_count, max_size, progress, vocab_files):
+    """The n-gram model estimated out of core or on Dask (:mod:`nlm.ngram.external`) when
+    that is needed or asked for; None when the in-memory estimator runs."""
+    if arpa is not None:
+        check_writable(arpa)
+        if model == "stupid":
+            raise OptionError("stupid backoff scores are not probabilities; an ARPA file "
+                              "would present them as probabilities")
+    if "checkpoint" in spec.options:
+        if memory is not None or temp_dir is not None or dask is not None or arpa is not None:
+            raise OptionError("--memory, --temp-dir, --dask and --arpa apply to n-gram models")
+        return None
+    from .ngram.external.train import train_if_out_of_core
+    with reporting(bool(progress)):
+        return train_if_out_of_core(train_file, model, dict(options), memory=memory,
+                                    temp_dir=temp_dir, dask=dask, output=output, arpa=arpa,
+                                    tokenizer=tokenizer, lowercase=lowercase,
+                                    min_count=min_count, max_size=max_size, progress=progress,
+                                    vocab_files=bool(vocab_files))
+
+
 def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
           lowercase: bool = False, min_count: int = 1, max_size: int | None = None,
           valid_file=None, progress: bool = False, output=None,
           keep_checkpoint: bool = False, vocab_file=None, limit_vocab_file=None,
-          **options) -> LanguageModel:
+          memory=None, temp_dir=None, dask=None, arpa=None, **options) -> LanguageModel:
     """Train a model of kind ``model`` on a text file (one sentence per line).
 
     ``options`` are the model's (see ``nlm.MODELS[model].defaults``). With
@@ -33,9 +55,14 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
     training) and a neural model checkpoints to ``OUTPUT.ckpt.npz`` unless a
     ``checkpoint`` is given. That default checkpoint is deleted once the model is saved,
     unless ``keep_checkpoint``; a checkpoint path the caller gave is always kept.
+
+    N-gram models: ``memory`` ("4G") is a budget that chooses between in-memory and
+    out-of-core estimation (:mod:`nlm.ngram.external`, spilling to ``temp_dir``);
+    ``dask`` ("local", "local:2" or a scheduler address) estimates on a Dask cluster.
     ``vocab_file``: a closed vocabulary (other words become ``<unk>``);
     ``limit_vocab_file``: keep only the n-grams whose words it lists
     (:mod:`nlm.vocabfile`).
+    ``arpa`` also writes the model as an ARPA file.
 
     >>> lm = train("corpora/shakespeare/train.txt", "add-k", order=2, k=0.01)  # doctest: +SKIP
     """
@@ -62,7 +89,13 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
          "checkpoint to resume from": options.get("checkpoint") if resume else None,
          "vocabulary file": vocab_file, "limit vocabulary file": limit_vocab_file},
         {"model file (-o)": output, "training log": options.get("train_log"),
-         "checkpoint": None if resume else options.get("checkpoint")})
+         "checkpoint": None if resume else options.get("checkpoint"),
+         "ARPA file (--arpa)": arpa})
+    lm = _out_of_core(train_file, model, spec, options, memory, temp_dir, dask, arpa, output,
+                      tokenizer, lowercase, min_count, max_size, progress,
+                      vocab_file or limit_vocab_file)
+    if lm is not None:
+        return lm
     closed = limit = None
     if limit_vocab_file is not None and "checkpoint" in spec.options:
         raise OptionError(f"--limit-vocab-file applies to n-gram models, not to --model {model} "
@@ -94,6 +127,10 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
             from .modelfile import save
             with stage(f"writing {output}"):
                 save(lm, output)
+        if arpa is not None:
+            from .ngram.arpa import write_arpa
+            with stage(f"writing {arpa}"):
+                write_arpa(lm, arpa)
         if temporary_checkpoint is not None and os.path.exists(temporary_checkpoint):
             # the model is safe; its checkpoint (about 3x its size) was only for --resume
             try:

@@ -162,6 +162,23 @@ def model_options(fn):
 @click.option("--limit-vocab-file", default=None,
               help="N-gram models, as lmplz: keep only the n-grams whose words this file "
               "lists; other words leave the vocabulary (their mass goes to <unk>).")
+@click.option("--memory", default=None,
+              help="N-gram models: memory budget such as 4G or 500M. The estimator runs in "
+              "memory when the corpus fits it, else out of core: counts are spilled to "
+              "--temp-dir in sorted blocks and merged, with peak memory about the budget "
+              "plus 300M. The choice is reported. [default: decided from the memory "
+              "available]")
+@click.option("--temp-dir", default=None,
+              help="N-gram models: where out-of-core estimation spills (needs about 25 "
+              "bytes per token at order 5); removed on success, failure and Ctrl-C. "
+              "[default: the system's temporary directory]")
+@click.option("--dask", default=None,
+              help="N-gram models: estimate on a Dask cluster: a scheduler address "
+              "(tcp://host:8786), or local[:N] for a local cluster of N workers (pip install "
+              "\"nlm[dask]\").")
+@click.option("--arpa", default=None,
+              help="N-gram models: also write the model as an ARPA file (.arpa or .arpa.gz), "
+              "streamed.")
 @model_options
 @click.option("--keep-checkpoint", is_flag=True,
               help="Neural: keep the checkpoint OUTPUT.ckpt.npz after a successful run "
@@ -170,7 +187,8 @@ def model_options(fn):
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @user_errors
 def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_size,
-          output, vocab_file, limit_vocab_file, keep_checkpoint, quiet, **model_options):
+          output, vocab_file, limit_vocab_file, memory, temp_dir, dask, arpa, keep_checkpoint,
+          quiet, **model_options):
     """Train a language model on TRAIN_FILE (UTF-8, one sentence per line).
 
     \b
@@ -185,7 +203,8 @@ def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_s
     model = train_model(train_file, model_name, tokenizer=tokenizer, lowercase=lower,
                         min_count=min_count, max_size=max_size, valid_file=valid_file,
                         progress=not quiet, output=output, keep_checkpoint=keep_checkpoint,
-                        vocab_file=vocab_file, limit_vocab_file=limit_vocab_file, **options)
+                        vocab_file=vocab_file, limit_vocab_file=limit_vocab_file,
+                        memory=memory, temp_dir=temp_dir, dask=dask, arpa=arpa, **options)
     seconds = time.perf_counter() - t0
     click.echo(f"trained {model.describe().get('method', model.kind)} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
                f"{_describe_short(model)} -> {output}")

@@ -129,3 +129,12 @@ def stage(name: str):
     if stream is not None:
         stream.write(f"{name}: {time.perf_counter() - t0:.2f} s\n")
         stream.flush()
+
+
+def note(text: str):
+    """Inside :func:`reporting`, print one line (a choice the pipeline made, such as
+    in-memory or out-of-core estimation)."""
+    stream = _STAGE_STREAM.get()
+    if stream is not None:
+        stream.write(text + "\n")
+        stream.flush()

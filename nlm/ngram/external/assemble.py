@@ -90,8 +90,25 @@ def model_header(vocab, order: int, method: str, normalized: bool, options: dict
             "vocab": vocab.to_json()}
 
 
-def _load_records(directory, r, k, what):
-    rec = spill.load(record_path(directory, r, k, what), np.int32, k + 2)
+def _record_files(directory: str, k: int) -> dict:
+    """(bucket, what) -> the record files of order k (one per writer)."""
+    out: dict = {}
+    prefix = f".{k}."
+    for name in os.listdir(directory):
+        if name.startswith("b") and prefix in name:
+            r, kk, rest = name[1:].split(".", 2)
+            if int(kk) == k:
+                what = rest[:3] if rest.startswith("bow") else rest[:2]
+                out.setdefault((int(r), what), []).append(os.path.join(directory, name))
+    return out
+
+
+def _load_records(files: dict, r, k, what):
+    paths = sorted(files.get((r, what), []))
+    parts = [spill.load(p, np.int32, k + 2) for p in paths]
+    rec = (parts[0] if len(parts) == 1 else
+           np.concatenate(parts) if parts else np.zeros((0, k + 2), dtype=np.int32))
+    del parts
     words = np.ascontiguousarray(rec[:, :k])
     values = np.ascontiguousarray(rec[:, k:]).view(np.float64).reshape(-1)
     return words, values
@@ -134,15 +151,16 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
         if npz is not None:
             npz.begin(f"keys.{k}", np.int64, sizes[k - 1])
         offsets = np.zeros(n_buckets + 1, dtype=np.int64)
+        files = _record_files(directory, k)
         for r in range(n_buckets):
-            words, lp = _sorted(*_load_records(directory, r, k, "lp"), V)
+            words, lp = _sorted(*_load_records(files, r, k, "lp"), V)
             n = len(words)
             offsets[r + 1] = offsets[r] + n
             if k < N:
                 if constant_logbow is not None:
                     bow = np.full(n, constant_logbow)
                 else:
-                    bw, bv = _sorted(*_load_records(directory, r, k, "bow"), V)
+                    bw, bv = _sorted(*_load_records(files, r, k, "bow"), V)
                     bow = np.zeros(n)
                     if _join_sorted(words, bw, bv, bow) != len(bw):
                         raise RuntimeError(f"order {k}: a backoff weight has no n-gram")
@@ -169,7 +187,7 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
                     spill.append(bow_path, bow)
             if arpa is not None:
                 arpa.write(words, lp, bow)
-            spill.remove(record_path(directory, r, k, "lp"), record_path(directory, r, k, "bow"))
+            spill.remove(*files.get((r, "lp"), []), *files.get((r, "bow"), []))
             del words, lp, bow, rows
         if offsets[-1] != sizes[k - 1]:
             raise RuntimeError(f"order {k}: {offsets[-1]} n-grams assembled, {sizes[k - 1]} "

@@ -109,8 +109,10 @@ def _log(x):
         return np.log(x)
 
 
-def record_path(directory: str, r: int, k: int, what: str) -> str:
-    return os.path.join(directory, f"b{r}.{k}.{what}")
+def record_path(directory: str, r: int, k: int, what: str, writer: str = "") -> str:
+    """Records of order k in bucket r; ``writer`` tells apart the files of partitions
+    estimated at the same time (Dask workers), which the assembler reads together."""
+    return os.path.join(directory, f"b{r}.{k}.{what}{writer}")
 
 
 def _records(words: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -123,7 +125,7 @@ def _records(words: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def spill_records(directory: str, bucket_of: np.ndarray, n_buckets: int, k: int, what: str,
-                  words: np.ndarray, values: np.ndarray):
+                  words: np.ndarray, values: np.ndarray, writer: str = ""):
     """Append records to the buckets of their first words."""
     if len(words) == 0:
         return
@@ -134,11 +136,11 @@ def spill_records(directory: str, bucket_of: np.ndarray, n_buckets: int, k: int,
     for r in range(n_buckets):
         a, b = start[r], start[r + 1]
         if b > a:
-            spill.append(record_path(directory, r, k, what), rec[a:b])
+            spill.append(record_path(directory, r, k, what, writer), rec[a:b])
 
 
 def estimate_partition(tables: PartitionTables, method: Method, p_unigram: np.ndarray,
-                       directory: str, bucket_of: np.ndarray, n_buckets: int):
+                       directory: str, bucket_of: np.ndarray, n_buckets: int, writer: str = ""):
     """Spill the partition's records; return (context words, log bow) of its order-1
     contexts (unigram backoff weights)."""
     N = tables.order
@@ -168,7 +170,7 @@ def estimate_partition(tables: PartitionTables, method: Method, p_unigram: np.nd
             bow_log = _log(left)
             del left
         words = tables.words(k)
-        spill_records(directory, bucket_of, n_buckets, k, "lp", words, lp)
+        spill_records(directory, bucket_of, n_buckets, k, "lp", words, lp, writer)
         del lp
         if bow_log is not None:
             ctx_words = words[rep, :k - 1]
@@ -176,7 +178,7 @@ def estimate_partition(tables: PartitionTables, method: Method, p_unigram: np.nd
                 uni_words, uni_bow = ctx_words[:, 0].copy(), bow_log
             else:
                 spill_records(directory, bucket_of, n_buckets, k - 1, "bow", ctx_words,
-                              bow_log)
+                              bow_log, writer)
         del words
         p_prev = p
     return uni_words, uni_bow

@@ -1,0 +1,103 @@
+"""``nlm.train``'s door to out-of-core and distributed estimation: which path runs.
+
+:func:`train_if_out_of_core` decides (:func:`.budget.choose`), says what it chose,
+and, for out-of-core, runs the pipeline and returns a :class:`SavedNgramModel`: the
+model is on disk and is only loaded if something asks it for probabilities (a
+model trained out of core may not fit in memory).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ...errors import OptionError
+from ...progress import note
+from .budget import choose, parse_memory
+from .pipeline import estimate, supports
+
+
+class SavedNgramModel:
+    """A model written by the out-of-core pipeline: what ``nlm train`` reports about it
+    without loading it, and the loaded model for anything else."""
+
+    kind = "backoff"
+
+    def __init__(self, path, vocab, header, info, owned_dir=None):
+        self.path, self.vocab, self.header, self.info = os.fspath(path), vocab, header, info
+        self.order = header["config"]["order"]
+        self.normalized = header["config"]["normalized"]
+        self.method = header["config"]["method"]
+        self.options = header["config"]["options"]
+        self._model = None
+        self._owned_dir = owned_dir
+
+    def describe(self) -> dict:
+        return {"method": self.method, "ngrams": list(self.info.sizes),
+                "estimation": "out-of-core", "partitions": self.info.partitions,
+                "buckets": self.info.buckets}
+
+    def load(self):
+        if self._model is None:
+            from ...modelfile import load
+            self._model = load(self.path)
+        return self._model
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.load(), name)
+
+
+def train_if_out_of_core(train_file, model: str, options: dict, *, memory=None, temp_dir=None,
+                         dask=None, output=None, arpa=None, tokenizer="whitespace",
+                         lowercase=False, min_count=1, max_size=None, progress=False,
+                         vocab_files=False):
+    """Run out-of-core (or Dask) estimation when it is needed or asked for and return
+    the model; None when the in-memory estimator should run."""
+    budget = parse_memory(memory) if memory is not None else None
+    why_not = supports(model, options)
+    if vocab_files and not why_not:
+        why_not = "--vocab and --limit-vocab-file are applied in memory only"
+    order = options.get("order", 3)
+    if dask is not None:
+        if why_not:
+            raise OptionError(f"{why_not}; --dask runs the out-of-core estimators")
+        external, why = True, f"distributed on Dask ({dask})"
+    else:
+        external, why = choose(train_file, order if isinstance(order, int) else 3, budget,
+                               not why_not)
+        if why_not and budget is not None:
+            why += f": {why_not}"
+    if budget is not None or dask is not None or external:
+        note(f"estimation: {why}")
+    if not external:
+        return None
+    if budget is None:
+        from .budget import available_memory
+        budget = max(1 << 28, int(0.5 * (available_memory() or (4 << 30))))
+    runner = None
+    if dask is not None:
+        from .distributed import DaskRunner
+        runner = DaskRunner(dask)
+    owned = None
+    target = output
+    if target is None:       # the Python API without output: the model is loaded at the end
+        owned = tempfile.mkdtemp(prefix="nlm-model-", dir=temp_dir)
+        target = os.path.join(owned, "model.npz")
+    try:
+        vocab, header, info = estimate(train_file, model, options, output=target,
+                                       budget=budget, temp_dir=temp_dir, arpa=arpa,
+                                       tokenizer=tokenizer, lowercase=lowercase,
+                                       min_count=min_count, max_size=max_size,
+                                       progress=progress, runner=runner)
+    finally:
+        if runner is not None:
+            runner.close()
+    saved = SavedNgramModel(target, vocab, header, info)
+    if owned is not None:
+        import shutil
+        try:
+            return saved.load()
+        finally:
+            shutil.rmtree(owned, ignore_errors=True)
+    return saved
