@@ -24,6 +24,7 @@ from ..vocab import Vocabulary
 from .base import NgramModel
 from .backoff_kernels import (_build_hash, _next_logprobs, _ngram_logprobs,
                               _score_corpus, _suffix_closed)
+from .binary_kernels import _score_probing
 from .counts import NgramCounts
 
 
@@ -74,6 +75,7 @@ class BackoffModel(NgramModel):
         self._child = None
         self._coff = None
         self._hash = None
+        self._probing = None  # a binary file's probing table (nlm.ngram.binary)
         self._scored = 0  # tokens scored so far, to decide when the hash pays
         self.method = method
         self.normalized = bool(normalized)
@@ -107,6 +109,7 @@ class BackoffModel(NgramModel):
         self.logprobs = [lp[v] for v in view]
         self.logbows = [bow[v] for v in view[:N - 1]]
         self._hash = query_hash
+        self._probing = None
         self._scored = 0
         self.method = method
         self.normalized = bool(normalized)
@@ -170,6 +173,11 @@ class BackoffModel(NgramModel):
                                          table, bits))
             self._hash = (table, bits, closed)
 
+    def use_probing(self, slots: np.ndarray, closed: bool) -> None:
+        """Score text through ``slots``, the (size, 4) int64 probing table of
+        :mod:`.binary_kernels` (a binary model file's), instead of the n-gram hash."""
+        self._probing = (slots, slots.view(np.float64), bool(closed))
+
     def _find(self, ids) -> int:
         return self.tables.find(ids)
 
@@ -194,6 +202,12 @@ class BackoffModel(NgramModel):
         if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
             raise InputError("token id outside the vocabulary")
         out = np.empty(len(ids), dtype=np.float64)
+        if self._probing is not None:
+            slots_i, slots_f, closed = self._probing
+            V = self.vocab_size
+            _score_probing(ids, offsets, V, self.order, self._lp[:V], self._bow[:V], slots_i,
+                           slots_f, closed, out)
+            return out
         # The hash costs about as much to build as scoring a quarter as many tokens
         # as there are n-grams saves; the numbers are the same either way.
         self._scored += len(ids)

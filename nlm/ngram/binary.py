@@ -13,9 +13,13 @@ pages in only what it touches. Layout (little-endian)::
     data start    16 + H rounded up to 4096; every array starts on a 64-byte boundary
 
 The arrays are the kernels' flat tables (:mod:`.backoff_kernels`: keys, off, lp, bow,
-child, coff), the hash of every n-gram that scoring text uses (built once, here, so
-that no query ever has to), and the vocabulary's counts. Probabilities stay float64,
-so a binary model gives bit for bit the numbers of the model it was built from.
+child, coff), which answer every query (next-word distributions, single n-grams,
+export), the probing table that scoring text uses (:mod:`.binary_kernels`: one
+32-byte slot per n-gram with its probability and backoff weight, so that a lookup
+touches one cache line; built once, here), and the vocabulary's counts.
+Probabilities stay float64, so a binary model gives bit for bit the numbers of the
+model it was built from. Size: about 32 bytes per n-gram for the sorted tables and
+46 for the probing table (load factor 0.7).
 
 Loading checks what can be checked without reading the tables: the magic, the header,
 the format version (a newer one is refused with a one-line error), the file size (a
@@ -40,6 +44,7 @@ from ..modelfile import FileFormat, register_format
 from ..version import __version__
 from ..vocab import Vocabulary
 from .backoff import BackoffModel
+from .binary_kernels import _build_probing, _probing_suffix_closed
 
 MAGIC = b"NLMBIN\r\n"
 FORMAT = "nlm-binary"
@@ -51,11 +56,25 @@ PAGE = 4096
 KENLM_MAGIC = b"mmap lm "
 _TABLES = ("keys", "off", "lp", "bow", "child", "coff")
 _DTYPES = {"keys": "<i8", "off": "<i8", "lp": "<f8", "bow": "<f8", "child": "<i8",
-           "coff": "<i8", "hash": "<i8", "vocab.counts": "<i8"}
+           "coff": "<i8", "probing": "<i8", "vocab.counts": "<i8"}
+#: slots per n-gram of the probing table
+LOAD_FACTOR = 0.7
 
 
 def _round_up(n: int, to: int) -> int:
     return (n + to - 1) // to * to
+
+
+def build_probing(model: BackoffModel) -> tuple[np.ndarray, bool]:
+    """(the (slots, 4) int64 probing table of ``model``'s n-grams of order >= 2, whether
+    the model is suffix-closed)."""
+    keys, off, lp, bow, _, _ = model._tab()
+    n = int(off[-1] - off[1])
+    size = max(int(n / LOAD_FACTOR) + 1, 16)
+    slots = np.empty((size, 4), dtype=np.int64)
+    _build_probing(keys, off, lp, bow, model.order, slots, slots.view(np.float64))
+    closed = bool(_probing_suffix_closed(keys, off, model.order, model.vocab_size, slots))
+    return slots, closed
 
 
 def write_binary(model: BackoffModel, path) -> int:
@@ -70,10 +89,9 @@ def write_binary(model: BackoffModel, path) -> int:
         model.check_tables()
     except ValueError as e:
         raise NlmError(f"the model's tables are inconsistent ({e})") from None
-    model.build_query_hash()
-    table, bits, closed = model._hash
+    slots, closed = build_probing(model)
     arrays = dict(zip(_TABLES, model._tab()))
-    arrays["hash"] = table
+    arrays["probing"] = slots
     arrays["vocab.counts"] = model.vocab.counts
     layout, offset = {}, 0
     for name, arr in arrays.items():
@@ -83,7 +101,7 @@ def write_binary(model: BackoffModel, path) -> int:
         offset = _round_up(offset + arr.nbytes, ALIGN)
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "nlm_version": __version__,
               "kind": model.kind, "config": model.config(), "vocab": model.vocab.to_json(),
-              "hash": {"bits": int(bits), "closed": bool(closed)}, "arrays": layout,
+              "probing": {"closed": bool(closed)}, "arrays": layout,
               "data_bytes": offset}
     text = json.dumps(header).encode("utf-8")
     start = _round_up(16 + len(text), PAGE)
@@ -162,17 +180,17 @@ def read_binary(path) -> BackoffModel:
         arrays = _arrays(header, buf, start)
         config = header["config"]
         vocab = Vocabulary.from_json(header["vocab"], arrays.pop("vocab.counts"))
-        hash_info = header["hash"]
-        bits = int(hash_info["bits"])
-        table = arrays.pop("hash")
-        if table.shape != (1 << bits, 2):
-            raise ValueError("the hash table does not have 2^bits slots")
-        return BackoffModel.from_flat(
+        slots = arrays.pop("probing")
+        off = arrays["off"]
+        if slots.ndim != 2 or slots.shape[1] != 4 or slots.shape[0] < off[-1] - off[1]:
+            raise ValueError("the probing table is too small for the n-grams")
+        model = BackoffModel.from_flat(
             vocab, tuple(arrays[name] for name in _TABLES),
-            query_hash=(table, bits, bool(hash_info["closed"])),
             method=str(config.get("method", "arpa")),
             normalized=bool(config.get("normalized", True)),
             options=dict(config.get("options", {})))
+        model.use_probing(slots, bool(header["probing"]["closed"]))
+        return model
     except KeyError as e:
         raise ModelFileError(f"{path}: corrupt nlm binary model (missing {e.args[0]!r})") \
             from None
@@ -209,11 +227,9 @@ def verify_binary(path) -> BackoffModel:
     model = read_binary(path)
     try:
         model.check_tables()
-        table, bits, closed = model._hash
-        rows = table[:, 1][table[:, 0] != -1]
-        if len(rows) != model._off[-1] - model._off[1] or (
-                len(rows) and (rows.min() < 0 or rows.max() >= np.diff(model._off).max())):
-            raise ValueError("the n-gram hash does not match the tables")
+        slots, closed = build_probing(model)
+        if not np.array_equal(slots, model._probing[0]) or closed != model._probing[2]:
+            raise ValueError("the probing table does not match the tables")
     except ValueError as e:
         raise ModelFileError(f"{os.fspath(path)}: corrupt nlm binary model ({e})") from None
     return model
