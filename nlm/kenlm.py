@@ -36,6 +36,8 @@ from .errors import ModelFileError
 from .model import LanguageModel as _NlmModel
 from .ngram.base import NgramModel
 from .ngram.backoff import BackoffModel
+from .ngram.binary_kernels import _sentence_probing
+from .ngram.query_kernels import _sentence_full_scores
 from .vocab import BOS_ID, EOS_ID, UNK_ID
 
 LOG10E = 1.0 / math.log(10.0)
@@ -129,20 +131,10 @@ class Model:
 
     # -- single words -----------------------------------------------------------
     def _full(self, context: tuple, wid: int) -> tuple[float, int]:
-        """(ln p(wid | context), length of the n-gram matched)."""
-        if self._backoff:
-            gram = np.array([context + (wid,)], dtype=np.int64)
-            lp, matched = self._lm_full(gram, np.array([gram.shape[1]], dtype=np.int64))
-            return float(lp[0]), int(matched[0])
-        return (float(self._lm.next_logprobs(tuple(context))[wid]),
-                min(len(context) + 1, self._N))
-
-    def _lm_full(self, grams, lengths):
-        from .ngram.query_kernels import _full_scores
-        out = np.empty(len(grams), dtype=np.float64)
-        matched = np.empty(len(grams), dtype=np.int64)
-        _full_scores(grams, lengths, self._lm.vocab_size, self._N, self._lm._tab(), out, matched)
-        return out, matched
+        """(ln p(wid | context), length of the n-gram matched): the context's words are
+        read first, from no context (they are at most order - 1)."""
+        lp, matched = self._ln_scores(list(context) + [wid], bos=False)
+        return float(lp[-1]), int(matched[-1])
 
     def _next_state(self, context: tuple, wid: int, matched: int) -> tuple:
         keep = min(matched, self._N - 1)
@@ -158,44 +150,52 @@ class Model:
         return self.BaseFullScore(in_state, word, out_state).log_prob
 
     # -- sentences ------------------------------------------------------------------
-    def _sentence(self, sentence: str, bos: bool, eos: bool):
-        """(log10 probs, matched lengths, oov flags) of every word (and </s>)."""
-        words = sentence.split()
-        ids = [self._index.get(w, UNK_ID) for w in words]
-        oov = [i == UNK_ID for i in ids]
+    def _ln_scores(self, ids: list[int], bos: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(ln probs, matched lengths) of the ids of one sentence, read after <s> or not."""
+        T, N = len(ids), self._N
+        lp = np.empty(T, dtype=np.float64)
+        matched = np.empty(T, dtype=np.int64)
+        if self._backoff:
+            lm, V = self._lm, self._lm.vocab_size
+            if lm._probing is not None:     # a binary file: one cache line per lookup
+                slots_i, slots_f, _ = lm._probing
+                _sentence_probing(np.array(ids, dtype=np.int64), bos, V, N, lm._lp[:V],
+                                  lm._bow[:V], slots_i, slots_f, lp, matched)
+            else:
+                _sentence_full_scores(np.array(ids, dtype=np.int64), bos, V, N, lm._tab(),
+                                      lp, matched)
+            return lp, matched
+        seq = ([BOS_ID] if bos and N > 1 else []) + list(ids)
+        s = len(seq) - T
+        for t in range(T):
+            context = tuple(seq[max(0, s + t - N + 1):s + t])
+            lp[t] = self._lm.next_logprobs(context)[ids[t]]
+            matched[t] = len(context) + 1
+        return lp, matched
+
+    def _ids(self, sentence: str, eos: bool) -> list[int]:
+        get = self._index.get
+        ids = [get(w, UNK_ID) for w in sentence.split()]
         if eos:
             ids.append(EOS_ID)
-            oov.append(False)
-        if not ids:
-            return np.zeros(0), np.zeros(0, dtype=np.int64), oov
-        start = [BOS_ID] if bos and self._N > 1 else []
-        seq = np.array(start + ids, dtype=np.int64)
-        T, s, N = len(ids), len(start), self._N
-        grams = np.zeros((T, N), dtype=np.int64)
-        lengths = np.empty(T, dtype=np.int64)
-        for t in range(T):
-            a = max(0, s + t - N + 1)
-            n = s + t + 1 - a
-            grams[t, :n] = seq[a:s + t + 1]
-            lengths[t] = n
-        if self._backoff:
-            lp, matched = self._lm_full(grams, lengths)
-        else:
-            lp = np.array([self._lm.next_logprobs(tuple(grams[t, :lengths[t] - 1]))[ids[t]]
-                           for t in range(T)])
-            matched = lengths.copy()
-        return lp * LOG10E, matched, oov
+        return ids
 
     def score(self, sentence: str, bos: bool = True, eos: bool = True) -> float:
         """log10 p(sentence [</s>] | [<s>]), as ``kenlm.Model.score``."""
-        lp, _, _ = self._sentence(sentence, bos, eos)
-        return float(math.fsum(lp.tolist())) if len(lp) else 0.0
+        ids = self._ids(sentence, eos)
+        if not ids:
+            return 0.0
+        return float(self._ln_scores(ids, bos)[0].sum()) * LOG10E
 
     def full_scores(self, sentence: str, bos: bool = True, eos: bool = True):
         """Yield (log10 prob, n-gram length, oov) for every word (and </s>)."""
-        lp, matched, oov = self._sentence(sentence, bos, eos)
-        for p, m, o in zip(lp.tolist(), matched.tolist(), oov):
-            yield p, m, o
+        ids = self._ids(sentence, eos)
+        if not ids:
+            return
+        lp, matched = self._ln_scores(ids, bos)
+        n_words = len(ids) - eos
+        for t, (p, m) in enumerate(zip((lp * LOG10E).tolist(), matched.tolist())):
+            yield p, m, t < n_words and ids[t] == UNK_ID
 
     def perplexity(self, sentence: str) -> float:
         """10 ** (-log10 p(sentence </s> | <s>) / (words + 1))."""

@@ -139,3 +139,46 @@ def _score_probing(ids, offsets, V, N, uni_lp, uni_bow, slots_i, slots_f, closed
                 prev_row[j] = cur_row[j]
                 prev_bow[j] = cur_bow[j]
             ctx += 1
+
+
+@njit(cache=True)
+def _sentence_probing(ids, bos, V, N, uni_lp, uni_bow, slots_i, slots_f, out, matched):
+    """out[t] = ln P(ids[t] | the sentence so far), matched[t] = the length of the
+    longest stored n-gram ending there, for one sentence read after ``<s>`` (``bos``)
+    or after no context (the probing-table twin of
+    :func:`~nlm.ngram.query_kernels._sentence_full_scores`)."""
+    size = slots_i.shape[0]
+    prev_row = np.full(N, -1, dtype=np.int64)
+    prev_bow = np.zeros(N, dtype=np.float64)
+    cur_row = np.empty(N, dtype=np.int64)
+    cur_bow = np.empty(N, dtype=np.float64)
+    ctx = 0
+    if bos and N > 1:
+        prev_row[0] = BOS_ROW
+        prev_bow[0] = uni_bow[BOS_ROW]
+        ctx = 1
+    for t in range(len(ids)):
+        w = ids[t]
+        cur_row[:] = -1
+        cur_row[0] = w
+        cur_bow[0] = uni_bow[w]
+        longest = 1
+        v = uni_lp[w]
+        for j in range(2, min(N, ctx + 1) + 1):
+            r = prev_row[j - 2]
+            if r >= 0:
+                h = _probe(slots_i, size, (r * V + w) * 32 + j)
+                if h >= 0:
+                    cur_row[j - 1] = slots_i[h, 1]
+                    cur_bow[j - 1] = slots_f[h, 3]
+                    longest = j
+                    v = slots_f[h, 2]
+        for m in range(longest, min(N - 1, ctx) + 1):
+            if prev_row[m - 1] >= 0:
+                v += prev_bow[m - 1]
+        out[t] = v
+        matched[t] = longest
+        for j in range(N):
+            prev_row[j] = cur_row[j]
+            prev_bow[j] = cur_bow[j]
+        ctx += 1
