@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .backoff_kernels import _child, _context_rows
+from .backoff_kernels import _child
 
 
 @njit(cache=True)

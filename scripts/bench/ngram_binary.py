@@ -1,11 +1,13 @@
 """Binary n-gram models: load time and query speed of nlm's memory-mapped format against
 KenLM's build_binary + query (probing and trie), on the same model, in the same run.
 
-The model: a 5-gram estimated by KenLM's lmplz on a synthetic corpus (WikiText-2
-train sentences shuffled and repeated, 10% of tokens replaced by unigram draws,
-the literal <unk> written as another word: REFERENCE.md's recipe), written as ARPA.
-From that one ARPA file KenLM builds its probing and trie binaries and nlm its
-``.nlmbin``. The test text is made the same way with another seed.
+The model: a modified Kneser-Ney 5-gram estimated on a synthetic corpus (WikiText-2
+train sentences shuffled and repeated, 10% of tokens replaced by unigram draws, the
+literal <unk> written as another word: REFERENCE.md's recipe), by ``nlm train``
+(``--source nlm``, default: nlm writes the ARPA file KenLM builds from, and builds its
+own binary from the .npz) or by KenLM's lmplz (``--source lmplz``: both binaries are
+built from lmplz's ARPA file; nlm's ARPA reader needs about 250 bytes per n-gram, so
+this suits smaller models). The test text is made the same way with another seed.
 
 Measured (page cache warm: every file was just written; the machine's other load is
 printed first):
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -100,6 +101,17 @@ def kenlm_rss_mb(out: str) -> float:
             return float(part.split(":")[1]) / 1024
     return float("nan")
 
+
+BUILD = """
+import resource, sys
+from nlm.cli import main
+try:
+    main(["build-binary", *sys.argv[1:]])
+except SystemExit as e:
+    if e.code:
+        raise
+print("peak RSS KiB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
 
 NLM_LOAD = """
 import sys, time, resource
@@ -177,6 +189,8 @@ def main():
     ap.add_argument("--order", type=int, default=5)
     ap.add_argument("--workdir", default="/tmp/nlm_binary_bench")
     ap.add_argument("--memory", default="8G", help="lmplz -S")
+    ap.add_argument("--source", choices=["nlm", "lmplz"], default="nlm",
+                    help="who estimates the model (see above)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--api-tokens", type=int, default=300_000,
                     help="tokens scored through the Python APIs")
@@ -188,7 +202,8 @@ def main():
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores\n")
     train, test = work / f"train.{args.tokens}.txt", work / f"test.{args.test_tokens}.txt"
-    arpa = work / f"model.{args.tokens}.o{args.order}.arpa"
+    arpa = work / f"model.{args.source}.{args.tokens}.o{args.order}.arpa"
+    npz = work / f"model.{args.tokens}.o{args.order}.npz"
     steps = []
     if not train.exists():
         t0 = time.perf_counter()
@@ -196,23 +211,30 @@ def main():
         steps.append(f"synthetic training text: {time.perf_counter() - t0:.1f} s")
     if not test.exists():
         synthetic_text(test, args.test_tokens, seed=1)
-    if not arpa.exists():
+    nlm_cli = [sys.executable, "-m", "nlm.cli"]
+    if args.source == "lmplz" and not arpa.exists():
         (work / "lmtmp").mkdir(exist_ok=True)
         s, _ = wall([str(KENLM / "lmplz"), "-o", str(args.order), "-S", args.memory, "-T",
                      str(work / "lmtmp"), "--discount_fallback", "--text", str(train),
                      "--arpa", str(arpa)])
         steps.append(f"lmplz -o {args.order}: {s:.1f} s")
+    if args.source == "nlm" and not arpa.exists():
+        if not npz.exists():
+            s, out = wall(nlm_cli + ["train", str(train), "--model", "mkn", "--order",
+                                     str(args.order), "-q", "-o", str(npz)], env=env)
+            steps.append(f"nlm train --model mkn --order {args.order}: {s:.1f} s")
+        s, _ = wall(nlm_cli + ["export-arpa", str(npz), str(arpa)], env=env)
+        steps.append(f"nlm export-arpa: {s:.1f} s")
+    source = arpa if args.source == "lmplz" else npz
     probing, trie, nlmbin = (work / "model.probing", work / "model.trie",
                              work / "model.nlmbin")
     build = {}
     build["KenLM probing"], _ = wall([str(KENLM / "build_binary"), "probing", str(arpa),
                                       str(probing)])
     build["KenLM trie"], _ = wall([str(KENLM / "build_binary"), "trie", str(arpa), str(trie)])
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    build["nlm"], out = wall([sys.executable, "-m", "nlm.cli", "build-binary", str(arpa),
-                              str(nlmbin)], env=env)
-    nlm_build_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    steps.append(out.strip().splitlines()[-1])
+    build["nlm"], out = wall([sys.executable, "-c", BUILD, str(source), str(nlmbin)], env=env)
+    nlm_build_rss = float(out.strip().splitlines()[-1].split()[-1])
+    steps.append(out.strip().splitlines()[-2])
     ngrams = out.split("n-grams ")[1].split(",")[0] if "n-grams " in out else "?"
 
     # -- load ---------------------------------------------------------------------
@@ -264,10 +286,10 @@ def main():
           f"test text {text_tokens:,} tokens\n")
     for s in steps:
         print(f"- {s}")
-    print(f"- nlm build-binary peak RSS {nlm_build_rss / 1024:.0f} MB (reading the ARPA file "
-          "included)\n")
+    print(f"- nlm build-binary from {source.name}: peak RSS {nlm_build_rss / 1024:.0f} MB "
+          "(reading the model included)\n")
     print("| model file | build s | size MiB | load: process on empty input s | "
-          "load in-process s | RSS after load MiB |")
+          "load in-process s | RSS MiB (KenLM: query's RSSMax; nlm: after load) |")
     print("|---|---|---|---|---|---|")
     for name, path in (("KenLM probing", probing), ("KenLM trie", trie)):
         for method in ("populate", "lazy"):
