@@ -72,10 +72,11 @@ class RunInfo:
 
 def estimate(train_file, model: str, options: dict, *, output, budget: int, temp_dir=None,
              arpa=None, tokenizer="whitespace", lowercase=False, min_count=1, max_size=None,
-             progress=False, runner=None):
+             progress=False, runner=None, plan: Plan | None = None):
     """Estimate ``model`` out of core and write it to ``output`` (and ARPA to ``arpa``).
     Returns (vocab, header, RunInfo). ``runner``: runs the per-partition work elsewhere
-    (:mod:`.distributed`); None runs it here, one partition after another."""
+    (:mod:`.distributed`); None runs it here, one partition after another. ``plan``
+    overrides the sizes the budget gives (tests cut tiny corpora into many pieces)."""
     why = supports(model, options)
     if why:
         raise OptionError(why)
@@ -83,7 +84,7 @@ def estimate(train_file, model: str, options: dict, *, output, budget: int, temp
     if arpa is not None and model == "stupid":
         raise OptionError("stupid backoff scores are not probabilities; an ARPA file would "
                           "present them as probabilities")
-    plan = Plan.for_budget(budget, N)
+    plan = plan or Plan.for_budget(budget, N)
     method = Method(model, mle_unigrams=bool(options.get("mle_unigrams") or False))
     with spill.work_dir(temp_dir) as d:
         with stage(f"reading {os.path.basename(os.fspath(train_file))} to token ids"):

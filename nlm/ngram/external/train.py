@@ -55,6 +55,8 @@ def train_if_out_of_core(train_file, model: str, options: dict, *, memory=None, 
     """Run out-of-core (or Dask) estimation when it is needed or asked for and return
     the model; None when the in-memory estimator should run."""
     budget = parse_memory(memory) if memory is not None else None
+    if temp_dir is not None and not os.path.isdir(temp_dir):
+        raise OptionError(f"{temp_dir}: temporary directory does not exist")
     why_not = supports(model, options)
     if vocab_files and not why_not:
         why_not = "--vocab and --limit-vocab-file are applied in memory only"

@@ -1,0 +1,241 @@
+"""Out-of-core and distributed n-gram estimation (nlm/ngram/external) against the
+in-memory estimators: the same tables, probabilities and backoff weights, under
+budgets so small that the corpus is cut into many partitions and output buckets."""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import nlm
+from nlm.errors import NlmError, OptionError
+from nlm.modelfile import load
+from nlm.ngram.arpa import read_arpa
+from nlm.ngram.discount import DiscountWarning
+from nlm.ngram.external import budget, pipeline, spill
+from nlm.ngram.external.budget import Plan, parse_memory
+
+from conftest import MORE_TEXT, TINY_TEXT, assert_one_line_error, run, shared_path
+
+TOL = 1e-9   # the issue asks for 1e-6; the pipelines differ only in the order of float sums
+
+
+def _write(path, lines):
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory):
+    d = tmp_path_factory.mktemp("texts")
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(40)] + ["the", "a", "<unk>"]
+    # a few hundred random sentences with repeats, so every count of count occurs
+    lines = [" ".join(rng.choice(words, size=rng.integers(1, 12), p=None))
+             for _ in range(300)]
+    lines += MORE_TEXT * 5
+    return {"tiny": _write(d / "tiny.txt", TINY_TEXT), "more": _write(d / "more.txt", lines),
+            "shakespeare": os.path.join(os.path.dirname(__file__), "..", "corpora",
+                                        "shakespeare", "train.txt")}
+
+
+def assert_same_model(a, b, tol=TOL):
+    """Every table, log probability and log backoff weight of ``a`` equals ``b``'s (an
+    ARPA file records no method)."""
+    assert a.vocab.words == b.vocab.words
+    assert a.order == b.order
+    if a.method != "arpa":
+        assert a.method == b.method and a.normalized == b.normalized
+    for k in range(a.order):
+        np.testing.assert_array_equal(a.tables.keys[k], b.tables.keys[k])
+        _close(a.logprobs[k], b.logprobs[k], tol)
+        if k < a.order - 1:
+            _close(a.logbows[k], b.logbows[k], tol)
+
+
+def _close(x, y, tol):
+    x, y = np.asarray(x), np.asarray(y)
+    assert np.array_equal(np.isneginf(x), np.isneginf(y))
+    ok = np.isfinite(x)
+    np.testing.assert_allclose(x[ok], y[ok], rtol=0, atol=tol)
+
+
+#: what a budget of a few kilobytes would give (parse_memory refuses less than 1M): chunks
+#: of 300 tokens, partitions of 200 windows, buckets of 150 n-grams
+TINY = Plan(1 << 20, chunk_tokens=300, partition_windows=200, bucket_ngrams=150)
+
+
+def external(path, model, tmp_path, memory="1M", arpa=True, plan=TINY, **options):
+    out = tmp_path / f"{model}.npz"
+    arpa_path = tmp_path / f"{model}.arpa" if arpa else None
+    vocab, header, info = pipeline.estimate(path, model, options, output=out,
+                                            budget=parse_memory(memory), temp_dir=tmp_path,
+                                            arpa=arpa_path, plan=plan)
+    return load(out), (read_arpa(arpa_path) if arpa else None), info
+
+
+@pytest.mark.parametrize("model,options", [
+    ("mkn", {}), ("kn", {}), ("witten-bell", {}), ("witten-bell", {"mle_unigrams": True}),
+    ("absolute", {}), ("absolute", {"discount": 0.6, "mle_unigrams": True}), ("mle", {}),
+    ("mkn", {"discount": "0.5,0.9,1.2"}), ("kn", {"discount": 0.7})])
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_equal_to_in_memory(texts, tmp_path, model, options, order):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DiscountWarning)
+        ref = nlm.train(texts["more"], model, order=order, **options)
+        got, arpa, info = external(texts["more"], model, tmp_path, order=order, **options)
+    assert_same_model(got, ref)
+    assert got.options == ref.options
+    if order > 1:
+        assert info.partitions >= 8 and info.buckets >= 4   # many spills and merges
+    assert_same_model(arpa, ref, tol=1e-9)                # written with 10 decimals
+
+
+def test_stupid_backoff(texts, tmp_path):
+    ref = nlm.train(texts["more"], "stupid", order=4)
+    got, _, _ = external(texts["more"], "stupid", tmp_path, arpa=False, order=4)
+    assert_same_model(got, ref)
+    with pytest.raises(OptionError, match="not probabilities"):
+        external(texts["more"], "stupid", tmp_path, order=4)
+
+
+def test_shakespeare_order_5_many_partitions(texts, tmp_path):
+    ref = nlm.train(texts["shakespeare"], "mkn", order=5)
+    got, arpa, info = external(texts["shakespeare"], "mkn", tmp_path, memory="8M", plan=None,
+                               order=5)
+    assert info.partitions >= 10 and info.buckets >= 10
+    assert_same_model(got, ref)
+    assert_same_model(arpa, ref)
+    assert os.listdir(tmp_path) == ["mkn.npz", "mkn.arpa"] or sorted(os.listdir(tmp_path)) == \
+        ["mkn.arpa", "mkn.npz"]   # nothing spilled is left
+
+
+def test_discount_fallback_warns_as_in_memory(tmp_path):
+    path = _write(tmp_path / "c.txt", ["a b a b", "b a b a", "a a b b"])
+    with pytest.warns(DiscountWarning):
+        ref = nlm.train(path, "mkn", order=3)
+    with pytest.warns(DiscountWarning):
+        got, _, _ = external(path, "mkn", tmp_path, arpa=False, order=3)
+    assert_same_model(got, ref)
+
+
+@pytest.mark.parametrize("order", [3, 5])
+def test_wikitext2(tmp_path, order):
+    train = shared_path("corpora", "wikitext-2", "train.txt")
+    ref = nlm.train(train, "mkn", order=order)
+    got, arpa, info = external(train, "mkn", tmp_path, memory="64M", plan=None, order=order)
+    assert info.partitions >= 4
+    assert_same_model(got, ref)
+    assert_same_model(arpa, ref, tol=1e-9)
+
+
+# -- the command line: choice, temp files, failures ------------------------------------------
+def test_cli_chooses_and_cleans_up(runner, texts, tmp_path):
+    spills = tmp_path / "spill"
+    spills.mkdir()
+    big = texts["shakespeare"]   # 0.85M tokens: more than a 1M budget holds in memory
+    r = run(runner, ["train", big, "--order", 3, "--memory", "16M", "--temp-dir",
+                     spills, "--arpa", tmp_path / "m.arpa.gz", "-o", tmp_path / "m.npz",
+                     "--valid", texts["tiny"]])
+    assert "estimation: out-of-core" in r.output
+    assert "valid perplexity" in r.output
+    assert os.listdir(spills) == []
+    ref = nlm.train(big, "mkn", order=3)
+    assert_same_model(load(tmp_path / "m.npz"), ref)
+    assert_same_model(load(tmp_path / "m.arpa.gz"), ref)
+    r = run(runner, ["train", big, "--order", 3, "--memory", "4G", "-o",
+                     tmp_path / "n.npz", "--arpa", tmp_path / "n.arpa"])
+    assert "estimation: in memory" in r.output
+    assert_same_model(load(tmp_path / "n.arpa"), ref)
+    r = run(runner, ["train", big, "--model", "katz", "--order", 2, "--memory", "1M", "-o",
+                     tmp_path / "k.npz"])
+    assert "estimation: in memory" in r.output and "in memory only" in r.output
+
+
+@pytest.mark.parametrize("fail_in", ["count_partition", "assemble"])
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_temp_files_removed_on_failure(texts, tmp_path, monkeypatch, fail_in, error):
+    spills = tmp_path / "spill"
+    spills.mkdir()
+
+    def boom(*args, **kwargs):
+        assert os.listdir(spills), "the working directory exists while the pipeline runs"
+        raise error("stop")
+    monkeypatch.setattr(pipeline, fail_in, boom)
+    (tmp_path / "m.npz").write_bytes(b"old")
+    with pytest.raises(error):
+        pipeline.estimate(texts["more"], "mkn", {"order": 3}, output=tmp_path / "m.npz",
+                          budget=1 << 20, temp_dir=spills, arpa=tmp_path / "m.arpa", plan=TINY)
+    assert os.listdir(spills) == []
+    assert sorted(os.listdir(tmp_path)) == ["m.npz", "spill"]   # no ARPA, no temp file
+    assert (tmp_path / "m.npz").read_bytes() == b"old"
+
+
+def test_bad_input_is_one_line_and_leaves_nothing(runner, tmp_path):
+    spills = tmp_path / "spill"
+    spills.mkdir()
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"a b c d e f\n" * 20000 + b"\xff\xfe oops\n")
+    r = run(runner, ["train", bad, "--memory", "1M", "--temp-dir", spills, "-o",
+                     tmp_path / "m.npz"], ok=False)
+    assert "estimation: out-of-core" in r.output
+    assert_one_line_error(r, str(bad), "UTF-8")
+    assert os.listdir(spills) == [] and not (tmp_path / "m.npz").exists()
+    r = run(runner, ["train", tmp_path / "missing.txt", "--memory", "1M", "-o",
+                     tmp_path / "m.npz"], ok=False)
+    assert_one_line_error(r, "missing.txt")
+    r = run(runner, ["train", bad, "--memory", "lots", "-o", tmp_path / "m.npz"], ok=False)
+    assert_one_line_error(r, "memory")
+    r = run(runner, ["train", bad, "--memory", "1M", "--temp-dir", tmp_path / "nope", "-o",
+                     tmp_path / "m.npz"], ok=False)
+    assert_one_line_error(r, "nope")
+    r = run(runner, ["train", bad, "--model", "rnn", "--memory", "1M", "-o",
+                     tmp_path / "m.npz"], ok=False)
+    assert_one_line_error(r, "n-gram models")
+
+
+def test_stale_working_directory_is_removed(tmp_path):
+    dead = tmp_path / f"{spill.PREFIX}999999999-abc"
+    dead.mkdir()
+    (dead / "ids.i32").write_bytes(b"1234")
+    mine = tmp_path / f"{spill.PREFIX}{os.getpid()}-abc"
+    mine.mkdir()
+    with spill.work_dir(tmp_path) as d:
+        assert os.path.isdir(d)
+    assert sorted(os.listdir(tmp_path)) == [mine.name]
+
+
+def test_memory_parsing_and_choice(tmp_path):
+    assert parse_memory("4G") == 4 << 30
+    assert parse_memory("500m") == 500 << 20
+    assert parse_memory("1.5GB") == int(1.5 * (1 << 30))
+    for bad in ("", "4X", "-1G", "100"):
+        with pytest.raises(OptionError):
+            parse_memory(bad)
+    path = _write(tmp_path / "t.txt", ["a b c d e f"] * 20000)   # ~50k tokens: 3.5M at order 3
+    assert budget.choose(path, 3, 1 << 30, True)[0] is False
+    assert budget.choose(path, 3, 1 << 20, True)[0] is True
+    assert budget.choose(path, 3, 1 << 20, False)[0] is False
+    assert pipeline.supports("katz", {})
+    assert pipeline.supports("mkn", {"interpolate": False})
+    assert pipeline.supports("mkn", {"prune": "0,1"})
+    assert not pipeline.supports("mkn", {"order": 4, "interpolate": True})
+
+
+def test_dask_local_cluster(texts, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    from nlm.ngram.external.distributed import DaskRunner
+    warnings.simplefilter("ignore", DiscountWarning)   # the corpus is small for order 4
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        out = tmp_path / "d.npz"
+        pipeline.estimate(texts["more"], "mkn", {"order": 4}, output=out,
+                          budget=parse_memory("1M"), temp_dir=tmp_path,
+                          arpa=tmp_path / "d.arpa", runner=DaskRunner(client), plan=TINY)
+    ref = nlm.train(texts["more"], "mkn", order=4)
+    assert_same_model(load(out), ref)
+    assert_same_model(read_arpa(tmp_path / "d.arpa"), ref)
+    assert sorted(os.listdir(tmp_path)) == ["d.arpa", "d.npz"]
