@@ -131,3 +131,29 @@ def test_cli_vocab_errors(tmp_path, runner):
     assert not out.exists()
     assert_one_line_error(run(runner, ["vocab", tmp_path / "none.npz"], ok=False),
                           "no such file")
+
+
+def test_limit_keeps_the_ngrams_lmplz_keeps(tmp_path):
+    """The n-grams kept are those lmplz --limit_vocab_file keeps (KenLM's binary, when
+    ../shared has it)."""
+    import subprocess
+    from conftest import ROOT, shared_path
+    from nlm.ngram.arpa import read_arpa
+    lmplz = shared_path("tools", "kenlm", "lmplz")
+    with open(ROOT / "corpora" / "shakespeare" / "train.txt", encoding="utf-8") as f:
+        lines = [line for _, line in zip(range(2000), f)]
+    text = tmp_path / "train.txt"
+    text.write_text("".join(lines))
+    listed = tmp_path / "listed.txt"
+    listed.write_text("the king and of to a my lord\nqueen , . i you\n")
+    arpa = tmp_path / "lmplz.arpa"
+    subprocess.run([str(lmplz), "-o", "3", "-S", "100M", "-T", str(tmp_path), "--text",
+                    str(text), "--arpa", str(arpa), "--limit_vocab_file", str(listed),
+                    "--discount_fallback"], check=True, capture_output=True)
+    theirs = read_arpa(arpa)
+    ours = train(text, "mkn", order=3, limit_vocab_file=listed)
+    assert sorted(ours.vocab.words) == sorted(theirs.vocab.words)
+    for k in (1, 2, 3):
+        def grams(m):
+            return {tuple(m.vocab.words[i] for i in g) for g in m.ngram_words(k).tolist()}
+        assert grams(ours) == grams(theirs)
