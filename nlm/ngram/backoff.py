@@ -82,14 +82,12 @@ class BackoffModel(NgramModel):
         self.options = dict(options or {})
 
     @classmethod
-    def from_flat(cls, vocab: Vocabulary, tab: tuple, query_hash: tuple | None = None,
-                  method: str = "arpa", normalized: bool = True,
-                  options: dict | None = None) -> "BackoffModel":
+    def from_flat(cls, vocab: Vocabulary, tab: tuple, method: str = "arpa",
+                  normalized: bool = True, options: dict | None = None) -> "BackoffModel":
         """A model over tables already in the kernels' flat layout ``tab`` = (keys, off,
-        lp, bow, child, coff) (see :mod:`.backoff_kernels`), and optionally the n-gram
-        hash (table, bits, closed) of :meth:`build_query_hash`. Nothing is copied or
-        read, so arrays memory-mapped from a file stay on disk until a query touches
-        them (:mod:`nlm.ngram.binary`); the caller vouches for the tables' invariants
+        lp, bow, child, coff) (see :mod:`.backoff_kernels`). Nothing is copied or read,
+        so arrays memory-mapped from a file stay on disk until a query touches them
+        (:mod:`nlm.ngram.binary`); the caller vouches for the tables' invariants
         (:meth:`check_tables` reads everything to verify them)."""
         keys, off, lp, bow, child, coff = tab
         self = cls.__new__(cls)
@@ -108,7 +106,7 @@ class BackoffModel(NgramModel):
                                                    for k in range(2, N + 1)]
         self.logprobs = [lp[v] for v in view]
         self.logbows = [bow[v] for v in view[:N - 1]]
-        self._hash = query_hash
+        self._hash = None
         self._probing = None
         self._scored = 0
         self.method = method
