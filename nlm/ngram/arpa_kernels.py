@@ -38,18 +38,15 @@ def _put_log10(x, out, pos):
         pos += 1
     ip = s // _SCALE
     fp = s % _SCALE
-    digits = np.empty(20, dtype=np.uint8)
-    nd = 0
-    if ip == 0:
-        digits[0] = 48
-        nd = 1
-    while ip > 0:
-        digits[nd] = 48 + ip % 10
-        ip //= 10
+    nd = 1
+    t = ip // 10
+    while t > 0:
         nd += 1
+        t //= 10
     for d in range(nd - 1, -1, -1):
-        out[pos] = digits[d]
-        pos += 1
+        out[pos + d] = 48 + ip % 10
+        ip //= 10
+    pos += nd
     if fp > 0:
         out[pos] = 46  # '.'
         pos += 1

@@ -21,13 +21,24 @@ ratios use them. The machine is shared by several jobs: timings are noisy (the
 load average is printed).
 
     python scripts/bench/ngram.py [--orders 3 5] [--skip-nltk]
-    python scripts/bench/ngram.py --scale 100000000 [--order 5]
+    python scripts/bench/ngram.py --scale 100000000 [--order 5] [--memory 8G] [--tmp /tmp]
+    python scripts/bench/ngram.py --scale-counting 100000000   # the in-memory counting table
 
-``--scale T`` instead counts (and estimates modified Kneser-Ney on) a synthetic
-corpus of T tokens: WikiText-2 training sentences, shuffled, repeated, with 10%
-of the tokens replaced by words drawn from the unigram distribution (so that the
-count tables keep growing instead of repeating WikiText's n-grams). It prints
-time, the distinct n-grams per order and peak memory at T/4, T/2 and T.
+``--scale T`` writes a synthetic corpus of T tokens as a text file: WikiText-2
+training sentences, shuffled, repeated, with 10% of the tokens replaced by words
+drawn from the unigram distribution (so that the count tables keep growing
+instead of repeating WikiText's n-grams; the literal ``<unk>`` is written as
+``@unk@``, which lmplz accepts). Then, in the same run and each in its own
+process under ``/usr/bin/time -v`` (wall time and peak RSS of the whole process
+tree): ``lmplz -o N -S MEMORY -T TMP --discount_fallback`` (text to ARPA), ``nlm
+train --memory MEMORY --temp-dir TMP --arpa`` (text to model file and ARPA; the
+out-of-core path at this size), optionally nlm's in-memory path (``nlm train``
+then ``nlm export-arpa``, ``--with-in-memory``) and the Dask local cluster
+(``--dask local:2``, ``--with-dask``). The ARPA files of lmplz and nlm are
+compared on a sample of entries. Files go to ``--tmp`` and are deleted.
+
+``--scale-counting T`` is the earlier table: in-memory counting and fitting of a
+synthetic corpus held as ids, at T/4, T/2 and T.
 """
 from __future__ import annotations
 
@@ -197,6 +208,204 @@ def worker_scale(spec):
             "rss_mb": peak_rss_mb()}
 
 
+def synthetic_ids(tokens: int, seed: int = 0):
+    """Yield (ids, sentence lengths) blocks of the synthetic corpus (see the module doc),
+    one shuffled pass over WikiText-2 at a time, until ``tokens`` tokens (whole
+    sentences) have been given; also returns the vocabulary's words first."""
+    import numpy as np
+
+    from nlm.corpus import read_training_corpus
+    vocab, base = read_training_corpus(WIKI / "train.txt")
+    rng = np.random.default_rng(seed)
+    lengths = np.diff(base.offsets)
+    counts = np.bincount(base.ids, minlength=len(vocab)).astype(np.float64)
+    counts[2] = 0.0                                   # never draw </s>
+    p_unigram = counts / counts.sum()
+    yield vocab.words
+    total = 0
+    while total < tokens:
+        order = rng.permutation(len(lengths))
+        lens = lengths[order]
+        starts = base.offsets[:-1][order]
+        idx = np.repeat(starts - np.cumsum(np.r_[0, lens[:-1]]), lens) + np.arange(lens.sum())
+        ids = base.ids[idx].copy()
+        swap = (rng.random(len(ids)) < 0.10) & (ids != 2)
+        ids[swap] = rng.choice(len(vocab), size=int(swap.sum()), p=p_unigram)
+        need = tokens - total
+        if len(ids) > need:                           # whole sentences, >= the target
+            keep = int(np.searchsorted(np.cumsum(lens), need)) + 1
+            lens = lens[:keep]
+            ids = ids[:int(lens.sum())]
+        total += len(ids)
+        yield ids, lens
+
+
+def write_synthetic_text(path, tokens: int, seed: int = 0) -> int:
+    """Write the synthetic corpus as text (one sentence per line); returns its tokens."""
+    import numpy as np
+    from numba import njit
+
+    @njit(cache=False)
+    def render(ids, text, off, out):
+        pos = 0
+        first = True
+        for t in ids:
+            if t == 2:
+                out[pos] = 10
+                pos += 1
+                first = True
+                continue
+            if not first:
+                out[pos] = 32
+                pos += 1
+            for b in range(off[t], off[t + 1]):
+                out[pos] = text[b]
+                pos += 1
+            first = False
+        return pos
+
+    gen = synthetic_ids(tokens, seed)
+    words = list(next(gen))
+    words[0] = "@unk@"                                # lmplz refuses a literal <unk>
+    encoded = [w.encode("utf-8") for w in words]
+    text = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    off = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=off[1:])
+    longest = max(len(b) for b in encoded)
+    done = 0
+    with open(path, "wb") as f:
+        for ids, _ in gen:
+            buf = np.empty(len(ids) * (longest + 1), dtype=np.uint8)
+            n = render(ids.astype(np.int64), text, off, buf)
+            f.write(memoryview(buf[:n]))
+            done += len(ids)
+    return done
+
+
+def timed_command(cmd, log=None) -> dict:
+    """Run ``cmd`` under /usr/bin/time -v: wall seconds and peak RSS (GB) of the process
+    tree's largest process, and its output."""
+    import re
+    r = subprocess.run(["/usr/bin/time", "-v"] + [str(c) for c in cmd], capture_output=True,
+                       text=True)
+    if log is not None:
+        with open(log, "a") as f:
+            f.write(" ".join(map(str, cmd)) + "\n" + r.stdout + r.stderr + "\n")
+    if r.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed:\n{r.stderr[-3000:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", r.stderr)
+    h, m, sec = wall.groups()
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
+    return {"wall_s": int(h or 0) * 3600 + int(m) * 60 + float(sec), "rss_gb": rss / 1024 ** 2,
+            "out": r.stdout + r.stderr}
+
+
+def compare_arpa_sample(ours, theirs, n=20000, seed=0) -> tuple[int, float]:
+    """About ``n`` entries of ``theirs`` (lmplz's ARPA) looked up in ``ours``: how many were
+    compared and the largest difference of a log10 probability or backoff weight (an
+    entry missing from ours counts as infinitely different)."""
+    import random
+    rng = random.Random(seed)
+
+    def entries(path):
+        order = 0
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("\\") and line.rstrip().endswith("-grams:"):
+                    order = int(line[1:line.index("-")])
+                    continue
+                parts = line.rstrip("\n").split("\t")
+                if order and len(parts) >= 2:
+                    yield parts
+
+    total = 0
+    with open(theirs, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("ngram "):
+                total += int(line.split("=")[1])
+            elif line.startswith("\\1-grams"):
+                break
+    rate = n / max(total, 1)
+    ref = {p[1]: (float(p[0]), float(p[2]) if len(p) > 2 else 0.0)
+           for p in entries(theirs) if p[1] != "<s>" and rng.random() < rate}
+    worst = 0.0
+    found = 0
+    for p in entries(ours):
+        if p[1] in ref:
+            found += 1
+            q, c = ref[p[1]]
+            worst = max(worst, abs(float(p[0]) - q),
+                        abs((float(p[2]) if len(p) > 2 else 0.0) - c))
+    return len(ref), (worst if found == len(ref) else float("inf"))
+
+
+def main_scale(args):
+    tmp = Path(args.tmp)
+    tmp.mkdir(parents=True, exist_ok=True)
+    text = tmp / f"synthetic-{args.scale}.txt"
+    log = tmp / f"scale-{args.scale}.log"
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    if not text.exists():
+        t = time.perf_counter()
+        tokens = write_synthetic_text(text, args.scale)
+        print(f"wrote {tokens:,} tokens ({text.stat().st_size / 1e9:.2f} GB) in "
+              f"{time.perf_counter() - t:.0f} s", file=sys.stderr)
+    kenlm = SHARED / "tools" / "kenlm" / "lmplz"
+    rows = []
+    N, mem = args.order, args.memory
+    outputs = []
+    try:
+        spill_dir = tmp / "spill"
+        spill_dir.mkdir(exist_ok=True)
+        runs = [("lmplz", [kenlm, "-o", N, "-S", mem, "-T", spill_dir, "--discount_fallback",
+                           "--text", text, "--arpa", tmp / "lmplz.arpa"])]
+        runs.append(("nlm", [sys.executable, "-m", "nlm.cli", "train", text, "--order", N,
+                             "--memory", mem, "--temp-dir", spill_dir, "--arpa",
+                             tmp / "nlm.arpa", "-o", tmp / "nlm.npz"]))
+        if args.with_dask:
+            runs.append(("nlm --dask local:2", [sys.executable, "-m", "nlm.cli", "train", text,
+                                                "--order", N, "--memory", mem, "--temp-dir",
+                                                spill_dir, "--dask", "local:2", "--arpa",
+                                                tmp / "dask.arpa", "-o", tmp / "dask.npz"]))
+        for name, cmd in runs:
+            print(f"{name} ...", file=sys.stderr, flush=True)
+            r = timed_command(cmd, log)
+            rows.append((name, r))
+            print(f"  {r['wall_s']:.1f} s, {r['rss_gb']:.2f} GB", file=sys.stderr, flush=True)
+            if name.startswith("nlm --dask"):
+                (tmp / "dask.npz").unlink(missing_ok=True)
+                (tmp / "dask.arpa").unlink(missing_ok=True)
+        compared, worst = compare_arpa_sample(tmp / "nlm.arpa", tmp / "lmplz.arpa")
+        if args.with_in_memory:
+            (tmp / "nlm.arpa").unlink(missing_ok=True)
+            print("nlm in memory ...", file=sys.stderr, flush=True)
+            a = timed_command([sys.executable, "-m", "nlm.cli", "train", text, "--order", N,
+                               "--memory", "1000G", "-o", tmp / "mem.npz"], log)
+            b = timed_command([sys.executable, "-m", "nlm.cli", "export-arpa", tmp / "mem.npz",
+                               tmp / "mem.arpa"], log)
+            rows.append(("nlm in memory: train", a))
+            rows.append(("nlm in memory: export-arpa", b))
+            rows.append(("nlm in memory: total", {"wall_s": a["wall_s"] + b["wall_s"],
+                                                  "rss_gb": max(a["rss_gb"], b["rss_gb"])}))
+    finally:
+        for f in ("lmplz.arpa", "nlm.arpa", "nlm.npz", "mem.npz", "mem.arpa", "dask.npz",
+                  "dask.arpa"):
+            (tmp / f).unlink(missing_ok=True)
+        if not args.keep_text:
+            text.unlink(missing_ok=True)
+    print(f"load average at end: {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    ref = rows[0][1]
+    print(f"## {args.scale:,} synthetic tokens, order {N}, text to ARPA, memory budget {mem}\n")
+    print("| run | wall s | peak RSS GB | time vs lmplz | memory vs lmplz |")
+    print("|---|---|---|---|---|")
+    for name, r in rows:
+        print(f"| {name} | {r['wall_s']:.1f} | {r['rss_gb']:.2f} | {r['wall_s'] / ref['wall_s']:.2f}x "
+              f"| {r['rss_gb'] / ref['rss_gb']:.2f}x |")
+    print(f"\nnlm's ARPA against lmplz's on {compared:,} sampled entries: largest difference "
+          f"of a log10 value {worst:.2g} (lmplz writes float32; the discounts of orders 1 "
+          "and 4 come from --discount_fallback in lmplz; see the log for its output)")
+
+
 def run_worker(spec, timeout=3600):
     r = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)],
                        capture_output=True, text=True, timeout=timeout)
@@ -273,7 +482,8 @@ def main_benchmark(args):
                   f"| {r['fit_plus_valid_s'] / nlm_s:.0f}x |")
 
 
-def main_scale(args):
+def main_scale_counting(args):
+    args.scale = args.scale_counting
     print(f"load average at start: {os.getloadavg()[0]:.2f}", file=sys.stderr)
     print(f"## Counting a synthetic corpus, order {args.order}\n")
     print("| tokens | what | seconds | distinct n-grams per order | peak RSS MB "
@@ -297,7 +507,16 @@ def main():
     ap.add_argument("--skip-nltk", action="store_true")
     ap.add_argument("--nltk-tokens", type=int, default=10000)
     ap.add_argument("--nltk-kn-tokens", type=int, default=150)
-    ap.add_argument("--scale", type=int, default=None, help="tokens of the synthetic corpus")
+    ap.add_argument("--scale", type=int, default=None,
+                    help="tokens of the synthetic text corpus: nlm out of core next to lmplz")
+    ap.add_argument("--memory", default="8G", help="--scale: the budget (lmplz -S, nlm --memory)")
+    ap.add_argument("--tmp", default="/tmp/nlm-scale", help="--scale: where files go")
+    ap.add_argument("--with-dask", action="store_true", help="--scale: also --dask local:2")
+    ap.add_argument("--with-in-memory", action="store_true",
+                    help="--scale: also nlm's in-memory train + export-arpa")
+    ap.add_argument("--keep-text", action="store_true", help="--scale: keep the corpus file")
+    ap.add_argument("--scale-counting", type=int, default=None,
+                    help="tokens: the in-memory counting table")
     ap.add_argument("--scale-what", nargs="+", default=["count", "fit"])
     ap.add_argument("--order", type=int, default=5, help="order for --scale")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -309,7 +528,9 @@ def main():
         return
     if not WIKI.exists():
         sys.exit(f"{WIKI} not found")
-    if args.scale:
+    if args.scale_counting:
+        main_scale_counting(args)
+    elif args.scale:
         main_scale(args)
     else:
         main_benchmark(args)

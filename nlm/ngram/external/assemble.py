@@ -26,7 +26,7 @@ from ...modelfile import FORMAT, FORMAT_VERSION, HEADER
 from ...version import __version__
 from ...vocab import BOS_ID
 from . import spill
-from .kernels import _context_rows, _join_sorted, _lex_order
+from .kernels import _context_rows, _join_sorted, _sort_records
 from .probabilities import record_path
 
 
@@ -103,22 +103,18 @@ def _record_files(directory: str, k: int) -> dict:
     return out
 
 
-def _load_records(files: dict, r, k, what):
+def _load_sorted(files: dict, r, k, what, V):
+    """(words (n, k) int32, values (n,) float64) of bucket r's records, sorted by words."""
     paths = sorted(files.get((r, what), []))
     parts = [spill.load(p, np.int32, k + 2) for p in paths]
     rec = (parts[0] if len(parts) == 1 else
            np.concatenate(parts) if parts else np.zeros((0, k + 2), dtype=np.int32))
     del parts
+    if len(rec):
+        rec = _sort_records(rec, k, V, np.empty_like(rec))
     words = np.ascontiguousarray(rec[:, :k])
     values = np.ascontiguousarray(rec[:, k:]).view(np.float64).reshape(-1)
     return words, values
-
-
-def _sorted(words, values, V):
-    if len(words) == 0:
-        return words, values
-    perm = _lex_order(words, V)
-    return np.ascontiguousarray(words[perm]), values[perm]
 
 
 def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarray,
@@ -153,14 +149,14 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
         offsets = np.zeros(n_buckets + 1, dtype=np.int64)
         files = _record_files(directory, k)
         for r in range(n_buckets):
-            words, lp = _sorted(*_load_records(files, r, k, "lp"), V)
+            words, lp = _load_sorted(files, r, k, "lp", V)
             n = len(words)
             offsets[r + 1] = offsets[r] + n
             if k < N:
                 if constant_logbow is not None:
                     bow = np.full(n, constant_logbow)
                 else:
-                    bw, bv = _sorted(*_load_records(files, r, k, "bow"), V)
+                    bw, bv = _load_sorted(files, r, k, "bow", V)
                     bow = np.zeros(n)
                     if _join_sorted(words, bw, bv, bow) != len(bw):
                         raise RuntimeError(f"order {k}: a backoff weight has no n-gram")

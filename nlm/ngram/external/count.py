@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels import _count_distinct_pairs, _dense_pairs, _fill_pairs, _keep_valid, _sort_by_pair
+from .kernels import _dense_pairs, _fill_pairs, _keep_valid, _sort_by_pair
 
 
 @dataclass
@@ -113,14 +113,16 @@ def count_partition(win: np.ndarray, order: int, vocab_size: int) -> PartitionTa
         col = N - k
         kept = _keep_valid(pos, kept, win, col)
         _sort_by_pair(pos, kept, hi, n_hi, win, col, V, tmp, sorted_pos)
-        n = _count_distinct_pairs(sorted_pos, kept, hi, win, col)
-        first = np.empty(n, dtype=np.int32)
-        suffix = np.empty(n, dtype=np.int64)
-        cnt = np.empty(n, dtype=np.int64)
-        _fill_pairs(sorted_pos, kept, hi, win, col, first, suffix, cnt, row_new)
-        tables.first.append(first)
-        tables.suffix.append(suffix)
-        tables.count.append(cnt)
+        # at most one n-gram per window: fill, then keep the part used (cheaper than a
+        # counting pass over the sorted windows first)
+        first = np.empty(kept, dtype=np.int32)
+        suffix = np.empty(kept, dtype=np.int64)
+        cnt = np.empty(kept, dtype=np.int64)
+        n = _fill_pairs(sorted_pos, kept, hi, win, col, first, suffix, cnt, row_new)
+        tables.first.append(first[:n].copy())
+        tables.suffix.append(suffix[:n].copy())
+        tables.count.append(cnt[:n].copy())
+        del first, suffix, cnt
         hi, row_new = row_new, hi
         n_hi = n
     return tables

@@ -114,22 +114,6 @@ def _sort_by_pair(pos, m, hi, n_hi, win, col, V, tmp, out):
 
 
 @njit(cache=True)
-def _count_distinct_pairs(sorted_pos, m, hi, win, col):
-    n = 0
-    last_h = -1
-    last_w = -1
-    for i in range(m):
-        j = sorted_pos[i]
-        h = hi[j]
-        w = win[j, col]
-        if h != last_h or w != last_w:
-            n += 1
-            last_h = h
-            last_w = w
-    return n
-
-
-@njit(cache=True)
 def _fill_pairs(sorted_pos, m, hi, win, col, first, suffix, count, row_new):
     """The table of distinct (suffix row, first word) pairs in sorted order, their
     counts, and ``row_new[j]``: the row of the n-gram read from window j."""
@@ -149,6 +133,7 @@ def _fill_pairs(sorted_pos, m, hi, win, col, first, suffix, count, row_new):
             count[n] = 0
         count[n] += 1
         row_new[j] = n
+    return n + 1
 
 
 @njit(cache=True)
@@ -193,25 +178,29 @@ def _dense_pairs(hi, n_hi, lo, V, ids, rep):
 # -- stage 5: sorted output --------------------------------------------------------------
 
 @njit(cache=True)
-def _lex_order(words, V):
-    """Permutation sorting the rows of ``words`` (n, k) lexicographically (LSD radix)."""
-    n, k = words.shape
-    order = np.arange(n)
-    tmp = np.empty(n, dtype=np.int64)
+def _sort_records(rec, k, V, tmp):
+    """Sort the rows of ``rec`` (n, k + 2) int32 by their first k columns (words),
+    lexicographically: LSD radix sort moving whole rows between ``rec`` and ``tmp``
+    (same shape). Returns the array holding the result."""
+    n, width = rec.shape
     start = np.empty(V + 1, dtype=np.int64)
+    src, dst = rec, tmp
     for c in range(k - 1, -1, -1):
         start[:] = 0
         for i in range(n):
-            start[words[order[i], c] + 1] += 1
+            start[src[i, c] + 1] += 1
+        if start[src[0, c] + 1] == n:
+            continue            # one value in this column: the order stands
         for v in range(V):
             start[v + 1] += start[v]
         for i in range(n):
-            j = order[i]
-            w = words[j, c]
-            tmp[start[w]] = j
-            start[w] += 1
-        order, tmp = tmp, order
-    return order
+            w = src[i, c]
+            o = start[w]
+            for b in range(width):
+                dst[o, b] = src[i, b]
+            start[w] = o + 1
+        src, dst = dst, src
+    return src
 
 
 @njit(cache=True)
