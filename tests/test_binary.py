@@ -183,3 +183,13 @@ def test_binary_model_mixes_and_evaluates(tmp_path, runner, kn4, binary_path):
     save(kn4, tmp_path / "kn4.npz")
     b = run(runner, ["evaluate", tmp_path / "kn4.npz", text, "--json"])
     assert json.loads(a.output)["perplexity"] == json.loads(b.output)["perplexity"]
+
+
+def test_build_binary_records_how_to_tokenize_an_arpa_files_text(kn4, tmp_path, runner):
+    arpa = tmp_path / "m.arpa"
+    write_arpa(kn4, arpa)
+    run(runner, ["build-binary", arpa, tmp_path / "m.nlmbin", "--tokenizer", "word", "--lower"])
+    b = load(tmp_path / "m.nlmbin")
+    assert (b.vocab.tokenizer, b.vocab.lowercase) == ("word", True)
+    assert_one_line_error(run(runner, ["build-binary", tmp_path / "m.nlmbin", tmp_path / "x.nlmbin",
+                                       "--tokenizer", "word"], ok=False), "apply to ARPA files")
