@@ -239,3 +239,42 @@ def test_dask_local_cluster(texts, tmp_path):
     assert_same_model(load(out), ref)
     assert_same_model(read_arpa(tmp_path / "d.arpa"), ref)
     assert sorted(os.listdir(tmp_path)) == ["d.arpa", "d.npz"]
+
+
+# -- stage 0: the block reader gives what the line reader gives -------------------------------
+TRICKY = ("\ufeffThe cat  sat\r\n\n   \n\tthe <unk> <s> </s> dog\u2028ran\n"
+          "ΣΟΦΟΣ λόγος\x0bend\n\n" + "a b c\n" * 50 + "last line without newline")
+
+
+@pytest.mark.parametrize("text", [TRICKY, TRICKY + "\n", "one\n", "\n\n  \nx y\n\n",
+                                  "nul \x00 char\nx\n"])
+@pytest.mark.parametrize("lowercase", [False, True])
+@pytest.mark.parametrize("gz", [False, True])
+def test_reader_matches_read_training_corpus(tmp_path, monkeypatch, text, lowercase, gz):
+    import gzip
+    from nlm.corpus import read_training_corpus
+    from nlm.ngram.external import read
+    monkeypatch.setattr(read, "_BLOCK_BYTES", 7)     # lines cut across blocks
+    path = tmp_path / ("t.txt.gz" if gz else "t.txt")
+    data = text.encode("utf-8")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    vocab, corpus = read_training_corpus(path, lowercase=lowercase, min_count=1)
+    work = tmp_path / "w"
+    work.mkdir()
+    v2, spilled = read.read_to_disk(path, str(work), 5, lowercase=lowercase)
+    assert v2.words == vocab.words
+    np.testing.assert_array_equal(v2.counts, vocab.counts)
+    ids = np.fromfile(spilled.path, dtype=np.int32)
+    np.testing.assert_array_equal(ids, corpus.ids)
+    assert spilled.sentences == corpus.sentences and spilled.tokens == corpus.tokens
+    np.testing.assert_array_equal(spilled.unigram_counts, np.bincount(corpus.ids,
+                                                                      minlength=len(vocab)))
+
+
+def test_reader_reports_bad_utf8_by_line(tmp_path):
+    from nlm.errors import CorpusError
+    from nlm.ngram.external import read
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"a b\nc d\n\xff e\n")
+    with pytest.raises(CorpusError, match=r"line 3 is not valid UTF-8"):
+        read.read_to_disk(path, str(tmp_path), 100)
