@@ -541,11 +541,10 @@ def export_arpa(model_file, output):
       nlm export-arpa kn5.npz kn5.arpa.gz
       nlm evaluate kn5.arpa.gz corpora/shakespeare/test.txt
     """
-    from .ngram.arpa import write_arpa
+    from .ngram.arpa import export_model_file
     check_distinct({"model file": model_file}, {"ARPA output": output})
     check_writable(output)
-    model = load(model_file)
-    write_arpa(model, output)
+    model = export_model_file(model_file, output)   # streamed: never more memory than the model
     click.echo(f"wrote {model.order}-gram ARPA model{_describe_short(model)} -> {output}")
 
 

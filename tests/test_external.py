@@ -278,3 +278,26 @@ def test_reader_reports_bad_utf8_by_line(tmp_path):
     path.write_bytes(b"a b\nc d\n\xff e\n")
     with pytest.raises(CorpusError, match=r"line 3 is not valid UTF-8"):
         read.read_to_disk(path, str(tmp_path), 100)
+
+
+# -- export-arpa streams from the model file -----------------------------------------------
+def test_export_streams_from_the_model_file(texts, tmp_path, runner):
+    from nlm.ngram.arpa import write_arpa
+    model = nlm.train(texts["more"], "kn", order=3)
+    nlm.save(model, tmp_path / "m.npz")
+    r = run(runner, ["export-arpa", tmp_path / "m.npz", tmp_path / "m.arpa"])
+    assert "wrote 3-gram ARPA model" in r.output
+    write_arpa(model, tmp_path / "ref.arpa")
+    assert (tmp_path / "m.arpa").read_bytes() == (tmp_path / "ref.arpa").read_bytes()
+    # damaged tables are refused with one line, whatever reads them
+    header, arrays = nlm.modelfile.read_header(tmp_path / "m.npz")
+    arrays["keys.3"] = arrays["keys.3"][::-1].copy()
+    from nlm.files import write_npz
+    write_npz(tmp_path / "bad.npz", header, arrays, nlm.modelfile.HEADER)
+    r = run(runner, ["export-arpa", tmp_path / "bad.npz", tmp_path / "bad.arpa"], ok=False)
+    assert_one_line_error(r, "bad.npz", "sorted")
+    assert not (tmp_path / "bad.arpa").exists()
+    data = (tmp_path / "m.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
+    r = run(runner, ["export-arpa", tmp_path / "cut.npz", tmp_path / "cut.arpa"], ok=False)
+    assert_one_line_error(r, "cut.npz")

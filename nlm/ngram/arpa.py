@@ -515,11 +515,18 @@ def write_arpa(model, path) -> None:
     if not isinstance(model, BackoffModel):
         raise NlmError(f"{model.kind} models have no backoff form, so they cannot be written "
                        "as ARPA; only backoff and interpolated n-gram models can")
+    _write_tables(model, path)
+
+
+def _write_tables(model, path: str, check=None) -> None:
+    """The ARPA file of anything with a BackoffModel's ``vocab``, ``tables.keys``,
+    ``logprobs``, ``logbows``, ``normalized`` and ``method``; ``check(k, a, keys)``
+    validates each block of keys before it is used (tables read lazily from a file)."""
     if not model.normalized:
         raise NlmError(f"{model.method} scores are not probabilities; an ARPA file would "
                        "present them as probabilities")
     check_arpa_words(model.vocab)
-    N = model.order
+    N = len(model.tables.keys)
     with atomic_output(path) as raw:
         out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) if path.endswith(".gz") else raw
         try:
@@ -529,11 +536,11 @@ def write_arpa(model, path) -> None:
                 n = len(model.tables.keys[k - 1])
                 for a in range(0, n, BLOCK):
                     b = min(n, a + BLOCK)
-                    lp = model.logprobs[k - 1][a:b]
-                    if k == 1:
-                        lp = lp.copy()
-                        if a <= BOS_ID < b:
-                            lp[BOS_ID - a] = -np.inf  # context only (KenLM writes 0, SRILM -99)
+                    if check is not None:
+                        check(k, a, np.asarray(model.tables.keys[k - 1][a:b]))
+                    lp = np.array(model.logprobs[k - 1][a:b], dtype=np.float64)
+                    if k == 1 and a <= BOS_ID < b:
+                        lp[BOS_ID - a] = -np.inf  # context only (KenLM writes 0, SRILM -99)
                     writer.write(_block_words(model, k, a, b), lp,
                                  model.logbows[k - 1][a:b] if k < N else None)
             writer.end()
@@ -542,6 +549,118 @@ def write_arpa(model, path) -> None:
                 out.close()
 
 
+class _MappedModel:
+    """A backoff model file's tables as read-only memory maps: what :func:`export_model_file`
+    writes from, so that exporting never holds more than the file (the kernel pages it in
+    and out), where loading the model would copy every table."""
+    kind = "backoff"
+
+    def __init__(self, vocab, header, arrays):
+        config = header["config"]
+        N = int(config["order"])
+        self.vocab, self.order = vocab, N
+        self.vocab_size = len(vocab)
+        self.method = str(config.get("method", "arpa"))
+        self.normalized = bool(config.get("normalized", True))
+
+        class _Tables:
+            keys = [arrays[f"keys.{k}"] for k in range(1, N + 1)]
+        self.tables = _Tables
+        self.logprobs = [arrays[f"logprob.{k}"] for k in range(1, N + 1)]
+        self.logbows = [arrays[f"logbow.{k}"] for k in range(1, N)]
+        sizes = [len(k) for k in self.tables.keys]
+        if sizes[0] != self.vocab_size or any(
+                len(self.logprobs[k]) != sizes[k] or (k < N - 1 and len(self.logbows[k]) != sizes[k])
+                or self.tables.keys[k].ndim != 1 for k in range(N)):
+            raise ValueError("tables of different lengths")
+        self._last = {}
+
+    def describe(self) -> dict:
+        return {"method": self.method, "ngrams": [len(k) for k in self.tables.keys]}
+
+    def check(self, k: int, a: int, keys: np.ndarray):
+        """The invariants BackoffModel checks on loading, block by block."""
+        V = self.vocab_size
+        if k == 1:
+            if not np.array_equal(keys, np.arange(a, a + len(keys))):
+                raise ValueError("the unigram table must be indexed by word id")
+            return
+        if len(keys) == 0:
+            return
+        prev = self._last.get(k, -1)
+        if keys[0] <= prev or (len(keys) > 1 and not (keys[1:] > keys[:-1]).all()):
+            raise ValueError(f"order {k}: keys are not sorted and distinct")
+        if keys[-1] // V >= len(self.tables.keys[k - 2]):
+            raise ValueError(f"order {k}: an n-gram's context is not in table {k - 1}")
+        self._last[k] = int(keys[-1])
+
+
+def _mapped_arrays(path: str) -> dict:
+    """The arrays of an npz file, uncompressed members as read-only memory maps."""
+    import struct
+    import zipfile
+    out = {}
+    with open(path, "rb") as f, zipfile.ZipFile(f) as z:
+        for info in z.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            name = info.filename[:-4]
+            if info.compress_type != zipfile.ZIP_STORED:
+                with z.open(info) as m:
+                    out[name] = np.lib.format.read_array(m, allow_pickle=False)
+                continue
+            f.seek(info.header_offset)
+            local = f.read(30)
+            if local[:4] != b"PK\x03\x04":
+                raise ValueError("bad zip member")
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            f.seek(info.header_offset + 30 + name_len + extra_len)
+            version = np.lib.format.read_magic(f)
+            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = reader(f)
+            if dtype.hasobject or fortran or len(shape) != 1:
+                raise ValueError("unexpected array")
+            offset = f.tell()
+            if offset + int(np.prod(shape)) * dtype.itemsize > os.path.getsize(path):
+                raise ValueError("truncated")
+            out[name] = (np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+                         if shape[0] else np.zeros(0, dtype=dtype))
+    return out
+
+
+def export_model_file(model_path, path):
+    """``nlm export-arpa``: write the model in ``model_path`` as ARPA. A backoff model file
+    is read lazily (memory maps, see :class:`_MappedModel`); anything else is loaded and
+    given to :func:`write_arpa` (which says why it cannot be written, if it cannot).
+    Returns the model (or its mapped tables), for a summary line."""
+    import json
+    model_path, path = os.fspath(model_path), os.fspath(path)
+    mapped = None
+    if not model_path.endswith((".arpa", ".arpa.gz")):
+        try:
+            arrays = _mapped_arrays(model_path)
+            header = json.loads(bytes(np.asarray(arrays.pop("__nlm__"))).decode("utf-8"))
+            if header.get("format") == "nlm-model" and header.get("kind") == "backoff":
+                vocab = Vocabulary.from_json(header["vocab"], np.asarray(arrays["vocab.counts"]))
+                mapped = _MappedModel(vocab, header, arrays)
+        except Exception:   # anything odd: the ordinary loader gives the one-line reason
+            mapped = None
+    if mapped is None:
+        from ..modelfile import load
+        model = load(model_path)
+        write_arpa(model, path)
+        return model
+
+    def check(k, a, keys):
+        try:
+            mapped.check(k, a, keys)
+        except ValueError as e:
+            raise ModelFileError(f"{model_path}: corrupt model file ({e})") from None
+    _write_tables(mapped, path, check)
+    return mapped
+
+
 register_format(FileFormat("arpa", load=read_arpa, suffixes=(".arpa", ".arpa.gz")))
 
-__all__ = ["read_arpa", "write_arpa"]
+__all__ = ["read_arpa", "write_arpa", "export_model_file"]
