@@ -13,7 +13,7 @@ from conformance import LanguageModelConformance, random_contexts, random_corpus
 
 from nlm.errors import ModelFileError
 from nlm.modelfile import load, save
-from nlm.ngram.arpa import write_arpa
+from nlm.ngram.arpa import read_arpa, write_arpa
 from nlm.ngram.binary import MAGIC, read_binary, verify_binary, write_binary
 from nlm.ngram.methods import fit_modified_kneser_ney, fit_witten_bell
 
@@ -63,7 +63,7 @@ def test_same_numbers_as_the_model_it_was_built_from(kn4, binary_path):
 
 def test_loading_maps_the_tables_without_reading_them(binary_path):
     b = read_binary(binary_path)
-    for arr in (b._keys, b._lp, b._bow, b._child, *b._probing[:2]):
+    for arr in (b._keys, b._lp, b._bow, b._child, *b._probing[:3]):
         assert _mapped(arr)
         assert not arr.flags.writeable
 
@@ -193,3 +193,60 @@ def test_build_binary_records_how_to_tokenize_an_arpa_files_text(kn4, tmp_path, 
     assert (b.vocab.tokenizer, b.vocab.lowercase) == ("word", True)
     assert_one_line_error(run(runner, ["build-binary", tmp_path / "m.nlmbin", tmp_path / "x.nlmbin",
                                        "--tokenizer", "word"], ok=False), "apply to ARPA files")
+
+
+def _same_scores(model, tmp_path, name):
+    path = tmp_path / name
+    write_binary(model, path)
+    b = load(path)
+    _, text = corpus_from_lines(MORE_TEXT)      # every stored context occurs in it
+    cases = [(text.ids, text.offsets)] + [random_corpus(model, sentences=60, seed=seed)
+                                          for seed in range(3)]
+    for ids, offsets in cases:
+        np.testing.assert_array_equal(b.score_corpus(ids, offsets),
+                                      model.score_corpus(ids, offsets))
+    return b
+
+
+def test_models_that_are_not_suffix_closed_score_the_same(kn4, tmp_path):
+    """A file can hold an n-gram whose suffix is missing (pruning by other tools): scoring
+    must then not stop at the first n-gram not found."""
+    arpa = tmp_path / "m.arpa"
+    write_arpa(kn4, arpa)
+    lines = arpa.read_text().splitlines()
+    four = [line.split("\t")[1].split() for line in lines[lines.index("\\4-grams:") + 1:]
+            if "\t" in line]
+    prefixes, suffixes = {tuple(g[:3]) for g in four}, {tuple(g[1:]) for g in four}
+    start = lines.index("\\3-grams:") + 1
+    end = lines.index("", start)
+    drop = [i for i in range(start, end)
+            if tuple(lines[i].split("\t")[1].split()) in suffixes - prefixes]
+    assert drop
+    n3 = end - start
+    lines = [line for i, line in enumerate(lines) if i not in set(drop)]
+    lines[lines.index(f"ngram 3={n3}")] = f"ngram 3={n3 - len(drop)}"
+    arpa.write_text("\n".join(lines) + "\n")
+    b = _same_scores(read_arpa(arpa), tmp_path, "open.nlmbin")
+    assert b._probing[3] is False
+
+
+def test_backoff_weights_of_ngrams_without_continuations_count(kn4, tmp_path):
+    """An ARPA file may give an n-gram that nothing extends a backoff weight other than
+    1; it applies when that n-gram is the context, so it must be carried."""
+    arpa = tmp_path / "m.arpa"
+    write_arpa(kn4, arpa)
+    lines = arpa.read_text().splitlines()
+    start = lines.index("\\3-grams:") + 1
+    has_child = {tuple(line.split("\t")[1].split()[:3]) for line in
+                 lines[lines.index("\\4-grams:") + 1:] if "\t" in line}
+    changed = 0
+    for i in range(start, lines.index("", start)):
+        p, words, b = lines[i].split("\t")
+        if tuple(words.split()) not in has_child:
+            lines[i] = f"{p}\t{words}\t-0.25"
+            changed += 1
+    assert changed > 3
+    arpa.write_text("\n".join(lines) + "\n")
+    model = read_arpa(arpa)
+    b = _same_scores(model, tmp_path, "odd.nlmbin")
+    assert b._probing[3] is False      # scoring may not stop at the first miss here

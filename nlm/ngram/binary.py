@@ -44,7 +44,8 @@ from ..modelfile import FileFormat, register_format
 from ..version import __version__
 from ..vocab import Vocabulary
 from .backoff import BackoffModel
-from .binary_kernels import _build_probing, _probing_suffix_closed
+from .binary_kernels import (_build_probing, _probing_suffix_closed, _stops_cleanly,
+                             _unigram_extends)
 
 MAGIC = b"NLMBIN\r\n"
 FORMAT = "nlm-binary"
@@ -56,7 +57,7 @@ PAGE = 4096
 KENLM_MAGIC = b"mmap lm "
 _TABLES = ("keys", "off", "lp", "bow", "child", "coff")
 _DTYPES = {"keys": "<i8", "off": "<i8", "lp": "<f8", "bow": "<f8", "child": "<i8",
-           "coff": "<i8", "probing": "<i8", "vocab.counts": "<i8"}
+           "coff": "<i8", "probing": "<i8", "unigram_extends": "|u1", "vocab.counts": "<i8"}
 #: slots per n-gram of the probing table
 LOAD_FACTOR = 0.7
 
@@ -65,16 +66,22 @@ def _round_up(n: int, to: int) -> int:
     return (n + to - 1) // to * to
 
 
-def build_probing(model: BackoffModel) -> tuple[np.ndarray, bool]:
-    """(the (slots, 4) int64 probing table of ``model``'s n-grams of order >= 2, whether
-    the model is suffix-closed)."""
-    keys, off, lp, bow, _, _ = model._tab()
+def build_probing(model: BackoffModel) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(the (slots, 4) int64 probing table of ``model``'s n-grams of order >= 2, the (V,)
+    uint8 flags of the unigrams that extend, whether scoring may stop at the first
+    n-gram not found: the model is suffix-closed and every n-gram without
+    continuations has backoff weight 1)."""
+    keys, off, lp, bow, child, coff = model._tab()
+    N, V = model.order, model.vocab_size
     n = int(off[-1] - off[1])
     size = max(int(n / LOAD_FACTOR) + 1, 16)
     slots = np.empty((size, 4), dtype=np.int64)
-    _build_probing(keys, off, lp, bow, model.order, slots, slots.view(np.float64))
-    closed = bool(_probing_suffix_closed(keys, off, model.order, model.vocab_size, slots))
-    return slots, closed
+    _build_probing(keys, off, lp, bow, child, coff, N, slots, slots.view(np.float64))
+    extends = np.empty(V, dtype=np.uint8)
+    _unigram_extends(child, coff, bow, off, N, V, extends)
+    closed = bool(_probing_suffix_closed(keys, off, N, V, slots)) and bool(
+        _stops_cleanly(off, bow, child, coff, N))
+    return slots, extends, closed
 
 
 def write_binary(model: BackoffModel, path) -> int:
@@ -89,9 +96,10 @@ def write_binary(model: BackoffModel, path) -> int:
         model.check_tables()
     except ValueError as e:
         raise NlmError(f"the model's tables are inconsistent ({e})") from None
-    slots, closed = build_probing(model)
+    slots, extends, closed = build_probing(model)
     arrays = dict(zip(_TABLES, model._tab()))
     arrays["probing"] = slots
+    arrays["unigram_extends"] = extends
     arrays["vocab.counts"] = model.vocab.counts
     layout, offset = {}, 0
     for name, arr in arrays.items():
@@ -181,15 +189,18 @@ def read_binary(path) -> BackoffModel:
         config = header["config"]
         vocab = Vocabulary.from_json(header["vocab"], arrays.pop("vocab.counts"))
         slots = arrays.pop("probing")
+        extends = arrays.pop("unigram_extends")
         off = arrays["off"]
         if slots.ndim != 2 or slots.shape[1] != 4 or slots.shape[0] < off[-1] - off[1]:
             raise ValueError("the probing table is too small for the n-grams")
+        if extends.shape != (len(vocab),):
+            raise ValueError("the unigram flags do not match the vocabulary")
         model = BackoffModel.from_flat(
             vocab, tuple(arrays[name] for name in _TABLES),
             method=str(config.get("method", "arpa")),
             normalized=bool(config.get("normalized", True)),
             options=dict(config.get("options", {})))
-        model.use_probing(slots, bool(header["probing"]["closed"]))
+        model.use_probing(slots, extends, bool(header["probing"]["closed"]))
         return model
     except KeyError as e:
         raise ModelFileError(f"{path}: corrupt nlm binary model (missing {e.args[0]!r})") \
@@ -227,8 +238,9 @@ def verify_binary(path) -> BackoffModel:
     model = read_binary(path)
     try:
         model.check_tables()
-        slots, closed = build_probing(model)
-        if not np.array_equal(slots, model._probing[0]) or closed != model._probing[2]:
+        slots, extends, closed = build_probing(model)
+        if not (np.array_equal(slots, model._probing[0]) and
+                np.array_equal(extends, model._probing[2]) and closed == model._probing[3]):
             raise ValueError("the probing table does not match the tables")
     except ValueError as e:
         raise ModelFileError(f"{os.fspath(path)}: corrupt nlm binary model ({e})") from None

@@ -4,13 +4,18 @@ Every n-gram of order >= 2 has one 32-byte slot in an open-addressing table with
 linear probing, holding everything scoring needs from it::
 
     slots_i[h, 0]  ck = key * 32 + order     (key as in the sorted tables; -1: empty)
-    slots_i[h, 1]  its local row in table ``order`` (the next order's keys use it)
+    slots_i[h, 1]  row * 2 + extends: its local row in table ``order`` (the next
+                   order's keys use it), and 1 when a longer n-gram may follow from
+                   it (it has continuations, or a backoff weight other than 1)
     slots_f[h, 2]  ln probability            (slots_f: the same memory as float64)
     slots_f[h, 3]  ln backoff weight
 
 so a lookup touches one cache line, where the sorted tables' layout needs one
 more line for the probability and another for each backoff weight (as KenLM's
-probing structure stores probability and backoff in the entry). The table has
+probing structure stores probability and backoff in the entry). An n-gram that
+does not extend is not carried as context to the next word, which saves the
+lookup that would fail there (as KenLM's state keeps only n-grams that extend;
+``extends`` of the unigrams is an array of its own). The table has
 any number of slots (not a power of two): a 64-bit hash is mapped to a slot by
 ``((hash >> 32) * size) >> 32``. Sums are done in the order of
 :func:`~nlm.ngram.backoff_kernels._score_corpus`, so the numbers are the same
@@ -48,7 +53,22 @@ def _probe(slots_i, size, ck):
 
 
 @njit(cache=True)
-def _build_probing(keys, off, lp, bow, N, slots_i, slots_f):
+def _extends(child, coff, bow, off, N, k, row):
+    """Whether the k-gram at ``row`` has continuations in table k+1 or a backoff
+    weight other than 1 (ln 0)."""
+    if k < N and child[coff[k] + row + 1] > child[coff[k] + row]:
+        return True
+    return k < N and bow[off[k - 1] + row] != 0.0
+
+
+@njit(cache=True)
+def _unigram_extends(child, coff, bow, off, N, V, out):
+    for w in range(V):
+        out[w] = 1 if _extends(child, coff, bow, off, N, 1, w) else 0
+
+
+@njit(cache=True)
+def _build_probing(keys, off, lp, bow, child, coff, N, slots_i, slots_f):
     """Fill the (size, 4) table with every k-gram, k >= 2."""
     size = slots_i.shape[0]
     for h in range(size):
@@ -64,8 +84,9 @@ def _build_probing(keys, off, lp, bow, N, slots_i, slots_f):
                 h += 1
                 if h == size:
                     h = 0
+            row = g - off[k - 1]
             slots_i[h, 0] = ck
-            slots_i[h, 1] = g - off[k - 1]
+            slots_i[h, 1] = row * 2 + (1 if _extends(child, coff, bow, off, N, k, row) else 0)
             slots_f[h, 2] = lp[g]
             slots_f[h, 3] = bow[g]
 
@@ -90,13 +111,24 @@ def _probing_suffix_closed(keys, off, N, V, slots_i):
             h = _probe(slots_i, size, (sfx_prev[key // V] * V + key % V) * 32 + (k - 1))
             if h < 0:
                 return False
-            sfx_cur[g - off[k - 1]] = slots_i[h, 1]
+            sfx_cur[g - off[k - 1]] = slots_i[h, 1] >> 1
         sfx_prev, sfx_cur = sfx_cur, sfx_prev
     return True
 
 
 @njit(cache=True)
-def _score_probing(ids, offsets, V, N, uni_lp, uni_bow, slots_i, slots_f, closed, out):
+def _stops_cleanly(off, bow, child, coff, N):
+    """True when every n-gram that does not extend has backoff weight 1 (ln 0) — with
+    suffix closure, what lets scoring stop at the first context not carried."""
+    for k in range(1, N):
+        for row in range(off[k] - off[k - 1]):
+            if child[coff[k] + row + 1] == child[coff[k] + row] and bow[off[k - 1] + row] != 0.0:
+                return False
+    return True
+
+
+@njit(cache=True)
+def _score_probing(ids, offsets, V, N, uni_lp, uni_bow, uni_ext, slots_i, slots_f, closed, out):
     """out[t] = ln P(ids[t] | its sentence so far), every sentence after <s>."""
     size = slots_i.shape[0]
     prev_row = np.empty(N, dtype=np.int64)   # row of the j-gram ending one token back
@@ -105,14 +137,16 @@ def _score_probing(ids, offsets, V, N, uni_lp, uni_bow, slots_i, slots_f, closed
     cur_bow = np.empty(N, dtype=np.float64)
     for s in range(len(offsets) - 1):
         prev_row[:] = -1
-        prev_row[0] = BOS_ROW
-        prev_bow[0] = uni_bow[BOS_ROW]
+        if uni_ext[BOS_ROW]:
+            prev_row[0] = BOS_ROW
+            prev_bow[0] = uni_bow[BOS_ROW]
         ctx = 1
         for t in range(offsets[s], offsets[s + 1]):
             w = ids[t]
             cur_row[:] = -1
-            cur_row[0] = w
-            cur_bow[0] = uni_bow[w]
+            if uni_ext[w]:
+                cur_row[0] = w
+                cur_bow[0] = uni_bow[w]
             longest = 1
             v = uni_lp[w]
             top = min(N, ctx + 1)
@@ -121,8 +155,10 @@ def _score_probing(ids, offsets, V, N, uni_lp, uni_bow, slots_i, slots_f, closed
                 if r >= 0:
                     h = _probe(slots_i, size, (r * V + w) * 32 + j)
                     if h >= 0:
-                        cur_row[j - 1] = slots_i[h, 1]
-                        cur_bow[j - 1] = slots_f[h, 3]
+                        packed = slots_i[h, 1]
+                        if packed & 1:
+                            cur_row[j - 1] = packed >> 1
+                            cur_bow[j - 1] = slots_f[h, 3]
                         longest = j
                         v = slots_f[h, 2]
                     elif closed:
@@ -142,7 +178,8 @@ def _score_probing(ids, offsets, V, N, uni_lp, uni_bow, slots_i, slots_f, closed
 
 
 @njit(cache=True)
-def _sentence_probing(ids, bos, V, N, uni_lp, uni_bow, slots_i, slots_f, out, matched):
+def _sentence_probing(ids, bos, V, N, uni_lp, uni_bow, uni_ext, slots_i, slots_f, out,
+                      matched):
     """out[t] = ln P(ids[t] | the sentence so far), matched[t] = the length of the
     longest stored n-gram ending there, for one sentence read after ``<s>`` (``bos``)
     or after no context (the probing-table twin of
@@ -154,14 +191,16 @@ def _sentence_probing(ids, bos, V, N, uni_lp, uni_bow, slots_i, slots_f, out, ma
     cur_bow = np.empty(N, dtype=np.float64)
     ctx = 0
     if bos and N > 1:
-        prev_row[0] = BOS_ROW
-        prev_bow[0] = uni_bow[BOS_ROW]
+        if uni_ext[BOS_ROW]:
+            prev_row[0] = BOS_ROW
+            prev_bow[0] = uni_bow[BOS_ROW]
         ctx = 1
     for t in range(len(ids)):
         w = ids[t]
         cur_row[:] = -1
-        cur_row[0] = w
-        cur_bow[0] = uni_bow[w]
+        if uni_ext[w]:
+            cur_row[0] = w
+            cur_bow[0] = uni_bow[w]
         longest = 1
         v = uni_lp[w]
         for j in range(2, min(N, ctx + 1) + 1):
@@ -169,8 +208,10 @@ def _sentence_probing(ids, bos, V, N, uni_lp, uni_bow, slots_i, slots_f, out, ma
             if r >= 0:
                 h = _probe(slots_i, size, (r * V + w) * 32 + j)
                 if h >= 0:
-                    cur_row[j - 1] = slots_i[h, 1]
-                    cur_bow[j - 1] = slots_f[h, 3]
+                    packed = slots_i[h, 1]
+                    if packed & 1:
+                        cur_row[j - 1] = packed >> 1
+                        cur_bow[j - 1] = slots_f[h, 3]
                     longest = j
                     v = slots_f[h, 2]
         for m in range(longest, min(N - 1, ctx) + 1):
