@@ -464,6 +464,7 @@ class ArpaWriter:
         self._off = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in encoded], out=self._off[1:])
         self._longest = max((len(b) for b in encoded), default=1)
+        self._buf = None
         # how the text was tokenized, for nlm; KenLM and SRILM skip what precedes \data\
         out.write(f"{NLM_COMMENT} tokenizer={vocab.tokenizer} "
                   f"lowercase={int(bool(vocab.lowercase))}\n\n".encode())
@@ -482,7 +483,10 @@ class ArpaWriter:
         n, k = words.shape
         for a in range(0, n, BLOCK):
             b = min(n, a + BLOCK)
-            buf = np.empty((b - a) * (2 * 32 + k * (self._longest + 1) + 4), dtype=np.uint8)
+            need = (b - a) * (2 * 32 + k * (self._longest + 1) + 4)
+            if self._buf is None or len(self._buf) < need:   # reused: no page faults per block
+                self._buf = np.empty(need, dtype=np.uint8)
+            buf = self._buf
             lp = np.ascontiguousarray(logprob[a:b], dtype=np.float64)
             bow = (np.ascontiguousarray(logbow[a:b], dtype=np.float64) if logbow is not None
                    else lp)

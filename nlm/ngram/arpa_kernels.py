@@ -18,6 +18,19 @@ DECIMALS = 10
 _SCALE = 10 ** DECIMALS
 
 
+#: "0000" .. "9999": four digits at a time
+_DIGITS4 = np.array([[48 + (i // 1000) % 10, 48 + (i // 100) % 10, 48 + (i // 10) % 10,
+                      48 + i % 10] for i in range(10000)], dtype=np.uint8)
+
+
+@njit(cache=True)
+def _put4(x, out, pos):
+    out[pos] = _DIGITS4[x, 0]
+    out[pos + 1] = _DIGITS4[x, 1]
+    out[pos + 2] = _DIGITS4[x, 2]
+    out[pos + 3] = _DIGITS4[x, 3]
+
+
 @njit(cache=True)
 def _put_log10(x, out, pos):
     """Write the natural log ``x`` as a log10 number with at most 10 decimals, trailing
@@ -37,7 +50,8 @@ def _put_log10(x, out, pos):
         out[pos] = 45
         pos += 1
     ip = s // _SCALE
-    fp = s % _SCALE
+    fp = s - ip * _SCALE
+    # the integer part: usually one or two digits
     nd = 1
     t = ip // 10
     while t > 0:
@@ -49,15 +63,16 @@ def _put_log10(x, out, pos):
     pos += nd
     if fp > 0:
         out[pos] = 46  # '.'
-        pos += 1
-        width = DECIMALS
-        while fp % 10 == 0:
-            fp //= 10
-            width -= 1
-        for d in range(width - 1, -1, -1):
-            out[pos + d] = 48 + fp % 10
-            fp //= 10
-        pos += width
+        hi = fp // 100000000          # 2 digits, then 4 and 4
+        mid = (fp // 10000) % 10000
+        lo = fp % 10000
+        out[pos + 1] = 48 + hi // 10
+        out[pos + 2] = 48 + hi % 10
+        _put4(mid, out, pos + 3)
+        _put4(lo, out, pos + 7)
+        pos += 11
+        while out[pos - 1] == 48:     # trailing zeros (fp > 0: a non-zero digit stops it)
+            pos -= 1
     return pos
 
 

@@ -282,22 +282,60 @@ def write_synthetic_text(path, tokens: int, seed: int = 0) -> int:
     return done
 
 
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory (KB) of ``root`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    total, stack = 0, [root]
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * page_kb
+        except (OSError, ValueError, IndexError):
+            pass
+        stack.extend(children.get(pid, []))
+    return total
+
+
 def timed_command(cmd, log=None) -> dict:
-    """Run ``cmd`` under /usr/bin/time -v: wall seconds and peak RSS (GB) of the process
-    tree's largest process, and its output."""
+    """Run ``cmd`` under /usr/bin/time -v: wall seconds, the peak RSS (GB) of its largest
+    process (time -v) and of the whole process tree (sampled every 0.2 s: Dask workers
+    are separate processes), and its output."""
     import re
-    r = subprocess.run(["/usr/bin/time", "-v"] + [str(c) for c in cmd], capture_output=True,
-                       text=True)
+    proc = subprocess.Popen(["/usr/bin/time", "-v"] + [str(c) for c in cmd],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import threading
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            done.wait(0.2)
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    out, err = proc.communicate()
+    done.set()
+    t.join()
     if log is not None:
         with open(log, "a") as f:
-            f.write(" ".join(map(str, cmd)) + "\n" + r.stdout + r.stderr + "\n")
-    if r.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed:\n{r.stderr[-3000:]}")
-    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", r.stderr)
+            f.write(" ".join(map(str, cmd)) + "\n" + out + err + "\n")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed:\n{err[-3000:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", err)
     h, m, sec = wall.groups()
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
-    return {"wall_s": int(h or 0) * 3600 + int(m) * 60 + float(sec), "rss_gb": rss / 1024 ** 2,
-            "out": r.stdout + r.stderr}
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
+    return {"wall_s": int(h or 0) * 3600 + int(m) * 60 + float(sec),
+            "rss_gb": max(rss, peak[0]) / 1024 ** 2, "out": out + err}
 
 
 def compare_arpa_sample(ours, theirs, n=20000, seed=0) -> tuple[int, float]:
@@ -362,6 +400,9 @@ def main_scale(args):
         runs.append(("nlm", [sys.executable, "-m", "nlm.cli", "train", text, "--order", N,
                              "--memory", mem, "--temp-dir", spill_dir, "--arpa",
                              tmp / "nlm.arpa", "-o", tmp / "nlm.npz"]))
+        runs.append(("nlm export-arpa (of that model file)",
+                     [sys.executable, "-m", "nlm.cli", "export-arpa", tmp / "nlm.npz",
+                      tmp / "export.arpa"]))
         if args.with_dask:
             runs.append(("nlm --dask local:2", [sys.executable, "-m", "nlm.cli", "train", text,
                                                 "--order", N, "--memory", mem, "--temp-dir",
@@ -372,6 +413,9 @@ def main_scale(args):
             r = timed_command(cmd, log)
             rows.append((name, r))
             print(f"  {r['wall_s']:.1f} s, {r['rss_gb']:.2f} GB", file=sys.stderr, flush=True)
+            if name.startswith("nlm export-arpa"):
+                (tmp / "export.arpa").unlink(missing_ok=True)
+                r["model_gb"] = (tmp / "nlm.npz").stat().st_size / 1024 ** 3
             if name.startswith("nlm --dask"):
                 (tmp / "dask.npz").unlink(missing_ok=True)
                 (tmp / "dask.arpa").unlink(missing_ok=True)
@@ -389,7 +433,7 @@ def main_scale(args):
                                                   "rss_gb": max(a["rss_gb"], b["rss_gb"])}))
     finally:
         for f in ("lmplz.arpa", "nlm.arpa", "nlm.npz", "mem.npz", "mem.arpa", "dask.npz",
-                  "dask.arpa"):
+                  "dask.arpa", "export.arpa"):
             (tmp / f).unlink(missing_ok=True)
         if not args.keep_text:
             text.unlink(missing_ok=True)
@@ -399,8 +443,9 @@ def main_scale(args):
     print("| run | wall s | peak RSS GB | time vs lmplz | memory vs lmplz |")
     print("|---|---|---|---|---|")
     for name, r in rows:
-        print(f"| {name} | {r['wall_s']:.1f} | {r['rss_gb']:.2f} | {r['wall_s'] / ref['wall_s']:.2f}x "
-              f"| {r['rss_gb'] / ref['rss_gb']:.2f}x |")
+        extra = f" (model file {r['model_gb']:.2f} GB)" if "model_gb" in r else ""
+        print(f"| {name}{extra} | {r['wall_s']:.1f} | {r['rss_gb']:.2f} | "
+              f"{r['wall_s'] / ref['wall_s']:.2f}x | {r['rss_gb'] / ref['rss_gb']:.2f}x |")
     print(f"\nnlm's ARPA against lmplz's on {compared:,} sampled entries: largest difference "
           f"of a log10 value {worst:.2g} (lmplz writes float32; the discounts of orders 1 "
           "and 4 come from --discount_fallback in lmplz; see the log for its output)")
