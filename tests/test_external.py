@@ -301,3 +301,14 @@ def test_export_streams_from_the_model_file(texts, tmp_path, runner):
     (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
     r = run(runner, ["export-arpa", tmp_path / "cut.npz", tmp_path / "cut.arpa"], ok=False)
     assert_one_line_error(r, "cut.npz")
+
+
+def test_local_worker_processes(texts, tmp_path):
+    out = tmp_path / "p.npz"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DiscountWarning)
+        ref = nlm.train(texts["more"], "mkn", order=4)
+        pipeline.estimate(texts["more"], "mkn", {"order": 4}, output=out, budget=1 << 20,
+                          temp_dir=tmp_path, plan=TINY, workers=2)
+    assert_same_model(load(out), ref)
+    assert os.listdir(tmp_path) == ["p.npz"]

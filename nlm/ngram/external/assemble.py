@@ -124,9 +124,31 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
     for the npz (or None), ``arpa``: an :class:`~nlm.ngram.arpa.ArpaWriter` (or None).
     ``constant_logbow``: stupid backoff's weight for every n-gram below the highest
     order instead of backoff-weight records."""
+    # The ARPA text of a bucket is formatted and written by a second thread (the kernels
+    # release the GIL) while this one sorts the next bucket and writes the model file.
+    from concurrent.futures import ThreadPoolExecutor
+    text = ThreadPoolExecutor(1, thread_name_prefix="nlm-arpa") if arpa is not None else None
+    try:
+        _assemble(directory, vocab, sizes, unigram_logprob, unigram_logbow, n_buckets,
+                  model_out, arpa, text, constant_logbow, header)
+    finally:
+        if text is not None:
+            text.shutdown(wait=True, cancel_futures=True)
+
+
+def _assemble(directory, vocab, sizes, unigram_logprob, unigram_logbow, n_buckets, model_out,
+              arpa, text, constant_logbow, header):
     V = len(vocab)
     N = len(sizes)
     npz = NpzStream(model_out) if model_out is not None else None
+    pending = None
+
+    def to_arpa(fn, *args):
+        """Queue ARPA output in order; at most one bucket waits, which bounds memory."""
+        nonlocal pending
+        if pending is not None:
+            pending.result()
+        pending = text.submit(fn, *args)
     # order 1: indexed by word id
     lp1 = unigram_logprob.copy()
     lp1[BOS_ID] = -np.inf
@@ -136,12 +158,13 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
         if N > 1:
             npz.whole("logbow.1", unigram_logbow)
     if arpa is not None:
-        arpa.section(1)
-        arpa.write(np.arange(V, dtype=np.int32)[:, None], lp1, unigram_logbow if N > 1 else None)
+        to_arpa(arpa.section, 1)
+        to_arpa(arpa.write, np.arange(V, dtype=np.int32)[:, None], lp1,
+                unigram_logbow if N > 1 else None)
     offsets_prev = None
     for k in range(2, N + 1):
         if arpa is not None:
-            arpa.section(k)
+            to_arpa(arpa.section, k)
         lp_path = os.path.join(directory, f"out.{k}.logprob")
         bow_path = os.path.join(directory, f"out.{k}.logbow")
         if npz is not None:
@@ -182,7 +205,7 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
                 if bow is not None:
                     spill.append(bow_path, bow)
             if arpa is not None:
-                arpa.write(words, lp, bow)
+                to_arpa(arpa.write, words, lp, bow)
             spill.remove(*files.get((r, "lp"), []), *files.get((r, "bow"), []))
             del words, lp, bow, rows
         if offsets[-1] != sizes[k - 1]:
@@ -200,4 +223,5 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
         npz.whole(HEADER, np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8))
         npz.close()
     if arpa is not None:
-        arpa.end()
+        to_arpa(arpa.end)
+        pending.result()

@@ -89,6 +89,11 @@ class Plan:
     partition_windows: int    # windows of one partition (tokens whose context word it owns)
     bucket_ngrams: int        # n-grams of one order in one output bucket
 
+    def split(self, workers: int) -> "Plan":
+        """The plan for ``workers`` processes each holding a partition at the same time."""
+        return Plan(self.budget, self.chunk_tokens,
+                    max(1 << 10, self.partition_windows // max(workers, 1)), self.bucket_ngrams)
+
     @classmethod
     def for_budget(cls, budget: int, order: int) -> "Plan":
         usable = max(budget, 1 << 20)
@@ -99,8 +104,9 @@ class Plan:
         # temporaries and output records (about 100)
         per_window = 4 * order + 48 + (order - 1) * 120
         # an output bucket: records (k + 2 int32) read and sorted, context rows, keys,
-        # ARPA text (about 80 bytes a line)
-        per_ngram = 2 * 4 * (order + 2) + 8 * 4 + 80 + 4 * order
+        # ARPA text (about 80 bytes a line), and the previous bucket's words and values
+        # while its ARPA text is being written
+        per_ngram = 2 * 4 * (order + 2) + 8 * 4 + 80 + 2 * (4 * order + 16)
         return cls(budget, max(1 << 12, min(chunk, 1 << 24)),
                    max(1 << 10, usable // per_window), max(1 << 10, usable // per_ngram))
 

@@ -84,3 +84,31 @@ class DaskRunner:
             self.client.close()
             if self._cluster is not None:
                 self._cluster.close()
+
+
+class ProcessRunner:
+    """The same per-partition loops in ``workers`` local processes (forked: they share the
+    parent's vocabulary-sized arrays), each holding one partition at a time."""
+
+    def __init__(self, workers: int):
+        import multiprocessing
+        self.workers = workers
+        self.pool = multiprocessing.get_context("fork").Pool(workers)
+        self._closed = False
+
+    def count(self, d, P, N, V, last_unigram, rank) -> AdjustSummary:
+        total = AdjustSummary()
+        for s in self.pool.starmap(_count_task, [(d, q, N, V, last_unigram, rank)
+                                                 for q in range(P)], chunksize=1):
+            total = total.add(s)
+        return total
+
+    def estimate(self, d, P, N, V, method, p1, bucket_of, R):
+        return self.pool.starmap(_estimate_task, [(d, q, N, V, method, p1, bucket_of, R)
+                                                  for q in range(P)], chunksize=1)
+
+    def close(self):
+        if not self._closed:
+            self._closed = True
+            self.pool.terminate()
+            self.pool.join()

@@ -17,7 +17,7 @@ EOS = 2
 
 # -- stage 1: windows ------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _windows(ids, N, part_of, win, part):
     """For every token x of ``ids`` (whole sentences, each ending with ``</s>``), the
     window of the N words ending at x in the padded stream: ``win[j] = w_{t-N+2} ..
@@ -44,7 +44,7 @@ def _windows(ids, N, part_of, win, part):
             hist[N - 2] = x
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _group(keys, n_groups, order):
     """Stable counting sort of positions by ``keys`` (values in [0, n_groups)): writes
     the permutation to ``order`` and returns the (n_groups + 1,) group starts."""
@@ -61,7 +61,7 @@ def _group(keys, n_groups, order):
     return start
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _first_and_counts(ids, base, first, counts):
     """Unigram counts of ``ids`` (added to ``counts``) and the first position of each
     word (``first[w]`` kept if already set below ``base + j``)."""
@@ -74,7 +74,7 @@ def _first_and_counts(ids, base, first, counts):
 
 # -- stage 2: counting a partition -----------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _keep_valid(pos, m, win, col):
     """Compact the first ``m`` entries of ``pos`` to the windows whose column ``col``
     holds a word (the n-gram reaching that far back exists). Returns how many."""
@@ -87,7 +87,7 @@ def _keep_valid(pos, m, win, col):
     return kept
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sort_by_pair(pos, m, hi, n_hi, win, col, V, tmp, out):
     """``out[:m]``: the windows ``pos[:m]`` sorted by (hi[j], win[j, col]), by two stable
     counting sorts (low key first)."""
@@ -113,7 +113,7 @@ def _sort_by_pair(pos, m, hi, n_hi, win, col, V, tmp, out):
         start2[r] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fill_pairs(sorted_pos, m, hi, win, col, first, suffix, count, row_new):
     """The table of distinct (suffix row, first word) pairs in sorted order, their
     counts, and ``row_new[j]``: the row of the n-gram read from window j."""
@@ -136,7 +136,7 @@ def _fill_pairs(sorted_pos, m, hi, win, col, first, suffix, count, row_new):
     return n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dense_pairs(hi, n_hi, lo, V, ids, rep):
     """Dense ids of the distinct (hi, lo) pairs, numbered in (hi, lo) order: ``ids[i]``
     for each entry; ``rep[c]`` one entry holding pair c. Returns the number of pairs."""
@@ -177,7 +177,7 @@ def _dense_pairs(hi, n_hi, lo, V, ids, rep):
 
 # -- stage 5: sorted output --------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sort_records(rec, k, V, tmp):
     """Sort the rows of ``rec`` (n, k + 2) int32 by their first k columns (words),
     lexicographically: LSD radix sort moving whole rows between ``rec`` and ``tmp``
@@ -203,7 +203,7 @@ def _sort_records(rec, k, V, tmp):
     return src
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rows_equal(a, i, b, j, k):
     for c in range(k):
         if a[i, c] != b[j, c]:
@@ -211,7 +211,7 @@ def _rows_equal(a, i, b, j, k):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _join_sorted(a, b, bvals, out):
     """``out[i] = bvals[j]`` where row i of ``a`` equals row j of ``b``; both sorted, the
     rows of ``b`` a subset of those of ``a``. Returns how many rows of ``b`` matched."""
@@ -225,7 +225,7 @@ def _join_sorted(a, b, bvals, out):
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _context_rows(words, prev, out):
     """``out[i]``: the row of ``prev`` (sorted (m, k-1)) equal to the first k-1 words of
     row i of ``words`` (sorted (n, k)); -1 when it is missing (a bug upstream)."""
@@ -247,7 +247,7 @@ def _context_rows(words, prev, out):
             p = 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _balance(words, weights, P, part_of):
     """Greedy partition: each word (heaviest first) goes to the lightest partition."""
     load = np.zeros(P, dtype=np.int64)

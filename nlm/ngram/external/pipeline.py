@@ -72,11 +72,13 @@ class RunInfo:
 
 def estimate(train_file, model: str, options: dict, *, output, budget: int, temp_dir=None,
              arpa=None, tokenizer="whitespace", lowercase=False, min_count=1, max_size=None,
-             progress=False, runner=None, plan: Plan | None = None):
+             progress=False, runner=None, plan: Plan | None = None, workers: int = 1):
     """Estimate ``model`` out of core and write it to ``output`` (and ARPA to ``arpa``).
     Returns (vocab, header, RunInfo). ``runner``: runs the per-partition work elsewhere
     (:mod:`.distributed`); None runs it here, one partition after another. ``plan``
-    overrides the sizes the budget gives (tests cut tiny corpora into many pieces)."""
+    overrides the sizes the budget gives (tests cut tiny corpora into many pieces).
+    ``workers`` > 1 (without ``runner``): partitions are handled by that many local
+    processes at a time, each with its share of the budget."""
     why = supports(model, options)
     if why:
         raise OptionError(why)
@@ -85,75 +87,103 @@ def estimate(train_file, model: str, options: dict, *, output, budget: int, temp
         raise OptionError("stupid backoff scores are not probabilities; an ARPA file would "
                           "present them as probabilities")
     plan = plan or Plan.for_budget(budget, N)
+    own_runner = None
+    if runner is None and workers > 1 and N > 1:
+        plan = plan.split(workers)
+        from .distributed import ProcessRunner
+        runner = own_runner = ProcessRunner(workers)   # forked now, while the process is small
+    try:
+        return _estimate(train_file, model, options, output, temp_dir, arpa, tokenizer,
+                         lowercase, min_count, max_size, progress, runner, plan, N, own_runner)
+    finally:
+        if own_runner is not None:
+            own_runner.close()
+
+
+def _estimate(train_file, model, options, output, temp_dir, arpa, tokenizer, lowercase,
+              min_count, max_size, progress, runner, plan, N, own_runner):
     method = Method(model, mle_unigrams=bool(options.get("mle_unigrams") or False))
     with spill.work_dir(temp_dir) as d:
-        with stage(f"reading {os.path.basename(os.fspath(train_file))} to token ids"):
-            vocab, corpus = read_to_disk(train_file, d, plan.chunk_tokens, tokenizer, lowercase,
-                                         min_count, max_size, progress)
-        V = len(vocab)
-        rank = kenlm_rank(corpus.first_seen)
-        occurs = np.flatnonzero(corpus.unigram_counts > 0)
-        last_unigram = int(occurs[np.argmax(rank[occurs])]) if len(occurs) else None
-        weights = window_weights(corpus)
-        P = partitions_needed(int(weights.sum()), plan.partition_windows) if N > 1 else 0
-        summary = AdjustSummary()
-        if N > 1:
-            part_of = plan_partitions(weights, P)
-            with stage(f"sharding {corpus.tokens} tokens into {P} partitions"):
-                bar = Progress("sharding", total=corpus.tokens, unit="tok", enabled=progress)
-                shard(corpus, d, N, part_of, plan.chunk_tokens, bar)
-                bar.close()
-            spill.remove(corpus.path)
-            with stage(f"counting 2- to {N}-grams, partition by partition"):
-                if runner is not None:
-                    summary = runner.count(d, P, N, V, last_unigram, rank)
-                else:
-                    for q in range(P):
-                        summary = summary.add(_count_one(d, q, N, V, last_unigram, rank))
-        else:
-            spill.remove(corpus.path)
-        raw1 = corpus.unigram_counts
-        # Kneser-Ney's highest order keeps raw counts: with N = 1 that is the unigrams
-        cont1 = summary.unigram_continuation if N > 1 else raw1
-        with stage("discounts"):
-            method.discounts, info = _discounts(method, options, N, raw1, cont1, summary, rank,
-                                                last_unigram,
-                                                lambda w: PartitionTables.load(
-                                                    d, int(part_of[w]), N, V))
-        p1 = unigrams(method, raw1, cont1)
-        with np.errstate(divide="ignore"):
-            logprob1 = np.log(p1)
-        first_weights = corpus.unigram_counts.astype(np.float64)
-        first_weights[BOS_ID] = corpus.sentences
-        bucket_of = plan_buckets(first_weights, plan.bucket_ngrams)
-        R = int(bucket_of.max()) + 1
-        logbow1 = np.zeros(V)
-        if N > 1:
-            with stage(f"probabilities and backoff weights, partition by partition"):
-                if runner is not None:
-                    parts = runner.estimate(d, P, N, V, method, p1, bucket_of, R)
-                else:
-                    parts = (_estimate_one(d, q, N, V, method, p1, bucket_of, R)
-                             for q in range(P))
-                for uw, ub in parts:
-                    if uw is not None:
-                        logbow1[uw] = ub
-        sizes = [V] + [int(summary.sizes.get(k, 0)) for k in range(2, N + 1)]
-        constant = stupid_log_factor() if model == "stupid" else None
-        if constant is not None:
-            logbow1[:] = constant
-        name = "stupid backoff" if model == "stupid" else model
-        header = model_header(vocab, N, name, model != "stupid", _options(model, N, options,
-                                                                            info))
-        with stage("writing the model" + (" and the ARPA file" if arpa else "")), \
-                ExitStack() as outputs:
-            f = outputs.enter_context(atomic_output(output))
-            writer = None
-            if arpa is not None:
-                writer = _arpa_writer(outputs, arpa, vocab, sizes)
-            assemble(d, vocab, sizes, logprob1, logbow1, R, f, writer,
-                     constant_logbow=constant, header=header)
-        return vocab, header, RunInfo(P, R, corpus.tokens, sizes)
+        try:
+            return _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase,
+                           min_count, max_size, progress, runner, plan, N, method, own_runner)
+        finally:
+            if own_runner is not None:   # stopped before its working directory goes
+                own_runner.close()
+
+
+def _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase, min_count,
+            max_size, progress, runner, plan, N, method, own_runner):
+    with stage(f"reading {os.path.basename(os.fspath(train_file))} to token ids"):
+        vocab, corpus = read_to_disk(train_file, d, plan.chunk_tokens, tokenizer, lowercase,
+                                     min_count, max_size, progress)
+    V = len(vocab)
+    rank = kenlm_rank(corpus.first_seen)
+    occurs = np.flatnonzero(corpus.unigram_counts > 0)
+    last_unigram = int(occurs[np.argmax(rank[occurs])]) if len(occurs) else None
+    weights = window_weights(corpus)
+    P = partitions_needed(int(weights.sum()), plan.partition_windows) if N > 1 else 0
+    summary = AdjustSummary()
+    how = f", {own_runner.workers} processes" if own_runner is not None else ""
+    if N > 1:
+        part_of = plan_partitions(weights, P)
+        with stage(f"sharding {corpus.tokens} tokens into {P} partitions"):
+            bar = Progress("sharding", total=corpus.tokens, unit="tok", enabled=progress)
+            shard(corpus, d, N, part_of, plan.chunk_tokens, bar)
+            bar.close()
+        spill.remove(corpus.path)
+        with stage(f"counting 2- to {N}-grams, partition by partition{how}"):
+            if runner is not None:
+                summary = runner.count(d, P, N, V, last_unigram, rank)
+            else:
+                for q in range(P):
+                    summary = summary.add(_count_one(d, q, N, V, last_unigram, rank))
+    else:
+        spill.remove(corpus.path)
+    raw1 = corpus.unigram_counts
+    # Kneser-Ney's highest order keeps raw counts: with N = 1 that is the unigrams
+    cont1 = summary.unigram_continuation if N > 1 else raw1
+    with stage("discounts"):
+        method.discounts, info = _discounts(method, options, N, raw1, cont1, summary, rank,
+                                            last_unigram,
+                                            lambda w: PartitionTables.load(
+                                                d, int(part_of[w]), N, V))
+    p1 = unigrams(method, raw1, cont1)
+    with np.errstate(divide="ignore"):
+        logprob1 = np.log(p1)
+    first_weights = corpus.unigram_counts.astype(np.float64)
+    first_weights[BOS_ID] = corpus.sentences
+    bucket_of = plan_buckets(first_weights, plan.bucket_ngrams)
+    R = int(bucket_of.max()) + 1
+    logbow1 = np.zeros(V)
+    if N > 1:
+        with stage(f"probabilities and backoff weights, partition by partition{how}"):
+            if runner is not None:
+                parts = runner.estimate(d, P, N, V, method, p1, bucket_of, R)
+            else:
+                parts = (_estimate_one(d, q, N, V, method, p1, bucket_of, R)
+                         for q in range(P))
+            for uw, ub in parts:
+                if uw is not None:
+                    logbow1[uw] = ub
+    sizes = [V] + [int(summary.sizes.get(k, 0)) for k in range(2, N + 1)]
+    constant = stupid_log_factor() if model == "stupid" else None
+    if constant is not None:
+        logbow1[:] = constant
+    name = "stupid backoff" if model == "stupid" else model
+    header = model_header(vocab, N, name, model != "stupid", _options(model, N, options,
+                                                                        info))
+    if own_runner is not None:
+        own_runner.close()     # the workers' memory is free for the last stage
+    with stage("writing the model" + (" and the ARPA file" if arpa else "")), \
+            ExitStack() as outputs:
+        f = outputs.enter_context(atomic_output(output))
+        writer = None
+        if arpa is not None:
+            writer = _arpa_writer(outputs, arpa, vocab, sizes)
+        assemble(d, vocab, sizes, logprob1, logbow1, R, f, writer,
+                 constant_logbow=constant, header=header)
+    return vocab, header, RunInfo(P, R, corpus.tokens, sizes)
 
 
 def _arpa_writer(outputs: ExitStack, path, vocab, sizes):

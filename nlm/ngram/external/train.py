@@ -48,6 +48,24 @@ class SavedNgramModel:
         return getattr(self.load(), name)
 
 
+#: corpora smaller than this are estimated in one process (starting more costs seconds)
+PARALLEL_TOKENS = 20_000_000
+
+
+def local_workers(train_file) -> int:
+    """Processes for the partitions: the CPUs this process may use (at most 4), for
+    corpora of PARALLEL_TOKENS or more."""
+    from .budget import estimated_tokens
+    tokens = estimated_tokens(train_file)
+    if tokens is None or tokens < PARALLEL_TOKENS:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
 def train_if_out_of_core(train_file, model: str, options: dict, *, memory=None, temp_dir=None,
                          dask=None, output=None, arpa=None, tokenizer="whitespace",
                          lowercase=False, min_count=1, max_size=None, progress=False,
@@ -78,9 +96,14 @@ def train_if_out_of_core(train_file, model: str, options: dict, *, memory=None, 
         from .budget import available_memory
         budget = max(1 << 28, int(0.5 * (available_memory() or (4 << 30))))
     runner = None
+    workers = 1
     if dask is not None:
         from .distributed import DaskRunner
         runner = DaskRunner(dask)
+    else:
+        workers = local_workers(train_file)
+        if workers > 1:
+            note(f"estimation: partitions in {workers} processes")
     owned = None
     target = output
     if target is None:       # the Python API without output: the model is loaded at the end
@@ -91,7 +114,7 @@ def train_if_out_of_core(train_file, model: str, options: dict, *, memory=None, 
                                        budget=budget, temp_dir=temp_dir, arpa=arpa,
                                        tokenizer=tokenizer, lowercase=lowercase,
                                        min_count=min_count, max_size=max_size,
-                                       progress=progress, runner=runner)
+                                       progress=progress, runner=runner, workers=workers)
     finally:
         if runner is not None:
             runner.close()
