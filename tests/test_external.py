@@ -65,9 +65,12 @@ def _close(x, y, tol):
 #: what a budget of a few kilobytes would give (parse_memory refuses less than 1M): chunks
 #: of 300 tokens, partitions of 200 windows, buckets of 150 n-grams
 TINY = Plan(1 << 20, chunk_tokens=300, partition_windows=200, bucket_ngrams=150)
+#: few partitions, which read their windows from the ids file instead of a sharding pass
+FEW = Plan(1 << 20, chunk_tokens=300, partition_windows=1000, bucket_ngrams=150)
 
 
 def external(path, model, tmp_path, memory="1M", arpa=True, plan=TINY, **options):
+    os.makedirs(tmp_path, exist_ok=True)
     out = tmp_path / f"{model}.npz"
     arpa_path = tmp_path / f"{model}.arpa" if arpa else None
     vocab, header, info = pipeline.estimate(path, model, options, output=out,
@@ -86,10 +89,15 @@ def test_equal_to_in_memory(texts, tmp_path, model, options, order):
         warnings.simplefilter("ignore", DiscountWarning)
         ref = nlm.train(texts["more"], model, order=order, **options)
         got, arpa, info = external(texts["more"], model, tmp_path, order=order, **options)
+        few, _, few_info = external(texts["more"], model, tmp_path / "few", arpa=False,
+                                    plan=FEW, order=order, **options)
     assert_same_model(got, ref)
     assert got.options == ref.options
+    assert_same_model(few, ref)
     if order > 1:
         assert info.partitions >= 8 and info.buckets >= 4   # many spills and merges
+        assert info.partitions > 2 * order                  # windows sharded to files
+        assert 1 < few_info.partitions <= 2 * order         # windows read from the ids
     assert_same_model(arpa, ref, tol=1e-9)                # written with 10 decimals
 
 

@@ -41,9 +41,9 @@ def _client(address):
         raise NlmError(f"cannot reach the Dask scheduler at {address} ({e})") from None
 
 
-def _count_task(d, q, N, V, last_unigram, rank):
+def _count_task(d, q, N, V, last_unigram, rank, scan=None):
     from .pipeline import _count_one
-    return _count_one(d, q, N, V, last_unigram, rank)
+    return _count_one(d, q, N, V, last_unigram, rank, scan)
 
 
 def _estimate_task(d, q, N, V, method, p1, bucket_of, R):
@@ -62,9 +62,9 @@ class DaskRunner:
         self.client, self._cluster = _client(address)
         self._owned = isinstance(address, str)
 
-    def count(self, d, P, N, V, last_unigram, rank) -> AdjustSummary:
+    def count(self, d, P, N, V, last_unigram, rank, scans) -> AdjustSummary:
         rank_f = self.client.scatter(rank, broadcast=True)
-        futures = [self.client.submit(_count_task, d, q, N, V, last_unigram, rank_f,
+        futures = [self.client.submit(_count_task, d, q, N, V, last_unigram, rank_f, scans[q],
                                       key=f"nlm-count-{d}-{q}", pure=False) for q in range(P)]
         total = AdjustSummary()
         for s in self.client.gather(futures):
@@ -96,9 +96,9 @@ class ProcessRunner:
         self.pool = multiprocessing.get_context("fork").Pool(workers)
         self._closed = False
 
-    def count(self, d, P, N, V, last_unigram, rank) -> AdjustSummary:
+    def count(self, d, P, N, V, last_unigram, rank, scans) -> AdjustSummary:
         total = AdjustSummary()
-        for s in self.pool.starmap(_count_task, [(d, q, N, V, last_unigram, rank)
+        for s in self.pool.starmap(_count_task, [(d, q, N, V, last_unigram, rank, scans[q])
                                                  for q in range(P)], chunksize=1):
             total = total.add(s)
         return total

@@ -45,6 +45,33 @@ def _windows(ids, N, part_of, win, part):
 
 
 @njit(cache=True, nogil=True)
+def _windows_of(ids, N, part_of, q, win, start):
+    """The windows of :func:`_windows` whose context word w_t belongs to partition ``q``,
+    appended to ``win`` from row ``start``; returns the next free row."""
+    hist = np.empty(N - 1, dtype=np.int32)
+    for c in range(N - 2):
+        hist[c] = -1
+    hist[N - 2] = BOS
+    j = start
+    for i in range(len(ids)):
+        x = ids[i]
+        if part_of[hist[N - 2]] == q:
+            for c in range(N - 1):
+                win[j, c] = hist[c]
+            win[j, N - 1] = x
+            j += 1
+        if x == EOS:
+            for c in range(N - 2):
+                hist[c] = -1
+            hist[N - 2] = BOS
+        else:
+            for c in range(N - 2):
+                hist[c] = hist[c + 1]
+            hist[N - 2] = x
+    return j
+
+
+@njit(cache=True, nogil=True)
 def _group(keys, n_groups, order):
     """Stable counting sort of positions by ``keys`` (values in [0, n_groups)): writes
     the permutation to ``order`` and returns the (n_groups + 1,) group starts."""

@@ -37,8 +37,12 @@ from .assemble import assemble, model_header, plan_buckets
 from .budget import Plan, partitions_needed
 from .count import PartitionTables, count_partition
 from .probabilities import Method, estimate_partition, stupid_log_factor, unigrams
-from .read import read_to_disk
-from .shard import plan_partitions, shard, window_path, window_weights
+from .read import SpilledCorpus, read_to_disk
+from .shard import plan_partitions, shard, window_path, window_weights, windows_of
+
+#: partitions read their windows from the ids file (no sharding pass) when there are at
+#: most this many per order: a scan reads 4 bytes a token, sharding writes and reads 4N
+SCAN_PARTITIONS_PER_ORDER = 2
 
 #: the models this pipeline estimates, and the options each takes
 METHODS = {"mle": {"order"}, "witten-bell": {"order", "mle_unigrams"},
@@ -127,17 +131,29 @@ def _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase, m
     how = f", {own_runner.workers} processes" if own_runner is not None else ""
     if N > 1:
         part_of = plan_partitions(weights, P)
-        with stage(f"sharding {corpus.tokens} tokens into {P} partitions"):
-            bar = Progress("sharding", total=corpus.tokens, unit="tok", enabled=progress)
-            shard(corpus, d, N, part_of, plan.chunk_tokens, bar)
-            bar.close()
-        spill.remove(corpus.path)
-        with stage(f"counting 2- to {N}-grams, partition by partition{how}"):
+        # Few partitions read their windows straight from the ids file; many get theirs
+        # from one sharding pass (see shard.py)
+        if P <= SCAN_PARTITIONS_PER_ORDER * N:
+            sizes_q = np.bincount(part_of, weights=weights, minlength=P).astype(np.int64)
+            lean = SpilledCorpus(corpus.path, corpus.tokens, corpus.sentences, None, None)
+            scans = [(lean, part_of, int(sizes_q[q]), plan.chunk_tokens) for q in range(P)]
+            what = f"counting 2- to {N}-grams in {P} partitions{how}"
+        else:
+            with stage(f"sharding {corpus.tokens} tokens into {P} partitions"):
+                bar = Progress("sharding", total=corpus.tokens, unit="tok", enabled=progress)
+                shard(corpus, d, N, part_of, plan.chunk_tokens, bar)
+                bar.close()
+            spill.remove(corpus.path)
+            scans = [None] * P
+            what = f"counting 2- to {N}-grams, partition by partition{how}"
+        with stage(what):
             if runner is not None:
-                summary = runner.count(d, P, N, V, last_unigram, rank)
+                summary = runner.count(d, P, N, V, last_unigram, rank, scans)
             else:
                 for q in range(P):
-                    summary = summary.add(_count_one(d, q, N, V, last_unigram, rank))
+                    summary = summary.add(_count_one(d, q, N, V, last_unigram, rank,
+                                                     scans[q]))
+        spill.remove(corpus.path)
     else:
         spill.remove(corpus.path)
     raw1 = corpus.unigram_counts
@@ -199,10 +215,13 @@ def _arpa_writer(outputs: ExitStack, path, vocab, sizes):
     return ArpaWriter(out, vocab, sizes)
 
 
-def _count_one(d, q, N, V, last_unigram, rank) -> AdjustSummary:
-    path = window_path(d, q)
-    win = spill.load(path, np.int32, N)
-    spill.remove(path)
+def _count_one(d, q, N, V, last_unigram, rank, scan=None) -> AdjustSummary:
+    if scan is not None:
+        win = windows_of(scan[0], N, scan[1], q, scan[2], scan[3])
+    else:
+        path = window_path(d, q)
+        win = spill.load(path, np.int32, N)
+        spill.remove(path)
     tables = count_partition(win, N, V)
     del win
     tables.save(d, q)

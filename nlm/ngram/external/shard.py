@@ -1,8 +1,12 @@
-"""Stage 1 of out-of-core estimation: token ids -> windows, sharded by context word.
+"""Stage 1 of out-of-core estimation: token ids -> windows, partitioned by context word.
 
-Input: the spilled ids (:mod:`.read`). Output: one file per partition holding, for
-every position t whose word w_t the partition owns and that has a next word, the
-window of N words ``w_{t-N+2} .. w_t, w_{t+1}`` (-1 before the sentence's ``<s>``).
+Input: the spilled ids (:mod:`.read`). Output: for one partition, for every position t
+whose word w_t the partition owns and that has a next word, the window of N words
+``w_{t-N+2} .. w_t, w_{t+1}`` (-1 before the sentence's ``<s>``). Each partition reads
+the ids file through and keeps its windows (:func:`windows_of`), which costs a scan
+of 4 bytes a token per partition and writes nothing; :func:`shard` instead writes
+every partition's windows to its own file in one pass (20 bytes a token at order 5),
+for when partitions are many.
 
 Why partition by the second-to-last word: a k-gram ``w_1 .. w_k`` (k >= 2), every
 k+1-gram that extends it to the left (its Kneser-Ney continuation count), its
@@ -21,7 +25,7 @@ import numpy as np
 
 from ...vocab import BOS_ID, EOS_ID
 from . import spill
-from .kernels import _balance, _group, _windows
+from .kernels import _balance, _group, _windows, _windows_of
 from .read import SpilledCorpus, iter_chunks
 
 
@@ -44,6 +48,19 @@ def plan_partitions(weights: np.ndarray, P: int) -> np.ndarray:
 
 def window_path(directory: str, q: int) -> str:
     return os.path.join(directory, f"win.{q}.i32")
+
+
+def windows_of(corpus: SpilledCorpus, order: int, part_of: np.ndarray, q: int, size: int,
+               chunk_tokens: int) -> np.ndarray:
+    """(size, N) int32: the windows of partition q (``size`` of them, from
+    :func:`window_weights`), read from the ids file."""
+    win = np.empty((size, order), dtype=np.int32)
+    j = 0
+    for ids in iter_chunks(corpus, chunk_tokens):
+        j = _windows_of(ids, order, part_of, q, win, j)
+    if j != size:
+        raise RuntimeError(f"partition {q}: {j} windows, {size} expected")
+    return win
 
 
 def shard(corpus: SpilledCorpus, directory: str, order: int, part_of: np.ndarray,
