@@ -286,3 +286,26 @@ def _balance(words, weights, P, part_of):
         part_of[words[i]] = best
         load[best] += weights[i]
     return load
+
+
+@njit(cache=True, nogil=True)
+def _bucket_records(words, values, bucket_of, n_buckets, out):
+    """Records (k words, then the float64 value as two int32) of every row, grouped by
+    the bucket of their first word, into ``out`` (n, k + 2); returns the bucket starts.
+    ``values`` is the (n, 2) int32 view of the float64 values."""
+    n, k = words.shape
+    start = np.zeros(n_buckets + 1, dtype=np.int64)
+    for i in range(n):
+        start[bucket_of[words[i, 0]] + 1] += 1
+    for r in range(n_buckets):
+        start[r + 1] += start[r]
+    fill = start[:-1].copy()
+    for i in range(n):
+        r = bucket_of[words[i, 0]]
+        o = fill[r]
+        for c in range(k):
+            out[o, c] = words[i, c]
+        out[o, k] = values[i, 0]
+        out[o, k + 1] = values[i, 1]
+        fill[r] = o + 1
+    return start

@@ -41,8 +41,9 @@ from .read import SpilledCorpus, read_to_disk
 from .shard import plan_partitions, shard, window_path, window_weights, windows_of
 
 #: partitions read their windows from the ids file (no sharding pass) when there are at
-#: most this many per order: a scan reads 4 bytes a token, sharding writes and reads 4N
-SCAN_PARTITIONS_PER_ORDER = 2
+#: most this many per order: a scan reads 4 bytes a token (page cache, parallel in the
+#: workers), sharding writes and reads 4N in one process
+SCAN_PARTITIONS_PER_ORDER = 3
 
 #: the models this pipeline estimates, and the options each takes
 METHODS = {"mle": {"order"}, "witten-bell": {"order", "mle_unigrams"},

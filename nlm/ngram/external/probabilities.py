@@ -28,7 +28,7 @@ import numpy as np
 from ...vocab import BOS_ID
 from .adjust import adjusted
 from .count import PartitionTables
-from .kernels import _group
+from .kernels import _bucket_records
 from . import spill
 
 STUPID_BACKOFF_FACTOR = 0.4
@@ -115,24 +115,17 @@ def record_path(directory: str, r: int, k: int, what: str, writer: str = "") -> 
     return os.path.join(directory, f"b{r}.{k}.{what}{writer}")
 
 
-def _records(words: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """(n, k + 2) int32 rows: the words, then the float64 value's 8 bytes."""
-    n, k = words.shape
-    rec = np.empty((n, k + 2), dtype=np.int32)
-    rec[:, :k] = words
-    rec[:, k:] = np.ascontiguousarray(values, dtype=np.float64).view(np.int32).reshape(n, 2)
-    return rec
-
-
 def spill_records(directory: str, bucket_of: np.ndarray, n_buckets: int, k: int, what: str,
                   words: np.ndarray, values: np.ndarray, writer: str = ""):
-    """Append records to the buckets of their first words."""
+    """Append records (n, k + 2) int32 -- the words, then the float64 value's 8 bytes --
+    to the buckets of their first words."""
     if len(words) == 0:
         return
-    rec = _records(words, values)
-    perm = np.empty(len(rec), dtype=np.int64)
-    start = _group(bucket_of[words[:, 0]], n_buckets, perm)
-    rec = rec[perm]
+    n = len(words)
+    rec = np.empty((n, k + 2), dtype=np.int32)
+    vals = np.ascontiguousarray(values, dtype=np.float64).view(np.int32).reshape(n, 2)
+    start = _bucket_records(np.ascontiguousarray(words, dtype=np.int32), vals,
+                            bucket_of, n_buckets, rec)
     for r in range(n_buckets):
         a, b = start[r], start[r + 1]
         if b > a:
