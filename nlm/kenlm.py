@@ -158,9 +158,9 @@ class Model:
         if self._backoff:
             lm, V = self._lm, self._lm.vocab_size
             if lm._probing is not None:     # a binary file: one cache line per lookup
-                slots_i, slots_f, extends, _ = lm._probing
+                starts, slots, slots_f, extends, _ = lm._probing
                 _sentence_probing(np.array(ids, dtype=np.int64), bos, V, N, lm._lp[:V],
-                                  lm._bow[:V], extends, slots_i, slots_f, lp, matched)
+                                  lm._bow[:V], extends, starts, slots, slots_f, lp, matched)
             else:
                 _sentence_full_scores(np.array(ids, dtype=np.int64), bos, V, N, lm._tab(),
                                       lp, matched)

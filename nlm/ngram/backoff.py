@@ -171,11 +171,12 @@ class BackoffModel(NgramModel):
                                          table, bits))
             self._hash = (table, bits, closed)
 
-    def use_probing(self, slots: np.ndarray, unigram_extends: np.ndarray, closed: bool) -> None:
-        """Score text through ``slots``, the (size, 4) int64 probing table of
-        :mod:`.binary_kernels` (a binary model file's), instead of the n-gram hash
-        (``unigram_extends``, ``closed``: see :func:`nlm.ngram.binary.build_probing`)."""
-        self._probing = (slots, slots.view(np.float64), unigram_extends, bool(closed))
+    def use_probing(self, starts: np.ndarray, slots: np.ndarray, unigram_extends: np.ndarray,
+                    closed: bool) -> None:
+        """Score text through a binary file's probing tables (:mod:`.binary_kernels`;
+        the arguments are :func:`nlm.ngram.binary.build_probing`'s) instead of the
+        n-gram hash."""
+        self._probing = (starts, slots, slots.view(np.float32), unigram_extends, bool(closed))
 
     def _find(self, ids) -> int:
         return self.tables.find(ids)
@@ -202,10 +203,10 @@ class BackoffModel(NgramModel):
             raise InputError("token id outside the vocabulary")
         out = np.empty(len(ids), dtype=np.float64)
         if self._probing is not None:
-            slots_i, slots_f, extends, closed = self._probing
+            starts, slots, slots_f, extends, closed = self._probing
             V = self.vocab_size
             _score_probing(ids, offsets, V, self.order, self._lp[:V], self._bow[:V], extends,
-                           slots_i, slots_f, closed, out)
+                           starts, slots, slots_f, closed, out)
             return out
         # The hash costs about as much to build as scoring a quarter as many tokens
         # as there are n-grams saves; the numbers are the same either way.

@@ -14,12 +14,14 @@ pages in only what it touches. Layout (little-endian)::
 
 The arrays are the kernels' flat tables (:mod:`.backoff_kernels`: keys, off, lp, bow,
 child, coff), which answer every query (next-word distributions, single n-grams,
-export), the probing table that scoring text uses (:mod:`.binary_kernels`: one
-32-byte slot per n-gram with its probability and backoff weight, so that a lookup
-touches one cache line; built once, here), and the vocabulary's counts.
-Probabilities stay float64, so a binary model gives bit for bit the numbers of the
-model it was built from. Size: about 32 bytes per n-gram for the sorted tables and
-46 for the probing table (load factor 0.7).
+export), the probing tables that scoring text uses (:mod:`.binary_kernels`: one per
+order, a 16-byte slot per n-gram holding its hash, probability and backoff weight, as
+KenLM's probing structure; built once, here), and the vocabulary's counts.
+Probabilities are float32 values, as in KenLM's files (the sorted tables hold them
+rounded the same way, as float64, so that every query path gives the same numbers):
+a binary model's log-probabilities differ from the model it was built from by about
+1e-7 relative. Size: 32 bytes per n-gram for the sorted tables and about 23 for the
+probing tables (load factor 0.7).
 
 Loading checks what can be checked without reading the tables: the magic, the header,
 the format version (a newer one is refused with a one-line error), the file size (a
@@ -44,8 +46,7 @@ from ..modelfile import FileFormat, register_format
 from ..version import __version__
 from ..vocab import Vocabulary
 from .backoff import BackoffModel
-from .binary_kernels import (_build_probing, _probing_suffix_closed, _stops_cleanly,
-                             _unigram_extends)
+from .binary_kernels import _build_probing
 
 MAGIC = b"NLMBIN\r\n"
 FORMAT = "nlm-binary"
@@ -57,7 +58,8 @@ PAGE = 4096
 KENLM_MAGIC = b"mmap lm "
 _TABLES = ("keys", "off", "lp", "bow", "child", "coff")
 _DTYPES = {"keys": "<i8", "off": "<i8", "lp": "<f8", "bow": "<f8", "child": "<i8",
-           "coff": "<i8", "probing": "<i8", "unigram_extends": "|u1", "vocab.counts": "<i8"}
+           "coff": "<i8", "probing": "<u8", "probing_starts": "<i8", "unigram_extends": "|u1",
+           "vocab.counts": "<i8"}
 #: slots per n-gram of the probing table
 LOAD_FACTOR = 0.7
 
@@ -66,28 +68,44 @@ def _round_up(n: int, to: int) -> int:
     return (n + to - 1) // to * to
 
 
-def build_probing(model: BackoffModel) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(the (slots, 4) int64 probing table of ``model``'s n-grams of order >= 2, the (V,)
-    uint8 flags of the unigrams that extend, whether scoring may stop at the first
-    n-gram not found: the model is suffix-closed and every n-gram without
-    continuations has backoff weight 1)."""
+def build_probing(model: BackoffModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """The probing tables of ``model`` (:mod:`.binary_kernels`): (starts: the (N+2,) int64
+    first slot of each order's table, order k at starts[k]:starts[k+1]; slots: (total, 2)
+    uint64; the (V,) uint8 flags of the unigrams that extend; whether scoring may stop at
+    the first n-gram not found). ``model``'s probabilities should be float32 values
+    (:func:`float32_model`), or the slots round them."""
     keys, off, lp, bow, child, coff = model._tab()
     N, V = model.order, model.vocab_size
-    n = int(off[-1] - off[1])
-    size = max(int(n / LOAD_FACTOR) + 1, 16)
-    slots = np.empty((size, 4), dtype=np.int64)
-    _build_probing(keys, off, lp, bow, child, coff, N, slots, slots.view(np.float64))
+    starts = np.zeros(N + 2, dtype=np.int64)
+    for k in range(2, N + 1):
+        starts[k + 1] = starts[k] + max(int((off[k] - off[k - 1]) / LOAD_FACTOR) + 1, 4)
+    slots = np.empty((int(starts[-1]), 2), dtype=np.uint64)
     extends = np.empty(V, dtype=np.uint8)
-    _unigram_extends(child, coff, bow, off, N, V, extends)
-    closed = bool(_probing_suffix_closed(keys, off, N, V, slots)) and bool(
-        _stops_cleanly(off, bow, child, coff, N))
-    return slots, extends, closed
+    closed = bool(_build_probing(keys, off, lp, bow, child, coff, N, V, starts, slots,
+                                 slots.view(np.float32), extends))
+    return starts, slots, extends, closed
+
+
+def float32_model(model: BackoffModel) -> BackoffModel:
+    """``model`` with its probabilities and backoff weights rounded to float32 values
+    (kept as float64: every path then sums the same numbers), as the binary file holds
+    them."""
+    keys, off, lp, bow, child, coff = model._tab()
+    return BackoffModel.from_flat(model.vocab, (keys, off, _f32(lp), _f32(bow), child, coff),
+                                  method=model.method, normalized=model.normalized,
+                                  options=model.options)
+
+
+def _f32(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", under="ignore"):
+        return np.asarray(x, dtype=np.float32).astype(np.float64)
 
 
 def write_binary(model: BackoffModel, path) -> int:
     """Write ``model`` as a memory-mappable binary file at ``path`` (atomically: an
-    existing file is replaced only on success). Verifies the tables and builds the
-    query hash first. Returns the file's size in bytes."""
+    existing file is replaced only on success). Verifies the tables, rounds the
+    probabilities to float32 values and builds the probing tables first. Returns the
+    file's size in bytes."""
     path = os.fspath(path)
     if not isinstance(model, BackoffModel):
         raise NlmError(f"{model.kind} models have no backoff tables; only backoff and "
@@ -96,9 +114,11 @@ def write_binary(model: BackoffModel, path) -> int:
         model.check_tables()
     except ValueError as e:
         raise NlmError(f"the model's tables are inconsistent ({e})") from None
-    slots, extends, closed = build_probing(model)
+    model = float32_model(model)
+    starts, slots, extends, closed = build_probing(model)
     arrays = dict(zip(_TABLES, model._tab()))
     arrays["probing"] = slots
+    arrays["probing_starts"] = starts
     arrays["unigram_extends"] = extends
     arrays["vocab.counts"] = model.vocab.counts
     layout, offset = {}, 0
@@ -189,10 +209,14 @@ def read_binary(path) -> BackoffModel:
         config = header["config"]
         vocab = Vocabulary.from_json(header["vocab"], arrays.pop("vocab.counts"))
         slots = arrays.pop("probing")
+        starts = arrays.pop("probing_starts")
         extends = arrays.pop("unigram_extends")
         off = arrays["off"]
-        if slots.ndim != 2 or slots.shape[1] != 4 or slots.shape[0] < off[-1] - off[1]:
-            raise ValueError("the probing table is too small for the n-grams")
+        N = len(off) - 1
+        if (slots.ndim != 2 or slots.shape[1] != 2 or starts.shape != (N + 2,)
+                or starts[-1] != len(slots) or any(
+                    starts[k + 1] - starts[k] <= off[k] - off[k - 1] for k in range(2, N + 1))):
+            raise ValueError("the probing tables do not fit the n-grams")
         if extends.shape != (len(vocab),):
             raise ValueError("the unigram flags do not match the vocabulary")
         model = BackoffModel.from_flat(
@@ -200,7 +224,7 @@ def read_binary(path) -> BackoffModel:
             method=str(config.get("method", "arpa")),
             normalized=bool(config.get("normalized", True)),
             options=dict(config.get("options", {})))
-        model.use_probing(slots, extends, bool(header["probing"]["closed"]))
+        model.use_probing(starts, slots, extends, bool(header["probing"]["closed"]))
         return model
     except KeyError as e:
         raise ModelFileError(f"{path}: corrupt nlm binary model (missing {e.args[0]!r})") \
@@ -238,9 +262,10 @@ def verify_binary(path) -> BackoffModel:
     model = read_binary(path)
     try:
         model.check_tables()
-        slots, extends, closed = build_probing(model)
-        if not (np.array_equal(slots, model._probing[0]) and
-                np.array_equal(extends, model._probing[2]) and closed == model._probing[3]):
+        starts, slots, extends, closed = build_probing(model)
+        m_starts, m_slots, _, m_extends, m_closed = model._probing
+        if not (np.array_equal(starts, m_starts) and np.array_equal(slots, m_slots)
+                and np.array_equal(extends, m_extends) and closed == m_closed):
             raise ValueError("the probing table does not match the tables")
     except ValueError as e:
         raise ModelFileError(f"{os.fspath(path)}: corrupt nlm binary model ({e})") from None
