@@ -125,7 +125,13 @@ def rss():
         for line in f:
             if line.startswith('VmRSS:'):
                 return int(line.split()[1]) / 1024
-print(t1 - t0, t2 - t1, rss())
+before = rss()
+import numpy as np
+ids = np.array([m.vocab.id(w) for w in "the first query of a freshly opened model".split()] + [2])
+t3 = time.perf_counter()
+m.score_corpus(ids, np.array([0, len(ids)]))
+t4 = time.perf_counter()
+print(t1 - t0, t2 - t1, before, t4 - t3, rss() - before)
 """
 
 NLM_QUERY = """
@@ -248,7 +254,7 @@ def main():
             loads[(name, method)] = (s, kenlm_rss_mb(out))
     nlm_runs = [python(NLM_LOAD, nlmbin, env=env) for _ in range(args.repeat)]
     nlm_proc = min(r[0] for r in nlm_runs)
-    nlm_import, nlm_open, nlm_rss = map(float, min(
+    nlm_import, nlm_open, nlm_rss, first_query, first_query_mb = map(float, min(
         (r[1] for r in nlm_runs), key=lambda line: float(line.split()[1])).split())
     kenlm_module = {}
     try:
@@ -301,6 +307,9 @@ def main():
     print(f"| nlm .nlmbin | {build['nlm']:.1f} | {mb(nlmbin):.0f} | {nlm_proc:.3f} "
           f"(of which Python + import nlm {empty_py:.3f}) | {nlm_open:.4f} (nlm.load) | "
           f"{nlm_rss:.0f} |\n")
+    print(f"nlm: the first query after opening (one 9-word sentence, numba kernels already "
+          f"compiled and cached) took {first_query * 1e3:.2f} ms and added "
+          f"{first_query_mb:.2f} MiB of resident memory.\n")
     ref = speeds[("KenLM probing", "populate")][0]
     print("| scorer | tokens/s | ratio to KenLM probing (populate) | perplexity |")
     print("|---|---|---|---|")
