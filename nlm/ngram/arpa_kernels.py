@@ -23,7 +23,7 @@ _DIGITS4 = np.array([[48 + (i // 1000) % 10, 48 + (i // 100) % 10, 48 + (i // 10
                       48 + i % 10] for i in range(10000)], dtype=np.uint8)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _put4(x, out, pos):
     out[pos] = _DIGITS4[x, 0]
     out[pos + 1] = _DIGITS4[x, 1]
@@ -31,7 +31,7 @@ def _put4(x, out, pos):
     out[pos + 3] = _DIGITS4[x, 3]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _put_log10(x, out, pos):
     """Write the natural log ``x`` as a log10 number with at most 10 decimals, trailing
     zeros dropped (-inf is written -99, ARPA's zero)."""
@@ -76,7 +76,7 @@ def _put_log10(x, out, pos):
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _arpa_lines(words, logprob, logbow, with_bow, text, text_off, out):
     """ARPA lines ``log10 p<TAB>w1 .. wk[<TAB>log10 bow]`` for rows of ``words`` (n, k)
     into the byte buffer ``out``; returns the bytes written. ``text[text_off[w]:
