@@ -4,7 +4,8 @@ The stages, one module each, in data-flow order (the working directory holds
 what passes between them):
 
     read_to_disk        (read.py)          text -> vocabulary, token ids on disk
-    shard               (shard.py)         ids -> windows, one file per partition
+    windows_of / shard  (shard.py)         ids -> each partition's windows (a scan of
+                                           the ids, or one sharding pass to files)
     count_partition     (count.py)         a partition's windows -> its n-gram tables
     summarize           (adjust.py)        Kneser-Ney counts, counts of counts
     -> discounts        (nlm.ngram.discount, from the summed counts of counts)
