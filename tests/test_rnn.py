@@ -23,7 +23,8 @@ from nlm.neural.softmax import make_output_layer
 from nlm.neural.trainer import TrainingInterrupted
 from nlm.vocab import BOS_ID, EOS_ID
 
-TINY_RNN = dict(emb=8, hidden=12, bptt=5, batch_size=3, epochs=6, seed=3, optimizer="sgd",
+TINY_RNN = dict(cell="elman", emb=8, hidden=12, bptt=5, batch_size=3, epochs=6, seed=3,
+                optimizer="sgd",
                 tie=False, softmax="full", dropout=0.0, unk_dropout=0.0, reset_sentences=False,
                 lr=1.0)
 

@@ -550,7 +550,7 @@ class RNNModel(NeuralModel):
     # -- training ------------------------------------------------------------------------
     @classmethod
     def fit(cls, corpus: Corpus, vocab: Vocabulary, *, emb: int | None = None,
-            hidden: int = 256, cell: str = "elman", layers: int = 1, bptt: int = 35, batch_size: int = 32, tie: bool = True,
+            hidden: int = 256, cell: str = "lstm", layers: int = 1, bptt: int = 35, batch_size: int = 32, tie: bool = True,
             softmax: str = "auto", classes: int | None = None, activation: str = "tanh",
             init: str = "xavier", init_scale: float = 0.1, reset_sentences: bool = True,
             dropout: float = 0.3, unk_dropout: float = 0.5, valid: Corpus | None = None,
@@ -602,8 +602,9 @@ class RNNModel(NeuralModel):
 
 register_neural("rnn", RNNModel, "recurrent network: Elman (Mikolov's RNNLM), GRU or LSTM, "
                 "truncated BPTT",
-                {"cell": Opt("rnn: the recurrent cell: elman (tanh or sigmoid units), gru "
-                             "(Cho et al. 2014) or lstm (with forget gates).", choices=CELLS),
+                {"cell": Opt("rnn: the recurrent cell: lstm (with forget gates), gru (Cho et "
+                             "al. 2014) or elman (tanh or sigmoid units; faster per epoch, "
+                             "weaker).", choices=CELLS),
                  "layers": Opt("rnn: stacked recurrent layers (dropout between them)."),
                  "bptt": Opt("rnn: truncated-BPTT length (steps per update)."),
                  "reset_sentences": Opt("rnn: start every training sentence from the "

@@ -68,13 +68,13 @@ SETTINGS = {
     "wikitext": dict(
         dir="wikitext-2", tokenizer="whitespace", files=("train", "valid", "test"),
         ngram_order=5, target="test ppl <= 0.88 x MKN5",
-        rnn=dict(emb=256, hidden=384, softmax="class", bptt=35, batch_size=64,
+        rnn=dict(cell="elman", emb=256, hidden=384, softmax="class", bptt=35, batch_size=64,
                  optimizer="adam", lr=0.002, clip_norm=1.0, dropout=0.35, tie=False,
                  unk_dropout=0.0)),
     "shakespeare": dict(
         dir="tinyshakespeare", tokenizer="char", files=("train", "valid", None),
         ngram_order=8, target="valid nats/char <= MKN8 (KenLM 1.534)",
-        rnn=dict(emb=64, hidden=1024, softmax="full", bptt=50, batch_size=32,
+        rnn=dict(cell="elman", emb=64, hidden=1024, softmax="full", bptt=50, batch_size=32,
                  optimizer="adam", lr=0.001, clip_norm=1.0, dropout=0.05, tie=False,
                  unk_dropout=0.0)),
 }

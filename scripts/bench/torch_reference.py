@@ -672,7 +672,7 @@ def run_nlm(args, data: Data, evaluator: Evaluator, report):
                 softmax="full")
     if args.model == "rnn":
         from nlm.neural.rnn import RNNModel as Model
-        opts.update(bptt=args.bptt, reset_sentences=args.reset_sentences)
+        opts.update(bptt=args.bptt, reset_sentences=args.reset_sentences, cell="elman")
     else:
         from nlm.neural.mlp import MLPModel as Model
         opts.update(order=args.order, direct=args.direct)
