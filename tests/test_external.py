@@ -320,3 +320,29 @@ def test_local_worker_processes(texts, tmp_path):
                           temp_dir=tmp_path, plan=TINY, workers=2)
     assert_same_model(load(out), ref)
     assert os.listdir(tmp_path) == ["p.npz"]
+
+
+def test_sigterm_removes_the_working_directory(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    spills = tmp_path / "spill"
+    spills.mkdir()
+    big = tmp_path / "big.txt"
+    big.write_text("a b c d e f g h\n" * 400000)
+    code = ("import sys, time\n"
+            "from nlm.ngram.external import pipeline\n"
+            "real = pipeline.count_partition\n"
+            "def slow(*a, **k):\n"
+            "    print('counting', flush=True); time.sleep(60)\n"
+            "pipeline.count_partition = slow\n"
+            f"pipeline.estimate({str(big)!r}, 'mkn', {{'order': 3}}, output={str(tmp_path / 'm.npz')!r},"
+            f" budget=1 << 20, temp_dir={str(spills)!r})\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "counting"
+    assert os.listdir(spills)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    assert proc.returncode != 0
+    assert os.listdir(spills) == [] and not (tmp_path / "m.npz").exists()

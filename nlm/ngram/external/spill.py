@@ -4,7 +4,7 @@ Everything the pipeline spills (token ids, partition windows and tables, output
 buckets) lives in one directory made for the run inside ``--temp-dir`` (the
 system's temporary directory by default) and named after the process
 (``nlm-spill-PID-XXXX``). It is removed when the run ends, whether it succeeded,
-failed or was interrupted (Ctrl-C); one left by a process that was killed outright
+failed or was interrupted (Ctrl-C, or ``kill``: SIGTERM); one left by a process that was killed outright
 is removed by the next run that uses the same ``--temp-dir``.
 
 Files are headerless arrays (``append`` / ``load``): the pipeline knows their
@@ -46,10 +46,18 @@ def remove_stale(directory: str) -> list[str]:
     return removed
 
 
+class Terminated(SystemExit):
+    """SIGTERM arrived (``kill PID``): raised so that the working directory is removed."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated(128 + signum)
+
+
 @contextmanager
 def work_dir(temp_dir=None):
     """A fresh working directory inside ``temp_dir``, removed on leaving the block
-    however it is left (an exception, KeyboardInterrupt included)."""
+    however it is left (an exception, KeyboardInterrupt and SIGTERM included)."""
     base = os.fspath(temp_dir) if temp_dir is not None else tempfile.gettempdir()
     if not os.path.isdir(base):
         raise NlmError(f"{base}: temporary directory does not exist")
@@ -60,6 +68,11 @@ def work_dir(temp_dir=None):
         path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base)
     except OSError as e:
         raise NlmError(f"{base}: cannot create a working directory ({e.strerror or e})") from None
+    import signal
+    import threading
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield path
     except OSError as e:
@@ -69,6 +82,8 @@ def work_dir(temp_dir=None):
         raise
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def append(path: str, array: np.ndarray) -> None:
