@@ -17,17 +17,18 @@ from nlm.vocab import EOS_ID
 LABELS = ["", " "] + list("abcdefghijklmnopqrstuvwxyz")
 
 
-def ctc_logits(text: str, ambiguous: dict[int, tuple[str, str]]) -> np.ndarray:
+def ctc_logits(text: str, ambiguous: dict[int, tuple[str, str]], lean: float = 0.55
+               ) -> np.ndarray:
     """(frames, labels) log-probabilities spelling ``text``, one frame per character and a
-    blank after each; at position i in ``ambiguous`` the first letter gets 0.55 and the
-    second 0.45."""
+    blank after each; at position i in ``ambiguous`` the first letter gets ``lean`` and the
+    second 1 - lean."""
     idx = {c: i for i, c in enumerate(LABELS)}
     rows = []
     for pos, ch in enumerate(text):
         p = np.full(len(LABELS), 1e-4)
         if pos in ambiguous:
             a, b = ambiguous[pos]
-            p[idx[a]], p[idx[b]] = 0.55, 0.45
+            p[idx[a]], p[idx[b]] = lean, 1.0 - lean
         else:
             p[idx[ch]] = 1.0
         blank = np.full(len(LABELS), 1e-4)
@@ -106,8 +107,11 @@ def test_an_rnn_drives_the_search(tiny_lm):
     state = rnn.state_after([vocab.index[w] for w in "the dog".split()])
     p = rnn.next_logprobs(state)
     best, other = sorted(["sat", "saw"], key=lambda w: -p[vocab.index[w]])
-    assert p[vocab.index[best]] > p[vocab.index[other]]
-    logits = ctc_logits("the dog " + other, {10: (other[-1], best[-1])})
+    margin = p[vocab.index[best]] - p[vocab.index[other]]
+    assert margin > 0.03, "the RNN hardly prefers either word: no test"
+    # acoustics lean to the other word by ln(0.51/0.49) = 0.04 nats; the LM (alpha 2) by
+    # 2 * margin > 0.06
+    logits = ctc_logits("the dog " + other, {10: (other[-1], best[-1])}, lean=0.51)
     assert build_ctcdecoder(LABELS).decode(logits) == "the dog " + other
     decoder = build_ctcdecoder(LABELS, rnn, alpha=2.0, beta=0.0, score_boundary=False)
     assert decoder._language_model.order == UNBOUNDED_ORDER
