@@ -334,7 +334,9 @@ def timed_command(cmd, log=None) -> dict:
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", err)
     h, m, sec = wall.groups()
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
-    return {"wall_s": int(h or 0) * 3600 + int(m) * 60 + float(sec),
+    cpu = sum(float(re.search(rf"{what} time \(seconds\): ([\d.]+)", err).group(1))
+              for what in ("User", "System"))
+    return {"wall_s": int(h or 0) * 3600 + int(m) * 60 + float(sec), "cpu_s": cpu,
             "rss_gb": max(rss, peak[0]) / 1024 ** 2, "out": out + err}
 
 
@@ -430,6 +432,7 @@ def main_scale(args):
             rows.append(("nlm in memory: train", a))
             rows.append(("nlm in memory: export-arpa", b))
             rows.append(("nlm in memory: total", {"wall_s": a["wall_s"] + b["wall_s"],
+                                                  "cpu_s": a["cpu_s"] + b["cpu_s"],
                                                   "rss_gb": max(a["rss_gb"], b["rss_gb"])}))
     finally:
         for f in ("lmplz.arpa", "nlm.arpa", "nlm.npz", "mem.npz", "mem.arpa", "dask.npz",
@@ -440,12 +443,18 @@ def main_scale(args):
     print(f"load average at end: {os.getloadavg()[0]:.2f}", file=sys.stderr)
     ref = rows[0][1]
     print(f"## {args.scale:,} synthetic tokens, order {N}, text to ARPA, memory budget {mem}\n")
-    print("| run | wall s | peak RSS GB | time vs lmplz | memory vs lmplz |")
-    print("|---|---|---|---|---|")
+    # CPU seconds (user + system, children included) as well as wall time: on a shared
+    # machine a run's wall time says as much about the other jobs as about the run
+    print("| run | wall s | CPU s | peak RSS GB | wall vs lmplz | CPU vs lmplz | memory vs lmplz |")
+    print("|---|---|---|---|---|---|---|")
     for name, r in rows:
         extra = f" (model file {r['model_gb']:.2f} GB)" if "model_gb" in r else ""
-        print(f"| {name}{extra} | {r['wall_s']:.1f} | {r['rss_gb']:.2f} | "
-              f"{r['wall_s'] / ref['wall_s']:.2f}x | {r['rss_gb'] / ref['rss_gb']:.2f}x |")
+        cpu = r.get("cpu_s")
+        cpu_text = "" if cpu is None else f"{cpu:.1f}"
+        cpu_ratio = "" if cpu is None else f"{cpu / ref['cpu_s']:.2f}x"
+        print(f"| {name}{extra} | {r['wall_s']:.1f} | {cpu_text} | {r['rss_gb']:.2f} | "
+              f"{r['wall_s'] / ref['wall_s']:.2f}x | {cpu_ratio} | "
+              f"{r['rss_gb'] / ref['rss_gb']:.2f}x |")
     print(f"\nnlm's ARPA against lmplz's on {compared:,} sampled entries: largest difference "
           f"of a log10 value {worst:.2g} (lmplz writes float32; the discounts of orders 1 "
           "and 4 come from --discount_fallback in lmplz; see the log for its output)")
