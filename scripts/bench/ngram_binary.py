@@ -201,6 +201,9 @@ def main():
     ap.add_argument("--memory", default="8G", help="lmplz -S")
     ap.add_argument("--source", choices=["nlm", "lmplz"], default="nlm",
                     help="who estimates the model (see above)")
+    ap.add_argument("--no-trie", action="store_true", help="leave KenLM's trie out")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep binaries already built in --workdir (build times then '-')")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--api-tokens", type=int, default=300_000,
                     help="tokens scored through the Python APIs")
@@ -239,20 +242,29 @@ def main():
     probing, trie, nlmbin = (work / "model.probing", work / "model.trie",
                              work / "model.nlmbin")
     build = {}
-    build["KenLM probing"], _ = wall([str(KENLM / "build_binary"), "probing", str(arpa),
-                                      str(probing)])
-    build["KenLM trie"], _ = wall([str(KENLM / "build_binary"), "trie", str(arpa), str(trie)])
-    build["nlm"], out = wall([sys.executable, "-c", BUILD, str(source), str(nlmbin)], env=env)
-    nlm_build_rss = float(out.strip().splitlines()[-1].split()[-1])
-    steps.append(out.strip().splitlines()[-2])
-    ngrams = out.split("n-grams ")[1].split(",")[0] if "n-grams " in out else "?"
+    kenlm_files = [("KenLM probing", probing)] + ([] if args.no_trie else [("KenLM trie", trie)])
+    for name, path in kenlm_files:
+        if args.reuse and path.exists() and path.stat().st_size > 0:
+            build[name] = float("nan")
+            continue
+        build[name], _ = wall([str(KENLM / "build_binary"), name.split()[1], str(arpa),
+                               str(path)])
+    nlm_build_rss, ngrams = float("nan"), "?"
+    if args.reuse and nlmbin.exists():
+        build["nlm"] = float("nan")
+    else:
+        build["nlm"], out = wall([sys.executable, "-c", BUILD, str(source), str(nlmbin)],
+                                 env=env)
+        nlm_build_rss = float(out.strip().splitlines()[-1].split()[-1])
+        steps.append(out.strip().splitlines()[-2])
+        ngrams = out.split("n-grams ")[1].split(",")[0] if "n-grams " in out else "?"
 
     # -- load ---------------------------------------------------------------------
     query = str(KENLM / "query")
     rows = []
     empty_py, _ = best_wall([sys.executable, "-c", "import nlm"], repeat=args.repeat)
     loads = {}
-    for name, path in (("KenLM probing", probing), ("KenLM trie", trie)):
+    for name, path in kenlm_files:
         for method in ("populate", "lazy"):
             s, out = best_wall([query, "-l", method, str(path)], repeat=args.repeat)
             loads[(name, method)] = (s, kenlm_rss_mb(out))
@@ -263,7 +275,7 @@ def main():
     kenlm_module = {}
     try:
         import kenlm  # noqa: F401
-        for name, path in (("probing", probing), ("trie", trie)):
+        for name, path in [(n.split()[1], p) for n, p in kenlm_files]:
             s, line = python("import sys, time, kenlm\nt = time.perf_counter()\n"
                              "kenlm.Model(sys.argv[1])\nprint(time.perf_counter() - t)", path)
             kenlm_module[name] = float(line)
@@ -273,7 +285,7 @@ def main():
     # -- query ------------------------------------------------------------------------
     text_tokens = sum(len(line.split()) + 1 for line in open(test, encoding="utf-8"))
     speeds = {}
-    for name, path in (("KenLM probing", probing), ("KenLM trie", trie)):
+    for name, path in kenlm_files:
         for method in ("populate", "lazy"):
             s, out = best_wall([query, "-v", "summary", "-l", method, str(path)], test,
                                repeat=args.repeat)
@@ -305,7 +317,7 @@ def main():
     print("| model file | build s | size MiB | load: process on empty input s | "
           "load in-process s | RSS MiB (KenLM: query's RSSMax; nlm: after load) |")
     print("|---|---|---|---|---|---|")
-    for name, path in (("KenLM probing", probing), ("KenLM trie", trie)):
+    for name, path in kenlm_files:
         for method in ("populate", "lazy"):
             s, rss = loads[(name, method)]
             mod = kenlm_module.get(name.split()[1], None) if method == "populate" else None
