@@ -358,11 +358,13 @@ def test_plateau_schedule_and_clipping_run(tiny):
     assert all(b in (a, a / 2) for a, b in zip(lrs, lrs[1:]))
 
 
-def test_interrupted_training_resumes_to_the_same_model(tiny, tmp_path):
-    """Ctrl-C in the middle of an epoch (the hidden state is mid-stream) and --resume
-    give exactly the parameters of an uninterrupted run."""
+@pytest.mark.parametrize("cell, layers", [("elman", 1), ("lstm", 2), ("gru", 2)])
+def test_interrupted_training_resumes_to_the_same_model(tiny, tmp_path, cell, layers):
+    """Ctrl-C in the middle of an epoch (the state is mid-stream: h, and an LSTM's c, of
+    every layer) and --resume give exactly the parameters of an uninterrupted run."""
     vocab, corpus = tiny
-    opts = {**TINY_RNN, "epochs": 3, "batch_size": 2, "bptt": 3, "dropout": 0.2}
+    opts = {**TINY_RNN, "epochs": 3, "batch_size": 2, "bptt": 3, "dropout": 0.2,
+            "cell": cell, "layers": layers}
     full = RNNModel.fit(corpus, vocab, **opts)
     ckpt = tmp_path / "rnn.ckpt"
 

@@ -47,26 +47,8 @@ from __future__ import annotations
 from numba import njit
 
 from .math_kernels import FASTMATH, _sigmoid, _tanh
-from .rnn_kernels import _product
+from .rnn_kernels import _previous, _product
 
-
-
-@njit(cache=True)
-def _previous(Hs, h0, resets, t, out):
-    """out (B, n) := the state step t starts from: zero where it resets, h0 at t = 0,
-    else Hs[t - 1]."""
-    B, n = out.shape
-    zero = out.dtype.type(0)
-    for b in range(B):
-        if resets[t, b]:
-            for k in range(n):
-                out[b, k] = zero
-        elif t == 0:
-            for k in range(n):
-                out[b, k] = h0[b, k]
-        else:
-            for k in range(n):
-                out[b, k] = Hs[t - 1, b, k]
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")

@@ -50,6 +50,24 @@ def _product(gemm, A, W, C, transpose_w):
              W.ctypes.data, W.shape[1], C.dtype.type(0), C.ctypes.data, C.shape[1])
 
 
+@njit(cache=True)
+def _previous(Hs, h0, resets, t, out):
+    """out (B, n) := the state step t starts from: zero where stream b resets at t, h0
+    at t = 0, else Hs[t - 1] (Hs (T, B, n) the states of the steps so far)."""
+    B, n = out.shape
+    zero = out.dtype.type(0)
+    for b in range(B):
+        if resets[t, b]:
+            for k in range(n):
+                out[b, k] = zero
+        elif t == 0:
+            for k in range(n):
+                out[b, k] = h0[b, k]
+        else:
+            for k in range(n):
+                out[b, k] = Hs[t - 1, b, k]
+
+
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _rnn_forward(H, Wh, bh, h0, resets, act, P, tmp, gemm):
     """The recurrence over T steps, in place.
@@ -61,19 +79,9 @@ def _rnn_forward(H, Wh, bh, h0, resets, act, P, tmp, gemm):
     the backward pass); tmp (B, n) is scratch; gemm: see :func:`_product`.
     """
     T, B, n = H.shape
-    zero = H.dtype.type(0)
     for t in range(T):
         Pt = P[t]
-        for b in range(B):
-            if resets[t, b]:
-                for k in range(n):
-                    Pt[b, k] = zero
-            elif t == 0:
-                for k in range(n):
-                    Pt[b, k] = h0[b, k]
-            else:
-                for k in range(n):
-                    Pt[b, k] = H[t - 1, b, k]
+        _previous(H, h0, resets, t, Pt)
         _product(gemm, Pt, Wh, tmp, False)                    # (B, n) BLAS
         Ht = H[t]
         for b in range(B):
