@@ -53,19 +53,27 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def dead_writers(directory, pattern) -> list[str]:
+    """Names in ``directory`` that match ``pattern`` (a compiled regex whose group 1 is a
+    process id) and belong to a process that is gone; [] if the directory cannot be read."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is not None and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            out.append(name)
+    return out
+
+
 def remove_stale_temps(directory) -> list[str]:
     """Remove temporary files (``.nlm-PID-*.tmp``) left in ``directory`` by writers that
     were killed (their process is gone); return the names removed. A temp file of a live
     process, or not named by this scheme, is left alone."""
     removed = []
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return removed
-    for name in names:
-        m = _TEMP_NAME.fullmatch(name)
-        if m is None or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
-            continue
+    for name in dead_writers(directory, _TEMP_NAME):
         try:
             os.unlink(os.path.join(directory, name))
             removed.append(name)

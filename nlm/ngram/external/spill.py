@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ...errors import NlmError
-from ...files import _pid_alive
+from ...files import dead_writers
 
 PREFIX = "nlm-spill-"
 _NAME = re.compile(re.escape(PREFIX) + r"(\d+)-.*")
@@ -31,14 +31,7 @@ _NAME = re.compile(re.escape(PREFIX) + r"(\d+)-.*")
 def remove_stale(directory: str) -> list[str]:
     """Remove working directories of runs whose process is gone; return their names."""
     removed = []
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return removed
-    for name in names:
-        m = _NAME.fullmatch(name)
-        if m is None or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
-            continue
+    for name in dead_writers(directory, _NAME):
         path = os.path.join(directory, name)
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
