@@ -140,6 +140,43 @@ def _build_probing(keys, off, lp, bow, child, coff, N, V, starts, slots, slots_f
     return clean
 
 
+@njit(cache=True, inline="always")
+def _probing_step(w, ctx, N, uni_lp, uni_bow, uni_ext, starts, slots, slots_f, closed,
+                  prev_hash, prev_ok, prev_bow, cur_hash, cur_ok, cur_bow):
+    """One token of the probing scorers: ln P(w | the last ``ctx`` words, whose stored
+    extending n-grams are in prev_*), filling cur_* for the next token. Returns
+    (ln P, the length of the longest stored n-gram ending at w). With ``closed`` (a
+    suffix-closed model) a missing n-gram ends the search early."""
+    cur_ok[:] = False
+    cur_hash[0] = _chain(np.uint64(0), w)
+    if uni_ext[w]:
+        cur_ok[0] = True
+        cur_bow[0] = uni_bow[w]
+    longest = 1
+    v = uni_lp[w]
+    for j in range(2, min(N, ctx + 1) + 1):
+        if prev_ok[j - 2]:
+            h = _chain(prev_hash[j - 2], w)
+            slot = _probe(slots, starts[j], starts[j + 1] - starts[j], _tag(h))
+            if slot >= 0:
+                longest = j
+                v = np.float64(slots_f[slot, 2])
+                if slots[slot, 0] & np.uint64(1):
+                    cur_ok[j - 1] = True
+                    cur_hash[j - 1] = h
+                    cur_bow[j - 1] = np.float64(slots_f[slot, 3])
+            elif closed:
+                break
+        elif closed:
+            break
+    for m in range(longest, min(N - 1, ctx) + 1):
+        if prev_ok[m - 1]:
+            v += prev_bow[m - 1]
+        elif closed:
+            break
+    return v, longest
+
+
 @njit(cache=True)
 def _score_probing(ids, offsets, V, N, uni_lp, uni_bow, uni_ext, starts, slots, slots_f,
                    closed, out):
@@ -158,34 +195,9 @@ def _score_probing(ids, offsets, V, N, uni_lp, uni_bow, uni_ext, starts, slots, 
             prev_bow[0] = uni_bow[BOS_ROW]
         ctx = 1
         for t in range(offsets[s], offsets[s + 1]):
-            w = ids[t]
-            cur_ok[:] = False
-            cur_hash[0] = _chain(np.uint64(0), w)
-            if uni_ext[w]:
-                cur_ok[0] = True
-                cur_bow[0] = uni_bow[w]
-            longest = 1
-            v = uni_lp[w]
-            for j in range(2, min(N, ctx + 1) + 1):
-                if prev_ok[j - 2]:
-                    h = _chain(prev_hash[j - 2], w)
-                    slot = _probe(slots, starts[j], starts[j + 1] - starts[j], _tag(h))
-                    if slot >= 0:
-                        longest = j
-                        v = np.float64(slots_f[slot, 2])
-                        if slots[slot, 0] & np.uint64(1):
-                            cur_ok[j - 1] = True
-                            cur_hash[j - 1] = h
-                            cur_bow[j - 1] = np.float64(slots_f[slot, 3])
-                    elif closed:
-                        break
-                elif closed:
-                    break
-            for m in range(longest, min(N - 1, ctx) + 1):
-                if prev_ok[m - 1]:
-                    v += prev_bow[m - 1]
-                elif closed:
-                    break
+            v, _ = _probing_step(ids[t], ctx, N, uni_lp, uni_bow, uni_ext, starts, slots,
+                                 slots_f, closed, prev_hash, prev_ok, prev_bow, cur_hash,
+                                 cur_ok, cur_bow)
             out[t] = v
             for j in range(N):
                 prev_ok[j] = cur_ok[j]
@@ -215,28 +227,9 @@ def _sentence_probing(ids, bos, V, N, uni_lp, uni_bow, uni_ext, starts, slots, s
             prev_bow[0] = uni_bow[BOS_ROW]
         ctx = 1
     for t in range(len(ids)):
-        w = ids[t]
-        cur_ok[:] = False
-        cur_hash[0] = _chain(np.uint64(0), w)
-        if uni_ext[w]:
-            cur_ok[0] = True
-            cur_bow[0] = uni_bow[w]
-        longest = 1
-        v = uni_lp[w]
-        for j in range(2, min(N, ctx + 1) + 1):
-            if prev_ok[j - 2]:
-                h = _chain(prev_hash[j - 2], w)
-                slot = _probe(slots, starts[j], starts[j + 1] - starts[j], _tag(h))
-                if slot >= 0:
-                    longest = j
-                    v = np.float64(slots_f[slot, 2])
-                    if slots[slot, 0] & np.uint64(1):
-                        cur_ok[j - 1] = True
-                        cur_hash[j - 1] = h
-                        cur_bow[j - 1] = np.float64(slots_f[slot, 3])
-        for m in range(longest, min(N - 1, ctx) + 1):
-            if prev_ok[m - 1]:
-                v += prev_bow[m - 1]
+        v, longest = _probing_step(ids[t], ctx, N, uni_lp, uni_bow, uni_ext, starts, slots,
+                                   slots_f, False, prev_hash, prev_ok, prev_bow, cur_hash,
+                                   cur_ok, cur_bow)
         out[t] = v
         matched[t] = longest
         for j in range(N):
