@@ -65,10 +65,11 @@ def random_network(softmax, activation, dtype=np.float64, V=13, m=4, n=5, seed=0
     counts = rng.integers(1, 50, V)
     counts[BOS_ID] = 0
     out = make_output_layer(softmax, V, counts=counts, classes=4)
-    p = RNNNetwork.init_params(rng, V, m, n, out, counts, "uniform", 0.5, dtype)
+    p = RNNNetwork.init_params(rng, V, m, n, out, counts, "uniform", 0.5, dtype,
+                               cell="elman")
     for k in p:   # non-zero biases, weights large enough for the recurrence to matter
         p[k] += rng.normal(0, 0.3, p[k].shape).astype(dtype)
-    return RNNNetwork(p, activation, out), rng
+    return RNNNetwork(p, activation, out, cell="elman"), rng
 
 
 def random_chunk(rng, V, T, B, n, reset_rate=0.2):
@@ -110,13 +111,14 @@ def test_gradient_check_with_tied_weights(softmax):
     counts = rng.integers(1, 50, V)
     counts[BOS_ID] = 0
     out = make_output_layer(softmax, V, counts=counts, classes=4)
-    p = RNNNetwork.init_params(rng, V, n, n, out, counts, "uniform", 0.5, np.float64, tie=True)
+    p = RNNNetwork.init_params(rng, V, n, n, out, counts, "uniform", 0.5, np.float64, tie=True,
+                               cell="elman")
     assert "W" not in p
     for k in p:
         p[k] += rng.normal(0, 0.3, p[k].shape)
-    net = RNNNetwork(p, "tanh", out, tie=True)
+    net = RNNNetwork(p, "tanh", out, tie=True, cell="elman")
     untied = RNNNetwork({**{k: v.copy() for k, v in p.items()}, "W": p["E"].copy()}, "tanh",
-                        make_output_layer(softmax, V, counts=counts, classes=4))
+                        make_output_layer(softmax, V, counts=counts, classes=4), cell="elman")
     T, B = 5, 3
     inputs, targets, resets, h0 = random_chunk(rng, V, T=T, B=B, n=n)
     masks = tuple((rng.random((T * B, w)) < 0.7) / 0.7 for w in (n, n))

@@ -1,18 +1,21 @@
-"""The Elman recurrent network language model (Mikolov's RNNLM), trained by
-hand-written truncated backpropagation through time.
+"""The recurrent network language model: Mikolov's RNNLM and its gated successors
+(:mod:`.cells`: an LSTM layer, the default, a GRU layer or the Elman layer, one or
+more stacked), trained by hand-written truncated backpropagation through time.
+With the Elman cell:
 
     x_t = E[w(t-1)]                               (B, m)   shared embedding E (V, m)
     h_t = f(x_t Wx + h_{t-1} Wh + bh)             (B, n)   f = tanh (or sigmoid)
     P(w(t) | w(..t-1)) = softmax layer(h_t)       full or class softmax (:mod:`.softmax`)
 
 A sentence is read as ``<s> w1 ... wk`` and predicts ``w1 ... wk </s>``; the
-state before its ``<s>`` is the zero vector, so the model's initial state is
-h = f(E[<s>] Wx + bh) and ``<s>`` itself is never predicted (probability 0).
+state before its ``<s>`` is the zero vector, so the model's initial state is the
+state after reading ``<s>`` from it (Elman: h = f(E[<s>] Wx + bh)) and ``<s>``
+itself is never predicted (probability 0).
 
 Training (:class:`RNNTask`) cuts the training text into B parallel streams
 and walks them in chunks of ``bptt`` steps; the hidden state is carried from
-chunk to chunk and across sentence boundaries (rnnlm's default), or reset at
-every sentence with ``reset_sentences``. One chunk is one minibatch: the
+chunk to chunk and reset at every sentence (``reset_sentences``, the default)
+or carried across sentence boundaries as rnnlm does. One chunk is one minibatch: the
 forward and backward recurrences are Numba kernels with the loop over time
 inside (:mod:`.rnn_kernels`); the input projections, the output layer and the
 weight gradients are single BLAS products over the whole chunk. Optional
@@ -65,7 +68,7 @@ class RNNNetwork:
     the top layer's h."""
 
     def __init__(self, params: dict[str, np.ndarray], activation: str, output,
-                 tie: bool = False, cell: str = "elman", layers: int = 1):
+                 tie: bool = False, cell: str = "lstm", layers: int = 1):
         if activation not in RNN_ACTIVATIONS:
             raise OptionError(f"unknown RNN activation {activation!r}; choose from "
                               f"{', '.join(RNN_ACTIVATIONS)}")
@@ -96,7 +99,7 @@ class RNNNetwork:
         self._no_resets: dict = {}
 
     @staticmethod
-    def param_shapes(V: int, emb: int, hidden: int, output, cell: str = "elman",
+    def param_shapes(V: int, emb: int, hidden: int, output, cell: str = "lstm",
                      layers: int = 1) -> dict[str, tuple]:
         """Every parameter's shape (with the output's ``W``, which tying removes)."""
         shapes = {"E": (V, emb)}
@@ -107,7 +110,7 @@ class RNNNetwork:
     @staticmethod
     def init_params(rng: np.random.Generator, V: int, emb: int, hidden: int, output,
                     counts=None, init: str = "xavier", init_scale: float = 0.1,
-                    dtype=np.float32, tie: bool = False, cell: str = "elman",
+                    dtype=np.float32, tie: bool = False, cell: str = "lstm",
                     layers: int = 1) -> dict[str, np.ndarray]:
         """New parameters: weights by ``init`` (xavier from each matrix's fan-in and
         fan-out, per gate, the embedding table counting as an m -> m map), biases zero
@@ -420,7 +423,8 @@ class RNNTask(TrainingTask):
 
 @register("rnn")
 class RNNModel(NeuralModel):
-    """Elman RNN language model; the state is the hidden vector (n,) float64."""
+    """Recurrent network language model (LSTM, GRU or Elman cells, one or more layers);
+    the state is every layer's state concatenated, a float64 vector."""
 
     label = "RNN"
     carries_state = True
@@ -437,7 +441,7 @@ class RNNModel(NeuralModel):
 
     def __init__(self, vocab: Vocabulary, activation: str, params: dict[str, np.ndarray],
                  class_start: np.ndarray | None = None, training: dict | None = None,
-                 tie: bool = False, cell: str = "elman", layers: int = 1):
+                 tie: bool = False, cell: str = "lstm", layers: int = 1):
         self._h0: np.ndarray | None = None
         self.cell, self.layers = str(cell), int(layers)
         super().__init__(vocab, activation, params, class_start, training, tie)
@@ -600,8 +604,8 @@ class RNNModel(NeuralModel):
                    hyper["cell"], hyper["layers"])
 
 
-register_neural("rnn", RNNModel, "recurrent network: Elman (Mikolov's RNNLM), GRU or LSTM, "
-                "truncated BPTT",
+register_neural("rnn", RNNModel, "recurrent network: LSTM (the default), GRU or Elman "
+                "(Mikolov's RNNLM), truncated BPTT",
                 {"cell": Opt("rnn: the recurrent cell: lstm (with forget gates), gru (Cho et "
                              "al. 2014) or elman (tanh or sigmoid units; faster per epoch, "
                              "weaker).", choices=CELLS),
