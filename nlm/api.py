@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .corpus import read_corpus, read_training_corpus
+from .corpus import read_corpus, read_training_corpus, read_vocab_file
 from .errors import OptionError
 from .files import check_distinct, check_writable
 from .model import LanguageModel
@@ -61,7 +61,7 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
     ``dask`` ("local", "local:2" or a scheduler address) estimates on a Dask cluster.
     ``vocab_file``: a closed vocabulary (other words become ``<unk>``);
     ``limit_vocab_file``: keep only the n-grams whose words it lists
-    (:mod:`nlm.vocabfile`).
+    (:mod:`nlm.ngram.limit`).
     ``arpa`` also writes the model as an ARPA file.
 
     >>> lm = train("corpora/shakespeare/train.txt", "add-k", order=2, k=0.01)  # doctest: +SKIP
@@ -101,7 +101,6 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
         raise OptionError(f"--limit-vocab-file applies to n-gram models, not to --model {model} "
                           "(--vocab gives any model a closed vocabulary)")
     if vocab_file is not None or limit_vocab_file is not None:
-        from .vocabfile import read_vocab_file
         if vocab_file is not None and (min_count != 1 or max_size is not None):
             raise OptionError("--vocab gives the vocabulary; --min-count and --max-size "
                               "do not apply with it")
@@ -121,7 +120,7 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
     with reporting(bool(progress)):
         lm = spec.fit(corpus, vocab, **options, **extra)
         if limit is not None:
-            from .vocabfile import limit_vocabulary
+            from .ngram.limit import limit_vocabulary
             lm = limit_vocabulary(lm, limit)
         if output is not None:
             from .modelfile import save

@@ -239,8 +239,8 @@ def _load_reading(model_file, tokenizer, lower):
     """Load a model; for an ARPA file, --tokenizer/--lower override how text is read."""
     if tokenizer is None and lower is None:
         return load(model_file)
-    from .modelfile import _suffix
-    if _suffix(os.fspath(model_file)) not in (".arpa", ".arpa.gz"):
+    from .modelfile import registered_suffix
+    if registered_suffix(os.fspath(model_file)) not in (".arpa", ".arpa.gz"):
         raise OptionError(f"{model_file}: --tokenizer and --lower apply to ARPA files; an nlm "
                           "model file records how its text was tokenized")
     from .ngram.arpa import read_arpa
@@ -421,7 +421,7 @@ def info(model_file, as_json):
     Example:
       nlm info shakespeare.npz
     """
-    from .modelfile import checkpoint_summary
+    from .neural.checkpoint import checkpoint_summary
     ck = checkpoint_summary(model_file) if os.path.isfile(model_file) else None
     if ck is not None:
         if as_json:

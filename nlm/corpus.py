@@ -14,13 +14,13 @@ import sys
 from collections import Counter, defaultdict
 from itertools import count
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
-from .errors import CorpusError, OptionError
+from .errors import CorpusError
 from .progress import Progress
-from .vocab import BOS, EOS, EOS_ID, TOKENIZERS, UNK, UNK_ID, Vocabulary
+from .vocab import BOS, EOS, EOS_ID, SPECIALS, UNK, UNK_ID, Vocabulary, make_tokenizer
 
 
 @dataclass
@@ -55,29 +55,12 @@ class Corpus:
         return builder.finish()
 
 
-def make_tokenizer(name: str, lowercase: bool = False) -> Callable[[str], list[str]]:
-    if name == "whitespace":
-        split = str.split
-    elif name == "word":
-        # The tokens of NLTK's NLTKWordTokenizer (behind word_tokenize, without
-        # sentence splitting), computed by nlm.tokenize at millions of words/s.
-        from .tokenize import word_tokenize as split
-    elif name == "char":
-        def split(line: str) -> list[str]:
-            return list(line)
-    else:
-        raise OptionError(f"unknown tokenizer {name!r}; choose from {', '.join(TOKENIZERS)}")
-    if lowercase:
-        return lambda line: split(line.lower())
-    return split
-
-
 #: Compressed text is recognized by its first bytes (whatever the file is called).
 _COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
 STDIN = "-"
 
 
-def _compression(magic: bytes) -> str:
+def compression_of(magic: bytes) -> str:
     """The compression a file's first bytes announce ("gzip", "bzip2", "xz"), or ""."""
     for start, name in _COMPRESSED:
         if magic.startswith(start):
@@ -85,7 +68,7 @@ def _compression(magic: bytes) -> str:
     return ""
 
 
-def _open_text(path: str):
+def open_text(path: str):
     """(binary file of the decompressed text, the file under it, the compression's name
     or "") of ``path``; ``-`` is standard input."""
     if path == STDIN:
@@ -103,7 +86,7 @@ def _open_text(path: str):
         f.seek(0)
     except OSError as e:
         raise CorpusError(f"{path}: cannot read ({e.strerror})") from None
-    name = _compression(magic)
+    name = compression_of(magic)
     if name:
         import bz2
         import gzip
@@ -126,7 +109,7 @@ def iter_lines(path: str | os.PathLike, progress: Progress | None = None) -> Ite
     are decompressed. A UTF-8 byte order mark at the start is dropped. ``progress`` advances
     by bytes read (of the decompressed text)."""
     path = os.fspath(path)
-    f, raw_file, compression = _open_text(path)
+    f, raw_file, compression = open_text(path)
     name = describe_path(path)
     pending = 0  # bytes not yet reported: progress is updated every 4096 lines
     lineno = 0
@@ -172,7 +155,7 @@ def iter_sentences(path, tokenizer: str = "whitespace", lowercase: bool = False,
             yield words
 
 
-def _file_progress(path, desc: str, enabled: bool) -> Progress | None:
+def file_progress(path, desc: str, enabled: bool) -> Progress | None:
     if not enabled:
         return None
     size = None   # unknown for standard input and compressed files: no percentage
@@ -180,7 +163,7 @@ def _file_progress(path, desc: str, enabled: bool) -> Progress | None:
         try:
             with open(path, "rb") as f:
                 magic = f.read(6)
-            if not _compression(magic):
+            if not compression_of(magic):
                 size = os.path.getsize(path)
         except OSError:
             return None
@@ -236,7 +219,7 @@ def read_corpus(path, vocab: Vocabulary, progress: bool = False,
                 allow_empty: bool = False) -> Corpus:
     """A text file as ids, tokenized the way ``vocab`` was built."""
     builder = _CorpusBuilder(vocab)
-    bar = _file_progress(path, f"reading {os.path.basename(os.fspath(path))}", progress)
+    bar = file_progress(path, f"reading {os.path.basename(os.fspath(path))}", progress)
     for words in iter_sentences(path, vocab.tokenizer, vocab.lowercase, bar):
         builder.add(words)
     if bar is not None:
@@ -249,8 +232,7 @@ def read_corpus(path, vocab: Vocabulary, progress: bool = False,
 
 def tokenize_text(text: str, vocab: Vocabulary) -> list[str]:
     """One sentence of text, tokenized as the vocabulary's training text was."""
-    tokenize = make_tokenizer(vocab.tokenizer, vocab.lowercase)
-    return tokenize(text.strip())
+    return vocab.tokenize(text)
 
 
 def read_training_corpus(path, tokenizer: str = "whitespace", lowercase: bool = False,
@@ -258,7 +240,7 @@ def read_training_corpus(path, tokenizer: str = "whitespace", lowercase: bool = 
                          progress: bool = False, closed: list[str] | None = None
                          ) -> tuple[Vocabulary, Corpus]:
     """Vocabulary and id corpus of a training file in one streaming pass. ``closed``: the
-    vocabulary's words, given (:func:`nlm.vocabfile.closed_vocabulary`), instead of
+    vocabulary's words, given (:meth:`Vocabulary.closed`), instead of
     those of the text (min_count and max_size do not apply).
 
     Words get provisional ids in order of appearance; once every count is known
@@ -270,7 +252,7 @@ def read_training_corpus(path, tokenizer: str = "whitespace", lowercase: bool = 
     chunks: list[np.ndarray] = []
     buf: list[int] = []
     lengths: list[int] = []
-    bar = _file_progress(path, f"reading {os.path.basename(os.fspath(path))}", progress)
+    bar = file_progress(path, f"reading {os.path.basename(os.fspath(path))}", progress)
     for words in iter_sentences(path, tokenizer, lowercase, bar):
         buf.extend(map(lookup, words))
         buf.append(-1)  # </s>
@@ -288,8 +270,7 @@ def read_training_corpus(path, tokenizer: str = "whitespace", lowercase: bool = 
     words_in_order = list(provisional)
     counts = np.bincount(raw[raw >= 0], minlength=len(words_in_order))
     if closed is not None:
-        from .vocabfile import closed_vocabulary
-        vocab = closed_vocabulary(closed, Counter(dict(zip(words_in_order, counts.tolist()))),
+        vocab = Vocabulary.closed(closed, Counter(dict(zip(words_in_order, counts.tolist()))),
                                   len(lengths), tokenizer=tokenizer, lowercase=lowercase)
     else:
         vocab = Vocabulary.build(Counter(dict(zip(words_in_order, counts.tolist()))),
@@ -310,6 +291,22 @@ def read_training_corpus(path, tokenizer: str = "whitespace", lowercase: bool = 
     return vocab, Corpus(ids, offsets, oov)
 
 
+def read_vocab_file(path, lowercase: bool = False) -> list[str]:
+    """The distinct words of a vocabulary file (whitespace separated, as lmplz's
+    ``--limit_vocab_file``), in file order, the specials left out."""
+    words, seen = [], set(SPECIALS)
+    for line in iter_lines(path):
+        for w in line.split():
+            if lowercase:
+                w = w.lower()
+            if w not in seen:
+                seen.add(w)
+                words.append(w)
+    if not words:
+        raise CorpusError(f"{os.fspath(path)}: the vocabulary file lists no words")
+    return words
+
+
 def build_vocab(path, tokenizer: str = "whitespace", lowercase: bool = False,
                 min_count: int = 1, max_size: int | None = None,
                 progress: bool = False) -> Vocabulary:
@@ -317,4 +314,5 @@ def build_vocab(path, tokenizer: str = "whitespace", lowercase: bool = False,
 
 
 __all__ = ["Corpus", "read_corpus", "read_training_corpus", "build_vocab", "iter_sentences",
-           "make_tokenizer", "tokenize_text", "UNK"]
+           "make_tokenizer", "tokenize_text", "read_vocab_file", "open_text", "compression_of",
+           "file_progress", "UNK"]

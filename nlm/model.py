@@ -72,8 +72,7 @@ class LanguageModel(ABC):
         """ln P(word | <s> context...). ``context`` is the sentence so far; a leading
         ``<s>`` in it is accepted and ignored."""
         if isinstance(context, str):   # text: tokenized as the model's training text was
-            from .corpus import tokenize_text
-            context = tokenize_text(context, self.vocab)
+            context = self.vocab.tokenize(context)
         context = list(context)
         if context and context[0] == BOS:
             context = context[1:]

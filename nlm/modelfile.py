@@ -84,29 +84,28 @@ def save(model: LanguageModel, path) -> None:
     write_npz(path, header, arrays, HEADER)
 
 
-def checkpoint_summary(path) -> dict | None:
-    """What a training checkpoint holds (model kind and settings, epochs and updates done),
-    or None when ``path`` is not one."""
+#: other npz containers nlm writes that are not model files: their header array's name ->
+#: explain(path), the message saying what the file is instead (or None); registered by the
+#: modules that write them (a training checkpoint: :mod:`nlm.neural.checkpoint`)
+_NOT_MODELS: dict[str, Callable[[str], str | None]] = {}
+
+
+def register_other_container(header: str, explain: Callable[[str], str | None]) -> None:
+    _NOT_MODELS[header] = explain
+
+
+def _other_container(path: str) -> str | None:
+    """What ``path`` is when it is one of the other npz containers, or None."""
     import zipfile
-    from .neural.checkpoint import HEADER as CHECKPOINT_HEADER, read_checkpoint
-    path = os.fspath(path)
     try:
         with zipfile.ZipFile(path) as z:
-            if CHECKPOINT_HEADER + ".npy" not in z.namelist():
-                return None
+            names = set(z.namelist())
     except (OSError, zipfile.BadZipFile, ValueError, EOFError):
         return None
-    try:
-        header, _ = read_checkpoint(path)
-        model, state = dict(header["model"]), header["state"]
-        best = state.get("best_loss")
-        return {"file": path, "kind": "checkpoint", "model": model.pop("kind", "?"),
-                "epochs": state["epoch"], "step": state["step"], "updates": state["updates"],
-                "words": state["words"],
-                "best_valid_ppl": float(np.exp(best)) if best is not None else None,
-                "finished": state.get("finished", False), "config": model}
-    except (NlmError, KeyError, TypeError, ValueError, AttributeError):
-        return None
+    for header, explain in _NOT_MODELS.items():
+        if header + ".npy" in names:
+            return explain(path)
+    return None
 
 
 def read_header(path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -115,12 +114,10 @@ def read_header(path) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         header, arrays = read_npz(path, HEADER, "nlm model file", ModelFileError)
     except ModelFileError as e:
-        ck = checkpoint_summary(path) if str(e).endswith("(no nlm header)") else None
-        if ck is None:
+        other = _other_container(path) if str(e).endswith("(no nlm header)") else None
+        if other is None:
             raise
-        raise ModelFileError(f"{path}: is a training checkpoint ({ck['model']} model after "
-                             f"{ck['epochs']} epoch(s)), not a model file; continue training "
-                             "with nlm train ... --resume --checkpoint FILE") from None
+        raise ModelFileError(f"{path}: {other}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an nlm model file (unknown header)")
     version = header.get("format_version")
@@ -135,7 +132,7 @@ def read_header(path) -> tuple[dict, dict[str, np.ndarray]]:
 def load(path) -> LanguageModel:
     """Load any model file: ``.npz`` model files, mixtures, or ARPA text files."""
     path = os.fspath(path)
-    other = _BY_SUFFIX.get(_suffix(path)) or _by_magic(path)
+    other = _BY_SUFFIX.get(registered_suffix(path)) or _by_magic(path)
     if other is not None:
         return other.load(path)
     header, arrays = read_header(path)
@@ -178,7 +175,8 @@ def _naming(path: str, e: ModelFileError) -> str:
     return msg if msg.startswith(path + ":") else f"{path}: {msg}"
 
 
-def _suffix(path: str) -> str:
+def registered_suffix(path: str) -> str:
+    """The suffix of ``path`` that a registered file format claims (".arpa", ...), or ""."""
     name = os.path.basename(path).lower()
     for suffix in sorted(_BY_SUFFIX, key=len, reverse=True):
         if name.endswith(suffix):
@@ -186,5 +184,6 @@ def _suffix(path: str) -> str:
     return ""
 
 
-__all__ = ["save", "load", "read_header", "checkpoint_summary", "register_format", "FileFormat", "atomic_output",
+__all__ = ["save", "load", "read_header", "register_format", "register_other_container",
+           "registered_suffix", "FileFormat", "atomic_output",
            "check_writable", "HEADER", "FORMAT", "FORMAT_VERSION"]

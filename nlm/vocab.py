@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -19,6 +20,25 @@ UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
 SPECIALS = (UNK, BOS, EOS)
 TOKENIZERS = ("whitespace", "word", "char")
+
+
+def make_tokenizer(name: str, lowercase: bool = False) -> Callable[[str], list[str]]:
+    """The function that splits one line of text into words, by tokenizer name: the one
+    place a tokenizer is chosen."""
+    if name == "whitespace":
+        split = str.split
+    elif name == "word":
+        # The tokens of NLTK's NLTKWordTokenizer (behind word_tokenize, without
+        # sentence splitting), computed by nlm.tokenize at millions of words/s.
+        from .tokenize import word_tokenize as split
+    elif name == "char":
+        def split(line: str) -> list[str]:
+            return list(line)
+    else:
+        raise OptionError(f"unknown tokenizer {name!r}; choose from {', '.join(TOKENIZERS)}")
+    if lowercase:
+        return lambda line: split(line.lower())
+    return split
 
 
 @dataclass
@@ -53,6 +73,10 @@ class Vocabulary:
     def word(self, i: int) -> str:
         return self.words[i]
 
+    def tokenize(self, text: str) -> list[str]:
+        """One sentence of text, tokenized as this vocabulary's training text was."""
+        return make_tokenizer(self.tokenizer, self.lowercase)(text.strip())
+
     def detokenize(self, words: list[str]) -> str:
         return "".join(words) if self.tokenizer == "char" else " ".join(words)
 
@@ -81,6 +105,20 @@ class Vocabulary:
         words = list(SPECIALS) + [w for w, _ in kept]
         counts = np.array([unk_count, 0, sentences] + [c for _, c in kept], dtype=np.int64)
         return cls(words, counts, tokenizer=tokenizer, lowercase=lowercase)
+
+    @classmethod
+    def closed(cls, words: list[str], word_counts: Counter, sentences: int, *,
+               tokenizer: str = "whitespace", lowercase: bool = False) -> "Vocabulary":
+        """A closed vocabulary (``nlm train --vocab FILE``): exactly ``words`` (plus the
+        specials), frequency ordered by the training counts ``word_counts``; every other
+        word's count goes to ``<unk>``. Listed words absent from the text keep count 0."""
+        listed = set(words)
+        unk = word_counts.get(UNK, 0) + sum(
+            c for w, c in word_counts.items() if w not in listed and w not in SPECIALS)
+        kept = sorted(((w, word_counts.get(w, 0)) for w in words), key=lambda wc: (-wc[1], wc[0]))
+        return cls(list(SPECIALS) + [w for w, _ in kept],
+                   np.array([unk, 0, sentences] + [c for _, c in kept], dtype=np.int64),
+                   tokenizer=tokenizer, lowercase=lowercase)
 
     def to_json(self) -> dict:
         return {"words": self.words, "tokenizer": self.tokenizer, "lowercase": self.lowercase}

@@ -74,7 +74,7 @@ def test_resume_reads_and_writes_the_same_checkpoint(files, runner):
 
 
 def test_the_default_checkpoint_goes_after_success_a_given_one_stays(files, runner):
-    from nlm.modelfile import checkpoint_summary
+    from nlm.neural.checkpoint import checkpoint_summary
     run(runner, ["train", files / "train.txt", *RNN, "-o", files / "r.npz"])
     assert (files / "r.npz").exists() and not (files / "r.ckpt.npz").exists()
     run(runner, ["train", files / "train.txt", *RNN, "--checkpoint", files / "mine.npz",

@@ -14,7 +14,7 @@ from nlm.errors import NlmError, OptionError
 from nlm.modelfile import load
 from nlm.ngram.arpa import read_arpa
 from nlm.ngram.discount import DiscountWarning
-from nlm.ngram.external import budget, pipeline, spill
+from nlm.ngram.external import budget, partition, pipeline, spill
 from nlm.ngram.external.budget import Plan, parse_memory
 
 from conftest import MORE_TEXT, TINY_TEXT, assert_one_line_error, run, shared_path
@@ -171,7 +171,7 @@ def test_temp_files_removed_on_failure(texts, tmp_path, monkeypatch, fail_in, er
     def boom(*args, **kwargs):
         assert os.listdir(spills), "the working directory exists while the pipeline runs"
         raise error("stop")
-    monkeypatch.setattr(pipeline, fail_in, boom)
+    monkeypatch.setattr(partition if fail_in == "count_partition" else pipeline, fail_in, boom)
     (tmp_path / "m.npz").write_bytes(b"old")
     with pytest.raises(error):
         pipeline.estimate(texts["more"], "mkn", {"order": 3}, output=tmp_path / "m.npz",
@@ -331,11 +331,11 @@ def test_sigterm_removes_the_working_directory(tmp_path):
     big = tmp_path / "big.txt"
     big.write_text("a b c d e f g h\n" * 400000)
     code = ("import sys, time\n"
-            "from nlm.ngram.external import pipeline\n"
-            "real = pipeline.count_partition\n"
+            "from nlm.ngram.external import partition, pipeline\n"
+            "real = partition.count_partition\n"
             "def slow(*a, **k):\n"
             "    print('counting', flush=True); time.sleep(60)\n"
-            "pipeline.count_partition = slow\n"
+            "partition.count_partition = slow\n"
             f"pipeline.estimate({str(big)!r}, 'mkn', {{'order': 3}}, output={str(tmp_path / 'm.npz')!r},"
             f" budget=1 << 20, temp_dir={str(spills)!r})\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

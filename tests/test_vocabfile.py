@@ -1,5 +1,5 @@
 """Vocabulary control: nlm train --vocab (closed vocabulary), --limit-vocab-file (as
-lmplz), and nlm vocab (nlm/vocabfile.py)."""
+lmplz), and nlm vocab (nlm/corpus.py read_vocab_file, nlm/ngram/limit.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +11,7 @@ from nlm.api import train
 from nlm.modelfile import load
 from nlm.ngram.methods import fit_modified_kneser_ney
 from nlm.vocab import SPECIALS
-from nlm.vocabfile import limit_vocabulary
+from nlm.ngram.limit import limit_vocabulary
 
 LISTED = ["the", "cat", "a", "mat", "on"]
 

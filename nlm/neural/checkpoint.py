@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import NlmError, OptionError
 from ..files import read_npz, write_npz
+from ..modelfile import register_other_container
 
 CHECKPOINT_FORMAT = "nlm-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -50,6 +51,41 @@ def read_checkpoint(path) -> tuple[dict, dict[str, np.ndarray]]:
     if header.get("version", 0) > CHECKPOINT_VERSION:
         raise NlmError(f"{path}: checkpoint written by a newer nlm")
     return header, arrays
+
+
+def checkpoint_summary(path) -> dict | None:
+    """What a training checkpoint holds (model kind and settings, epochs and updates done),
+    or None when ``path`` is not one."""
+    import zipfile
+    path = os.fspath(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            if HEADER + ".npy" not in z.namelist():
+                return None
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return None
+    try:
+        header, _ = read_checkpoint(path)
+        model, state = dict(header["model"]), header["state"]
+        best = state.get("best_loss")
+        return {"file": path, "kind": "checkpoint", "model": model.pop("kind", "?"),
+                "epochs": state["epoch"], "step": state["step"], "updates": state["updates"],
+                "words": state["words"],
+                "best_valid_ppl": float(np.exp(best)) if best is not None else None,
+                "finished": state.get("finished", False), "config": model}
+    except (NlmError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _not_a_model(path: str) -> str | None:
+    ck = checkpoint_summary(path)
+    if ck is None:
+        return None
+    return (f"is a training checkpoint ({ck['model']} model after {ck['epochs']} epoch(s)), "
+            "not a model file; continue training with nlm train ... --resume --checkpoint FILE")
+
+
+register_other_container(HEADER, _not_a_model)
 
 
 def split_groups(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
@@ -111,5 +147,5 @@ def _json_default(x):
     return str(x)
 
 
-__all__ = ["write_checkpoint", "read_checkpoint", "split_groups", "TrainingLog",
+__all__ = ["write_checkpoint", "read_checkpoint", "checkpoint_summary", "split_groups", "TrainingLog",
            "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION"]

@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import OptionError
-from ..mixture import check_weights, combine_logprobs, id_map, vocabulary_difference
+from ..combine import check_weights, combine_logprobs, id_map, vocabulary_difference
 from .backoff import BackoffModel
 from .prune import recompute_backoff_weights
 

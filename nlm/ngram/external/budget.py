@@ -64,13 +64,13 @@ def estimated_tokens(path) -> int | None:
     """Tokens of a plain text file, estimated from its size (5 bytes a token, which
     overestimates English text: the choice errs towards out-of-core). None for
     standard input and compressed files."""
-    from ...corpus import STDIN, _compression
+    from ...corpus import STDIN, compression_of
     path = os.fspath(path)
     if path == STDIN or not os.path.isfile(path):
         return None
     try:
         with open(path, "rb") as f:
-            if _compression(f.read(6)):
+            if compression_of(f.read(6)):
                 return None
         return os.path.getsize(path) // 5 + 1
     except OSError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ...errors import NlmError, OptionError
 from .adjust import AdjustSummary
+from .partition import count_one, estimate_one
 
 
 def _client(address):
@@ -42,17 +43,11 @@ def _client(address):
 
 
 def _count_task(d, q, N, V, last_unigram, rank, scan=None):
-    from .pipeline import _count_one
-    return _count_one(d, q, N, V, last_unigram, rank, scan)
+    return count_one(d, q, N, V, last_unigram, rank, scan)
 
 
 def _estimate_task(d, q, N, V, method, p1, bucket_of, R):
-    from .count import PartitionTables
-    from .probabilities import estimate_partition
-    tables = PartitionTables.load(d, q, N, V)
-    out = estimate_partition(tables, method, p1, d, bucket_of, R, writer=f".w{q}")
-    PartitionTables.remove(d, q, N)
-    return out
+    return estimate_one(d, q, N, V, method, p1, bucket_of, R, writer=f".w{q}")
 
 
 class DaskRunner:

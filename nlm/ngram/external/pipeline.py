@@ -33,13 +33,14 @@ from ..adjust import counts_of_counts
 from ..base import check_order
 from ..discount import check_mkn_discounts, check_single_discount, estimate_kn, estimate_mkn
 from . import spill
-from .adjust import AdjustSummary, kenlm_rank, lmplz_tally, summarize
+from .adjust import AdjustSummary, kenlm_rank, lmplz_tally
 from .assemble import assemble, model_header, plan_buckets
 from .budget import Plan, partitions_needed
-from .count import PartitionTables, count_partition
-from .probabilities import Method, estimate_partition, stupid_log_factor, unigrams
+from .count import PartitionTables
+from .partition import count_one, estimate_one
+from .probabilities import Method, stupid_log_factor, unigrams
 from .read import SpilledCorpus, read_to_disk
-from .shard import plan_partitions, shard, window_path, window_weights, windows_of
+from .shard import plan_partitions, shard, window_weights
 
 #: partitions read their windows from the ids file (no sharding pass) when there are at
 #: most this many per order: a scan reads 4 bytes a token (page cache, parallel in the
@@ -153,7 +154,7 @@ def _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase, m
                 summary = runner.count(d, P, N, V, last_unigram, rank, scans)
             else:
                 for q in range(P):
-                    summary = summary.add(_count_one(d, q, N, V, last_unigram, rank,
+                    summary = summary.add(count_one(d, q, N, V, last_unigram, rank,
                                                      scans[q]))
         spill.remove(corpus.path)
     else:
@@ -179,7 +180,7 @@ def _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase, m
             if runner is not None:
                 parts = runner.estimate(d, P, N, V, method, p1, bucket_of, R)
             else:
-                parts = (_estimate_one(d, q, N, V, method, p1, bucket_of, R)
+                parts = (estimate_one(d, q, N, V, method, p1, bucket_of, R)
                          for q in range(P))
             for uw, ub in parts:
                 if uw is not None:
@@ -215,26 +216,6 @@ def _arpa_writer(outputs: ExitStack, path, vocab, sizes):
         out = outputs.enter_context(gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6,
                                                   mtime=0))
     return ArpaWriter(out, vocab, sizes)
-
-
-def _count_one(d, q, N, V, last_unigram, rank, scan=None) -> AdjustSummary:
-    if scan is not None:
-        win = windows_of(scan[0], N, scan[1], q, scan[2], scan[3])
-    else:
-        path = window_path(d, q)
-        win = spill.load(path, np.int32, N)
-        spill.remove(path)
-    tables = count_partition(win, N, V)
-    del win
-    tables.save(d, q)
-    return summarize(tables, last_unigram, rank)
-
-
-def _estimate_one(d, q, N, V, method, p1, bucket_of, R):
-    tables = PartitionTables.load(d, q, N, V)
-    out = estimate_partition(tables, method, p1, d, bucket_of, R)
-    PartitionTables.remove(d, q, N)
-    return out
 
 
 def _discounts(method: Method, options: dict, N: int, raw1, cont1, summary, rank,

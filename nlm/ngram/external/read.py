@@ -20,7 +20,7 @@ from itertools import count
 
 import numpy as np
 
-from ...corpus import _file_progress, describe_path, iter_sentences
+from ...corpus import describe_path, file_progress, iter_sentences
 from ...errors import CorpusError
 from ...vocab import BOS, EOS, EOS_ID, UNK, UNK_ID, Vocabulary
 from . import spill
@@ -40,7 +40,7 @@ def read_to_disk(path, directory: str, chunk_tokens: int, tokenizer: str = "whit
                  lowercase: bool = False, min_count: int = 1, max_size: int | None = None,
                  progress: bool = False) -> tuple[Vocabulary, SpilledCorpus]:
     raw_path = os.path.join(directory, "provisional.i32")
-    bar = _file_progress(path, f"reading {os.path.basename(os.fspath(path))}", progress)
+    bar = file_progress(path, f"reading {os.path.basename(os.fspath(path))}", progress)
     try:
         provisional, sentences, tokens = None, 0, 0
         marked = tokenizer == "whitespace"          # the block reader's line-end mark
@@ -132,13 +132,13 @@ def _read_blocks(path, lowercase: bool, bar, raw_path: str, chunk_tokens: int):
     input, bad UTF-8, damaged compressed data, a NUL character in the text) raises
     :class:`_Fallback`, and the caller starts over with the line reader, whose messages
     name the line."""
-    from ...corpus import STDIN, _open_text
+    from ...corpus import STDIN, open_text
     if os.fspath(path) == STDIN:
         raise _Fallback
     provisional: dict[str, int] = defaultdict(count().__next__)
     end_id = provisional[_END]              # id 0: the line-end mark
     lookup = provisional.__getitem__
-    f, raw_file, _compression = _open_text(os.fspath(path))
+    f, raw_file, _compression = open_text(os.fspath(path))
     sentences = tokens = 0
     carry = b""
     at_start = True          # the text so far ends at a sentence boundary
