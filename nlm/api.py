@@ -10,7 +10,7 @@ import os
 
 from .corpus import read_corpus, read_training_corpus, read_vocab_file
 from .errors import OptionError
-from .files import check_distinct, check_writable
+from .files import check_distinct, check_writable, outputs_together
 from .model import LanguageModel
 from .progress import reporting, stage
 from .registry import MODELS
@@ -43,6 +43,46 @@ def _out_of_core(train_file, model, spec, options, memory, temp_dir, dask, arpa,
                                     vocab_files=bool(vocab_files))
 
 
+#: Options that only some settings of another option use: (option, the other option,
+#: the values it must have).
+_ONLY_WITH = (("momentum", "optimizer", ("momentum", "nesterov")),
+              ("init_scale", "init", ("uniform", "normal")))
+
+
+def _check_applicable(model: str, spec, options: dict) -> None:
+    """Refuse an option given for a setting that does not use it (it would be ignored)."""
+    for name, other, values in _ONLY_WITH:
+        if name in options and other in spec.defaults:
+            setting = options.get(other, spec.defaults[other])
+            if setting not in values:
+                flag, oflag = "--" + name.replace("_", "-"), "--" + other.replace("_", "-")
+                raise OptionError(f"{flag} applies to {oflag} {' or '.join(values)}, not to "
+                                  f"{oflag} {setting} (--model {model}); it would be ignored")
+
+
+def _check_checkpoint(options: dict) -> None:
+    """A --checkpoint file, checked before training: its directory exists and is writable,
+    and with --resume it is a checkpoint (not, say, the model file)."""
+    path = options.get("checkpoint")
+    if path is None:
+        return
+    check_writable(path)
+    if options.get("resume") and os.path.isfile(path):
+        from .neural.checkpoint import checkpoint_summary
+        from .files import file_kind
+        if file_kind(path) == "npz" and checkpoint_summary(path) is None:
+            import zipfile
+            try:
+                with zipfile.ZipFile(path) as z:
+                    model_file = "__nlm__.npy" in z.namelist()
+            except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+                model_file = False
+            if model_file:
+                raise OptionError(f"{path}: an nlm model file, not an nlm checkpoint; resume "
+                                  "from the checkpoint training wrote (OUTPUT.ckpt.npz, or "
+                                  "the --checkpoint FILE given then)")
+
+
 def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
           lowercase: bool = False, min_count: int = 1, max_size: int | None = None,
           valid_file=None, progress: bool = False, output=None,
@@ -73,6 +113,7 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
     if unknown:
         names = ", ".join(f"--{n.replace('_', '-')}" for n in unknown)
         raise OptionError(f"{names} does not apply to --model {model}")
+    _check_applicable(model, spec, options)
     temporary_checkpoint = None
     if output is not None:
         check_writable(output)
@@ -80,6 +121,7 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
             # neural models: always checkpoint, so that Ctrl-C can save and --resume continue
             options["checkpoint"] = default_checkpoint(output)
             temporary_checkpoint = None if keep_checkpoint else options["checkpoint"]
+    _check_checkpoint(options)
     if valid_file is not None and os.fspath(valid_file) == "-":
         raise OptionError("the validation text cannot be standard input (-): it is read "
                           "more than once; give a file")
@@ -91,11 +133,25 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
         {"model file (-o)": output, "training log": options.get("train_log"),
          "checkpoint": None if resume else options.get("checkpoint"),
          "ARPA file (--arpa)": arpa})
-    lm = _out_of_core(train_file, model, spec, options, memory, temp_dir, dask, arpa, output,
-                      tokenizer, lowercase, min_count, max_size, progress,
-                      vocab_file or limit_vocab_file)
-    if lm is not None:
-        return lm
+    with outputs_together(output, arpa):      # the model and its ARPA file: both or neither
+        lm = _out_of_core(train_file, model, spec, options, memory, temp_dir, dask, arpa,
+                          output, tokenizer, lowercase, min_count, max_size, progress,
+                          vocab_file or limit_vocab_file)
+        if lm is None:
+            lm = _in_memory(train_file, model, spec, options, tokenizer, lowercase, min_count,
+                            max_size, valid_file, progress, output, vocab_file,
+                            limit_vocab_file, arpa)
+    if temporary_checkpoint is not None and os.path.exists(temporary_checkpoint):
+        # the model is safe; its checkpoint (about 3x its size) was only for --resume
+        try:
+            os.unlink(temporary_checkpoint)
+        except OSError:
+            pass
+    return lm
+
+
+def _in_memory(train_file, model, spec, options, tokenizer, lowercase, min_count, max_size,
+               valid_file, progress, output, vocab_file, limit_vocab_file, arpa):
     closed = limit = None
     if limit_vocab_file is not None and "checkpoint" in spec.options:
         raise OptionError(f"--limit-vocab-file applies to n-gram models, not to --model {model} "
@@ -130,12 +186,6 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
             from .ngram.arpa import write_arpa
             with stage(f"writing {arpa}"):
                 write_arpa(lm, arpa)
-        if temporary_checkpoint is not None and os.path.exists(temporary_checkpoint):
-            # the model is safe; its checkpoint (about 3x its size) was only for --resume
-            try:
-                os.unlink(temporary_checkpoint)
-            except OSError:
-                pass
     return lm
 
 

@@ -6,6 +6,7 @@ here and nowhere else.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 import os
@@ -19,7 +20,7 @@ import numpy as np
 from .version import __version__
 from .api import MODELS, train as train_model
 from .corpus import Corpus, read_corpus, tokenize_text
-from .errors import NlmError, OptionError
+from .errors import ModelOutputError, NlmError, OptionError
 from .evaluate import LN10, evaluate as evaluate_model, summarize
 from .files import check_distinct, check_writable
 from .modelfile import load, save
@@ -28,7 +29,8 @@ from .vocab import TOKENIZERS
 
 
 def user_errors(fn):
-    """Turn library errors into one-line messages and a non-zero exit."""
+    """Turn library errors, Ctrl-C, SIGTERM, SIGHUP and failed writes to standard output
+    into one-line messages and a non-zero exit."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         # warnings (a discount that could not be estimated, contexts missing from an ARPA
@@ -46,16 +48,121 @@ def user_errors(fn):
 
 
 def _run(fn, *args, **kwargs):
+    if sys.stdout is None and (fn.__name__ in _PRINTING or
+                               (fn.__name__ == "compare" and kwargs.get("output") is None)):
+        raise click.ClickException("standard output is closed: this command prints its "
+                                   "results there (redirect it to a file or /dev/null)")
+    signals = _exit_on_signals()
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        _flush_stdout()
+        return result
     except NlmError as e:
         raise click.ClickException(str(e)) from None
     except MemoryError:
-        raise click.ClickException("out of memory; try a smaller order, vocabulary "
-                                   "(--max-size / --min-count) or corpus") from None
+        raise click.ClickException(_memory_advice(kwargs)) from None
     except BrokenPipeError:
+        _quiet_stdout()
         sys.stderr.close()
         sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted", err=True)
+        sys.exit(128 + 2)
+    except Terminated as e:
+        click.echo(f"Error: stopped by {e.name}", err=True)
+        sys.exit(e.code)
+    finally:
+        _restore_signals(signals)
+
+
+#: Commands whose result is what they print (not a file they write).
+_PRINTING = {"evaluate", "score", "generate", "info", "vocab_command"}
+
+
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP arrived: raised so that every temporary file, spill directory and
+    local Dask cluster is removed on the way out (as Ctrl-C's KeyboardInterrupt is)."""
+
+    def __init__(self, signum: int):
+        import signal
+        super().__init__(128 + signum)
+        self.name = signal.Signals(signum).name
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+def _exit_on_signals() -> dict:
+    """SIGTERM and SIGHUP raise :class:`Terminated` while a command runs (main thread only:
+    CliRunner in a thread keeps its handlers); returns the previous handlers."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):   # not ignored (nohup)
+            previous[sig] = signal.signal(sig, _raise_terminated)
+    return previous
+
+
+def _restore_signals(previous: dict) -> None:
+    import signal
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def echo(message="", nl: bool = True) -> None:
+    """A line of a command's output on standard output; a failed write (disk full,
+    closed stdout) is a one-line NlmError, not a traceback."""
+    if sys.stdout is None:     # closed (>&-): the commands that print results refused it
+        return
+    try:
+        click.echo(message, nl=nl)
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as e:
+        _quiet_stdout()
+        raise NlmError(f"standard output: cannot write ({getattr(e, 'strerror', None) or e})"
+                       ) from None
+
+
+def _flush_stdout() -> None:
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as e:
+        _quiet_stdout()
+        raise NlmError(f"standard output: cannot write ({getattr(e, 'strerror', None) or e})"
+                       ) from None
+
+
+def _quiet_stdout() -> None:
+    """After a failed write to standard output: point file descriptor 1 at /dev/null so
+    that Python's flush at exit does not fail a second time with a traceback."""
+    try:
+        if sys.stdout is not None and sys.stdout.fileno() == 1:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.close(null)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+
+
+def _memory_advice(options: dict) -> str:
+    """What to make smaller when a command ran out of memory, after what it was asked."""
+    neural = [f"--{k}" for k in ("hidden", "emb", "batch_size", "bptt", "context")
+              if options.get(k) is not None]
+    if neural or options.get("model_name") in ("mlp", "rnn"):
+        return ("out of memory; try a smaller network (" + ", ".join(
+            [n.replace("_", "-") for n in neural] or ["--hidden", "--emb"])
+            + ") or vocabulary (--max-size / --min-count)")
+    return ("out of memory; try a smaller order, vocabulary (--max-size / --min-count) or "
+            "corpus, or --memory to estimate out of core")
 
 
 def _fmt(x: float) -> str:
@@ -206,13 +313,13 @@ def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_s
                         vocab_file=vocab_file, limit_vocab_file=limit_vocab_file,
                         memory=memory, temp_dir=temp_dir, dask=dask, arpa=arpa, **options)
     seconds = time.perf_counter() - t0
-    click.echo(f"trained {model.describe().get('method', model.kind)} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
+    echo(f"trained {model.describe().get('method', model.kind)} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
                f"{_describe_short(model)} -> {output}")
     if valid_file is not None and not model.normalized:
-        click.echo("no valid perplexity: the model's scores are not probabilities")
+        echo("no valid perplexity: the model's scores are not probabilities")
     elif valid_file is not None:
         ev = evaluate_model(model, read_corpus(valid_file, model.vocab))
-        click.echo(f"valid perplexity {_fmt(ev.perplexity)} "
+        echo(f"valid perplexity {_fmt(ev.perplexity)} "
                    f"(excluding OOVs {_fmt(ev.perplexity_excluding_oov)}), "
                    f"{ev.tokens} tokens, {ev.oov} OOVs")
 
@@ -239,8 +346,8 @@ def _load_reading(model_file, tokenizer, lower):
     """Load a model; for an ARPA file, --tokenizer/--lower override how text is read."""
     if tokenizer is None and lower is None:
         return load(model_file)
-    from .modelfile import registered_suffix
-    if registered_suffix(os.fspath(model_file)) not in (".arpa", ".arpa.gz"):
+    from .files import file_kind
+    if file_kind(model_file) not in ("arpa", "arpa-gzip"):
         raise OptionError(f"{model_file}: --tokenizer and --lower apply to ARPA files; an nlm "
                           "model file records how its text was tokenized")
     from .ngram.arpa import read_arpa
@@ -282,28 +389,37 @@ def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic,
     corpus = read_corpus(text_file, model.vocab)
     ev = evaluate_model(model, corpus, dynamic_lr=dynamic_lr if dynamic else None,
                         carry_state=carry_state)
+    _check_numbers(model_file, ev.logprob)
     if as_json:
         d = ev.to_dict(per_sentence=per_sentence)
         if per_sentence:
             d["sentences_detail"] = [
                 {"text": text, "tokens": n, "logprob": _finite(lp), "perplexity": _finite(ppl)}
                 for text, n, lp, ppl in _per_sentence(text_file, model, corpus, ev)]
-        click.echo(json.dumps(d))
+        echo(json.dumps(d))
         return
-    click.echo(f"sentences {ev.sentences}  tokens {ev.tokens}  "
+    echo(f"sentences {ev.sentences}  tokens {ev.tokens}  "
                f"OOVs {ev.oov} ({100 * ev.oov_rate:.2f}%)")
-    click.echo(f"log-probability {ev.logprob:.4f} nats ({ev.logprob / LN10:.4f} log10)")
-    click.echo(f"cross-entropy {_fmt(ev.cross_entropy_nats)} nats/token "
+    echo(f"log-probability {ev.logprob:.4f} nats ({ev.logprob / LN10:.4f} log10)")
+    echo(f"cross-entropy {_fmt(ev.cross_entropy_nats)} nats/token "
                f"({_fmt(ev.bits_per_token)} bits)")
-    click.echo(f"perplexity {_fmt(ev.perplexity)}  "
+    echo(f"perplexity {_fmt(ev.perplexity)}  "
                f"(excluding OOVs {_fmt(ev.perplexity_excluding_oov)})")
     if ev.protocol != "per-sentence":
-        click.echo(f"protocol {ev.protocol}")
+        echo(f"protocol {ev.protocol}")
     if ev.zero_probability_tokens:
-        click.echo(f"{ev.zero_probability_tokens} tokens have probability 0")
+        echo(f"{ev.zero_probability_tokens} tokens have probability 0")
     if per_sentence:
         for i, (text, n, lp, ppl) in enumerate(_per_sentence(text_file, model, corpus, ev), 1):
-            click.echo(f"sentence {i}\t{n} tokens\t{lp:.4f}\tppl {_fmt(ppl)}\t{text}")
+            echo(f"sentence {i}\t{n} tokens\t{lp:.4f}\tppl {_fmt(ppl)}\t{text}")
+
+
+def _check_numbers(model_file, logprob: float) -> None:
+    """Refuse a NaN result: the model's weights are damaged (or training diverged)."""
+    if math.isnan(logprob):
+        raise NlmError(f"{model_file}: the model gives NaN log-probabilities (its weights hold "
+                       "NaN or inf: a damaged file, or training diverged); retrain it or use "
+                       "an earlier checkpoint")
 
 
 def _finite(x: float):
@@ -350,13 +466,14 @@ def score(model_file, sentences, as_json, log10, tokenizer, lower):
         words = tokenize_text(text, vocab)
         corpus = Corpus.from_sentences([words], vocab)
         lps = model.score_corpus(corpus.ids, corpus.offsets)
+        _check_numbers(model_file, float(np.sum(lps)))
         tokens = words + ["</s>"]
         ev = summarize(corpus, lps)
         total, ppl = ev.logprob, ev.perplexity
         if log10:
             lps, total = lps / LN10, total / LN10
         if as_json:
-            click.echo(json.dumps({
+            echo(json.dumps({
                 "sentence": text, "tokens": tokens,
                 "logprobs": [x if math.isfinite(x) else None for x in map(float, lps)],
                 "oov": [bool(x) for x in corpus.oov],
@@ -365,10 +482,13 @@ def score(model_file, sentences, as_json, log10, tokenizer, lower):
                 "base": "10" if log10 else "e"}))
             continue
         cells = [f"{w}{'(OOV)' if o else ''} {lp:.4f}" for w, lp, o in zip(tokens, lps, corpus.oov)]
-        click.echo("\t".join(cells) + f"\ttotal {total:.4f}\tppl {_fmt(ppl)}")
+        echo("\t".join(cells) + f"\ttotal {total:.4f}\tppl {_fmt(ppl)}")
 
 
 def _stdin_lines():
+    if sys.stdin is None:
+        raise NlmError("standard input is closed: give the sentences as arguments, or pipe "
+                       "text in")
     data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
     if isinstance(data, bytes):
         try:
@@ -404,10 +524,14 @@ def generate(model_file, n, seed, prompt, temperature, top_k, top_p, max_tokens,
     check_sampling_options(temperature, top_k, top_p, max_tokens, n)
     model = _load_reading(model_file, tokenizer, lower)
     prompt_words = tokenize_text(prompt, model.vocab) if prompt else None
-    for words in generate_samples(model, n=n, max_tokens=max_tokens, seed=seed,
-                                  prompt=prompt_words, temperature=temperature,
-                                  top_k=top_k, top_p=top_p):
-        click.echo(model.vocab.detokenize(words))
+    try:
+        samples = generate_samples(model, n=n, max_tokens=max_tokens, seed=seed,
+                                   prompt=prompt_words, temperature=temperature,
+                                   top_k=top_k, top_p=top_p)
+    except ModelOutputError as e:
+        raise NlmError(f"{model_file}: {e}") from None
+    for words in samples:
+        echo(model.vocab.detokenize(words))
 
 
 @main.command()
@@ -425,18 +549,18 @@ def info(model_file, as_json):
     ck = checkpoint_summary(model_file) if os.path.isfile(model_file) else None
     if ck is not None:
         if as_json:
-            click.echo(json.dumps(ck))
+            echo(json.dumps(ck))
             return
-        click.echo(f"file: {model_file}")
-        click.echo(f"kind: training checkpoint of an {ck['model']} model")
-        click.echo(f"progress: {ck['epochs']} epoch(s) done"
+        echo(f"file: {model_file}")
+        echo(f"kind: training checkpoint of an {ck['model']} model")
+        echo(f"progress: {ck['epochs']} epoch(s) done"
                    + (f" and {ck['step']} steps of the next" if ck["step"] else "")
                    + f", {ck['updates']} updates, {ck['words']} words"
                    + (" (training finished)" if ck["finished"] else ""))
         if ck["best_valid_ppl"] is not None:
-            click.echo(f"best valid ppl: {ck['best_valid_ppl']:.4f}")
-        click.echo(f"config: {_settings(ck['config'])}")
-        click.echo("continue with: nlm train TEXT (the same options) --resume "
+            echo(f"best valid ppl: {ck['best_valid_ppl']:.4f}")
+        echo(f"config: {_settings(ck['config'])}")
+        echo("continue with: nlm train TEXT (the same options) --resume "
                    f"--checkpoint {model_file}")
         return
     model = load(model_file)
@@ -445,21 +569,21 @@ def info(model_file, as_json):
          "lowercase": model.vocab.lowercase, "normalized": model.normalized}
     d.update(model.describe())
     if as_json:
-        click.echo(json.dumps(d))
+        echo(json.dumps(d))
         return
     for key, value in d.items():
         if key == "config" and isinstance(value, dict):
             training = value.get("training")
-            click.echo(f"config: {_settings({k: v for k, v in value.items() if k != 'training'})}")
+            echo(f"config: {_settings({k: v for k, v in value.items() if k != 'training'})}")
             if isinstance(training, dict):
-                click.echo("training: " + _settings({k: v for k, v in training.items()
+                echo("training: " + _settings({k: v for k, v in training.items()
                                                      if k != "history"}))
                 for line in _history_lines(training.get("history") or []):
-                    click.echo(line)
+                    echo(line)
             continue
         if isinstance(value, dict):
             value = _settings(value)
-        click.echo(f"{key}: {value}")
+        echo(f"{key}: {value}")
 
 
 @main.command("vocab")
@@ -483,7 +607,7 @@ def vocab_command(model_file, counts):
     else:
         lines = words
     for a in range(0, len(lines), 1 << 14):
-        click.echo("\n".join(lines[a:a + (1 << 14)]))
+        echo("\n".join(lines[a:a + (1 << 14)]))
 
 
 def _short(v) -> str:
@@ -545,7 +669,7 @@ def export_arpa(model_file, output):
     check_distinct({"model file": model_file}, {"ARPA output": output})
     check_writable(output)
     model = export_model_file(model_file, output)   # streamed: never more memory than the model
-    click.echo(f"wrote {model.order}-gram ARPA model{_describe_short(model)} -> {output}")
+    echo(f"wrote {model.order}-gram ARPA model{_describe_short(model)} -> {output}")
 
 
 @main.command("build-binary")
@@ -571,7 +695,7 @@ def build_binary(model_file, output, tokenizer, lower):
     model = _load_reading(model_file, tokenizer, lower)
     t0 = time.perf_counter()
     size = write_binary(model, output)
-    click.echo(f"wrote {model.order}-gram binary model{_describe_short(model)}, "
+    echo(f"wrote {model.order}-gram binary model{_describe_short(model)}, "
                f"{size / 2**20:.1f} MiB in {time.perf_counter() - t0:.1f} s -> {output}")
 
 
@@ -642,10 +766,10 @@ def mix(model_files, valid_file, weights, tol, output, write_arpa_file):
                                            tol=tol)
             state = "converged" if result.converged else "stopped before converging"
             skipped = f", {result.skipped} tokens no model can predict" if result.skipped else ""
-            click.echo(f"EM {state} after {result.iterations} iterations on {valid_file} "
+            echo(f"EM {state} after {result.iterations} iterations on {valid_file} "
                        f"({result.tokens} tokens{skipped})")
             if result.best_single is not None:
-                click.echo(f"no mixture beats {model_files[result.best_single]} alone on "
+                echo(f"no mixture beats {model_files[result.best_single]} alone on "
                            f"{valid_file}: it gets weight 1")
         mixed = combine_logprobs(L, mixture.weights)
         valid_ppl = [_ppl(row) for row in L] + [_ppl(mixed)]
@@ -659,20 +783,20 @@ def mix(model_files, valid_file, weights, tol, output, write_arpa_file):
         save(mixture, output)
     names = list(model_files) + ["mixture"]
     width = max(len(n) for n in names)
-    click.echo(f"{'model'.ljust(width)}  {'weight':>8}" + ("  valid ppl" if valid_ppl else ""))
+    echo(f"{'model'.ljust(width)}  {'weight':>8}" + ("  valid ppl" if valid_ppl else ""))
     for i, name in enumerate(names):
         weight = f"{mixture.weights[i]:8.4f}" if i < len(model_files) else " " * 8
         ppl = f"  {_fmt(valid_ppl[i]):>9}" if valid_ppl else ""
-        click.echo(f"{name.ljust(width)}  {weight}{ppl}")
+        echo(f"{name.ljust(width)}  {weight}{ppl}")
     if merged is not None:
         line = f"merged into one {merged.order}-gram model{_describe_short(merged)}"
         if valid_file is not None:
             static = _ppl(merged.score_corpus(corpus.ids, corpus.offsets))
             line += (f"; valid ppl {_fmt(static)} (the mixture's {_fmt(valid_ppl[-1])}, "
                      f"{100 * (static / valid_ppl[-1] - 1):+.3f}%)")
-        click.echo(f"{line} -> {write_arpa_file}")
+        echo(f"{line} -> {write_arpa_file}")
     if output is not None:
-        click.echo(f"-> {output}")
+        echo(f"-> {output}")
 
 
 def _ppl(logprobs: np.ndarray) -> float:
@@ -709,7 +833,7 @@ def compare(test_file, model_files, fmt, output):
         raise NlmError(f"{test_file}: no such file")
     text = format_rows(compare_models(model_files, test_file), fmt, test_file=test_file)
     if output is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
         return
     with atomic_output(output) as f:
         f.write(text.encode("utf-8"))
@@ -739,7 +863,7 @@ def plot(logs, output, title):
     check_distinct({f"log {p}": p for p in logs}, {"image (-o)": output})
     curves = [read_training_log(path) for path in logs]
     plot_curves(curves, output, title=title)
-    click.echo(f"-> {output}")
+    echo(f"-> {output}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,11 @@ class InputError(NlmError, ValueError):
     offsets that do not describe a corpus. (Also a ValueError, as numpy's would be.)"""
 
 
+class ModelOutputError(NlmError, ValueError):
+    """A model gives numbers that are not log-probabilities (NaN, or probability 0 for
+    every token): its weights are damaged or training diverged. (Also a ValueError.)"""
+
+
 def check_seed(seed, name: str = "seed") -> None:
     """A random seed is None or a whole number >= 0 (numpy refuses negative ones)."""
     import numbers

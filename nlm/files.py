@@ -15,10 +15,14 @@ This module knows nothing about models.
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import re
+import signal
+import stat
 import tempfile
+import threading
 import zipfile
 from contextlib import contextmanager
 
@@ -105,17 +109,181 @@ def atomic_output(path, mode: str = "wb"):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        group = _GROUP.get()
+        if group is not None and os.path.abspath(path) in group.paths:
+            group.pending.append((tmp, path))    # renamed with the command's other outputs
+        else:
+            os.replace(tmp, path)
     except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         if isinstance(e, OSError):
-            kept = ("the previous file is left as it was" if os.path.exists(path)
-                    else "nothing was written")
-            raise NlmError(f"{path}: cannot write ({e.strerror or e}); {kept}") from None
+            group = _GROUP.get()
+            if group is not None and os.path.abspath(path) not in group.paths:
+                group = None       # not one of the command's outputs (a checkpoint)
+            # several outputs written at once: the error may be another's, so all are named
+            named = (f"{path}: cannot write" if group is None or len(group.paths) < 2 else
+                     "cannot write " + " and ".join(sorted(group.names)))
+            raise NlmError(f"{named} ({e.strerror or e}); {_kept(path, group)}") from None
         raise
+
+
+def _unlink(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _kept(path, group) -> str:
+    """What a failed write left: the previous output files as they were, or nothing."""
+    paths = group.paths if group is not None else {os.path.abspath(path)}
+    if any(os.path.exists(p) for p in paths):
+        return ("the previous file is left as it was" if len(paths) == 1
+                else "nothing was written; the previous files are left as they were")
+    return "nothing was written"
+
+
+class _Group:
+    def __init__(self, paths):
+        self.names = {os.fspath(p) for p in paths}
+        self.paths = {os.path.abspath(name) for name in self.names}
+        self.pending: list[tuple[str, str]] = []     # (temp file, target)
+
+
+_GROUP: contextvars.ContextVar = contextvars.ContextVar("nlm_output_group", default=None)
+
+
+@contextmanager
+def outputs_together(*paths):
+    """The outputs of one command (``paths``; None: not given), written all or nothing.
+
+    Inside the block, :func:`atomic_output` to one of ``paths`` writes its temporary file
+    but does not rename it; when the block ends without an exception every temporary file
+    is renamed onto its target (signals held off meanwhile), and when it ends with one
+    (a failed write, Ctrl-C, SIGTERM) every temporary file is removed, so each output is
+    either the new file or the previous one, for all of them together. Files written to
+    other paths inside the block (a training checkpoint) are renamed at once as usual."""
+    group = _Group(p for p in paths if p is not None)
+    token = _GROUP.set(group)
+    try:
+        yield
+        _commit(group)
+    except BaseException:
+        for tmp, _ in group.pending:
+            _unlink(tmp)
+        raise
+    finally:
+        _GROUP.reset(token)
+
+
+def _commit(group: _Group) -> None:
+    blocked = threading.current_thread() is threading.main_thread()
+    held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        while group.pending:
+            tmp, path = group.pending[0]
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                raise NlmError(f"{path}: cannot write ({e.strerror or e})") from None
+            group.pending.pop(0)
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+#: What :func:`file_kind` finds, and how messages name it.
+KINDS = {
+    "missing": "no such file",
+    "directory": "a directory",
+    "stream": "a pipe or device (read once, as it streams)",
+    "empty": "an empty file",
+    "npz": "an npz archive",
+    "npy": "a bare .npy array",
+    "zip": "a zip archive",
+    "arpa": "an ARPA model file",
+    "arpa-gzip": "a gzip-compressed ARPA model file",
+    "nlmbin": "an nlm binary model file",
+    "kenlm": "a KenLM binary model file",
+    "gzip": "gzip-compressed data",
+    "bzip2": "bzip2-compressed data",
+    "xz": "xz-compressed data",
+    "zstd": "zstd-compressed data",
+    "text": "a text file",
+    "binary": "a binary file of unknown kind",
+}
+
+#: First bytes of each kind a file is recognized by (whatever it is called).
+MAGIC = ((b"PK\x03\x04", "npz"), (b"PK\x05\x06", "npz"), (b"\x93NUMPY", "npy"),
+         (b"NLMBIN\r\n", "nlmbin"), (b"mmap lm ", "kenlm"), (b"\x1f\x8b", "gzip"),
+         (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
+_SNIFF = 1 << 16
+
+
+def sniff_bytes(head: bytes) -> str:
+    """The kind (a key of :data:`KINDS`) that a file's first bytes announce; "text" or
+    "binary" when no magic matches. ARPA text is recognized by its ``\\data\\`` line
+    (after a byte order mark, blank lines and any lines before it in ``head``)."""
+    if not head:
+        return "empty"
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            return kind
+    text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    if text.lstrip().startswith(b"\\data\\") or b"\n\\data\\" in text:
+        return "arpa"
+    if b"\x00" in text[:4096]:
+        return "binary"
+    try:
+        text[:4096].decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(text[:4096]) - 4:     # not just a character cut at the end
+            return "binary"
+    return "text"
+
+
+def file_kind(path) -> str:
+    """What ``path`` holds, from its content (the suffix plays no part): a key of
+    :data:`KINDS`. Reads at most its first 64 KiB; a pipe or device is not read at all
+    ("stream"), so that it can still be read once by whoever needs it. A zip archive is
+    an "npz" when its members are ``.npy`` arrays; a gzip file holding ARPA text is
+    "arpa-gzip"."""
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return "binary"
+    if stat.S_ISDIR(st.st_mode):
+        return "directory"
+    if not stat.S_ISREG(st.st_mode):
+        return "stream"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF)
+    except OSError:
+        return "binary"
+    kind = sniff_bytes(head)
+    if kind == "npz":
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+            if names and not all(n.endswith(".npy") for n in names):
+                kind = "zip"
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            pass          # a damaged npz: its reader says what is wrong
+    elif kind == "gzip":
+        import zlib
+        try:
+            inner = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 4096)
+        except zlib.error:
+            inner = b""
+        if sniff_bytes(inner) == "arpa":
+            kind = "arpa-gzip"
+    return kind
 
 
 def check_writable(path) -> None:
@@ -152,11 +320,20 @@ def check_distinct(inputs: dict, outputs: dict) -> None:
 
 
 def write_npz(path, header: dict, arrays: dict[str, np.ndarray], header_name: str) -> None:
-    """Write ``arrays`` and the JSON ``header`` (as array ``header_name``) atomically."""
+    """Write ``arrays`` and the JSON ``header`` (as array ``header_name``) atomically, as
+    np.savez would (stored members ``NAME.npy``), without pickle."""
     out = dict(arrays)
     out[header_name] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     with atomic_output(path) as f:
-        np.savez(f, **out)
+        z = zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True)
+        try:
+            for name, arr in out.items():
+                with z.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+            z.close()
+        except BaseException:
+            z.fp = None     # a failed write: the archive is abandoned, not closed (which
+            raise           # would write again, and complain from ZipFile.__del__)
 
 
 def read_npz(path, header_name: str, what: str, error=NlmError
@@ -188,7 +365,13 @@ def read_npz(path, header_name: str, what: str, error=NlmError
             arrays = {name: npz[name] for name in npz.files}
     except NlmError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise error(f"{path}: holds pickled (object) arrays; nlm refuses to load pickle, "
+                        f"which can run code: not an {what}") from None
+        raise error(f"{path}: truncated or corrupt ({type(e).__name__}: {e})"
+                    .splitlines()[0][:300]) from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError,
             UnicodeDecodeError, zipfile.LargeZipFile) as e:
         raise error(f"{path}: truncated or corrupt ({type(e).__name__}: {e})"
                     .splitlines()[0][:300]) from None
@@ -201,4 +384,4 @@ def read_npz(path, header_name: str, what: str, error=NlmError
     return header, arrays
 
 
-__all__ = ["atomic_output", "remove_stale_temps", "check_writable", "check_distinct", "write_npz", "read_npz"]
+__all__ = ["outputs_together", "file_kind", "sniff_bytes", "KINDS", "MAGIC", "atomic_output", "remove_stale_temps", "check_writable", "check_distinct", "write_npz", "read_npz"]

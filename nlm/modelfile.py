@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import ModelFileError, NlmError
-from .files import atomic_output, check_writable, read_npz, write_npz  # noqa: F401 (re-exported)
+from .files import KINDS, atomic_output, check_writable, file_kind, read_npz, write_npz  # noqa: F401
 from .model import MODEL_KINDS, LanguageModel
 from .version import __version__
 from .vocab import Vocabulary
@@ -132,7 +132,7 @@ def read_header(path) -> tuple[dict, dict[str, np.ndarray]]:
 def load(path) -> LanguageModel:
     """Load any model file: ``.npz`` model files, mixtures, or ARPA text files."""
     path = os.fspath(path)
-    other = _BY_SUFFIX.get(registered_suffix(path)) or _by_magic(path)
+    other = _format_of(path)
     if other is not None:
         return other.load(path)
     header, arrays = read_header(path)
@@ -156,13 +156,37 @@ def load(path) -> LanguageModel:
                              .splitlines()[0]) from None
 
 
-def _by_magic(path: str) -> FileFormat | None:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(max((len(m) for m in _BY_MAGIC), default=0))
-    except OSError:
-        return None   # read_header says what is wrong
-    return next((fmt for magic, fmt in _BY_MAGIC.items() if head.startswith(magic)), None)
+#: What to do with a file that is not a model file, by its kind (:data:`nlm.files.KINDS`).
+_ADVICE = {
+    "text": "to train a model on it: nlm train FILE -o MODEL.npz",
+    "gzip": "compressed text? nlm train reads it as it is",
+    "bzip2": "compressed text? nlm train reads it as it is",
+    "xz": "compressed text? nlm train reads it as it is",
+    "zstd": "decompress it first (unzstd)",
+    "zip": "unzip it first",
+    "npy": "nlm model files are .npz archives written by nlm train",
+    "stream": "save it to a file first: model files are read with random access",
+    "empty": "", "binary": "unrecognized format",
+}
+
+
+def _format_of(path: str) -> FileFormat | None:
+    """The format that reads ``path``, from its content first (an npz: None, the npz
+    reader), its suffix only when the content does not say; a ModelFileError naming what
+    the file is when no format reads it."""
+    kind = file_kind(path)
+    by_name = {fmt.name: fmt for fmt in list(_BY_SUFFIX.values()) + list(_BY_MAGIC.values())}
+    named = {"arpa": "arpa", "arpa-gzip": "arpa", "nlmbin": "binary", "kenlm": "binary"}
+    if kind in named and named[kind] in by_name:
+        return by_name[named[kind]]
+    if kind in ("npz", "missing", "directory"):
+        return None            # read_header says what is wrong, if anything
+    hinted = _BY_SUFFIX.get(registered_suffix(path))
+    if hinted is not None and kind in ("text", "binary", "empty", "gzip"):
+        return hinted          # the suffix's reader says what is wrong with it
+    advice = _ADVICE.get(kind, "")
+    raise ModelFileError(f"{path}: not an nlm model file ({KINDS[kind]}"
+                         + (f"; {advice})" if advice else ")"))
 
 
 def _naming(path: str, e: ModelFileError) -> str:
@@ -185,5 +209,5 @@ def registered_suffix(path: str) -> str:
 
 
 __all__ = ["save", "load", "read_header", "register_format", "register_other_container",
-           "registered_suffix", "FileFormat", "atomic_output",
+           "registered_suffix", "file_kind", "FileFormat", "atomic_output",
            "check_writable", "HEADER", "FORMAT", "FORMAT_VERSION"]

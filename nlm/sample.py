@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import OptionError, check_seed
+from .errors import ModelOutputError, OptionError, check_seed
 from .model import LanguageModel
 from .vocab import BOS_ID, EOS_ID
 
@@ -34,18 +34,24 @@ def sampling_distribution(logprobs: np.ndarray, temperature: float = 1.0,
     """Probabilities to sample the next token from (``<s>`` excluded)."""
     scores = np.array(logprobs, dtype=np.float64)
     scores[BOS_ID] = -np.inf
+    if np.isnan(scores).any():
+        raise ModelOutputError("the model gives NaN log-probabilities (damaged weights, or "
+                               "training diverged)")
+    m = scores.max()
+    if not np.isfinite(m):
+        raise ModelOutputError("the model gives every token probability 0 (or infinite "
+                               "scores: damaged weights?)")
     if temperature == 0.0:  # greedy
         p = np.zeros_like(scores)
         p[int(np.argmax(scores))] = 1.0
         return p
-    scores /= temperature
+    # shifted before dividing, so that a tiny temperature gives 0 and -inf, never inf - inf
+    with np.errstate(over="ignore"):
+        scores = (scores - m) / temperature
     if top_k is not None and top_k < np.isfinite(scores).sum():
         kth = np.partition(scores, -top_k)[-top_k]
         scores[scores < kth] = -np.inf
-    m = scores.max()
-    if not np.isfinite(m):
-        raise ValueError("the model gives every token probability 0")
-    p = np.exp(scores - m)
+    p = np.exp(scores)
     p /= p.sum()
     if top_p is not None and top_p < 1.0:
         order = np.argsort(-p, kind="stable")

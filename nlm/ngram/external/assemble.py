@@ -39,6 +39,18 @@ def plan_buckets(weights: np.ndarray, per_bucket: float, cap: int = 4096) -> np.
     return np.minimum((cum / max(total, 1.0) * n).astype(np.int64), n - 1).astype(np.int32)
 
 
+def _abandon_on_error(method):
+    """A failed write (disk full) abandons the archive: ZipFile would otherwise try to
+    finish it again when collected, and complain from ``ZipFile.__del__``."""
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.zip.fp = None
+            raise
+    return guarded
+
+
 class NpzStream:
     """An uncompressed ``.npz`` written one array at a time, each array in pieces, so
     that no array is ever whole in memory; ``numpy.load`` reads it like any other."""
@@ -46,6 +58,7 @@ class NpzStream:
     def __init__(self, fileobj):
         self.zip = zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
 
+    @_abandon_on_error
     def begin(self, name: str, dtype, n: int):
         self._member = self.zip.open(name + ".npy", "w", force_zip64=True)
         np.lib.format.write_array_header_1_0(self._member, {
@@ -53,11 +66,13 @@ class NpzStream:
             "shape": (int(n),)})
         self._dtype, self._left = np.dtype(dtype), int(n)
 
+    @_abandon_on_error
     def write(self, part: np.ndarray):
         part = np.ascontiguousarray(part, dtype=self._dtype)
         self._left -= len(part)
         self._member.write(memoryview(part).cast("B"))
 
+    @_abandon_on_error
     def end(self):
         if self._left != 0:
             raise RuntimeError(f"array written with {self._left} entries missing")
@@ -78,8 +93,13 @@ class NpzStream:
                 self.write(part)
         self.end()
 
+    @_abandon_on_error
     def close(self):
         self.zip.close()
+
+    def __del__(self):    # left unfinished (the ARPA file failed): abandoned, not finished
+        if getattr(self, "zip", None) is not None and self.zip.fp is not None:
+            self.zip.fp = None
 
 
 def model_header(vocab, order: int, method: str, normalized: bool, options: dict) -> dict:
