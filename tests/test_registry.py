@@ -12,7 +12,7 @@ from nlm.cli import _default_text, main
 from nlm.registry import MODELS, PLUMBING, Opt, register_trainer
 
 EXPECTED_MODELS = {"add-k", "mle", "witten-bell", "absolute", "kn", "mkn", "katz", "stupid",
-                   "mlp", "rnn"}
+                   "mlp", "rnn", "transformer", "gpt"}
 
 
 def train_command() -> click.Command:
