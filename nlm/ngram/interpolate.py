@@ -141,7 +141,9 @@ def _select(x, keep):
 def compact_keys(keys, keep, prev_new_row, V):
     """Keys of the kept rows with their context rows renumbered (the renumbering
     is monotone, so the keys stay sorted), and this table's own renumbering."""
-    identity = prev_new_row is None or (len(prev_new_row) and prev_new_row[-1] == len(prev_new_row) - 1)
+    # an empty previous table (an order without n-grams) renumbers nothing
+    identity = (prev_new_row is None or len(prev_new_row) == 0
+                or prev_new_row[-1] == len(prev_new_row) - 1)
     if keep is None and identity:
         return keys, np.arange(len(keys), dtype=np.int64)
     if keep is not None:
