@@ -11,65 +11,86 @@ Decoders (pyctcdecode, torchaudio, ESPnet, NeMo) and rescoring scripts call
     model.BeginSentenceWrite(state)
     model.BaseScore(state, "this", out)                       # log10 p(this | <s>)
 
-As in ``kenlm``: numbers are log10; sentences are split at whitespace (the
-model's tokenizer is not applied; lower-casing is not either); a word not in the
-vocabulary is ``<unk>`` (id 0) and flagged as an OOV; ``full_scores`` yields
-``(log10 prob, length of the n-gram matched, oov)``; ``perplexity`` counts the
-words and one ``</s>``. A :class:`State` holds the context as the words of the
-longest stored n-gram that ended in the last word (at most order - 1), which is
-all that later probabilities depend on, so equal contexts give equal states.
-Scores come from the same tables and kernels as nlm's own scoring, in float64
-(KenLM's tables are float32, so the two agree to about 1e-6).
+As in ``kenlm``: numbers are log10; sentences (``str`` or UTF-8 ``bytes``) are split at
+whitespace (the model's tokenizer is not applied, nor lower-casing); a word not in the
+vocabulary is ``<unk>`` and flagged as an OOV; ``full_scores`` yields ``(log10 prob,
+ngram_length, oov)``; ``perplexity`` counts the words and one ``</s>``; ``path`` is
+the absolute path as ``bytes``; pickling a Model stores its path; a file that cannot
+be read raises an ``OSError``. A :class:`State` is opaque and minimal as KenLM's: it
+keeps the words of the longest stored n-gram ending at the last word that can still
+be continued, so after ``</s>`` it is empty, and contexts that score every next word
+alike compare (and hash) equal. ``ngram_length`` counts KenLM's "blank" n-grams (not
+stored, but ending a stored longer one), and ``<s>`` read as a word gets its
+unigram probability (KenLM answers the file's value; nlm stores 1 for ``<s>``).
 
-This module only translates; the numbers come from
-:class:`~nlm.ngram.backoff.BackoffModel` (other n-gram kinds, such as add-k, go
+pyctcdecode creates ``kenlm.State()`` objects itself, from the real ``kenlm`` module
+when it is installed: a :class:`Model` accepts those as well (the context is kept in
+the object's own words, as kenlm keeps it; its layout is checked once, and a
+``kenlm`` build whose layout differs gets a clear error). Without ``kenlm`` installed,
+``import nlm.kenlm`` registers this module as ``kenlm`` when nothing else provides it
+(before pyctcdecode is imported), so pyctcdecode finds it.
+
+Scores come from the same tables as nlm's own scoring, in float64 (KenLM's tables are
+float32: the two agree to about 1e-6). This module only translates; the numbers come
+from :class:`~nlm.ngram.backoff.BackoffModel` (other n-gram kinds, such as add-k, go
 through the generic ``next_logprobs``).
 """
 from __future__ import annotations
 
 import math
 import os
+import sys
+import warnings
 
-import numpy as np
-
-from .errors import ModelFileError
-from .model import LanguageModel as _NlmModel
-from .ngram.base import NgramModel
-from .ngram.backoff import BackoffModel
-from .ngram.binary_kernels import _sentence_probing
-from .ngram.query_kernels import _sentence_full_scores
+from .errors import ModelFileError, NlmError
 from .vocab import BOS_ID, EOS_ID, UNK_ID
 
 LOG10E = 1.0 / math.log(10.0)
+#: entries of a Model's cache of single-word queries before it is emptied
+CACHE_SIZE = 1 << 20
+
+
+class ModelLoadError(ModelFileError, OSError):
+    """A model file nlm.kenlm cannot read: an OSError, as kenlm raises."""
+
+
+def _text(data) -> str:
+    """``str`` or UTF-8 ``bytes`` as ``str`` (kenlm's ``as_str``, the other way round)."""
+    if isinstance(data, str):
+        return data
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data).decode("utf-8")
+    raise TypeError(f"Cannot convert {type(data)} to string")
 
 
 class State:
-    """An n-gram context: the word ids of the longest stored n-gram ending at the last
-    word read (most recent last). Compared and hashed by value, like kenlm's."""
-    __slots__ = ("words",)
+    """An n-gram context, opaque as kenlm's: compared and hashed by the words it holds
+    (KenLM's minimal context), written only by a :class:`Model`."""
+    __slots__ = ("_w", "_o")
 
     def __init__(self):
-        self.words: tuple = ()
+        self._w: tuple = ()
+        self._o = None     # the model that wrote it
 
     def __eq__(self, other):
-        return isinstance(other, State) and self.words == other.words
+        return isinstance(other, State) and self._w == other._w
 
     def __lt__(self, other):
-        return self.words < other.words
+        return (len(self._w), self._w) < (len(other._w), other._w)
 
     def __hash__(self):
-        return hash(self.words)
+        return hash(self._w)
 
     def __copy__(self):
         s = State()
-        s.words = self.words
+        s._w, s._o = self._w, self._o
         return s
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo=None):
         return self.__copy__()
 
     def __repr__(self):
-        return f"State({self.words!r})"
+        return f"State(length={len(self._w)})"
 
 
 class FullScoreReturn:
@@ -80,128 +101,292 @@ class FullScoreReturn:
         self.log_prob, self.ngram_length, self.oov = log_prob, ngram_length, oov
 
     def __repr__(self):
-        return (f"FullScoreReturn(log_prob={self.log_prob}, ngram_length={self.ngram_length}, "
-                f"oov={self.oov})")
+        return f"FullScoreReturn({self.log_prob!r}, {self.ngram_length!r}, {self.oov!r})"
+
+
+class LoadMethod:
+    """kenlm's names for how a binary file is loaded (nlm always maps it lazily)."""
+    LAZY, POPULATE_OR_LAZY, POPULATE_OR_READ, READ, PARALLEL_READ = range(5)
+
+
+class ARPALoadComplain:
+    """kenlm's names for which ARPA problems are reported (nlm warns of a missing
+    ``<unk>`` unless NONE)."""
+    ALL, EXPENSIVE, NONE = range(3)
 
 
 class Config:
-    """Accepted for compatibility with ``kenlm.Config``; nlm has nothing to configure
-    (binary files are always memory-mapped, lazily)."""
+    """``kenlm.Config``: the same fields and defaults. nlm has nothing to tune:
+    binary files are memory-mapped lazily whatever ``load_method`` says."""
 
     def __init__(self):
-        self.load_method = None
-        self.arpa_complain = None
+        self.load_method = LoadMethod.POPULATE_OR_READ
+        self.show_progress = True
+        self.arpa_complain = ARPALoadComplain.ALL
+
+
+class _ForeignStates:
+    """Reading and writing the context of a real ``kenlm.State`` (pyctcdecode creates
+    them): the C struct after the object header holds ``words`` (uint32, max order - 1),
+    ``backoff`` (float32, as many) and ``length`` (uint8), as kenlm's State."""
+
+    def __init__(self, cls):
+        import ctypes
+        self.cls = cls
+        self.ct = ctypes
+        self.head = object.__basicsize__
+        body = cls.__basicsize__ - self.head
+        # the largest order whose struct fits (the object's size is rounded up to 8)
+        self.slots = max((m - 1 for m in range(2, 64) if (8 * (m - 1) + 1 + 3) // 4 * 4 <= body),
+                         default=0)
+        if not self._works():
+            raise NlmError("this build of the kenlm module lays out kenlm.State differently "
+                           "than nlm expects; use nlm.kenlm.State() with nlm.kenlm.Model")
+
+    def _works(self) -> bool:
+        if self.slots < 1:
+            return False
+        a, b, c = self.cls(), self.cls(), self.cls()
+        if self.read(a) != ():
+            return False
+        self.write(a, (5, 7))
+        self.write(b, (5, 7))
+        self.write(c, (5, 8))
+        return a == b and hash(a) == hash(b) and a != c and self.read(a) == (5, 7)
+
+    def read(self, state) -> tuple:
+        at = id(state) + self.head
+        n = self.ct.c_uint8.from_address(at + 8 * self.slots).value
+        if n > self.slots:
+            raise ValueError("a kenlm.State holding a damaged context")
+        return tuple((self.ct.c_uint32 * n).from_address(at)) if n else ()
+
+    def write(self, state, words: tuple) -> None:
+        if len(words) > self.slots:
+            raise NlmError(f"a model of order {len(words) + 1} needs longer states than this "
+                           f"kenlm build's (order {self.slots + 1}); use nlm.kenlm.State()")
+        at = id(state) + self.head
+        self.ct.memmove(at, (self.ct.c_uint32 * len(words))(*words), 4 * len(words))
+        self.ct.memset(at + 4 * self.slots, 0, 4 * self.slots)
+        self.ct.c_uint8.from_address(at + 8 * self.slots).value = len(words)
+
+
+_FOREIGN: dict = {}
+
+
+def _foreign(state) -> _ForeignStates:
+    cls = type(state)
+    if cls.__module__ != "kenlm" or cls.__name__ != "State":
+        raise TypeError(f"expected an nlm.kenlm.State (or a kenlm.State), got {cls.__name__}")
+    if cls not in _FOREIGN:
+        _FOREIGN[cls] = _ForeignStates(cls)
+    return _FOREIGN[cls]
+
+
+def _open(path, config):
+    from .modelfile import load
+    from .ngram.base import NgramModel
+    fspath = os.path.abspath(_text(os.fspath(path)))
+    quiet = config is not None and config.arpa_complain == ARPALoadComplain.NONE
+    try:
+        with warnings.catch_warnings():
+            if quiet:
+                warnings.simplefilter("ignore")
+            lm = load(fspath)
+    except ModelFileError as e:
+        raise ModelLoadError(f"Cannot read model {_text(os.fspath(path))!r} ({e})") from None
+    if not isinstance(lm, NgramModel):
+        raise ModelLoadError(f"{fspath}: a {lm.kind} model; nlm.kenlm.Model serves n-gram "
+                             "models (nlm.decoders takes any model)")
+    return lm, fspath.encode("utf-8")
 
 
 class Model:
-    """``kenlm.Model`` over an nlm n-gram file (``.npz``, ``.nlmbin``, ``.arpa[.gz]``) or
-    an already loaded n-gram model."""
+    """``kenlm.Model`` over an nlm n-gram file (``.npz``, ``.nlmbin``, ``.arpa[.gz]``,
+    as ``str``, ``bytes`` or path-like) or an already loaded n-gram model."""
 
     def __init__(self, path, config: Config | None = None):
-        from .modelfile import load
-        if isinstance(path, _NlmModel):
+        from .model import LanguageModel as NlmModel
+        from .ngram.backoff import BackoffModel
+        from .ngram.base import NgramModel
+        if isinstance(path, NlmModel):
+            if not isinstance(path, NgramModel):
+                raise ModelLoadError(f"a {path.kind} model; nlm.kenlm.Model serves n-gram "
+                                     "models (nlm.decoders takes any model)")
             lm, self.path = path, None
         else:
-            self.path = os.path.abspath(os.fspath(path))
-            lm = load(path)
-        if not isinstance(lm, NgramModel):
-            raise ModelFileError(f"{self.path or 'model'}: a {lm.kind} model; nlm.kenlm.Model "
-                                 "serves n-gram models (nlm.decoders takes any model)")
+            lm, self.path = _open(path, config)
         self._lm = lm
         self._index = lm.vocab.index
         self._N = lm.order
+        self._V = lm.vocab_size
         self._backoff = isinstance(lm, BackoffModel)
+        self._pad = (0,) * max(self._N - 1, 1)
+        self._cache: dict = {}
+        self._blanks = None
+        self._bos_in_vocab = BOS_ID < self._V
 
     @property
     def order(self) -> int:
         return self._N
 
-    def __contains__(self, word: str) -> bool:
-        return self._index.get(word, UNK_ID) != UNK_ID
+    def __contains__(self, word) -> bool:
+        return self._index.get(_text(word), UNK_ID) != UNK_ID
 
     def __repr__(self):
-        return f"<nlm.kenlm.Model from {self.path!r}>" if self.path else "<nlm.kenlm.Model>"
+        if self.path is None:
+            return "<Model from an nlm model>"
+        return f"<Model from {os.path.basename(self.path)!r}>"
+
+    def __reduce__(self):
+        if self.path is None:
+            raise TypeError("a Model made from a model in memory has no file to pickle; "
+                            "save the model and open the file")
+        return (Model, (self.path,))
 
     # -- states ---------------------------------------------------------------
-    def BeginSentenceWrite(self, state: State) -> None:
-        state.words = (BOS_ID,) if self._N > 1 else ()
+    def _read(self, state) -> tuple:
+        if type(state) is State:
+            if state._o is not self and state._w:
+                if state._o is None:
+                    raise ValueError("this State was not written by a Model")
+                raise ValueError("this State was written by another Model; states belong "
+                                 "to the model that wrote them")
+            return state._w
+        words = _foreign(state).read(state)
+        if any(w >= self._V for w in words) or len(words) >= max(self._N, 2):
+            raise ValueError("this kenlm.State was not written by this model")
+        return words
 
-    def NullContextWrite(self, state: State) -> None:
-        state.words = ()
+    def _write(self, state, words: tuple) -> None:
+        if type(state) is State:
+            state._w, state._o = words, self
+        else:
+            _foreign(state).write(state, words)
+
+    def BeginSentenceWrite(self, state) -> None:
+        self._write(state, (BOS_ID,) if self._N > 1 else ())
+
+    def NullContextWrite(self, state) -> None:
+        self._write(state, ())
 
     # -- single words -----------------------------------------------------------
-    def _full(self, context: tuple, wid: int) -> tuple[float, int]:
-        """(ln p(wid | context), length of the n-gram matched): the context's words are
-        read first, from no context (they are at most order - 1)."""
-        lp, matched = self._ln_scores(list(context) + [wid], bos=False)
-        return float(lp[-1]), int(matched[-1])
+    def _step(self, context: tuple, wid: int) -> tuple:
+        """(log10 P(wid | context), ngram_length, the next state's words)."""
+        key = (context, wid)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        N = self._N
+        if self._backoff:
+            lp, length, keep = self._lm.context_step(context + self._pad[len(context):],
+                                                     len(context), wid, 0.0)
+            if length == 0:
+                raise ValueError("a state or word outside this model's vocabulary")
+            if self._has_blanks():
+                length, keep = self._with_blanks(context, wid, length, keep)
+        else:
+            lp = float(self._lm.next_logprobs(context[-(N - 1):] if N > 1 else ())[wid])
+            length, keep = min(len(context) + 1, N), min(len(context) + 1, N - 1)
+        out = (context + (wid,))[len(context) + 1 - keep:] if keep else ()
+        hit = (float(lp) * LOG10E, int(length), out)
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        self._cache[key] = hit
+        return hit
 
-    def _next_state(self, context: tuple, wid: int, matched: int) -> tuple:
-        keep = min(matched, self._N - 1)
-        return (context + (wid,))[len(context) + 1 - keep:] if keep else ()
+    def _has_blanks(self) -> bool:
+        if self._blanks is None:
+            blanks = self._lm.blank_ngrams()
+            # what KenLM carries in a state besides what extends in nlm: the prefixes
+            # of blanks (blanks themselves, or stored n-grams continued only by blanks)
+            self._blanks = (blanks, {b[:-1] for b in blanks if len(b) > 2})
+        return bool(self._blanks[0])
 
-    def BaseFullScore(self, in_state: State, word: str, out_state: State) -> FullScoreReturn:
+    def _with_blanks(self, context: tuple, wid: int, length: int, keep: int):
+        """KenLM's (ngram_length, state length) where blanks count (see blank_ngrams)."""
+        blanks, extend = self._blanks
+        seq = context + (wid,)
+        for j in range(len(seq), length, -1):
+            if seq[len(seq) - j:] in blanks:
+                length = j
+                break
+        for j in range(min(len(seq), self._N - 1), keep, -1):
+            if seq[len(seq) - j:] in extend and j <= length:
+                keep = j
+                break
+        return length, keep
+
+    def BaseFullScore(self, in_state, word: str, out_state) -> FullScoreReturn:
+        if not isinstance(word, str):
+            raise TypeError(f"Argument 'word' has incorrect type (expected str, got "
+                            f"{type(word).__name__})")
         wid = self._index.get(word, UNK_ID)
-        lp, matched = self._full(in_state.words, wid)
-        out_state.words = self._next_state(in_state.words, wid, matched)
-        return FullScoreReturn(lp * LOG10E, matched, wid == UNK_ID)
+        lp, length, out = self._step(self._read(in_state), wid)
+        self._write(out_state, out)
+        return FullScoreReturn(lp, length, wid == UNK_ID)
 
-    def BaseScore(self, in_state: State, word: str, out_state: State) -> float:
+    def BaseScore(self, in_state, word: str, out_state) -> float:
         return self.BaseFullScore(in_state, word, out_state).log_prob
 
     # -- sentences ------------------------------------------------------------------
-    def _ln_scores(self, ids: list[int], bos: bool) -> tuple[np.ndarray, np.ndarray]:
-        """(ln probs, matched lengths) of the ids of one sentence, read after <s> or not."""
-        T, N = len(ids), self._N
-        lp = np.empty(T, dtype=np.float64)
-        matched = np.empty(T, dtype=np.int64)
-        if self._backoff:
-            lm, V = self._lm, self._lm.vocab_size
-            if lm._probing is not None:     # a binary file: one cache line per lookup
-                starts, slots, slots_f, extends, _ = lm._probing
-                _sentence_probing(np.array(ids, dtype=np.int64), bos, V, N, lm._lp[:V],
-                                  lm._bow[:V], extends, starts, slots, slots_f, lp, matched)
-            else:
-                _sentence_full_scores(np.array(ids, dtype=np.int64), bos, V, N, lm._tab(),
-                                      lp, matched)
-            return lp, matched
-        seq = ([BOS_ID] if bos and N > 1 else []) + list(ids)
-        s = len(seq) - T
-        for t in range(T):
-            context = tuple(seq[max(0, s + t - N + 1):s + t])
-            lp[t] = self._lm.next_logprobs(context)[ids[t]]
-            matched[t] = len(context) + 1
-        return lp, matched
-
-    def _ids(self, sentence: str, eos: bool) -> list[int]:
+    def _ids(self, sentence, eos: bool) -> list[int]:
         get = self._index.get
-        ids = [get(w, UNK_ID) for w in sentence.split()]
+        ids = [get(w, UNK_ID) for w in _text(sentence).split()]
         if eos:
             ids.append(EOS_ID)
         return ids
 
-    def score(self, sentence: str, bos: bool = True, eos: bool = True) -> float:
+    def _scores(self, ids: list[int], bos: bool) -> list[tuple[float, int]]:
+        """(log10 prob, ngram_length) of each id of one sentence."""
+        if self._backoff and not self._has_blanks() and BOS_ID not in ids:
+            lp, matched = self._lm.full_scores(ids, bos)
+            return list(zip((lp * LOG10E).tolist(), matched.tolist()))
+        context = (BOS_ID,) if bos and self._N > 1 else ()
+        out = []
+        for w in ids:
+            lp, length, context = self._step(context, w)
+            out.append((lp, length))
+        return out
+
+    def score(self, sentence, bos: bool = True, eos: bool = True) -> float:
         """log10 p(sentence [</s>] | [<s>]), as ``kenlm.Model.score``."""
         ids = self._ids(sentence, eos)
-        if not ids:
-            return 0.0
-        return float(self._ln_scores(ids, bos)[0].sum()) * LOG10E
+        return math.fsum(p for p, _ in self._scores(ids, bos)) if ids else 0.0
 
-    def full_scores(self, sentence: str, bos: bool = True, eos: bool = True):
+    def full_scores(self, sentence, bos: bool = True, eos: bool = True):
         """Yield (log10 prob, n-gram length, oov) for every word (and </s>)."""
         ids = self._ids(sentence, eos)
         if not ids:
             return
-        lp, matched = self._ln_scores(ids, bos)
         n_words = len(ids) - eos
-        for t, (p, m) in enumerate(zip((lp * LOG10E).tolist(), matched.tolist())):
+        for t, (p, m) in enumerate(self._scores(ids, bos)):
             yield p, m, t < n_words and ids[t] == UNK_ID
 
-    def perplexity(self, sentence: str) -> float:
+    def perplexity(self, sentence) -> float:
         """10 ** (-log10 p(sentence </s> | <s>) / (words + 1))."""
-        return 10.0 ** (-self.score(sentence) / (len(sentence.split()) + 1))
+        return 10.0 ** (-self.score(sentence) / (len(_text(sentence).split()) + 1))
 
 
-LanguageModel = Model
+class LanguageModel(Model):
+    """kenlm's other name for :class:`Model`."""
 
-__all__ = ["Model", "LanguageModel", "State", "FullScoreReturn", "Config"]
+
+def _register_as_kenlm() -> None:
+    """Be ``import kenlm`` when no kenlm module is installed (see the module docstring)."""
+    if "kenlm" in sys.modules:
+        return
+    from importlib.util import find_spec
+    if find_spec("kenlm") is None:
+        sys.modules["kenlm"] = sys.modules[__name__]
+        # pyctcdecode imported earlier found no kenlm: give it the name its import
+        # would bind now
+        pyctc = sys.modules.get("pyctcdecode.language_model")
+        if pyctc is not None and not hasattr(pyctc, "kenlm"):
+            pyctc.kenlm = sys.modules[__name__]
+
+
+_register_as_kenlm()
+
+__all__ = ["Model", "LanguageModel", "State", "FullScoreReturn", "Config", "LoadMethod",
+           "ARPALoadComplain"]

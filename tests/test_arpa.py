@@ -330,9 +330,12 @@ ngram 3=1
 
 def test_missing_unk_and_specials(tmp_path):
     text = "\\data\\\nngram 1=2\n\n\\1-grams:\n-0.3\t</s>\n-0.2\tx\n\n\\end\\\n"
-    m = read_arpa(write(tmp_path, text))
+    with pytest.warns(UserWarning, match="no <unk> in the file.*-100, as KenLM"):
+        m = read_arpa(write(tmp_path, text))
     assert m.vocab.words == ["<unk>", "<s>", "</s>", "x"]
-    assert np.isneginf(m.logprob("<unk>")) and np.isneginf(m.next_logprobs(())[1])
+    # an unknown word gets log10 p = -100, as KenLM gives it; <s> stays context only
+    assert m.logprob("<unk>") == pytest.approx(-100 * np.log(10))
+    assert np.isneginf(m.next_logprobs(())[1])
     assert m.order == 1
 
 

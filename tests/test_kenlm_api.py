@@ -74,7 +74,7 @@ def test_states_carry_the_context(files):
     words = "the king is dead long live the king".split()
     for w in words:
         r = lm.BaseFullScore(a, w, b)
-        assert 1 <= r.ngram_length <= 4 and len(b.words) <= 3
+        assert 1 <= r.ngram_length <= 4
         total += lm.BaseScore(a, w, nk.State())
         a, b = b, a
     total += lm.BaseScore(a, "</s>", b)
@@ -84,7 +84,7 @@ def test_states_carry_the_context(files):
     assert c == a and hash(c) == hash(a) and c is not a
     null = nk.State()
     lm.NullContextWrite(null)
-    assert null == nk.State() and null.words == ()
+    assert null == nk.State() and not hasattr(null, "words")
     assert lm.BaseScore(null, "the", nk.State()) == pytest.approx(
         math.log10(math.exp(model.logprobs[0][model.vocab.index["the"]])))
     assert "the" in lm and "qqqq" not in lm and "<unk>" not in lm

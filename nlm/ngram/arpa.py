@@ -34,6 +34,8 @@ Reading choices (documented because files differ):
   block (KenLM's, SRILM's) is whitespace-tokenized and case-kept, unless the
   caller says otherwise (``read_arpa(path, tokenizer=..., lowercase=...)``,
   ``--tokenizer``/``--lower`` on the command line).
+* A file without ``<unk>`` gives unknown words log10 probability -100, with a
+  warning, as KenLM does (not 0, which would make a text's perplexity infinite).
 * ``<s>`` always gets probability 0, whatever the file says (KenLM writes 0,
   SRILM -99): it is context only, and a model giving it mass would sum to 2.
 * An n-gram whose context (its first n-1 words) is not itself listed is added
@@ -64,12 +66,14 @@ import numpy as np
 from ..errors import ModelFileError, NlmError
 from ..files import atomic_output
 from ..modelfile import FileFormat, register_format
-from ..vocab import BOS_ID, SPECIALS, Vocabulary
+from ..vocab import BOS_ID, SPECIALS, UNK_ID, Vocabulary
 from .backoff import BackoffModel
 
 LN10 = math.log(10.0)
 #: log10 values at or below this are probability (or weight) zero.
 LOG10_ZERO = -99.0
+#: the log10 probability of an unknown word in a file without ``<unk>`` (KenLM's choice)
+NO_UNK_LOG10 = -100.0
 _NGRAM_LINE = re.compile(r"ngram\s+(\d+)\s*=\s*(\d+)$")
 _SECTION = re.compile(r"\\(\d+)-grams:$")
 _FIELD_SPLIT = re.compile(r"[ \t]+")  # ARPA fields and words: spaces and tabs only
@@ -330,6 +334,10 @@ def _build_model(arrays, vocab: Vocabulary, lines: _Lines) -> BackoffModel:
     logprob1[uni_ids[:, 0]] = uni_p
     logbow1[uni_ids[:, 0]] = uni_b
     logprob1[BOS_ID] = -np.inf  # context only (KenLM writes 0 here)
+    if not (uni_ids[:, 0] == UNK_ID).any():
+        logprob1[UNK_ID] = NO_UNK_LOG10 * LN10
+        warnings.warn(f"{lines.path}: no <unk> in the file; unknown words get log10 "
+                      f"probability {NO_UNK_LOG10:g}, as KenLM gives them", stacklevel=3)
     keys = [np.arange(V, dtype=np.int64)]
     logprob = [logprob1]
     logbow = [logbow1]

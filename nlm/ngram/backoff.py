@@ -22,9 +22,9 @@ from ..errors import InputError, ModelFileError
 from ..model import register
 from ..vocab import Vocabulary
 from .base import NgramModel
-from .backoff_kernels import (_build_hash, _next_logprobs, _ngram_logprobs,
-                              _score_corpus, _suffix_closed)
-from .binary_kernels import _score_probing
+from .backoff_kernels import (_build_hash, _context_step, _next_logprobs, _ngram_logprobs,
+                              _score_corpus, _sentence_full_scores, _suffix_closed)
+from .binary_kernels import _score_probing, _sentence_probing
 from .counts import NgramCounts
 
 
@@ -216,6 +216,57 @@ class BackoffModel(NgramModel):
         table, bits, closed = self._hash if self._hash is not None else (_NO_HASH, 0, False)
         _score_corpus(ids, offsets, self.vocab_size, self.order, self._tab(), table, bits,
                       closed, out)
+        return out
+
+    def full_scores(self, ids, bos: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(ln P of each id given the ones before it, the length of the longest stored
+        n-gram ending there) for one sentence of word ids, read after ``<s>`` (``bos``)
+        or from no context: the numbers of :meth:`score_corpus`, plus what KenLM's
+        ``full_scores`` reports as ``ngram_length``."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise InputError("token id outside the vocabulary")
+        T, N, V = len(ids), self.order, self.vocab_size
+        lp = np.empty(T, dtype=np.float64)
+        matched = np.empty(T, dtype=np.int64)
+        if self._probing is not None:     # a binary file: one cache line per lookup
+            starts, slots, slots_f, extends, _ = self._probing
+            _sentence_probing(ids, bool(bos), V, N, self._lp[:V], self._bow[:V], extends,
+                              starts, slots, slots_f, lp, matched)
+        else:
+            _sentence_full_scores(ids, bool(bos), V, N, self._tab(), lp, matched)
+        return lp, matched
+
+    def context_step(self, hist: tuple, length: int, word: int,
+                     bos_logprob: float = -np.inf) -> tuple[float, int, int]:
+        """One word after a context: the first ``length`` ids of ``hist`` (most recent
+        last; a tuple of ``max(order - 1, 1)`` ints, padded with any value). Returns
+        (ln P(word | context), the length of the longest stored n-gram ending at
+        ``word``, how many of the last words the next context needs: the longest stored
+        n-gram ending at ``word`` that can be continued, KenLM's minimal state).
+        ``bos_logprob`` is the unigram ln P(<s>) to answer (nlm stores probability 0).
+        Ids outside the vocabulary give (nan, 0, 0)."""
+        return _context_step(hist, length, word, bos_logprob, self.vocab_size, self.order,
+                             self._tab())
+
+    def blank_ngrams(self) -> set:
+        """The word tuples (orders 2..N-1) that are not stored but end a stored longer
+        n-gram: empty for models estimated from counts; pruned files have some (KenLM
+        inserts them as "blanks" and counts them in ``ngram_length``)."""
+        N = self.order
+        if N < 3:
+            return set()
+        self.build_query_hash()
+        if self._hash[2]:
+            return set()
+        stored = {j: set(map(tuple, self.ngram_words(j).tolist())) for j in range(2, N)}
+        out = set()
+        for k in range(3, N + 1):
+            for gram in self.ngram_words(k).tolist():
+                for j in range(2, k):
+                    t = tuple(gram[k - j:])
+                    if t not in stored[j]:
+                        out.add(t)
         return out
 
     def ngram_logprobs(self, grams: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:

@@ -20,7 +20,8 @@ twice as fast because a frequent context's block is long.
 Floating-point sums are done in the same order everywhere (the probability of
 the longest stored n-gram, then the backoff weights of the longer contexts,
 shortest first), so every path gives bit-identical numbers.
-No validation here: the Python wrappers check ids and shapes.
+No validation here (except :func:`_context_step`, whose ids come from a state object):
+the Python wrappers check ids and shapes.
 """
 from __future__ import annotations
 
@@ -263,3 +264,87 @@ def _ngram_logprobs(grams, lengths, V, N, tab, out):
             if rows[m - 1] >= 0:
                 v += bow[off[m - 1] + rows[m - 1]]
         out[i] = v
+
+
+# -- KenLM-style queries (nlm.kenlm): the length of the n-gram matched ---------------
+@njit(cache=True)
+def _sentence_full_scores(ids, bos, V, N, tab, out, matched):
+    """out[t] = ln P(ids[t] | the sentence so far) by the backoff rule and matched[t] =
+    the length of the longest stored n-gram ending there (1: the unigram alone), for
+    one sentence read after ``<s>`` (``bos``) or after no context; the context rows
+    are carried from word to word (one search per order and word, as text is scored).
+    The sums are done in the order of ``_score_corpus``: the same numbers bit for bit."""
+    keys, off, lp, bow, child, coff = tab
+    prev = np.empty(max(N, 1), dtype=np.int64)   # prev[j-1]: row of the j-gram ending before
+    cur = np.empty(max(N, 1), dtype=np.int64)
+    prev[:] = -1
+    ctx = 0
+    if bos and N > 1:
+        prev[0] = 1                                # the unigram row of <s>
+        ctx = 1
+    for t in range(len(ids)):
+        w = ids[t]
+        cur[:] = -1
+        cur[0] = w
+        longest = 1
+        for j in range(2, min(N, ctx + 1) + 1):
+            r = prev[j - 2]
+            if r >= 0:
+                row = _child(tab, j, r, w, V)
+                cur[j - 1] = row
+                if row >= 0:
+                    longest = j
+        v = lp[off[longest - 1] + cur[longest - 1]]
+        for m in range(longest, min(N - 1, ctx) + 1):
+            if prev[m - 1] >= 0:
+                v += bow[off[m - 1] + prev[m - 1]]
+        out[t] = v
+        matched[t] = longest
+        for j in range(N):
+            prev[j] = cur[j]
+        ctx += 1
+
+
+@njit(cache=True)
+def _context_step(hist, L, w, bos_lp, V, N, tab):
+    """KenLM's BaseFullScore over the sorted tables: (ln P(w | the first ``L`` ids of
+    ``hist``, most recent last), the length of the longest stored n-gram ending at w,
+    how many of the last words (w included) the next state keeps: the longest stored
+    n-gram ending at w (at most N-1 words) that extends (has continuations or a backoff
+    weight other than 1)). ``bos_lp`` stands for ln P(<s>) as a unigram (nlm stores 0
+    probability; KenLM answers the file's value). Ids outside 0..V-1 give (nan, 0, 0)."""
+    keys, off, lp, bow, child, coff = tab
+    if w < 0 or w >= V:
+        return np.nan, 0, 0
+    for i in range(L):
+        if hist[i] < 0 or hist[i] >= V:
+            return np.nan, 0, 0
+    rows = np.empty(max(L, 1), dtype=np.int64)    # rows[j-1]: the last j ids of hist
+    for j in range(1, L + 1):
+        r = hist[L - j]
+        for i in range(1, j):
+            if r < 0:
+                break
+            r = _child(tab, i + 1, r, hist[L - j + i], V)
+        rows[j - 1] = r
+    wrow = np.empty(max(N, 1), dtype=np.int64)    # wrow[j-1]: the j-gram ending at w
+    wrow[0] = w
+    longest = 1
+    for c in range(1, min(L, N - 1) + 1):
+        wrow[c] = -1
+        if rows[c - 1] >= 0:
+            r = _child(tab, c + 1, rows[c - 1], w, V)
+            wrow[c] = r
+            if r >= 0:
+                longest = c + 1
+    v = bos_lp if (longest == 1 and w == BOS_ROW) else lp[off[longest - 1] + wrow[longest - 1]]
+    for m in range(longest, L + 1):
+        if rows[m - 1] >= 0:
+            v += bow[off[m - 1] + rows[m - 1]]
+    keep = 0
+    for j in range(min(longest, N - 1), 0, -1):
+        r = wrow[j - 1]
+        if r >= 0 and (child[coff[j] + r + 1] > child[coff[j] + r] or bow[off[j - 1] + r] != 0.0):
+            keep = j
+            break
+    return v, longest, keep

@@ -212,7 +212,7 @@ def _sentence_probing(ids, bos, V, N, uni_lp, uni_bow, uni_ext, starts, slots, s
     """out[t] = ln P(ids[t] | the sentence so far), matched[t] = the length of the
     longest stored n-gram ending there, for one sentence read after ``<s>`` (``bos``)
     or after no context (the probing-table twin of
-    :func:`~nlm.ngram.query_kernels._sentence_full_scores`)."""
+    :func:`~nlm.ngram.backoff_kernels._sentence_full_scores`)."""
     prev_hash = np.zeros(N, dtype=np.uint64)
     prev_ok = np.zeros(N, dtype=np.bool_)
     prev_bow = np.zeros(N, dtype=np.float64)
