@@ -35,7 +35,7 @@ import os
 
 import numpy as np
 
-from .errors import NlmError
+from .errors import NlmError, OptionError
 from .model import LanguageModel
 from .vocab import EOS_ID, UNK_ID
 
@@ -64,10 +64,17 @@ class CTCLanguageModel:
     ``(model state, words read)``."""
 
     def __init__(self, model, alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA,
-                 unk_score_offset: float = DEFAULT_UNK_OFFSET, score_boundary: bool = True):
-        if isinstance(model, (str, os.PathLike)):
+                 unk_score_offset: float = DEFAULT_UNK_OFFSET, score_boundary: bool = True,
+                 unigrams=None):
+        alpha, beta = _number("alpha", alpha), _number("beta", beta)
+        unk_score_offset = _number("unk_score_offset", unk_score_offset)
+        if not isinstance(score_boundary, (bool, np.bool_)):
+            raise OptionError(f"lm_score_boundary must be True or False, got {score_boundary!r}")
+        self.path = None
+        if isinstance(model, (str, bytes, os.PathLike)):
             from .modelfile import load
-            model = load(model)
+            self.path = os.fsdecode(model)
+            model = load(self.path)
         if not isinstance(model, LanguageModel):
             raise NlmError(f"expected an nlm LanguageModel or a model file, got {type(model)}")
         if not model.normalized:
@@ -87,6 +94,14 @@ class CTCLanguageModel:
             self._split = (lambda w: list(w.lower() if vocab.lowercase else w)) if self._char \
                 else (lambda w: [w.lower() if vocab.lowercase else w])
         self._prefixes: set[str] | None = None
+        # pyctcdecode's unigram set: the words given that the model knows (default: the
+        # model's vocabulary, as pyctcdecode reads it from an ARPA file's unigrams)
+        index = vocab.index
+        if unigrams is None:
+            unigrams = [w for w in vocab.words if w != "<unk>"]
+        elif isinstance(unigrams, (str, bytes)):
+            raise OptionError("unigrams must be a collection of words, not one string")
+        self.unigrams = {w for w in unigrams if index.get(w, UNK_ID) != UNK_ID}
         # backoff n-gram models: one lookup per token instead of a whole distribution
         self._lookup = getattr(model, "ngram_logprobs", None)
 
@@ -96,6 +111,11 @@ class CTCLanguageModel:
         return self._order
 
     def get_start_state(self):
+        """After ``<s>`` with the boundary scored; else, as pyctcdecode, from no context
+        (n-gram models; other models have only their initial state)."""
+        from .ngram.base import NgramModel
+        if not self.score_boundary and isinstance(self.model, NgramModel):
+            return ((), 0)
         return (self.model.initial_state(), 0)
 
     def score_partial_token(self, partial_token: str) -> float:
@@ -104,7 +124,7 @@ class CTCLanguageModel:
         if self._prefixes is None:
             self._prefixes = self._all_prefixes()
         token = partial_token.lower() if self.model.vocab.lowercase else partial_token
-        if token in self._prefixes:
+        if token in self._prefixes and self._prefixes:
             return 0.0
         unk = self.unk_score_offset
         if len(partial_token) > AVG_TOKEN_LEN:
@@ -123,7 +143,8 @@ class CTCLanguageModel:
         for t in ids:
             logp += self._logprob(state, t)
             state = self.model.advance(state, t)
-        if not tokens or any(t == UNK_ID for t in ids):
+        if not tokens or any(t == UNK_ID for t in ids) or (
+                not self._char and self.unigrams and word not in self.unigrams):
             logp += self.unk_score_offset * LN10
         if is_last_word and self.score_boundary:
             logp += self._logprob(state, EOS_ID)
@@ -136,11 +157,12 @@ class CTCLanguageModel:
         return float(self.model.next_logprobs(state)[token])
 
     def _all_prefixes(self) -> set[str]:
-        from .vocab import SPECIALS
-        out = {""}
-        for w in self.model.vocab.words:
-            if w in SPECIALS:
-                continue
+        if self._char:
+            words = [w for w in self.model.vocab.words if w not in ("<unk>", "<s>", "</s>")]
+        else:
+            words = self.unigrams
+        out = {""} if words else set()
+        for w in words:
             for i in range(1, len(w) + 1):
                 out.add(w[:i])
         return out
@@ -152,7 +174,29 @@ class CTCLanguageModel:
                 setattr(self, name, type(getattr(self, name))(params[name]))
 
     def save_to_dir(self, filepath: str) -> None:
-        raise NlmError("save the nlm model file itself; build the decoder from it again")
+        """pyctcdecode's layout: attrs.json, unigrams.txt and the model file (copied; a
+        model given in memory is saved as model.npz). :func:`load_from_dir` reads it."""
+        import json
+        import shutil
+        with open(os.path.join(filepath, "attrs.json"), "w") as f:
+            json.dump({"alpha": self.alpha, "beta": self.beta,
+                       "unk_score_offset": self.unk_score_offset,
+                       "score_boundary": self.score_boundary}, f)
+        with open(os.path.join(filepath, "unigrams.txt"), "w", encoding="utf-8") as f:
+            f.writelines(w + "\n" for w in sorted(self.unigrams))
+        if self.path is not None:
+            shutil.copy2(self.path, os.path.join(filepath, os.path.basename(self.path)))
+        else:
+            from .modelfile import save
+            save(self.model, os.path.join(filepath, "model.npz"))
+
+
+def _number(name: str, value) -> float:
+    """A finite real option value, or a one-line OptionError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
+            or not math.isfinite(float(value)):
+        raise OptionError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
 
 
 _ADAPTER_CLASS = None
@@ -179,16 +223,48 @@ def pyctcdecode_language_model(model, **options) -> CTCLanguageModel:
     return _ADAPTER_CLASS(model, **options)
 
 
-def build_ctcdecoder(labels, model=None, **options):
-    """pyctcdecode's ``BeamSearchDecoderCTC`` over ``labels`` (the CTC output symbols; ""
-    is the blank, " " the word separator) with ``model`` (a LanguageModel, a model file,
-    or None for no language model) as its language model."""
+def build_ctcdecoder(labels, kenlm_model_path=None, unigrams=None, alpha: float = DEFAULT_ALPHA,
+                     beta: float = DEFAULT_BETA, unk_score_offset: float = DEFAULT_UNK_OFFSET,
+                     lm_score_boundary: bool = True):
+    """pyctcdecode's ``build_ctcdecoder``, same signature, with any nlm model:
+    ``kenlm_model_path`` is a model file (any nlm kind, ARPA included) or a loaded
+    LanguageModel, or None for no language model. ``unigrams`` defaults to the model's
+    vocabulary (pyctcdecode reads it from an ARPA file's unigrams; for a binary file it
+    has none and treats every partial word as unknown). A bad option or a model that
+    cannot be read is an error, never a decoder without its language model."""
     _require_pyctcdecode()
     from pyctcdecode.alphabet import Alphabet
     from pyctcdecode.decoder import BeamSearchDecoderCTC
-    lm = None if model is None else pyctcdecode_language_model(model, **options)
+    lm = None if kenlm_model_path is None else pyctcdecode_language_model(
+        kenlm_model_path, alpha=alpha, beta=beta, unk_score_offset=unk_score_offset,
+        score_boundary=lm_score_boundary, unigrams=unigrams)
     return BeamSearchDecoderCTC(Alphabet.build_alphabet(list(labels)), lm)
 
 
-__all__ = ["CTCLanguageModel", "pyctcdecode_language_model", "build_ctcdecoder",
+def load_from_dir(filepath: str):
+    """A decoder saved with ``save_to_dir`` (pyctcdecode's layout, any nlm model file)."""
+    import json
+    _require_pyctcdecode()
+    from pyctcdecode.alphabet import Alphabet
+    from pyctcdecode.decoder import BeamSearchDecoderCTC
+    where = BeamSearchDecoderCTC.parse_directory_contents(filepath)
+    with open(where["alphabet"], encoding="utf-8") as f:
+        alphabet = Alphabet.loads(f.read())
+    lm = None
+    if where["language_model"] is not None:
+        d = where["language_model"]
+        with open(os.path.join(d, "attrs.json")) as f:
+            attrs = json.load(f)
+        with open(os.path.join(d, "unigrams.txt"), encoding="utf-8") as f:
+            unigrams = f.read().splitlines()
+        model = [n for n in os.listdir(d) if n not in ("attrs.json", "unigrams.txt")
+                 and not n.startswith((".", "__"))]
+        if len(model) != 1:
+            raise NlmError(f"{d}: expected one model file beside attrs.json and unigrams.txt, "
+                           f"found {sorted(model)}")
+        lm = pyctcdecode_language_model(os.path.join(d, model[0]), unigrams=unigrams, **attrs)
+    return BeamSearchDecoderCTC(alphabet, lm)
+
+
+__all__ = ["CTCLanguageModel", "pyctcdecode_language_model", "build_ctcdecoder", "load_from_dir",
            "UNBOUNDED_ORDER"]

@@ -91,7 +91,7 @@ def test_the_language_model_changes_the_transcript(tiny_lm, tmp_path):
     mix = MixtureModel([tiny_lm, fit_kneser_ney(corpus, vocab, order=2, discount="0.5")],
                        [0.5, 0.5])
     # (without </s>: "sat" is rarely a sentence's last word, which the mixture knows)
-    lm = build_ctcdecoder(LABELS, mix, alpha=1.0, score_boundary=False)
+    lm = build_ctcdecoder(LABELS, mix, alpha=1.0, lm_score_boundary=False)
     assert lm._language_model.order == 3
     assert lm.decode(logits) == "the dog sat"
 
@@ -113,7 +113,7 @@ def test_an_rnn_drives_the_search(tiny_lm):
     # 2 * margin > 0.06
     logits = ctc_logits("the dog " + other, {10: (other[-1], best[-1])}, lean=0.51)
     assert build_ctcdecoder(LABELS).decode(logits) == "the dog " + other
-    decoder = build_ctcdecoder(LABELS, rnn, alpha=2.0, beta=0.0, score_boundary=False)
+    decoder = build_ctcdecoder(LABELS, rnn, alpha=2.0, beta=0.0, lm_score_boundary=False)
     assert decoder._language_model.order == UNBOUNDED_ORDER
     assert decoder.decode(logits) == "the dog " + best
 
@@ -143,3 +143,106 @@ def test_without_pyctcdecode_the_message_says_how_to_install(monkeypatch, tiny_l
     monkeypatch.setattr(decoders, "_ADAPTER_CLASS", None)
     with pytest.raises(NlmError, match=r"pip install \"nlm\[decoders\]\""):
         decoders.build_ctcdecoder(LABELS, tiny_lm)
+
+
+# -- pyctcdecode with the real kenlm, beam for beam ---------------------------------------
+def _noisy_logits(rng, text: str) -> np.ndarray:
+    """CTC log-probabilities spelling ``text`` with random confusions."""
+    idx = {c: i for i, c in enumerate(LABELS)}
+    rows = []
+    for ch in text:
+        p = rng.dirichlet(np.full(len(LABELS), 0.3)) * 0.5
+        p[idx[ch]] += 0.5 + rng.uniform(-0.3, 0.2)
+        rows.append(p / p.sum())
+        b = np.full(len(LABELS), 1e-3)
+        b[0] = 1.0
+        rows.append(b / b.sum())
+    return np.log(np.array(rows))
+
+
+@pytest.fixture(scope="module")
+def arpa_file(tmp_path_factory):
+    from nlm.ngram.arpa import write_arpa
+    from nlm.ngram.methods import fit_modified_kneser_ney
+    lines = TINY_TEXT * 3 + ["a cat and a dog sat on a log", "the mat is on the log"]
+    vocab, corpus = corpus_from_lines(lines)
+    path = tmp_path_factory.mktemp("dec") / "lm.arpa"
+    write_arpa(fit_modified_kneser_ney(corpus, vocab, order=3, discount="0.5,1,1.5"), path)
+    return path
+
+
+@pytest.mark.parametrize("boundary", [True, False])
+def test_beams_match_pyctcdecode_with_kenlm(arpa_file, boundary):
+    pytest.importorskip("pyctcdecode")
+    pytest.importorskip("kenlm")
+    import pyctcdecode
+    from nlm.decoders import build_ctcdecoder
+    rng = np.random.default_rng(7)
+    ours = build_ctcdecoder(LABELS, str(arpa_file), alpha=0.8, beta=1.2,
+                            lm_score_boundary=boundary)
+    theirs = pyctcdecode.build_ctcdecoder(LABELS, str(arpa_file), alpha=0.8, beta=1.2,
+                                          lm_score_boundary=boundary)
+    texts = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog",
+             "the mat is on the log", "the cat sat on a dog"]
+    compared = 0
+    for t in range(20):
+        logits = _noisy_logits(rng, texts[t % len(texts)])
+        a = ours.decode_beams(logits, beam_width=16)
+        b = theirs.decode_beams(logits, beam_width=16)
+        # (text, last LM state, word frames, logit score, combined score) per beam
+        assert [x[0] for x in a] == [x[0] for x in b]
+        assert [x[-1] for x in a] == pytest.approx([x[-1] for x in b], abs=1e-4)
+        compared += 1
+    assert compared == 20
+
+
+def test_bad_options_are_refused_not_dropped(arpa_file, tmp_path):
+    pytest.importorskip("pyctcdecode")
+    from nlm.decoders import build_ctcdecoder
+    from nlm.errors import ModelFileError, OptionError
+    with pytest.raises(ModelFileError, match="no such file"):
+        build_ctcdecoder(LABELS, str(tmp_path / "nowhere.arpa"))
+    with pytest.raises(OptionError, match="alpha must be a finite number"):
+        build_ctcdecoder(LABELS, str(arpa_file), alpha="not a number")
+    with pytest.raises(OptionError, match="lm_score_boundary"):
+        build_ctcdecoder(LABELS, str(arpa_file), lm_score_boundary="yes")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'hotwords'"):
+        build_ctcdecoder(LABELS, str(arpa_file), hotwords=["cat"])
+    d = build_ctcdecoder(LABELS, str(arpa_file), unigrams=["cat", "dog", "zebra"])
+    assert d._language_model.unigrams == {"cat", "dog"}
+
+
+def test_save_and_load_from_dir(arpa_file, tiny_lm, tmp_path):
+    pytest.importorskip("pyctcdecode")
+    from nlm.decoders import build_ctcdecoder, load_from_dir
+    logits = _noisy_logits(np.random.default_rng(3), "the cat sat on the mat")
+    for i, model in enumerate((str(arpa_file), tiny_lm)):
+        d = build_ctcdecoder(LABELS, model, alpha=0.7, beta=0.9, lm_score_boundary=False)
+        out = tmp_path / f"saved{i}"
+        out.mkdir()
+        d.save_to_dir(str(out))
+        again = load_from_dir(str(out))
+        lm = again._language_model
+        assert (lm.alpha, lm.beta, lm.score_boundary) == (0.7, 0.9, False)
+        assert [b[0] for b in again.decode_beams(logits)] == \
+            [b[0] for b in d.decode_beams(logits)]
+
+
+def test_pyctcdecodes_own_language_model_takes_nlm_kenlm(arpa_file, tmp_path):
+    """pyctcdecode.LanguageModel(nlm.kenlm.Model(path)) as it stands (it makes
+    kenlm.State() objects itself: the real kenlm's when installed)."""
+    pytest.importorskip("pyctcdecode")
+    import pyctcdecode
+    import nlm.kenlm as nk
+    ours = pyctcdecode.BeamSearchDecoderCTC(
+        pyctcdecode.Alphabet.build_alphabet(LABELS),
+        pyctcdecode.LanguageModel(nk.Model(arpa_file), ["the", "cat", "sat", "on", "mat"]))
+    logits = _noisy_logits(np.random.default_rng(5), "the cat sat on the mat")
+    beams = ours.decode_beams(logits)
+    assert beams and isinstance(beams[0][0], str)
+    kenlm = pytest.importorskip("kenlm")
+    theirs = pyctcdecode.BeamSearchDecoderCTC(
+        pyctcdecode.Alphabet.build_alphabet(LABELS),
+        pyctcdecode.LanguageModel(kenlm.Model(str(arpa_file)),
+                                  ["the", "cat", "sat", "on", "mat"]))
+    assert [b[0] for b in beams] == [b[0] for b in theirs.decode_beams(logits)]
