@@ -372,10 +372,13 @@ def _load_reading(model_file, tokenizer, lower):
 @click.option("--dynamic-lr", type=float, default=0.001, show_default=True,
               help="--dynamic: SGD learning rate per token (about 0.001 suits the rnn "
               "trained by default).")
+@click.option("--kenlm-compatible", is_flag=True,
+              help="Read TEXT_FILE as KenLM's query does (every line a sentence, a blank one "
+                   "too; split at whitespace; a literal <unk> is an OOV): query's perplexity.")
 @_text_options
 @user_errors
 def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic, dynamic_lr,
-             tokenizer, lower):
+             kenlm_compatible, tokenizer, lower):
     """Perplexity of MODEL_FILE on TEXT_FILE (one sentence per line).
 
     Every sentence's </s> is scored and counted; <s> is not. OOVs are scored
@@ -386,7 +389,11 @@ def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic,
       nlm evaluate shakespeare.npz corpora/shakespeare/test.txt --json
     """
     model = _load_reading(model_file, tokenizer, lower)
-    corpus = read_corpus(text_file, model.vocab)
+    if kenlm_compatible:
+        from .evaluate import read_query_text
+        corpus = read_query_text(text_file, model.vocab)
+    else:
+        corpus = read_corpus(text_file, model.vocab)
     ev = evaluate_model(model, corpus, dynamic_lr=dynamic_lr if dynamic else None,
                         carry_state=carry_state)
     _check_numbers(model_file, ev.logprob)

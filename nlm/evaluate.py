@@ -121,6 +121,34 @@ def evaluate(model: LanguageModel, corpus: Corpus, dynamic_lr: float | None = No
     return summarize(corpus, lp, time.perf_counter() - t0, protocol)
 
 
+def read_query_text(path, vocab) -> Corpus:
+    """``path`` read as KenLM's ``query`` reads text, to reproduce its perplexities: every
+    line is a sentence (a blank line is ``<s> </s>``), words are split at whitespace
+    (the model's tokenizer and lower-casing are not applied), and a literal ``<unk>``
+    counts as an OOV. nlm's default reading skips blank lines and counts ``<unk>`` as a
+    word of the vocabulary."""
+    from .errors import CorpusError
+    from .vocab import EOS_ID, UNK_ID
+    index = vocab.index
+    ids, offsets = [], [0]
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                ids.extend(index.get(w, UNK_ID) for w in line.split())
+                ids.append(EOS_ID)
+                offsets.append(len(ids))
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise CorpusError(f"{path}: not valid UTF-8 text") from None
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read ({e.strerror or e})") from None
+    arr = np.array(ids, dtype=np.int32)
+    eos = np.zeros(len(arr), dtype=bool)
+    eos[np.array(offsets[1:], dtype=np.int64) - 1] = True
+    return Corpus(arr, np.array(offsets, dtype=np.int64), (arr == UNK_ID) & ~eos)
+
+
 def summarize(corpus: Corpus, lp: np.ndarray, seconds: float = 0.0,
               protocol: str = "per-sentence") -> Evaluation:
     """The :class:`Evaluation` of per-token log-probabilities ``lp`` of ``corpus``

@@ -268,3 +268,14 @@ def test_backoff_weights_of_ngrams_without_continuations_count(kn4, tmp_path):
     model = read_arpa(arpa)
     b = _same_scores(model, tmp_path, "odd.nlmbin")
     assert b._probing[4] is False      # scoring may not stop at the first miss here
+
+
+def test_kenlm_binaries_are_named_by_their_magic(tmp_path):
+    from nlm.errors import ModelFileError
+    from nlm.modelfile import load
+    for name in ("mkn.kenlm", "lm.binary", "lm.trie", "lm.nlmbin"):
+        p = tmp_path / name
+        p.write_bytes(b"mmap lm http://kheafield.com/code format version 5\n\0\0\0\0")
+        with pytest.raises(ModelFileError, match="a KenLM binary file.*ARPA file.*build-binary"):
+            load(p)
+        assert p.read_bytes().startswith(b"mmap lm ")

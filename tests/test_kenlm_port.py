@@ -250,3 +250,44 @@ def test_agrees_with_kenlm_on_a_file_without_unk(paths):
     theirs = kenlm.Model(str(paths / "nounk.arpa"))
     for text in TEXTS + ["not_found a", "qq"]:
         assert ours.score(text) == pytest.approx(theirs.score(text), abs=1e-4)
+
+
+# -- nlm evaluate --kenlm-compatible: query's perplexity ------------------------------------
+QUERY_TEXT = "looking on a little more\n\n<unk> the little\nqq looking\n\n   \nloin .\n"
+
+
+def test_kenlm_compatible_reading_counts_blank_lines_and_unk(paths, tmp_path):
+    from nlm.evaluate import evaluate, read_query_text
+    text = tmp_path / "q.txt"
+    text.write_text(QUERY_TEXT)
+    m = read_arpa(paths / "t.arpa")
+    c = read_query_text(text, m.vocab)
+    assert c.sentences == 7 and c.tokens == 6 + 1 + 4 + 3 + 1 + 1 + 3
+    assert int(c.oov.sum()) == 2          # the literal <unk> and qq
+    ev = evaluate(m, c)
+    km = nk.Model(paths / "t.arpa")
+    total = sum(km.score(line) for line in QUERY_TEXT.splitlines())
+    assert ev.logprob / math.log(10) == pytest.approx(total, abs=1e-9)
+
+
+def test_kenlm_compatible_evaluate_reproduces_query(paths, tmp_path):
+    import json
+    import subprocess
+    from conftest import shared_path
+    from click.testing import CliRunner
+    from nlm.cli import main
+    query = shared_path("tools", "kenlm", "query")
+    text = tmp_path / "q.txt"
+    text.write_text(QUERY_TEXT * 3)
+    with open(text) as f:
+        out = subprocess.run([str(query), "-v", "summary", str(paths / "t.arpa")], stdin=f,
+                             capture_output=True, text=True, check=True).stdout
+    want = {line.split(":")[0]: float(line.split()[-1]) for line in out.splitlines()
+            if line.startswith("Perplexity")}
+    r = CliRunner().invoke(main, ["evaluate", str(paths / "t.arpa"), str(text), "--json",
+                                  "--kenlm-compatible"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output.splitlines()[-1])
+    assert got["perplexity"] == pytest.approx(want["Perplexity including OOVs"], rel=1e-6)
+    assert got["perplexity_excluding_oov"] == pytest.approx(
+        want["Perplexity excluding OOVs"], rel=1e-6)

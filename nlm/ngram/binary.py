@@ -161,8 +161,7 @@ def read_binary_header(path) -> tuple[dict, int]:
             head = f.read(16)
             if head[:8] != MAGIC:
                 if head.startswith(KENLM_MAGIC):
-                    raise ModelFileError(f"{path}: a KenLM binary file; nlm reads KenLM's ARPA "
-                                         "files (build a binary with nlm build-binary)")
+                    _refuse_kenlm_binary(path)
                 raise ModelFileError(f"{path}: not an nlm binary model (unrecognized format)")
             if len(head) < 16:
                 raise ModelFileError(f"{path}: truncated (ends inside the header)")
@@ -272,6 +271,15 @@ def verify_binary(path) -> BackoffModel:
     return model
 
 
+def _refuse_kenlm_binary(path) -> BackoffModel:
+    """KenLM's binary files (probing or trie, whatever their name) are recognized by their
+    magic and named, with what to do instead."""
+    raise ModelFileError(f"{os.fspath(path)}: a KenLM binary file (probing or trie), which nlm "
+                         "cannot read; give nlm the ARPA file it was built from, or make an "
+                         "nlm binary of that with `nlm build-binary MODEL.arpa OUT.nlmbin`")
+
+
 register_format(FileFormat("binary", load=read_binary, suffixes=(SUFFIX,), magic=MAGIC))
+register_format(FileFormat("kenlm-binary", load=_refuse_kenlm_binary, magic=KENLM_MAGIC))
 
 __all__ = ["write_binary", "read_binary", "read_binary_header", "verify_binary", "SUFFIX"]
