@@ -195,25 +195,7 @@ def _read(lines: _Lines) -> BackoffModel:
         if lines.lineno == 0 or not line or line.startswith("#"):
             raise ModelFileError(f"{lines.path}: empty file, not an ARPA model")
         raise lines.error("expected \\data\\ (not an ARPA file?)")
-    declared: list[int] = []
-    for line in it:
-        if not line:
-            if declared:
-                break
-            continue
-        m = _NGRAM_LINE.match(line)
-        if m is None:
-            if line.startswith("\\") and declared:
-                break
-            raise lines.error(f"expected 'ngram N=COUNT' in the \\data\\ header, got {line[:60]!r}")
-        k, n = int(m.group(1)), int(m.group(2))
-        if k != len(declared) + 1:
-            raise lines.error(f"header declares order {k} after order {len(declared)}")
-        declared.append(n)
-    else:
-        raise lines.error("file ends inside the \\data\\ header")
-    if not declared:
-        raise lines.error("the \\data\\ header declares no n-grams")
+    declared, line = _read_declared(it, lines)
     N = len(declared)
     if declared[0] == 0:
         raise lines.error("the \\data\\ header declares no unigrams")
@@ -258,6 +240,31 @@ def _read(lines: _Lines) -> BackoffModel:
                np.frombuffer(bow[j], dtype=np.float64) * LN10,
                np.frombuffer(where[j], dtype=np.int64)) for j in range(N)]
     return _build_model(arrays, vocab, lines)
+
+
+def _read_declared(it, lines: _Lines) -> tuple[list[int], str]:
+    """The n-gram counts of the \\data\\ header, and the line that ended it."""
+    line = ""
+    declared: list[int] = []
+    for line in it:
+        if not line:
+            if declared:
+                break
+            continue
+        m = _NGRAM_LINE.match(line)
+        if m is None:
+            if line.startswith("\\") and declared:
+                break
+            raise lines.error(f"expected 'ngram N=COUNT' in the \\data\\ header, got {line[:60]!r}")
+        k, n = int(m.group(1)), int(m.group(2))
+        if k != len(declared) + 1:
+            raise lines.error(f"header declares order {k} after order {len(declared)}")
+        declared.append(n)
+    else:
+        raise lines.error("file ends inside the \\data\\ header")
+    if not declared:
+        raise lines.error("the \\data\\ header declares no n-grams")
+    return declared, line
 
 
 def _next_nonblank(it):
