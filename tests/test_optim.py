@@ -36,6 +36,12 @@ def reference_run(name, w0, grads, lrs, l2=0.0, l1=0.0, mu=0.9, scale=1.0,
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * g * g
             w = w - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        elif name == "adamw":   # decoupled decay: w shrinks, l2 stays out of g; beta2 .99
+            g = g - l2 * w
+            w = w * (1 - lr * l2)
+            m = b1 * m + (1 - b1) * g
+            v = 0.99 * v + (1 - 0.99) * g * g
+            w = w - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - 0.99 ** t)) + eps)
     return w
 
 
@@ -190,11 +196,13 @@ def test_plateau_judges_the_epoch_after_an_undone_one_against_the_weights_kept()
 
 def test_schedule_options_are_checked():
     with pytest.raises(OptionError):
-        Schedule("cosine")
+        Schedule("sawtooth")
     with pytest.raises(OptionError):
         Schedule("constant", lr=0.0)
     with pytest.raises(OptionError):
         Schedule("plateau", min_improvement=0.9)
+    with pytest.raises(OptionError):
+        Schedule("cosine", warmup=-1)
 
 
 # -- initialization ---------------------------------------------------------------------------

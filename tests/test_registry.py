@@ -66,7 +66,7 @@ def test_neural_defaults_are_the_models_own():
 
 
 def test_help_shows_grouped_defaults():
-    assert _default_text("optimizer") == "[default: mlp: adagrad; rnn, transformer, gpt: adam]"
+    assert _default_text("optimizer") == "[default: mlp: adagrad; rnn: adam; transformer, gpt: adamw]"
     assert _default_text("bptt") == "[default: 35]"
 
 

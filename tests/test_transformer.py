@@ -25,7 +25,7 @@ from nlm.neural.transformer import (TransformerModel, TransformerNetwork, draw_m
 from nlm.vocab import BOS_ID, EOS_ID
 
 TINY_TF = dict(layers=2, heads=2, dim=8, context=6, batch_size=3, epochs=4, seed=3,
-               optimizer="adam", lr=0.01, softmax="full", dropout=0.0,
+               optimizer="adamw", lr=0.01, warmup=0, softmax="full", dropout=0.0,
                attention_dropout=0.0, unk_dropout=0.0)
 
 
@@ -351,3 +351,49 @@ def test_cli_train_evaluate_generate_info(tmp_path):
         assert r.exit_code == 0, (args, r.output)
     r = CliRunner().invoke(main, ["info", str(out)])
     assert "transformer" in r.output and "heads" in r.output
+
+
+# -- AdamW and the warm-up + cosine schedule ---------------------------------------------------
+def test_adamw_step_equals_its_equations():
+    """Decoupled decay on the keys in decay_keys only, then Adam's step (betas .9, .99)."""
+    from nlm.neural.optim import make_optimizer
+    rng = np.random.default_rng(0)
+    w = {"W": rng.normal(size=(3, 4)), "b": rng.normal(size=4)}
+    ref = {k: v.copy() for k, v in w.items()}
+    m = {k: np.zeros_like(v) for k, v in w.items()}
+    v2 = {k: np.zeros_like(v) for k, v in w.items()}
+    opt = make_optimizer("adamw", weight_decay=0.1, decay_keys={"W"})
+    for t in range(1, 4):
+        g = {k: rng.normal(size=a.shape) for k, a in w.items()}
+        opt.step(w, g, 0.01, grad_scale=0.5)
+        for k in ref:
+            gs = 0.5 * g[k]
+            if k == "W":
+                ref[k] *= 1 - 0.01 * 0.1
+            m[k] = 0.9 * m[k] + 0.1 * gs
+            v2[k] = 0.99 * v2[k] + 0.01 * gs ** 2
+            ref[k] -= 0.01 * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v2[k] / (1 - 0.99 ** t)) + 1e-8)
+            np.testing.assert_allclose(w[k], ref[k], rtol=1e-12, atol=1e-14)
+
+
+def test_warmup_then_cosine():
+    from nlm.neural.optim import COSINE_FLOOR, Schedule
+    s = Schedule("cosine", 1.0, warmup=4)
+    s.plan(104)
+    s.plan(999)                       # the first plan stays (a resumed run keeps it)
+    assert [s.lr(t) for t in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert s.lr(54) == pytest.approx((1 + COSINE_FLOOR) / 2)
+    assert s.lr(104) == pytest.approx(COSINE_FLOOR) and s.lr(500) == pytest.approx(COSINE_FLOOR)
+    lrs = [s.lr(t) for t in range(3, 105)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    r = Schedule("constant", 2.0, warmup=2)
+    assert [r.lr(0), r.lr(1), r.lr(7)] == [1.0, 2.0, 2.0]
+
+
+def test_transformer_defaults_are_adamw_cosine(tiny):
+    vocab, corpus = tiny
+    opts = {k: v for k, v in TINY_TF.items() if k not in ("optimizer", "lr", "warmup")}
+    m = TransformerModel.fit(corpus, vocab, **{**opts, "epochs": 1})
+    assert m.training["optimizer"] == "adamw" and m.training["lr"] == 1e-3
+    assert m.training["clip_norm"] == 1.0
+    assert TransformerModel.train_settings({}).lr_schedule == "cosine"

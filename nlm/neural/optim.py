@@ -16,6 +16,8 @@ apply to the keys in ``decay_keys``, the weights, not to biases):
     rmsprop   acc = rho acc + (1 - rho) g'^2;  w -= lr g' / (sqrt(acc) + eps)
     adam      m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;
               w -= lr m^ / (sqrt(v^) + eps),  m^ = m / (1 - b1^t),  v^ = v / (1 - b2^t)
+    adamw     w -= lr wd w (decoupled: the decay is not in g', nor in the moments), then
+              adam's step on g' without l2; betas 0.9, 0.99
 
 Sparse rows: when a model reports that only some rows of a gradient can be
 non-zero (embeddings, class-softmax word blocks) and the update is exactly a
@@ -32,8 +34,10 @@ import numpy as np
 from ..errors import OptionError
 from . import optim_kernels as OK
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-SCHEDULES = ("constant", "inverse", "plateau", "reduce")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "inverse", "plateau", "reduce", "cosine")
+#: the cosine schedule decays the rate to this fraction of its peak
+COSINE_FLOOR = 0.1
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -201,7 +205,28 @@ class Adam(Optimizer):
                        self.beta1, self.beta2, c1, c2, self.eps)
 
 
-_CLASSES = {c.name: c for c in (SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam)}
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): the decay shrinks
+    the weights in ``decay_keys`` by lr * weight_decay each step, whatever their
+    gradient's scale, instead of entering the gradient (where Adam's normalization
+    would undo it). beta2 = 0.99: with the small batches of a CPU the second moment
+    follows the gradient's scale more closely than 0.999 allows (nanoGPT's setting
+    for its character model)."""
+    name = "adamw"
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.99, eps: float = 1e-8, **kw):
+        super().__init__(beta1, beta2, eps, **kw)
+
+    def _update_dense(self, key, w, g, lr, s, l2, l1):
+        m = self._slot("m", key, w)
+        v = self._slot("v", key, w)
+        c1 = 1.0 / (1.0 - self.beta1 ** self.t)
+        c2 = 1.0 / (1.0 - self.beta2 ** self.t)
+        OK._adamw_dense(_flat(w), _flat(g), _flat(m), _flat(v), lr, s, l2, l1,
+                        self.beta1, self.beta2, c1, c2, self.eps)
+
+
+_CLASSES = {c.name: c for c in (SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam, AdamW)}
 
 
 def make_optimizer(name: str, *, weight_decay: float = 0.0, l1: float = 0.0,
@@ -255,10 +280,17 @@ class Schedule:
               Every improvement counts, however small, and the rate stays until
               validation stops improving, so training is not cut short by one
               noisy epoch; it suits Adam, whose steps do not shrink by themselves.
+    cosine    lr (f + (1 - f) (1 + cos(pi u)) / 2), u = the fraction of the planned
+              updates done after the warm-up (:meth:`plan`), f = COSINE_FLOOR
+              (Loshchilov & Hutter 2017, without restarts; GPT's schedule).
+
+    ``warmup`` > 0 multiplies the rate of update t (from 0) by min(1, (t + 1) / warmup)
+    whatever the schedule: a linear warm-up, which keeps Adam's first steps, taken
+    with second-moment estimates from a few batches, from throwing the weights far.
     """
 
     def __init__(self, kind: str = "constant", lr: float = 0.1, decay: float = 0.0,
-                 min_improvement: float = 1.003, max_halvings: int = 4):
+                 min_improvement: float = 1.003, max_halvings: int = 4, warmup: int = 0):
         if kind not in SCHEDULES:
             raise OptionError(f"unknown learning-rate schedule {kind!r}; choose from "
                               f"{', '.join(SCHEDULES)}")
@@ -271,6 +303,10 @@ class Schedule:
         self.kind, self.lr0, self.decay = kind, float(lr), float(decay)
         self.min_improvement = float(min_improvement)
         self.max_halvings = int(max_halvings)
+        if not isinstance(warmup, (int, np.integer)) or isinstance(warmup, bool) or warmup < 0:
+            raise OptionError(f"warmup must be a whole number >= 0, got {warmup!r}")
+        self.warmup = int(warmup)
+        self.total: int | None = None   # cosine: the planned number of updates
         # state (saved in checkpoints)
         self.factor = 1.0        # plateau, reduce: 0.5 ** halvings
         self.halving = False
@@ -278,10 +314,22 @@ class Schedule:
         self.best_loss = math.inf   # reduce
         self.halvings = 0           # reduce
 
+    def plan(self, total_updates: int) -> None:
+        """The number of updates training is planned for (the cosine's length), set
+        once: a resumed run keeps the plan of its checkpoint."""
+        if self.total is None:
+            self.total = int(total_updates)
+
     def lr(self, updates: int) -> float:
+        warm = min(1.0, (updates + 1) / self.warmup) if self.warmup else 1.0
         if self.kind == "inverse":
-            return self.lr0 / (1.0 + self.decay * updates)
-        return self.lr0 * self.factor
+            return warm * self.lr0 / (1.0 + self.decay * updates)
+        if self.kind == "cosine":
+            span = max(1, (self.total or 1) - self.warmup)
+            u = min(1.0, max(0, updates - self.warmup) / span)
+            return warm * self.lr0 * (COSINE_FLOOR + (1 - COSINE_FLOOR)
+                                      * 0.5 * (1.0 + math.cos(math.pi * u)))
+        return warm * self.lr0 * self.factor
 
     def end_epoch(self, valid_loss: float | None) -> tuple[bool, bool]:
         """Called after each epoch's validation: returns (restore_best, stop)."""
@@ -316,7 +364,7 @@ class Schedule:
             return None if math.isinf(x) else x
         return {"factor": self.factor, "halving": self.halving,
                 "last_loss": finite(self.last_loss), "best_loss": finite(self.best_loss),
-                "halvings": self.halvings}
+                "halvings": self.halvings, "total": self.total}
 
     def load_state_dict(self, d: dict) -> None:
         self.factor = float(d["factor"])
@@ -325,3 +373,5 @@ class Schedule:
         best = d.get("best_loss")       # absent in checkpoints written before "reduce"
         self.best_loss = math.inf if best is None else float(best)
         self.halvings = int(d.get("halvings", 0))
+        total = d.get("total")         # absent in checkpoints written before "cosine"
+        self.total = None if total is None else int(total)

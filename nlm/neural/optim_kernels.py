@@ -121,6 +121,25 @@ def _adam_dense(w, g, m, v, lr, s, l2, l1, beta1, beta2, c1, c2, eps):
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _adamw_dense(w, g, m, v, lr, s, wd, l1, beta1, beta2, c1, c2, eps):
+    """AdamW (Loshchilov & Hutter 2019): w -= lr wd w (decoupled weight decay, not part
+    of the moments), then Adam's step on g' = s g + l1 sign(w)."""
+    t = w.dtype.type
+    lr_, s_, l1_, eps_ = t(lr), t(s), t(l1), t(eps)
+    shrink = t(1.0 - lr * wd)
+    b1, b2, c1_, c2_ = t(beta1), t(beta2), t(c1), t(c2)
+    one, zero = t(1), t(0)
+    for i in range(w.size):
+        gi = _effective(g[i], w[i], s_, zero, l1_)
+        w[i] *= shrink
+        mi = b1 * m[i] + (one - b1) * gi
+        vi = b2 * v[i] + (one - b2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        w[i] -= lr_ * (c1_ * mi) / (np.sqrt(c2_ * vi) + eps_)
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _sum_squares(a):
     """sum(a**2) of a flat array, accumulated in float64 (serial: reproducible)."""
     s = 0.0

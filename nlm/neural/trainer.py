@@ -107,8 +107,9 @@ class TrainSettings:
     weight_decay: float = 0.0          # L2 penalty (on weights, not biases)
     l1: float = 0.0
     clip_norm: float | None = None     # clip the global gradient norm to this
-    lr_schedule: str | None = None     # constant | inverse | plateau | reduce (None: reduce
-    #                                    with validation text, else constant)
+    lr_schedule: str | None = None     # constant | inverse | plateau | reduce | cosine (None:
+    #                                    reduce with validation text, else constant)
+    warmup: int = 0                    # updates of linear warm-up (any schedule)
     lr_decay: float = 1e-4             # r of lr / (1 + r t)
     min_improvement: float = 1.003     # plateau schedule (rnnlm)
     max_halvings: int = 4              # reduce schedule: stop after this many halvings
@@ -175,9 +176,12 @@ TRAINER_OPTION_HELP = {
                        "validation stops improving by --min-improvement, then stop at the "
                        "next such epoch (rnnlm); reduce: restore the best weights and halve "
                        "after every epoch that does not improve validation, stop after "
-                       "--max-halvings (plateau and reduce need --valid).",
+                       "--max-halvings (plateau and reduce need --valid); cosine: decay to a tenth "
+                       "along half a cosine over the planned updates (epochs x steps).",
                        choices=SCHEDULES, none_means="reduce with --valid, else constant"),
     "lr_decay": Opt("Neural, --lr-schedule inverse: r in lr/(1+rt)."),
+    "warmup": Opt("Neural: raise the learning rate linearly over this many updates "
+                  "(with any schedule); 0 = none."),
     "min_improvement": Opt("Neural, --lr-schedule plateau: validation improvement "
                            "factor that counts as progress."),
     "max_halvings": Opt("Neural, --lr-schedule reduce: stop after this many halvings."),
@@ -255,7 +259,8 @@ class Trainer:
                                         l1=settings.l1, decay_keys=task.decay_keys,
                                         momentum=settings.momentum)
         self.schedule = Schedule(settings.lr_schedule, settings.lr, settings.lr_decay,
-                                 settings.min_improvement, settings.max_halvings)
+                                 settings.min_improvement, settings.max_halvings,
+                                 settings.warmup)
         self.state = TrainState()
         self.best: dict[str, np.ndarray] | None = None
         seq = np.random.SeedSequence(settings.seed)
@@ -286,6 +291,7 @@ class Trainer:
             while not st.finished and st.epoch < s.epochs:
                 self.rng.bit_generator.state = st.epoch_rng
                 n_steps = task.start_epoch(self.rng)
+                self.schedule.plan(s.epochs * n_steps)
                 if st.step == 0:
                     st.epoch_loss, st.epoch_tokens = 0.0, 0
                     st.improved_this_epoch = False

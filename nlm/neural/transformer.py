@@ -556,11 +556,13 @@ class TransformerModel(NeuralModel):
 
     label = "Transformer"
     carries_state = True
-    #: AdamW (decoupled weight decay on the matrices only), linear warm-up then cosine
-    #: decay, the gradient norm clipped: see docs/transformer.md for the measurements
-    TRAIN_DEFAULTS = {"optimizer": "adam", "clip_norm": 1.0, "epochs": 10}
+    #: AdamW (decoupled weight decay on the matrices only: not on biases, layer norms or
+    #: embeddings), linear warm-up then cosine decay, the gradient norm clipped; reasons
+    #: and measurements in docs/transformer.md
+    TRAIN_DEFAULTS = {"optimizer": "adamw", "clip_norm": 1.0, "epochs": 10,
+                      "lr_schedule": "cosine", "warmup": 100, "weight_decay": 0.1}
     DEFAULT_LR = {"sgd": 0.1, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.01,
-                  "rmsprop": 3e-4, "adam": 1e-3}
+                  "rmsprop": 3e-4, "adam": 1e-3, "adamw": 1e-3}
     TRAINING_RECORD = ("batch_size", "attention_dropout")
     HYPER = ("layers", "heads", "dim", "context", "batch_size", "tie", "attention_dropout")
 
