@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .corpus import read_corpus, read_training_corpus, read_vocab_file
+from .corpus import describe_path, is_stream, read_corpus, read_training_corpus, read_vocab_file
 from .errors import OptionError
 from .files import check_distinct, check_writable, outputs_together
 from .model import LanguageModel
@@ -122,9 +122,9 @@ def train(train_file, model: str = "mkn", *, tokenizer: str = "whitespace",
             options["checkpoint"] = default_checkpoint(output)
             temporary_checkpoint = None if keep_checkpoint else options["checkpoint"]
     _check_checkpoint(options)
-    if valid_file is not None and os.fspath(valid_file) == "-":
-        raise OptionError("the validation text cannot be standard input (-): it is read "
-                          "more than once; give a file")
+    if valid_file is not None and is_stream(valid_file):
+        raise OptionError(f"{describe_path(valid_file)}: the validation text cannot be "
+                          "standard input or a pipe: it is read more than once; give a file")
     resume = bool(options.get("resume"))
     check_distinct(
         {"training text": train_file, "validation text": valid_file,

@@ -389,9 +389,14 @@ def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic,
       nlm evaluate shakespeare.npz corpora/shakespeare/test.txt --json
     """
     model = _load_reading(model_file, tokenizer, lower)
+    texts = None
     if kenlm_compatible:
         from .evaluate import read_query_text
         corpus = read_query_text(text_file, model.vocab)
+        if per_sentence:   # every line is a sentence
+            texts = _query_lines(text_file)
+    elif per_sentence:     # the text read once (a pipe can be read only once)
+        texts, corpus = _lines_and_corpus(text_file, model.vocab)
     else:
         corpus = read_corpus(text_file, model.vocab)
     ev = evaluate_model(model, corpus, dynamic_lr=dynamic_lr if dynamic else None,
@@ -402,7 +407,7 @@ def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic,
         if per_sentence:
             d["sentences_detail"] = [
                 {"text": text, "tokens": n, "logprob": _finite(lp), "perplexity": _finite(ppl)}
-                for text, n, lp, ppl in _per_sentence(text_file, model, corpus, ev)]
+                for text, n, lp, ppl in _per_sentence(texts, corpus, ev)]
         echo(json.dumps(d))
         return
     echo(f"sentences {ev.sentences}  tokens {ev.tokens}  "
@@ -417,7 +422,7 @@ def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic,
     if ev.zero_probability_tokens:
         echo(f"{ev.zero_probability_tokens} tokens have probability 0")
     if per_sentence:
-        for i, (text, n, lp, ppl) in enumerate(_per_sentence(text_file, model, corpus, ev), 1):
+        for i, (text, n, lp, ppl) in enumerate(_per_sentence(texts, corpus, ev), 1):
             echo(f"sentence {i}\t{n} tokens\t{lp:.4f}\tppl {_fmt(ppl)}\t{text}")
 
 
@@ -433,13 +438,35 @@ def _finite(x: float):
     return x if math.isfinite(x) else None
 
 
-def _per_sentence(text_file, model, corpus, ev):
+def _query_lines(text_file) -> list[str]:
+    """Every line of a text read a second time (--kenlm-compatible --per-sentence)."""
+    from .corpus import is_stream
+    if is_stream(text_file):
+        raise OptionError(f"{text_file}: --kenlm-compatible --per-sentence reads the text "
+                          "twice; give a file, not a pipe")
+    with open(text_file, encoding="utf-8") as f:
+        return [line.strip() for line in f]
+
+
+def _lines_and_corpus(text_file, vocab):
+    """(the kept lines, the corpus) of a text read once: what read_corpus reads, with the
+    line of each sentence."""
+    from .corpus import describe_path, iter_lines
+    from .errors import CorpusError
+    texts, sentences = [], []
+    for line in iter_lines(text_file):
+        words = tokenize_text(line, vocab)
+        if words:
+            texts.append(line.strip())
+            sentences.append(words)
+    if not sentences:
+        raise CorpusError(f"{describe_path(text_file)}: empty corpus (no non-blank lines)")
+    return texts, Corpus.from_sentences(sentences, vocab)
+
+
+def _per_sentence(texts, corpus, ev):
     """(text, tokens, log-probability, perplexity) of each sentence of the evaluation; the
     text is the line the sentence was read from."""
-    from .corpus import iter_lines, make_tokenizer
-    tokenize = make_tokenizer(model.vocab.tokenizer, model.vocab.lowercase)
-    lines = (line.strip() for line in iter_lines(text_file))
-    texts = (line for line in lines if tokenize(line))   # the lines read_corpus kept
     lengths = np.diff(corpus.offsets)
     for text, n, lp in zip(texts, lengths.tolist(), ev.sentence_logprobs.tolist()):
         yield text, n, lp, (math.exp(-lp / n) if -lp / n < 700 else math.inf)
@@ -836,6 +863,11 @@ def compare(test_file, model_files, fmt, output):
         check_distinct({**{f"model {p}": p for p in model_files}, "test text": test_file},
                        {"table (-o)": output})
         check_writable(output)
+    from .corpus import is_stream
+    if is_stream(test_file):
+        raise NlmError(f"{'standard input' if test_file == '-' else test_file}: the test text "
+                       "cannot be standard input or a pipe here: it is read once per model; "
+                       "give a file")
     if not os.path.exists(test_file):
         raise NlmError(f"{test_file}: no such file")
     text = format_rows(compare_models(model_files, test_file), fmt, test_file=test_file)

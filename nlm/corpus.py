@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import sys
 from collections import Counter, defaultdict
 from itertools import count
@@ -56,45 +57,133 @@ class Corpus:
 
 
 #: Compressed text is recognized by its first bytes (whatever the file is called).
-_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+               (b"\x28\xb5\x2f\xfd", "zstd"))
 STDIN = "-"
 
 
 def compression_of(magic: bytes) -> str:
-    """The compression a file's first bytes announce ("gzip", "bzip2", "xz"), or ""."""
+    """The compression a file's first bytes announce ("gzip", "bzip2", "xz", "zstd"), or
+    ""."""
     for start, name in _COMPRESSED:
         if magic.startswith(start):
             return name
     return ""
 
 
-def open_text(path: str):
-    """(binary file of the decompressed text, the file under it, the compression's name
-    or "") of ``path``; ``-`` is standard input."""
+def is_stream(path) -> bool:
+    """Standard input, a pipe, a FIFO, process substitution (/dev/fd/N) or a device: text
+    that can be read only once, as it streams (never opened twice, never sized)."""
+    path = os.fspath(path)
     if path == STDIN:
-        stream = getattr(sys.stdin, "buffer", None)
-        if stream is None:   # a text stream (tests): re-encode it
-            stream = io.BytesIO(sys.stdin.read().encode("utf-8"))
-        return stream, None, ""
-    if not os.path.exists(path):
-        raise CorpusError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise CorpusError(f"{path}: is a directory, not a text file")
+        return True
     try:
-        f = open(path, "rb")
-        magic = f.read(6)
-        f.seek(0)
-    except OSError as e:
-        raise CorpusError(f"{path}: cannot read ({e.strerror})") from None
-    name = compression_of(magic)
-    if name:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _stdin_bytes():
+    if sys.stdin is None:
+        raise CorpusError("standard input is closed; give a file, or pipe text in")
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:   # a text stream (tests): re-encode it
+        stream = io.BytesIO(sys.stdin.read().encode("utf-8"))
+    return stream
+
+
+def open_text(path: str):
+    """(binary file of the decompressed text, the file under it or None when it is not
+    ours to close, the compression's name or "") of ``path``; ``-`` is standard input.
+    The compression is recognized by the first bytes, of a file or a stream alike (a
+    stream is peeked at, not read twice); a zip archive or zstd data without the
+    ``zstandard`` module is refused with a message saying what to do."""
+    name = describe_path(path)
+    if path == STDIN:
+        f, owned = _stdin_bytes(), None
+    else:
+        if not os.path.exists(path):
+            raise CorpusError(f"{path}: no such file")
+        if os.path.isdir(path):
+            raise CorpusError(f"{path}: is a directory, not a text file")
+        try:
+            f = owned = open(path, "rb")
+        except OSError as e:
+            raise CorpusError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        if not hasattr(f, "peek"):
+            f = io.BufferedReader(f)
+        magic = f.peek(8)[:8]
+    except (OSError, ValueError) as e:
+        if owned is not None:
+            owned.close()
+        raise CorpusError(f"{name}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    kind = compression_of(magic)
+    if magic.startswith(b"PK\x03\x04") or kind == "zstd":
+        if owned is not None:
+            owned.close()
+        if kind == "zstd":
+            raise CorpusError(f"{name}: zstd-compressed, which this Python cannot "
+                              "decompress; decompress it first: zstd -dc FILE | nlm ... -")
+        raise CorpusError(f"{name}: a zip archive, not text; unzip it first (or pipe a member "
+                          "in: unzip -p FILE | nlm ... -)")
+    if kind:
         import bz2
         import gzip
         import lzma
-        opener = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}[name]
-        return io.BufferedReader(opener(fileobj=f, mode="rb") if name == "gzip"
-                                 else opener(f, mode="rb"), 1 << 20), f, name
-    return f, f, ""
+        opener = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}[kind]
+        inner = opener(fileobj=f, mode="rb") if kind == "gzip" else opener(f, mode="rb")
+        return io.BufferedReader(inner, 1 << 16), owned, kind
+    return f, owned, ""
+
+
+def _decompression_error_line(path: str, kind: str) -> int | None:
+    """The line of a damaged compressed file where its data stop making sense: the text
+    decompressed before the damage is counted exactly (the damaged piece fed a byte at
+    a time). None when it cannot be told."""
+    import bz2
+    import lzma
+    import zlib
+    new = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+           "bzip2": bz2.BZ2Decompressor, "xz": lzma.LZMADecompressor}[kind]
+
+    def feed(state, data):     # state: (decompressor, lines so far, inside a member)
+        d, lines, inside = state
+        while data:
+            lines += d.decompress(data).count(b"\n")
+            inside = not d.eof
+            data = d.unused_data if d.eof else b""
+            if d.eof:
+                d = new()
+                data = data.lstrip(b"\0") if kind == "gzip" else data
+        return d, lines, inside
+
+    piece = 1 << 16
+    try:
+        with open(path, "rb") as f:
+            state, k = (new(), 0, False), 0
+            while True:
+                data = f.read(piece)
+                if not data:     # no damage: truncated inside the line after the last
+                    return state[1] + 1 if state[2] else None
+                try:
+                    state = feed(state, data)
+                except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError):
+                    break
+                k += 1
+            f.seek(0)
+            state = (new(), 0, False)
+            for _ in range(k):
+                state = feed(state, f.read(piece))
+            for byte in f.read(piece):
+                try:
+                    state = feed(state, bytes((byte,)))
+                except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError):
+                    return state[1] + 1
+    except (OSError, zlib.error, lzma.LZMAError, EOFError, ValueError):
+        return None
+    return None
 
 
 def describe_path(path) -> str:
@@ -111,6 +200,8 @@ def iter_lines(path: str | os.PathLike, progress: Progress | None = None) -> Ite
     path = os.fspath(path)
     f, raw_file, compression = open_text(path)
     name = describe_path(path)
+    import lzma
+    import zlib
     pending = 0  # bytes not yet reported: progress is updated every 4096 lines
     lineno = 0
     try:
@@ -129,18 +220,30 @@ def iter_lines(path: str | os.PathLike, progress: Progress | None = None) -> Ite
                                   f"{raw[e.start]:#04x} at column {e.start + 1})") from None
             if not line.isspace() and line:
                 yield line.strip("\r\n")
-    except (EOFError, OSError, ValueError) as e:
+    except (EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as e:
         if isinstance(e, UnicodeDecodeError):
             raise
-        what = f"{compression} data" if compression else "file"
-        raise CorpusError(f"{name}: corrupt or truncated {what} at line {lineno + 1} "
-                          f"({str(e) or type(e).__name__})".splitlines()[0]) from None
+        raise CorpusError(_damaged(name, path, compression, lineno, e)) from None
     finally:
         if raw_file is not None:
             f.close()
             raw_file.close()
     if progress is not None:
         progress.update(pending, rate_n=0)
+
+
+def _damaged(name: str, path: str, compression: str, lineno: int, e: BaseException) -> str:
+    """The message for compressed data (or a file) that cannot be read past line
+    ``lineno``: the line where the damage is when it can be told (a buffer of text is
+    decompressed ahead of the lines given out)."""
+    what = f"{compression} data" if compression else "file"
+    at = lineno + 1
+    if compression and path != STDIN and not is_stream(path):
+        found = _decompression_error_line(path, compression)
+        if found is not None:
+            at = max(found, at)
+    cause = str(e) or type(e).__name__
+    return f"{name}: corrupt or truncated {what} at line {at} ({cause})".splitlines()[0]
 
 
 def iter_sentences(path, tokenizer: str = "whitespace", lowercase: bool = False,
@@ -158,8 +261,8 @@ def iter_sentences(path, tokenizer: str = "whitespace", lowercase: bool = False,
 def file_progress(path, desc: str, enabled: bool) -> Progress | None:
     if not enabled:
         return None
-    size = None   # unknown for standard input and compressed files: no percentage
-    if os.fspath(path) != STDIN:
+    size = None   # unknown for streams and compressed files: no percentage
+    if not is_stream(path):
         try:
             with open(path, "rb") as f:
                 magic = f.read(6)
@@ -314,5 +417,5 @@ def build_vocab(path, tokenizer: str = "whitespace", lowercase: bool = False,
 
 
 __all__ = ["Corpus", "read_corpus", "read_training_corpus", "build_vocab", "iter_sentences",
-           "make_tokenizer", "tokenize_text", "read_vocab_file", "open_text", "compression_of",
+           "make_tokenizer", "tokenize_text", "read_vocab_file", "open_text", "compression_of", "is_stream",
            "file_progress", "UNK"]

@@ -174,6 +174,9 @@ def _format_of(path: str) -> FileFormat | None:
     """The format that reads ``path``, from its content first (an npz: None, the npz
     reader), its suffix only when the content does not say; a ModelFileError naming what
     the file is when no format reads it."""
+    if path == "-":
+        raise ModelFileError("-: standard input cannot be a model file (model files are read "
+                             "with random access); give the file's name")
     kind = file_kind(path)
     by_name = {fmt.name: fmt for fmt in list(_BY_SUFFIX.values()) + list(_BY_MAGIC.values())}
     named = {"arpa": "arpa", "arpa-gzip": "arpa", "nlmbin": "binary", "kenlm": "binary"}

@@ -79,6 +79,9 @@ def _count(record: dict, keys: tuple[str, ...], where: str) -> float | None:
 def read_training_log(path, label: str | None = None) -> Curves:
     """Train and valid curves of one JSONL training log (see the module docstring)."""
     path = os.fspath(path)
+    if path == "-":
+        raise NlmError("-: standard input cannot be a training log here; give the log "
+                       "file's name (the JSON Lines file of --train-log)")
     if not os.path.exists(path):
         raise NlmError(f"{path}: no such file")
     if os.path.isdir(path):

@@ -132,8 +132,8 @@ def _read_blocks(path, lowercase: bool, bar, raw_path: str, chunk_tokens: int):
     input, bad UTF-8, damaged compressed data, a NUL character in the text) raises
     :class:`_Fallback`, and the caller starts over with the line reader, whose messages
     name the line."""
-    from ...corpus import STDIN, open_text
-    if os.fspath(path) == STDIN:
+    from ...corpus import is_stream, open_text
+    if is_stream(path):       # read once: a failure could not start over
         raise _Fallback
     provisional: dict[str, int] = defaultdict(count().__next__)
     end_id = provisional[_END]              # id 0: the line-end mark
