@@ -13,9 +13,36 @@ worker's memory is that of one partition (see :mod:`.budget`).
 """
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 from ...errors import NlmError, OptionError
 from .adjust import AdjustSummary
 from .partition import count_one, estimate_one
+
+
+_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
+
+
+def check_address(address: str) -> None:
+    """Refuse, before any work, a --dask value that is neither local[:N] nor a scheduler
+    address [SCHEME://]HOST:PORT (Dask's own parser would raise a bare ValueError)."""
+    import re
+    if address == "local" or address.startswith("local:"):
+        return
+    example = "give local, local:N, or the scheduler's address such as tcp://HOST:8786"
+    scheme, sep, rest = address.rpartition("://")
+    if sep and scheme not in _SCHEMES:
+        hint = (" (that is the dashboard's web address; the scheduler listens on "
+                "tcp://HOST:8786)" if scheme in ("http", "https") else "")
+        raise OptionError(f"--dask {address!r}: unknown scheme {scheme!r}{hint}; {example}")
+    if scheme == "inproc":
+        return
+    m = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d+)", rest)
+    if m is None or not 0 < int(m.group(2)) < 65536:
+        raise OptionError(f"--dask {address!r}: not a scheduler address (HOST:PORT, the port "
+                          f"a number from 1 to 65535); {example}")
 
 
 def _client(address):
@@ -25,6 +52,7 @@ def _client(address):
         raise OptionError('--dask needs dask.distributed: pip install "nlm[dask]"') from None
     if not isinstance(address, str):
         return address, None           # a Client made by the caller
+    check_address(address)
     if address == "local" or address.startswith("local:"):
         n = address.partition(":")[2] or "2"
         try:
@@ -33,13 +61,58 @@ def _client(address):
                 raise ValueError
         except ValueError:
             raise OptionError(f"--dask local:N needs a number of workers, got {address!r}") from None
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        return Client(cluster), cluster
+        # the workers' scratch space in a directory of ours, removed with the cluster
+        # (Dask's default, $TMPDIR/dask-scratch-space, outlives every run)
+        _remove_stale_scratch()
+        scratch = tempfile.mkdtemp(prefix=f"{_SCRATCH}{os.getpid()}-")
+        try:
+            import dask
+            dask.config.set({"temporary-directory": scratch})
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, local_directory=scratch)
+            return Client(cluster), _Local(cluster, scratch)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
     try:
         return Client(address, timeout=30), None
     except OSError as e:
         raise NlmError(f"cannot reach the Dask scheduler at {address} ({e})") from None
+
+
+_SCRATCH = ".nlm-dask-"
+
+
+def _remove_stale_scratch() -> None:
+    """Scratch directories of local clusters whose nlm process is gone (killed with -9)."""
+    import re
+    from ...files import dead_writers
+    base = tempfile.gettempdir()
+    for name in dead_writers(base, re.compile(re.escape(_SCRATCH) + r"(\d+)-.*")):
+        shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+
+
+class _Local:
+    """A local cluster and its scratch directory, closed and removed together (again at
+    exit: Dask's finalizers may recreate its lock files after the cluster closed)."""
+
+    def __init__(self, cluster, scratch: str):
+        import atexit
+        import logging
+        self.cluster, self.scratch = cluster, scratch
+        # Dask's finalizers complain when they find their directories already removed
+        logging.getLogger("distributed.diskutils").setLevel(logging.CRITICAL)
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+
+    def close(self):
+        import logging
+        import sys
+        if sys.exc_info()[0] is not None:   # interrupted: Dask's own complaints are noise
+            logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        try:
+            self.cluster.close()
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def _count_task(d, q, N, V, last_unigram, rank, scan=None):
