@@ -120,9 +120,16 @@ def test_verify_reads_everything(binary_path, tmp_path):
     data[at:at + 8] = struct.pack("<q", -5)      # an n-gram key out of order
     bad = tmp_path / "bad.nlmbin"
     bad.write_bytes(bytes(data))
-    load(bad)                                    # loading does not read the tables...
+    with pytest.raises(ModelFileError, match="bad.nlmbin: corrupt.*do not match their checksum"):
+        load(bad)                                # the tables' checksum is checked on load
+    # a file without checksums (as written before they were added) loads as it is;
+    # verifying checks every table's structure
+    header, _ = _header(data)
+    del header["data_crc32"], header["header_crc32"]
+    bad.write_bytes(_rewrite_header(bytes(data), header))
+    load(bad)
     with pytest.raises(ModelFileError, match="bad.nlmbin: corrupt"):
-        verify_binary(bad)                       # ...verifying does
+        verify_binary(bad)
 
 
 def _header(data: bytes):
@@ -165,6 +172,7 @@ def test_newer_format_is_refused(binary_path, tmp_path):
         load(bad)
     header["format_version"] = 1
     header["arrays"]["lp"]["shape"] = [10**9]
+    del header["header_crc32"]
     bad.write_bytes(_rewrite_header(data, header))
     with pytest.raises(ModelFileError, match="corrupt nlm binary model"):
         load(bad)
@@ -279,3 +287,38 @@ def test_kenlm_binaries_are_named_by_their_magic(tmp_path):
         with pytest.raises(ModelFileError, match="a KenLM binary file.*ARPA file.*build-binary"):
             load(p)
         assert p.read_bytes().startswith(b"mmap lm ")
+
+
+def test_flipped_bytes_give_an_error_or_the_right_numbers(binary_path, tmp_path, runner, kn4):
+    """A byte flipped anywhere (header, tables, padding): loading refuses the file with one
+    line, or (where the byte is not read: header padding) scores exactly as before."""
+    data = binary_path.read_bytes()
+    good = load(binary_path)
+    ids, offsets = random_corpus(kn4, sentences=10, seed=3)
+    want = good.score_corpus(ids, offsets)
+    rng = np.random.default_rng(11)
+    header_end = 16 + struct.unpack("<Q", data[8:16])[0]
+    spots = list(rng.integers(8, header_end, 20)) + list(rng.integers(header_end, len(data), 40))
+    refused = 0
+    bad = tmp_path / "flip.nlmbin"
+    for at in spots:
+        damaged = bytearray(data)
+        damaged[at] ^= 1 << int(rng.integers(0, 8))
+        bad.write_bytes(bytes(damaged))
+        try:
+            model = load(bad)
+        except ModelFileError as e:
+            assert str(e).startswith(str(bad)) and "\n" not in str(e)
+            refused += 1
+            continue
+        assert np.array_equal(model.score_corpus(ids, offsets), want), at
+    assert refused >= 50
+    # the commands that crashed on such files: one line, exit 1
+    damaged = bytearray(data)
+    damaged[len(data) // 2] ^= 0x40
+    bad.write_bytes(bytes(damaged))
+    for args in (["export-arpa", bad, tmp_path / "x.arpa"], ["generate", bad, "-n", "2"],
+                 ["evaluate", bad, binary_path]):
+        r = run(runner, args, ok=False)
+        assert r.exit_code == 1 and "checksum" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "x.arpa").exists()

@@ -37,6 +37,7 @@ import json
 import mmap
 import os
 import struct
+import zlib
 
 import numpy as np
 
@@ -127,24 +128,52 @@ def write_binary(model: BackoffModel, path) -> int:
         arrays[name] = arr
         layout[name] = {"dtype": _DTYPES[name], "shape": list(arr.shape), "offset": offset}
         offset = _round_up(offset + arr.nbytes, ALIGN)
+    crc = 0
+    for piece in _data_pieces(arrays, layout, offset):    # the data region's crc32
+        crc = zlib.crc32(piece, crc)
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "nlm_version": __version__,
               "kind": model.kind, "config": model.config(), "vocab": model.vocab.to_json(),
               "probing": {"closed": bool(closed)}, "arrays": layout,
-              "data_bytes": offset}
-    text = json.dumps(header).encode("utf-8")
+              "data_bytes": offset, "data_crc32": crc}
+    text = _with_header_crc(json.dumps(header).encode("utf-8"))
     start = _round_up(16 + len(text), PAGE)
     with atomic_output(path) as f:
         f.write(MAGIC + struct.pack("<Q", len(text)) + text)
         f.write(b"\0" * (start - 16 - len(text)))
-        at = 0
-        for name, arr in arrays.items():
-            f.write(b"\0" * (layout[name]["offset"] - at))
-            flat = arr.reshape(-1).view(np.uint8)
-            for a in range(0, len(flat), 1 << 26):   # large tables in 64 MiB pieces
-                f.write(flat[a:a + (1 << 26)].data)
-            at = layout[name]["offset"] + arr.nbytes
-        f.write(b"\0" * (offset - at))
+        for piece in _data_pieces(arrays, layout, offset):
+            f.write(piece)
     return start + offset
+
+
+def _data_pieces(arrays: dict, layout: dict, end: int):
+    """The data region's bytes in order (alignment padding included), large tables in
+    64 MiB pieces."""
+    at = 0
+    for name, arr in arrays.items():
+        yield b"\0" * (layout[name]["offset"] - at)
+        flat = arr.reshape(-1).view(np.uint8)
+        for a in range(0, len(flat), 1 << 26):
+            yield flat[a:a + (1 << 26)].data
+        at = layout[name]["offset"] + arr.nbytes
+    yield b"\0" * (end - at)
+
+
+#: the last key of the JSON header: the crc32 of the header written without it
+HEADER_CRC = b', "header_crc32": '
+
+
+def _with_header_crc(text: bytes) -> bytes:
+    return text[:-1] + HEADER_CRC + str(zlib.crc32(text)).encode() + b"}"
+
+
+def _check_header_crc(raw: bytes, header: dict, path: str) -> None:
+    """A header written with a checksum must match it (older files have none)."""
+    if "header_crc32" not in header:
+        return
+    at = raw.rfind(HEADER_CRC)
+    if at < 0 or zlib.crc32(raw[:at] + b"}") != header["header_crc32"]:
+        raise ModelFileError(f"{path}: corrupt nlm binary model (the header does not match its "
+                             "checksum)")
 
 
 def read_binary_header(path) -> tuple[dict, int]:
@@ -183,6 +212,7 @@ def read_binary_header(path) -> tuple[dict, int]:
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: written by a newer nlm (binary format {version}; this "
                              f"nlm {__version__} reads up to {FORMAT_VERSION}); upgrade nlm")
+    _check_header_crc(raw.rstrip(b" "), header, path)
     start = _round_up(16 + length, PAGE)
     data = header.get("data_bytes")
     if not isinstance(data, int) or data < 0:
@@ -203,6 +233,7 @@ def read_binary(path) -> BackoffModel:
     except (OSError, ValueError) as e:
         raise ModelFileError(f"{path}: cannot map ({getattr(e, 'strerror', None) or e})") \
             from None
+    _check_data_crc(buf, header, start, path)
     try:
         arrays = _arrays(header, buf, start)
         config = header["config"]
@@ -231,6 +262,24 @@ def read_binary(path) -> BackoffModel:
     except (TypeError, ValueError, AttributeError, IndexError, NlmError) as e:
         raise ModelFileError(f"{path}: corrupt nlm binary model ({e})".splitlines()[0]) \
             from None
+
+
+def _check_data_crc(buf, header: dict, start: int, path: str) -> None:
+    """The tables must match the header's checksum (files written before nlm had one are
+    taken as they are). Reads the whole data region: about 1 ms per MB."""
+    want = header.get("data_crc32")
+    if want is None:
+        return
+    view = memoryview(buf)
+    crc, end = 0, start + header["data_bytes"]
+    try:
+        for a in range(start, end, 1 << 26):
+            crc = zlib.crc32(view[a:min(a + (1 << 26), end)], crc)
+    finally:
+        view.release()
+    if crc != want:
+        raise ModelFileError(f"{path}: corrupt nlm binary model (the tables do not match their "
+                             "checksum: the file was damaged after it was written)")
 
 
 def _arrays(header: dict, buf, start: int) -> dict[str, np.ndarray]:
