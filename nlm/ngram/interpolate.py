@@ -73,10 +73,7 @@ def fold(counts: NgramCounts, estimator, interpolate: bool, thresholds: list[int
                                       minlength=counts.size(k - 1))
             alpha[cut] = 0.0
         if k == 1:
-            p = alpha.astype(np.float64, copy=True)
-            if estimator.uniform and V > 1:
-                p += left[0] / (V - 1)
-            p[BOS_ID] = 0.0
+            p = unigram_probabilities(alpha, left, estimator.uniform)
         else:
             p, bow = (_interpolated if interpolate else _backoff)(
                 counts, k, alpha, left, p_prev, keep, V)
@@ -93,6 +90,17 @@ def fold(counts: NgramCounts, estimator, interpolate: bool, thresholds: list[int
     lp_out.append(_select(_log_inplace(p_prev), keep_prev))
     counts.release(N)
     return keys_out, lp_out, bow_out
+
+
+def unigram_probabilities(alpha: np.ndarray, leftover: np.ndarray, uniform: bool) -> np.ndarray:
+    """(V,) final unigram probabilities: alpha, plus the leftover spread over the V-1
+    words other than ``<s>`` when ``uniform``; ``<s>`` gets 0."""
+    V = len(alpha)
+    p = alpha.astype(np.float64, copy=True)
+    if uniform and V > 1:
+        p += leftover[0] / (V - 1)
+    p[BOS_ID] = 0.0
+    return p
 
 
 def _interpolated(counts, k, alpha, left, p_prev, keep, V):

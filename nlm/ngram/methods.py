@@ -73,15 +73,23 @@ STUPID_BACKOFF_FACTOR = 0.4
 KATZ_MAX_COUNT = 5
 
 
-# -- estimators: masses(k) gives alpha and leftover of order k (k = 1, 2, ... N) -----
+# -- the masses of one order, on plain arrays: written once, used in memory (the
+# estimators below) and out of core (nlm.ngram.external.probabilities) --------------
 
-def _discounted(counts: NgramCounts, k: int, values: np.ndarray, removed: np.ndarray):
+def context_totals(values: np.ndarray, ctx: np.ndarray, n_ctx: int, unigram: bool) -> np.ndarray:
+    """Sum of ``values`` over each context: (1,) for the unigrams' empty context, else
+    (n_ctx,) by the context ids ``ctx``."""
+    if unigram:
+        return np.array([values.sum()], dtype=np.float64)
+    return np.bincount(ctx, weights=values, minlength=n_ctx)
+
+
+def discounted_masses(values, removed, ctx, n_ctx, unigram):
     """alpha = (v - removed) / sum v over the context, leftover = sum removed / sum v;
     contexts without children get leftover 1."""
     v = values.astype(np.float64)
-    total = context_sums(counts, k, v)
-    gone = context_sums(counts, k, removed)
-    ctx = context_of(counts, k)
+    total = context_totals(v, ctx, n_ctx, unigram)
+    gone = context_totals(removed, ctx, n_ctx, unigram)
     with np.errstate(divide="ignore", invalid="ignore"):
         denom = total[ctx]
         alpha = np.where(denom > 0, (v - removed) / denom, 0.0)
@@ -89,68 +97,109 @@ def _discounted(counts: NgramCounts, k: int, values: np.ndarray, removed: np.nda
     return alpha, leftover
 
 
-class MLE:
-    uniform = False
+def witten_bell_masses(values, ctx, n_ctx, unigram, mle_unigrams):
+    """alpha = c / (c(h) + N1+(h .)), leftover = N1+(h .) / (c(h) + N1+(h .)); with
+    ``mle_unigrams`` the unigrams keep nothing back."""
+    c = values.astype(np.float64)
+    total = context_totals(c, ctx, n_ctx, unigram)
+    n_plus = context_totals((c > 0).astype(np.float64), ctx, n_ctx, unigram)
+    if unigram and mle_unigrams:
+        n_plus[:] = 0.0
+    denom = total + n_plus
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.where(denom[ctx] > 0, c / denom[ctx], 0.0)
+        leftover = np.where(denom > 0, n_plus / denom, 1.0)
+    return alpha, leftover
 
-    def __init__(self, counts: NgramCounts):
-        self.counts, self.info = counts, {}
 
-    def masses(self, k):
-        c = self.counts.counts[k - 1]
-        return _discounted(self.counts, k, c, np.zeros(len(c)))
+# -- methods: order_masses(k, values, ctx, n_ctx) gives alpha and leftover of order k
+# from the counts the method uses (raw, or Kneser-Ney's adjusted counts) -------------
+
+class Smoothing:
+    """What a smoothing method is, apart from any count tables: its parameters
+    (discounts), whether its unigrams spread leftover mass uniformly, whether it uses
+    Kneser-Ney's adjusted counts, and the masses of one order. Picklable: the
+    out-of-core pipeline sends it to worker processes."""
+    name = ""
+    uniform = True
+    adjusted_counts = False
+    info: dict = {}
+
+    def order_masses(self, k, values, ctx, n_ctx):
+        raise NotImplementedError
 
 
-class WittenBell:
-    def __init__(self, counts: NgramCounts, mle_unigrams: bool = False):
-        self.counts, self.mle_unigrams, self.info = counts, mle_unigrams, {}
+class MLE(Smoothing):
+    name, uniform = "mle", False
+
+    def __init__(self):
+        self.info = {}
+
+    def order_masses(self, k, values, ctx, n_ctx):
+        return discounted_masses(values, np.zeros(len(values)), ctx, n_ctx, k == 1)
+
+
+class WittenBell(Smoothing):
+    name = "witten-bell"
+
+    def __init__(self, mle_unigrams: bool = False):
+        self.mle_unigrams, self.info = mle_unigrams, {}
         self.uniform = not mle_unigrams
 
-    def masses(self, k):
-        counts = self.counts
-        c = counts.counts[k - 1].astype(np.float64)
-        total = context_sums(counts, k, c)
-        n_plus = context_sums(counts, k, (c > 0).astype(np.float64))
-        if k == 1 and self.mle_unigrams:
-            n_plus[:] = 0.0
-        denom = total + n_plus
-        ctx = context_of(counts, k)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            alpha = np.where(denom[ctx] > 0, c / denom[ctx], 0.0)
-            leftover = np.where(denom > 0, n_plus / denom, 1.0)
-        return alpha, leftover
+    def order_masses(self, k, values, ctx, n_ctx):
+        return witten_bell_masses(values, ctx, n_ctx, k == 1, self.mle_unigrams)
 
 
-class AbsoluteDiscounting:
+class AbsoluteDiscounting(Smoothing):
     """``discounts[k-1]``: D of order k (0 for MLE unigrams)."""
+    name = "absolute"
 
-    def __init__(self, counts: NgramCounts, discounts: list[float], mle_unigrams: bool = False):
-        self.counts, self.discounts = counts, discounts
+    def __init__(self, discounts: list[float], mle_unigrams: bool = False):
+        self.discounts = discounts
         self.uniform = not mle_unigrams
         self.info = {"discounts": [float(d) for d in discounts]}
 
-    def masses(self, k):
-        c = self.counts.counts[k - 1]
-        return _discounted(self.counts, k, c, np.minimum(c, self.discounts[k - 1]).astype(float))
+    def order_masses(self, k, values, ctx, n_ctx):
+        removed = np.minimum(values, self.discounts[k - 1]).astype(float)
+        return discounted_masses(values, removed, ctx, n_ctx, k == 1)
 
 
-class KneserNey:
+class KneserNey(Smoothing):
     """``discounts[k-1]`` = [0, D1, D2, D3+] for order k (all equal for plain
-    Kneser-Ney); counts are the adjusted counts of :mod:`.adjust`."""
-    uniform = True
+    Kneser-Ney); the values are the adjusted counts of :mod:`.adjust`."""
+    adjusted_counts = True
 
-    def __init__(self, counts: NgramCounts, discounts: list[np.ndarray]):
-        self.counts, self.discounts = counts, discounts
+    def __init__(self, discounts: list[np.ndarray], modified: bool = True):
+        self.name = "mkn" if modified else "kn"
+        self.discounts = discounts
         self.info = {"discounts": [[float(x) for x in d[1:]] for d in discounts]}
+
+    def order_masses(self, k, values, ctx, n_ctx):
+        removed = self.discounts[k - 1][np.minimum(values, 3)]
+        return discounted_masses(values, removed, ctx, n_ctx, k == 1)
+
+
+class InMemory:
+    """A method bound to in-memory count tables: ``masses(k)`` for :func:`.interpolate.fold`."""
+
+    def __init__(self, method: Smoothing, counts: NgramCounts):
+        self.method, self.counts = method, counts
+        self.uniform, self.info = method.uniform, method.info
         self._bos = None
 
     def masses(self, k):
-        self._bos = starts_with_bos(self.counts, k, self._bos)
-        a = adjusted(self.counts, k, self._bos)
-        return _discounted(self.counts, k, a, self.discounts[k - 1][np.minimum(a, 3)])
+        counts = self.counts
+        values = counts.counts[k - 1]
+        if self.method.adjusted_counts:
+            self._bos = starts_with_bos(counts, k, self._bos)
+            values = adjusted(counts, k, self._bos)
+        n_ctx = 1 if k == 1 else counts.size(k - 1)
+        return self.method.order_masses(k, values, context_of(counts, k), n_ctx)
 
 
 class Katz:
-    """Good-Turing coefficients ``coeffs[k-1][r]`` for counts r <= ``max_count``."""
+    """Good-Turing coefficients ``coeffs[k-1][r]`` for counts r <= ``max_count`` (in
+    memory only: the starved-context repair needs whole contexts)."""
     uniform = True
 
     def __init__(self, counts: NgramCounts, max_count: int = KATZ_MAX_COUNT):
@@ -169,7 +218,9 @@ class Katz:
         c = self.counts.counts[k - 1]
         d = self.coeffs[k - 1]
         factor = np.where(c <= self.max_count, d[np.minimum(c, self.max_count)], 1.0)
-        alpha, leftover = _discounted(self.counts, k, c, c * (1.0 - factor))
+        ctx = context_of(self.counts, k)
+        n_ctx = 1 if k == 1 else self.counts.size(k - 1)
+        alpha, leftover = discounted_masses(c, c * (1.0 - factor), ctx, n_ctx, k == 1)
         # Counts above max_count are not discounted, so a context whose continuations
         # are all frequent keeps no mass for unseen words, which would then get
         # probability 0. Such a context is estimated with its total count plus one.
@@ -177,19 +228,72 @@ class Katz:
         starved = (leftover <= 1e-12) & (seen > 0) & (seen < self.counts.vocab_size - 1)
         if starved.any():
             total = context_sums(self.counts, k, c.astype(np.float64))
-            ctx = context_of(self.counts, k)
             fix = starved[ctx]
             alpha[fix] *= total[ctx][fix] / (total[ctx][fix] + 1.0)
             leftover[starved] = 1.0 / (total[starved] + 1.0)
         return alpha, leftover
 
 
+# -- discounts: from the counts of counts, in memory and out of core alike ------------
+
+def discounts_from(method: str, order: int, discount, counts_of_counts,
+                   mle_unigrams: bool = False):
+    """Per-order discounts of ``method`` ("absolute", "kn", "mkn"): the user's
+    ``discount``, or estimated from ``counts_of_counts()`` (called only then: per order
+    n_0..n_4 of the raw counts for absolute discounting, of the adjusted counts, as
+    lmplz tallies them, for Kneser-Ney)."""
+    if method == "absolute":
+        if discount is not None:
+            d = [check_single_discount(discount, "absolute discounting")] * order
+        else:
+            d = estimate_kn(counts_of_counts(), what="absolute discounting")
+        if mle_unigrams:
+            d[0] = 0.0
+        return d
+    modified = method == "mkn"
+    if discount is not None:
+        if modified:
+            return [check_mkn_discounts(discount)] * order
+        x = check_single_discount(discount, "Kneser-Ney")
+        return [np.array([0.0, x, x, x])] * order
+    if modified:
+        return estimate_mkn(counts_of_counts())
+    return [np.array([0.0, x, x, x]) for x in estimate_kn(counts_of_counts())]
+
+
+def smoothing(method: str, discounts=None, mle_unigrams: bool = False) -> Smoothing:
+    """The :class:`Smoothing` of a method name, with its discounts."""
+    if method == "mle":
+        return MLE()
+    if method == "witten-bell":
+        return WittenBell(mle_unigrams)
+    if method == "absolute":
+        return AbsoluteDiscounting(discounts, mle_unigrams)
+    return KneserNey(discounts, modified=method == "mkn")
+
+
+def recorded_options(method: str, order: int, *, mle_unigrams=False, interpolate=True,
+                     info=None, prune=None, prune_entropy=None) -> dict:
+    """The options a model records in its file, in this order, whichever pipeline made it."""
+    out = {"order": order}
+    if method == "stupid":
+        out["factor"] = STUPID_BACKOFF_FACTOR
+    if prune is not None and any(prune):
+        out["prune"] = prune
+    if prune_entropy is not None:
+        out["prune_entropy"] = prune_entropy
+    if method in ("witten-bell", "absolute"):
+        out["mle_unigrams"] = bool(mle_unigrams)
+    if method in ("kn", "mkn"):
+        out["interpolate"] = bool(interpolate)
+    out.update(info or {})
+    return out
+
+
 def absolute_discounts(counts: NgramCounts, discount=None) -> list[float]:
     """D per order: the user's, or n1 / (n1 + 2 n2) of the raw counts."""
-    if discount is not None:
-        return [check_single_discount(discount, "absolute discounting")] * counts.order
-    return estimate_kn([counts_of_counts(c, 4) for c in counts.counts],
-                       what="absolute discounting")
+    return discounts_from("absolute", counts.order, discount,
+                          lambda: [counts_of_counts(c, 4) for c in counts.counts])
 
 
 def kneser_ney_discounts(counts: NgramCounts, modified: bool, discount=None,
@@ -197,18 +301,13 @@ def kneser_ney_discounts(counts: NgramCounts, modified: bool, discount=None,
     """Per order [0, D1, D2, D3+]: the user's, or estimated from counts of counts
     of the adjusted counts (as lmplz tallies them when ``corpus`` is given, see
     :func:`.discount.lmplz_counts_of_counts`)."""
-    N = counts.order
-    if discount is not None:
-        if modified:
-            return [check_mkn_discounts(discount)] * N
-        d = check_single_discount(discount, "Kneser-Ney")
-        return [np.array([0.0, d, d, d])] * N
-    coc = adjusted_counts_of_counts(counts)
-    if corpus is not None:
-        coc = lmplz_counts_of_counts(counts, coc, first_positions(corpus.ids, counts.vocab_size))
-    if modified:
-        return estimate_mkn(coc)
-    return [np.array([0.0, d, d, d]) for d in estimate_kn(coc)]
+    def tally():
+        coc = adjusted_counts_of_counts(counts)
+        if corpus is not None:
+            coc = lmplz_counts_of_counts(counts, coc,
+                                         first_positions(corpus.ids, counts.vocab_size))
+        return coc
+    return discounts_from("mkn" if modified else "kn", counts.order, discount, tally)
 
 
 # -- options ---------------------------------------------------------------------
@@ -293,75 +392,72 @@ def _start(corpus: Corpus, vocab: Vocabulary, order, prune, prune_entropy):
     threshold = _check_entropy_threshold(prune_entropy)
     with stage(f"counting 1- to {order}-grams of {corpus.tokens} tokens"):
         counts = count_ngrams(corpus, order, len(vocab))
-    options = {"order": order}
-    if any(thresholds):
-        options["prune"] = thresholds
-    if threshold is not None:
-        options["prune_entropy"] = threshold
-    return order, thresholds, threshold, counts, options
+    return order, thresholds, threshold, counts
 
 
-# -- fit functions (registered in nlm.api) ---------------------------------------------
+def _fit(corpus, vocab, method, order, prune, prune_entropy, interpolate=True,
+         mle_unigrams=False, discount=None):
+    """Count, find the discounts, fold and prune: every method but Katz and stupid backoff."""
+    order, thresholds, pe, counts = _start(corpus, vocab, order, prune, prune_entropy)
+    mle_unigrams = bool(mle_unigrams)
+    discounts = None
+    if method == "absolute":
+        discounts = absolute_discounts(counts, discount)
+        if mle_unigrams:
+            discounts[0] = 0.0
+    elif method in ("kn", "mkn"):
+        with stage("adjusted counts and discounts"):
+            discounts = kneser_ney_discounts(counts, method == "mkn", discount, corpus)
+    options = recorded_options(method, order, mle_unigrams=mle_unigrams,
+                               interpolate=interpolate, prune=thresholds, prune_entropy=pe)
+    est = InMemory(smoothing(method, discounts, mle_unigrams), counts)
+    model = build_model(vocab, counts, est, method, interpolate, thresholds, options)
+    return _finish(model, pe)
+
+
+# -- fit functions (registered below) -----------------------------------------------
 
 def fit_mle(corpus: Corpus, vocab: Vocabulary, order: int = 3, prune=None,
             prune_entropy=None) -> BackoffModel:
     """Maximum likelihood: zero probability for everything unseen in a seen context."""
-    order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
-    model = build_model(vocab, counts, MLE(counts), "mle", True, thresholds, options)
-    return _finish(model, pe)
+    return _fit(corpus, vocab, "mle", order, prune, prune_entropy)
 
 
 def fit_witten_bell(corpus: Corpus, vocab: Vocabulary, order: int = 3, mle_unigrams=False,
                     prune=None, prune_entropy=None) -> BackoffModel:
     """Interpolated Witten-Bell."""
-    order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
-    options["mle_unigrams"] = bool(mle_unigrams)
-    est = WittenBell(counts, bool(mle_unigrams))
-    model = build_model(vocab, counts, est, "witten-bell", True, thresholds, options)
-    return _finish(model, pe)
+    return _fit(corpus, vocab, "witten-bell", order, prune, prune_entropy,
+                mle_unigrams=mle_unigrams)
 
 
 def fit_absolute(corpus: Corpus, vocab: Vocabulary, order: int = 3, discount=None,
                  mle_unigrams=False, prune=None, prune_entropy=None) -> BackoffModel:
     """Interpolated absolute discounting; D per order = n1/(n1+2 n2) unless given."""
-    order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
-    options["mle_unigrams"] = bool(mle_unigrams)
-    discounts = absolute_discounts(counts, discount)
-    if mle_unigrams:
-        discounts[0] = 0.0
-    est = AbsoluteDiscounting(counts, discounts, bool(mle_unigrams))
-    model = build_model(vocab, counts, est, "absolute", True, thresholds, options)
-    return _finish(model, pe)
-
-
-def _fit_kn(corpus, vocab, order, discount, interpolate, prune, prune_entropy, modified):
-    order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
-    interpolate = True if interpolate is None else bool(interpolate)
-    options["interpolate"] = interpolate
-    with stage("adjusted counts and discounts"):
-        discounts = kneser_ney_discounts(counts, modified, discount, corpus)
-    est = KneserNey(counts, discounts)
-    model = build_model(vocab, counts, est, "mkn" if modified else "kn", interpolate,
-                        thresholds, options)
-    return _finish(model, pe)
+    return _fit(corpus, vocab, "absolute", order, prune, prune_entropy,
+                mle_unigrams=mle_unigrams, discount=discount)
 
 
 def fit_kneser_ney(corpus: Corpus, vocab: Vocabulary, order: int = 3, discount=None,
                    interpolate=True, prune=None, prune_entropy=None) -> BackoffModel:
     """Kneser-Ney, one discount per order (n1/(n1+2 n2) of adjusted counts unless given)."""
-    return _fit_kn(corpus, vocab, order, discount, interpolate, prune, prune_entropy, False)
+    interpolate = True if interpolate is None else bool(interpolate)
+    return _fit(corpus, vocab, "kn", order, prune, prune_entropy, interpolate,
+                discount=discount)
 
 
 def fit_modified_kneser_ney(corpus: Corpus, vocab: Vocabulary, order: int = 3, discount=None,
                             interpolate=True, prune=None, prune_entropy=None) -> BackoffModel:
     """Modified Kneser-Ney (Chen & Goodman), as KenLM's lmplz estimates it."""
-    return _fit_kn(corpus, vocab, order, discount, interpolate, prune, prune_entropy, True)
+    interpolate = True if interpolate is None else bool(interpolate)
+    return _fit(corpus, vocab, "mkn", order, prune, prune_entropy, interpolate,
+                discount=discount)
 
 
 def fit_katz(corpus: Corpus, vocab: Vocabulary, order: int = 3, prune=None,
              prune_entropy=None) -> BackoffModel:
     """Katz backoff with Good-Turing discounts for counts up to 5."""
-    order, thresholds, pe, counts, options = _start(corpus, vocab, order, prune, prune_entropy)
+    order, thresholds, pe, counts = _start(corpus, vocab, order, prune, prune_entropy)
+    options = recorded_options("katz", order, prune=thresholds, prune_entropy=pe)
     model = build_model(vocab, counts, Katz(counts), "katz", False, thresholds, options)
     return _finish(model, pe)
 
@@ -390,14 +486,19 @@ def fit_stupid_backoff(corpus: Corpus, vocab: Vocabulary, order: int = 3,
         if k < order:
             logbow.append(np.full(len(key), factor))
     logprob[0][BOS_ID] = -np.inf
-    options = {"order": order, "factor": STUPID_BACKOFF_FACTOR}
-    if any(thresholds):
-        options["prune"] = thresholds
+    options = recorded_options("stupid", order, prune=thresholds)
     return BackoffModel(vocab, keys, logprob, logbow, method="stupid backoff", normalized=False,
                         options=options)
 
 
-for _name, _fit, _help in (
+#: the methods the out-of-core pipeline (nlm.ngram.external) estimates, and the options it
+#: takes for each (the others, and --backoff, prune and entropy pruning, run in memory)
+OUT_OF_CORE = {"mle": {"order"}, "witten-bell": {"order", "mle_unigrams"},
+               "absolute": {"order", "discount", "mle_unigrams"},
+               "kn": {"order", "discount", "interpolate"},
+               "mkn": {"order", "discount", "interpolate"}, "stupid": {"order"}}
+
+for _name, _fit_fn, _help in (
         ("mle", fit_mle, "maximum likelihood n-grams (zeros for unseen)"),
         ("witten-bell", fit_witten_bell, "interpolated Witten-Bell"),
         ("absolute", fit_absolute, "interpolated absolute discounting"),
@@ -406,4 +507,4 @@ for _name, _fit, _help in (
          "modified Kneser-Ney as KenLM lmplz (the default n-gram model)"),
         ("katz", fit_katz, "Katz backoff with Good-Turing discounts"),
         ("stupid", fit_stupid_backoff, "stupid backoff (scores are not probabilities)")):
-    register_trainer(_name, _fit, _help, option_help=NGRAM_OPTIONS)
+    register_trainer(_name, _fit_fn, _help, option_help=NGRAM_OPTIONS)

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 
 from ...errors import NlmError, OptionError
-from .adjust import AdjustSummary
+from .summary import AdjustSummary
 from .partition import count_one, estimate_one
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import spill
-from .adjust import AdjustSummary, summarize
+from .summary import AdjustSummary, summarize
 from .count import PartitionTables, count_partition
 from .probabilities import estimate_partition
 from .shard import window_path, windows_of

@@ -19,6 +19,7 @@ in another order.
 """
 from __future__ import annotations
 
+import math
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -31,14 +32,14 @@ from ...progress import Progress, stage
 from ...vocab import BOS_ID
 from ..adjust import counts_of_counts
 from ..base import check_order
-from ..discount import check_mkn_discounts, check_single_discount, estimate_kn, estimate_mkn
+from ..methods import OUT_OF_CORE, STUPID_BACKOFF_FACTOR, discounts_from, recorded_options, smoothing
 from . import spill
-from .adjust import AdjustSummary, kenlm_rank, lmplz_tally
+from .summary import AdjustSummary, kenlm_rank, lmplz_tally
 from .assemble import assemble, model_header, plan_buckets
 from .budget import Plan, partitions_needed
 from .count import PartitionTables
 from .partition import count_one, estimate_one
-from .probabilities import Method, stupid_log_factor, unigrams
+from .probabilities import unigrams
 from .read import SpilledCorpus, read_to_disk
 from .shard import plan_partitions, shard, window_weights
 
@@ -47,11 +48,9 @@ from .shard import plan_partitions, shard, window_weights
 #: workers), sharding writes and reads 4N in one process
 SCAN_PARTITIONS_PER_ORDER = 3
 
-#: the models this pipeline estimates, and the options each takes
-METHODS = {"mle": {"order"}, "witten-bell": {"order", "mle_unigrams"},
-           "absolute": {"order", "discount", "mle_unigrams"},
-           "kn": {"order", "discount", "interpolate"}, "mkn": {"order", "discount", "interpolate"},
-           "stupid": {"order"}}
+#: the models this pipeline estimates, and the options each takes (declared beside the
+#: methods, :data:`nlm.ngram.methods.OUT_OF_CORE`)
+METHODS = OUT_OF_CORE
 
 
 def supports(model: str, options: dict) -> str:
@@ -109,18 +108,17 @@ def estimate(train_file, model: str, options: dict, *, output, budget: int, temp
 
 def _estimate(train_file, model, options, output, temp_dir, arpa, tokenizer, lowercase,
               min_count, max_size, progress, runner, plan, N, own_runner):
-    method = Method(model, mle_unigrams=bool(options.get("mle_unigrams") or False))
     with spill.work_dir(temp_dir) as d:
         try:
             return _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase,
-                           min_count, max_size, progress, runner, plan, N, method, own_runner)
+                           min_count, max_size, progress, runner, plan, N, own_runner)
         finally:
             if own_runner is not None:   # stopped before its working directory goes
                 own_runner.close()
 
 
 def _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase, min_count,
-            max_size, progress, runner, plan, N, method, own_runner):
+            max_size, progress, runner, plan, N, own_runner):
     with stage(f"reading {os.path.basename(os.fspath(train_file))} to token ids"):
         vocab, corpus = read_to_disk(train_file, d, plan.chunk_tokens, tokenizer, lowercase,
                                      min_count, max_size, progress)
@@ -163,10 +161,8 @@ def _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase, m
     # Kneser-Ney's highest order keeps raw counts: with N = 1 that is the unigrams
     cont1 = summary.unigram_continuation if N > 1 else raw1
     with stage("discounts"):
-        method.discounts, info = _discounts(method, options, N, raw1, cont1, summary, rank,
-                                            last_unigram,
-                                            lambda w: PartitionTables.load(
-                                                d, int(part_of[w]), N, V))
+        method = _method(model, options, N, raw1, cont1, summary, rank, last_unigram,
+                         lambda w: PartitionTables.load(d, int(part_of[w]), N, V))
     p1 = unigrams(method, raw1, cont1)
     with np.errstate(divide="ignore"):
         logprob1 = np.log(p1)
@@ -186,12 +182,13 @@ def _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase, m
                 if uw is not None:
                     logbow1[uw] = ub
     sizes = [V] + [int(summary.sizes.get(k, 0)) for k in range(2, N + 1)]
-    constant = stupid_log_factor() if model == "stupid" else None
+    constant = math.log(STUPID_BACKOFF_FACTOR) if method is None else None
     if constant is not None:
         logbow1[:] = constant
-    name = "stupid backoff" if model == "stupid" else model
-    header = model_header(vocab, N, name, model != "stupid", _options(model, N, options,
-                                                                        info))
+    name = "stupid backoff" if method is None else model
+    recorded = recorded_options(model, N, mle_unigrams=bool(options.get("mle_unigrams")),
+                                info=None if method is None else method.info)
+    header = model_header(vocab, N, name, method is not None, recorded)
     if own_runner is not None:
         own_runner.close()     # the workers' memory is free for the last stage
     with stage("writing the model" + (" and the ARPA file" if arpa else "")), \
@@ -218,47 +215,23 @@ def _arpa_writer(outputs: ExitStack, path, vocab, sizes):
     return ArpaWriter(out, vocab, sizes)
 
 
-def _discounts(method: Method, options: dict, N: int, raw1, cont1, summary, rank,
-               last_unigram, load_partition):
-    """Per-order discounts as the in-memory estimators get them, and the model's info."""
-    name = method.name
-    discount = options.get("discount")
-    if name in ("kn", "mkn"):
-        if discount is not None:
-            if name == "mkn":
-                d = [check_mkn_discounts(discount)] * N
-            else:
-                x = check_single_discount(discount, "Kneser-Ney")
-                d = [np.array([0.0, x, x, x])] * N
-        else:
+def _method(model: str, options: dict, N: int, raw1, cont1, summary, rank, last_unigram,
+            load_partition):
+    """The method's :class:`~nlm.ngram.methods.Smoothing` with the discounts the in-memory
+    estimator would find, from the summed counts of counts (None: stupid backoff)."""
+    if model == "stupid":
+        return None
+    mle_unigrams = bool(options.get("mle_unigrams") or False)
+    discounts = None
+    if model == "absolute":
+        discounts = discounts_from(model, N, options.get("discount"), lambda: (
+            [counts_of_counts(raw1, 4)] + [summary.coc_raw[k] for k in range(2, N + 1)]),
+            mle_unigrams)
+    elif model in ("kn", "mkn"):
+        def tally():
             a1 = cont1.copy()
             a1[BOS_ID] = raw1[BOS_ID]
             coc = [counts_of_counts(a1, 4)] + [summary.coc_adjusted[k] for k in range(2, N + 1)]
-            coc = lmplz_tally(coc, raw1, cont1, rank, summary.last_bigram, load_partition, N)
-            d = (estimate_mkn(coc) if name == "mkn"
-                 else [np.array([0.0, x, x, x]) for x in estimate_kn(coc)])
-        return d, {"discounts": [[float(x) for x in row[1:]] for row in d]}
-    if name == "absolute":
-        if discount is not None:
-            d = [check_single_discount(discount, "absolute discounting")] * N
-        else:
-            coc = [counts_of_counts(raw1, 4)] + [summary.coc_raw[k] for k in range(2, N + 1)]
-            d = estimate_kn(coc, what="absolute discounting")
-        if method.mle_unigrams:
-            d[0] = 0.0
-        return d, {"discounts": [float(x) for x in d]}
-    return [], {}
-
-
-def _options(model: str, N: int, options: dict, info: dict) -> dict:
-    """The model's options as the in-memory estimator records them."""
-    out = {"order": N}
-    if model == "stupid":
-        out["factor"] = 0.4
-        return out
-    if model in ("witten-bell", "absolute"):
-        out["mle_unigrams"] = bool(options.get("mle_unigrams") or False)
-    if model in ("kn", "mkn"):
-        out["interpolate"] = True
-    out.update(info)
-    return out
+            return lmplz_tally(coc, raw1, cont1, rank, summary.last_bigram, load_partition, N)
+        discounts = discounts_from(model, N, options.get("discount"), tally)
+    return smoothing(model, discounts, mle_unigrams)

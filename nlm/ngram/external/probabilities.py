@@ -8,83 +8,35 @@ those k-grams its log backoff weight (the context's own n-gram belongs to anothe
 partition; the records meet in the bucket of their first word). Contexts of order 1
 are returned instead: the unigram table is global and small.
 
-The arithmetic is that of :mod:`nlm.ngram.methods` and :mod:`nlm.ngram.interpolate`
-(interpolated form), term for term, one order at a time, lowest first:
+The arithmetic is that of :mod:`nlm.ngram.methods` (each method's ``order_masses``,
+called here on the partition's arrays) and :mod:`nlm.ngram.interpolate` (interpolated
+form), one order at a time, lowest first:
 
     alpha(h w) = (v(h w) - removed(h w)) / sum_w v(h w),   leftover(h) = sum_w removed / sum_w v
     P(h w) = leftover(h) P(w | h') + alpha(h w),           bow(h) = leftover(h)
 
-with Witten-Bell's, stupid backoff's and MLE's own alpha and leftover; P(w | h') is
-the suffix's probability, which the partition holds.
+with each method's own alpha and leftover (stupid backoff, ``method`` None, stores
+relative frequencies); P(w | h') is the suffix's probability, which the partition holds.
 """
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ...vocab import BOS_ID
-from .adjust import adjusted
+from ..interpolate import unigram_probabilities
+from ..methods import Smoothing
+from .summary import adjusted
 from .count import PartitionTables
 from .kernels import _bucket_records
 from . import spill
 
-STUPID_BACKOFF_FACTOR = 0.4
-
-
-@dataclass
-class Method:
-    """What the out-of-core estimator needs to know of a model kind."""
-    name: str                        # mle, witten-bell, absolute, kn, mkn, stupid
-    discounts: list = field(default_factory=list)   # per order: float (absolute) or [0,D1,D2,D3+]
-    mle_unigrams: bool = False
-
-    @property
-    def uniform(self) -> bool:
-        return self.name in ("kn", "mkn") or (self.name in ("witten-bell", "absolute")
-                                              and not self.mle_unigrams)
-
-    @property
-    def adjusted_counts(self) -> bool:
-        return self.name in ("kn", "mkn")
-
-
-def masses(method: Method, k: int, values: np.ndarray, ctx: np.ndarray, n_ctx: int):
-    """(alpha (n,), leftover (n_ctx,)) of one order; ``values`` the counts the method
-    uses (raw or adjusted), ``ctx`` each entry's context id (all 0 for unigrams)."""
-    name = method.name
-    v = values.astype(np.float64)
-    if name == "witten-bell":
-        total = np.bincount(ctx, weights=v, minlength=n_ctx)
-        n_plus = np.bincount(ctx, weights=(v > 0).astype(np.float64), minlength=n_ctx)
-        if k == 1 and method.mle_unigrams:
-            n_plus[:] = 0.0
-        denom = total + n_plus
-        with np.errstate(divide="ignore", invalid="ignore"):
-            alpha = np.where(denom[ctx] > 0, v / denom[ctx], 0.0)
-            leftover = np.where(denom > 0, n_plus / denom, 1.0)
-        return alpha, leftover
-    if name == "mle":
-        removed = np.zeros(len(v))
-    elif name == "absolute":
-        removed = np.minimum(values, method.discounts[k - 1]).astype(float)
-    else:  # kn, mkn
-        removed = method.discounts[k - 1][np.minimum(values, 3)]
-    total = np.bincount(ctx, weights=v, minlength=n_ctx)
-    gone = np.bincount(ctx, weights=removed, minlength=n_ctx)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        denom = total[ctx]
-        alpha = np.where(denom > 0, (v - removed) / denom, 0.0)
-        leftover = np.where(total > 0, gone / total, 1.0)
-    return alpha, leftover
-
-
-def unigrams(method: Method, raw: np.ndarray, continuation: np.ndarray) -> np.ndarray:
-    """(V,) final unigram probabilities (not logs), as the in-memory fold computes them."""
+def unigrams(method: Smoothing | None, raw: np.ndarray, continuation: np.ndarray) -> np.ndarray:
+    """(V,) final unigram probabilities (not logs), as the in-memory fold computes them;
+    ``method`` None: stupid backoff's relative frequencies."""
     V = len(raw)
-    if method.name == "stupid":
+    if method is None:
         total = raw.sum()
         with np.errstate(divide="ignore"):
             p = raw / total if total > 0 else np.zeros(V)
@@ -96,12 +48,8 @@ def unigrams(method: Method, raw: np.ndarray, continuation: np.ndarray) -> np.nd
         values[BOS_ID] = raw[BOS_ID]
     else:
         values = raw
-    alpha, left = masses(method, 1, values, np.zeros(V, dtype=np.int64), 1)
-    p = alpha.astype(np.float64, copy=True)
-    if method.uniform and V > 1:
-        p += left[0] / (V - 1)
-    p[BOS_ID] = 0.0
-    return p
+    alpha, left = method.order_masses(1, values, np.zeros(V, dtype=np.int64), 1)
+    return unigram_probabilities(alpha, left, method.uniform)
 
 
 def _log(x):
@@ -132,7 +80,7 @@ def spill_records(directory: str, bucket_of: np.ndarray, n_buckets: int, k: int,
             spill.append(record_path(directory, r, k, what, writer), rec[a:b])
 
 
-def estimate_partition(tables: PartitionTables, method: Method, p_unigram: np.ndarray,
+def estimate_partition(tables: PartitionTables, method: Smoothing | None, p_unigram: np.ndarray,
                        directory: str, bucket_of: np.ndarray, n_buckets: int, writer: str = ""):
     """Spill the partition's records; return (context words, log bow) of its order-1
     contexts (unigram backoff weights)."""
@@ -145,7 +93,7 @@ def estimate_partition(tables: PartitionTables, method: Method, p_unigram: np.nd
         n_ctx = tables.context_count[k]
         rep = tables.context_rep[k]
         count = tables.count[k]
-        if method.name == "stupid":
+        if method is None:   # stupid backoff: relative frequencies, a constant weight
             total = np.bincount(ctx, weights=count.astype(np.float64), minlength=n_ctx)
             with np.errstate(divide="ignore", invalid="ignore"):
                 lp = np.where(total[ctx] > 0, np.log(count) - np.log(total[ctx]), -np.inf)
@@ -153,7 +101,7 @@ def estimate_partition(tables: PartitionTables, method: Method, p_unigram: np.nd
             bow_log = None
         else:
             values = adjusted(tables, k) if method.adjusted_counts else count
-            alpha, left = masses(method, k, values, ctx, n_ctx)
+            alpha, left = method.order_masses(k, values, ctx, n_ctx)
             del values
             p = left[ctx]
             p *= p_prev[tables.suffix[k]]
@@ -177,5 +125,3 @@ def estimate_partition(tables: PartitionTables, method: Method, p_unigram: np.nd
     return uni_words, uni_bow
 
 
-def stupid_log_factor() -> float:
-    return math.log(STUPID_BACKOFF_FACTOR)

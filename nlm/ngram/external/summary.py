@@ -1,4 +1,4 @@
-"""Stage 3 of out-of-core estimation: Kneser-Ney counts and counts of counts.
+"""Stage 3 of out-of-core estimation: a partition's Kneser-Ney counts and counts of counts.
 
 Input: one partition's tables (:mod:`.count`). Output: :class:`AdjustSummary`,
 what the discounts need from the partition (counts of counts of the raw and the
