@@ -4,7 +4,12 @@ Count-based n-gram models, a Bengio-style MLP and an Elman RNN, all behind
 :class:`nlm.model.LanguageModel`, so one evaluator, one sampler and one
 mixture serve them all.
 """
+import sys as _sys
+
 from .version import __version__  # noqa: F401
+from .errors import interrupted_hook as _interrupted_hook  # noqa: E402
+
+_previous_hook, _sys.excepthook = _sys.excepthook, _interrupted_hook   # Ctrl-C while importing
 
 from .errors import NlmError, CorpusError, ModelFileError, OptionError  # noqa: E402
 from .vocab import Vocabulary  # noqa: E402
@@ -17,6 +22,8 @@ from .modelfile import save, load  # noqa: E402
 from .evaluate import evaluate, Evaluation  # noqa: E402
 from .sample import generate  # noqa: E402
 from .api import train, MODELS  # noqa: E402
+
+_sys.excepthook = _previous_hook   # (nlm.cli sets it again for the command line)
 
 __all__ = ["NlmError", "CorpusError", "ModelFileError", "OptionError", "Vocabulary",
            "Corpus", "read_corpus", "build_vocab", "LanguageModel", "save", "load",

@@ -5,12 +5,17 @@ here and nowhere else.
 """
 from __future__ import annotations
 
-import functools
+import sys
+
+from .errors import interrupted_hook
+
+sys.excepthook = interrupted_hook    # Ctrl-C while the modules import: one line
+
+import functools  # noqa: E402
 import io
 import json
 import math
 import os
-import sys
 import time
 import warnings
 
@@ -520,15 +525,24 @@ def score(model_file, sentences, as_json, log10, tokenizer, lower):
 
 
 def _stdin_lines():
+    """Every line of standard input (blank ones too), decompressed when its first bytes
+    say it is gzip, bzip2 or xz data."""
+    import lzma
+    import zlib
+    from .corpus import open_text
     if sys.stdin is None:
         raise NlmError("standard input is closed: give the sentences as arguments, or pipe "
                        "text in")
-    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise NlmError("standard input is not valid UTF-8") from None
+    f, _, compression = open_text("-")
+    try:
+        data = f.read()
+    except (EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as e:
+        raise NlmError(f"standard input: corrupt or truncated {compression or 'input'} "
+                       f"({e})".splitlines()[0]) from None
+    try:
+        data = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NlmError("standard input is not valid UTF-8") from None
     return data.splitlines()
 
 

@@ -126,8 +126,8 @@ def open_text(path: str):
         if kind == "zstd":
             raise CorpusError(f"{name}: zstd-compressed, which this Python cannot "
                               "decompress; decompress it first: zstd -dc FILE | nlm ... -")
-        raise CorpusError(f"{name}: a zip archive, not text; unzip it first (or pipe a member "
-                          "in: unzip -p FILE | nlm ... -)")
+        raise CorpusError(f"{name}: a zip archive (an npz model file?), not text; unzip it "
+                          "first (or pipe a member in: unzip -p FILE | nlm ... -)")
     if kind:
         import bz2
         import gzip

@@ -31,6 +31,16 @@ class ModelOutputError(NlmError, ValueError):
     every token): its weights are damaged or training diverged. (Also a ValueError.)"""
 
 
+def interrupted_hook(kind, value, tb, _previous=__import__("sys").excepthook):
+    """sys.excepthook while nlm's modules import for the command line: Ctrl-C then gives
+    one line, not a traceback through the import machinery (anything else as usual)."""
+    import sys
+    if issubclass(kind, KeyboardInterrupt):
+        sys.stderr.write("Error: interrupted\n")
+        return
+    _previous(kind, value, tb)
+
+
 def check_seed(seed, name: str = "seed") -> None:
     """A random seed is None or a whole number >= 0 (numpy refuses negative ones)."""
     import numbers

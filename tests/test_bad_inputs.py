@@ -60,11 +60,56 @@ def d(tmp_path_factory):
     (d / "truncated.arpa.gz").write_bytes(packed[: len(packed) // 2])
     (d / "bad.jsonl").write_text('{"words": 1, "train_ppl": 3}\nnot json\n')
     (d / "cut.gz").write_bytes(gzip.compress(TRAIN.encode() * 50)[:60])
+    _more_files(d, runner, good, arpa)
     return d
 
 
+def _flipped(data: bytes, at: float = 0.5) -> bytes:
+    b = bytearray(data)
+    b[int(len(b) * at)] ^= 0x55
+    return bytes(b)
+
+
+def _more_files(d, runner, good, arpa):
+    """Damaged compressed text, files of other kinds under model names, a model with a
+    NaN weight, a model with a pickled array, an MLP."""
+    import bz2
+    import lzma
+    text = (TRAIN * 400).encode()
+    (d / "bad.gz").write_bytes(_flipped(gzip.compress(text), 0.3))
+    (d / "bad.xz").write_bytes(_flipped(lzma.compress(text), 0.3))
+    (d / "bad.bz2").write_bytes(_flipped(bz2.compress(text), 0.3))
+    (d / "text.zst").write_bytes(b"\x28\xb5\x2f\xfd" + bytes(range(40)))
+    with zipfile.ZipFile(d / "text.zip", "w") as z:
+        z.writestr("train.txt", TRAIN)
+    (d / "model.xz").write_bytes(lzma.compress(good))
+    np.save(d / "bare.npy", np.arange(4))
+    kenlm = b"mmap lm http://kheafield.com/code format version 5\n\0" + bytes(200)
+    for name in ("mkn.kenlm", "lm.binary", "trie.arpa"):
+        (d / name).write_bytes(kenlm)
+    (d / "plain").write_text(TRAIN)
+    (d / "lm.npz.arpa").write_bytes(good[: len(good) // 3])     # an npz cut, named ARPA
+    with zipfile.ZipFile(io.BytesIO(good)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    arrays = {n[:-4]: np.load(io.BytesIO(b)) for n, b in members.items()}
+    pickled = dict(arrays, extra=np.array([{"a": 1}], dtype=object))
+    np.savez(d / "pickled.npz", **pickled)
+    run(runner, ["train", d / "train.txt", "--model", "mlp", "--order", 2, "--emb", 4,
+                 "--hidden", 4, "--epochs", 1, "-q", "-o", d / "mlp.npz"])
+    with zipfile.ZipFile(d / "r.npz") as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    rnn = {n[:-4]: np.load(io.BytesIO(b)) for n, b in members.items()}
+    weight = next(n for n, a in rnn.items() if a.dtype.kind == "f" and a.ndim == 2)
+    rnn[weight] = rnn[weight].copy()
+    rnn[weight][0, 0] = np.nan
+    np.savez(d / "nan.npz", **rnn)
+
+
 def snapshot(d):
-    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+    """Every file (its bytes) and directory under ``d``: a leftover temp file or spill
+    directory, even an empty one, shows."""
+    return {str(p.relative_to(d)): p.read_bytes() if p.is_file() else "dir"
+            for p in sorted(d.rglob("*"))}
 
 
 # (arguments, {d} is the directory; stdin or None; a phrase the error must contain)
@@ -194,23 +239,225 @@ CASES = {
     "plot: a huge line": (["plot", "{d}/huge.arpa", "-o", "{d}/o.png"], None, "not JSON"),
     "plot: not UTF-8": (["plot", "{d}/latin1.txt", "-o", "{d}/o.png"], None, "UTF-8"),
     "plot: a directory": (["plot", "{d}/adir", "-o", "{d}/o.png"], None, "is a directory"),
+    # -- round two (issue 20) -------------------------------------------------------------
+    # damaged or foreign compressed text: one line naming the line, never zlib.error
+    "train: corrupt gzip": (["train", "{d}/bad.gz", "-o", "{d}/o.npz"], None,
+                            "bad.gz: corrupt or truncated gzip data at line"),
+    "train: corrupt xz": (["train", "{d}/bad.xz", "-o", "{d}/o.npz"], None,
+                          "bad.xz: corrupt or truncated xz data at line"),
+    "train: corrupt bzip2": (["train", "{d}/bad.bz2", "-o", "{d}/o.npz"], None,
+                             "bad.bz2: corrupt or truncated bzip2 data at line"),
+    "train: corrupt gzip out of core": (["train", "{d}/bad.gz", "--memory", "1M", "--temp-dir",
+                                         "{d}/adir", "-o", "{d}/o.npz"], None,
+                                        "corrupt or truncated gzip data at line"),
+    "train: rnn on corrupt xz": (["train", "{d}/bad.xz", *RNN, "-o", "{d}/o.npz"], None,
+                                 "corrupt or truncated xz data"),
+    "train: zstd text": (["train", "{d}/text.zst", "-o", "{d}/o.npz"], None, "zstd -dc"),
+    "train: zip text": (["train", "{d}/text.zip", "-o", "{d}/o.npz"], None, "unzip it first"),
+    "train: a model file as text": (["train", "{d}/m.npz", "-o", "{d}/o.npz"], None,
+                                    "not text"),
+    "train: corrupt gzip on stdin": (["train", "-", "-o", "{d}/o.npz"], "bad.gz",
+                                     "standard input: corrupt or truncated gzip data"),
+    "train: zstd on stdin": (["train", "-", "-o", "{d}/o.npz"], "text.zst",
+                             "standard input: zstd-compressed"),
+    "train: zip on stdin": (["train", "-", "-o", "{d}/o.npz"], "text.zip",
+                            "standard input: a zip archive"),
+    "train: valid corrupt xz": (["train", "{d}/train.txt", "--valid", "{d}/bad.xz", "-o",
+                                 "{d}/o.npz"], None, "xz data at line"),
+    # Dask addresses that are not addresses
+    "train: --dask nowhere": (["train", "{d}/train.txt", "--dask", "nowhere", "-o", "{d}/o.npz"],
+                              None, "not a scheduler address"),
+    "train: --dask empty": (["train", "{d}/train.txt", "--dask", "", "-o", "{d}/o.npz"], None,
+                            "not a scheduler address"),
+    "train: --dask the dashboard": (["train", "{d}/train.txt", "--dask", "http://127.0.0.1:8787",
+                                     "-o", "{d}/o.npz"], None, "dashboard"),
+    "train: --dask a port not a number": (["train", "{d}/train.txt", "--dask",
+                                           "tcp://127.0.0.1:notaport", "-o", "{d}/o.npz"], None,
+                                          "the port a number"),
+    "train: --dask local:x": (["train", "{d}/train.txt", "--dask", "local:x", "-o",
+                               "{d}/o.npz"], None, "number of workers"),
+    # options the model would ignore, checked before training
+    "train: --momentum with adam": (["train", "{d}/train.txt", *RNN, "--optimizer", "adam",
+                                     "--momentum", "2", "-o", "{d}/o.npz"], None,
+                                    "--momentum applies to --optimizer momentum or nesterov"),
+    "train: --init-scale with xavier": (["train", "{d}/train.txt", *RNN, "--init", "xavier",
+                                         "--init-scale", "1e6", "-o", "{d}/o.npz"], None,
+                                        "--init-scale applies to --init uniform or normal"),
+    "train: --checkpoint in no directory": (["train", "{d}/train.txt", *RNN, "--checkpoint",
+                                             "{d}/no/c.npz", "-o", "{d}/o.npz"], None,
+                                            "does not exist"),
+    "train: --checkpoint a directory": (["train", "{d}/train.txt", *RNN, "--checkpoint",
+                                         "{d}/adir", "-o", "{d}/o.npz"], None,
+                                        "is a directory"),
+    "train: --hidden too big for memory": (["train", "{d}/train.txt", "--model", "rnn",
+                                            "--hidden", "10000000", "--epochs", "1", "-q", "-o",
+                                            "{d}/o.npz"], None, "smaller network (--hidden)"),
+    "train: --valid -": (["train", "{d}/train.txt", "--valid", "-", "-o", "{d}/o.npz"], "",
+                         "cannot be standard input"),
+    "train: --arpa a directory": (["train", "{d}/train.txt", "--model", "kn", "--arpa",
+                                   "{d}/adir", "-o", "{d}/o.npz"], None, "is a directory"),
+    "train: --arpa in no directory": (["train", "{d}/train.txt", "--model", "kn", "--arpa",
+                                       "{d}/no/x.arpa", "-o", "{d}/o.npz"], None,
+                                      "does not exist"),
+    "train: --arpa = -o": (["train", "{d}/train.txt", "--model", "kn", "--arpa", "{d}/o.npz",
+                            "-o", "{d}/o.npz"], None, "use two different files"),
+    "train: --arpa of a neural model": (["train", "{d}/train.txt", *RNN, "--arpa", "{d}/x.arpa",
+                                         "-o", "{d}/o.npz"], None, "apply to n-gram models"),
+    "train: --temp-dir missing": (["train", "{d}/train.txt", "--memory", "1M", "--temp-dir",
+                                   "{d}/nodir", "-o", "{d}/o.npz"], None,
+                                  "temporary directory does not exist"),
+    "train: --vocab missing": (["train", "{d}/train.txt", "--vocab", "{d}/missing.txt", "-o",
+                                "{d}/o.npz"], None, "no such file"),
+    "train: --vocab corrupt gzip": (["train", "{d}/train.txt", "--vocab", "{d}/bad.gz", "-o",
+                                     "{d}/o.npz"], None, "gzip data at line"),
+    "train: --limit-vocab-file with a neural model": (
+        ["train", "{d}/train.txt", *RNN, "--limit-vocab-file", "{d}/valid.txt", "-o",
+         "{d}/o.npz"], None, "applies to n-gram models"),
+    "train: unknown tokenizer": (["train", "{d}/train.txt", "--tokenizer", "bpe", "-o",
+                                  "{d}/o.npz"], None, "bpe"),
+    # evaluate: files recognized by content, named by what they are
+    "evaluate: a NaN weight": (["evaluate", "{d}/nan.npz", "{d}/valid.txt"], None,
+                               "nan.npz: the model gives NaN log-probabilities"),
+    "evaluate: NaN weight, per sentence": (["evaluate", "{d}/nan.npz", "{d}/valid.txt",
+                                            "--per-sentence"], None, "NaN log-probabilities"),
+    "evaluate: model from stdin": (["evaluate", "-", "{d}/valid.txt"], "", 
+                                   "standard input cannot be a model file"),
+    "evaluate: KenLM binary (.kenlm)": (["evaluate", "{d}/mkn.kenlm", "{d}/valid.txt"], None,
+                                        "KenLM binary"),
+    "evaluate: KenLM binary (.binary)": (["evaluate", "{d}/lm.binary", "{d}/valid.txt"], None,
+                                         "KenLM binary"),
+    "evaluate: KenLM binary named .arpa": (["evaluate", "{d}/trie.arpa", "{d}/valid.txt"], None,
+                                           "KenLM binary"),
+    "evaluate: an npz named .arpa, cut": (["evaluate", "{d}/lm.npz.arpa", "{d}/valid.txt"],
+                                          None, "truncated or corrupt"),
+    "evaluate: text without suffix": (["evaluate", "{d}/plain", "{d}/valid.txt"], None,
+                                      "a text file; to train a model on it"),
+    "evaluate: pickled arrays": (["evaluate", "{d}/pickled.npz", "{d}/valid.txt"], None,
+                                 "pickled (object) arrays"),
+    "evaluate: a zip archive": (["evaluate", "{d}/text.zip", "{d}/valid.txt"], None,
+                                "a zip archive"),
+    "evaluate: an xz-compressed model": (["evaluate", "{d}/model.xz", "{d}/valid.txt"], None,
+                                         "xz-compressed"),
+    "evaluate: a bare .npy": (["evaluate", "{d}/bare.npy", "{d}/valid.txt"], None,
+                              "a bare .npy array"),
+    "evaluate: zstd text": (["evaluate", "{d}/m.npz", "{d}/text.zst"], None, "zstd"),
+    "evaluate: corrupt bzip2 text": (["evaluate", "{d}/m.npz", "{d}/bad.bz2"], None,
+                                     "bzip2 data at line"),
+    "evaluate: --tokenizer on an npz": (["evaluate", "{d}/m.npz", "{d}/valid.txt",
+                                         "--tokenizer", "char"], None, "apply to ARPA files"),
+    # score
+    "score: a NaN weight": (["score", "{d}/nan.npz", "the cat"], None,
+                            "NaN log-probabilities"),
+    "score: model from stdin": (["score", "-", "the cat"], "", "standard input cannot be"),
+    "score: truncated gzip on stdin": (["score", "{d}/m.npz"], "cut.gz",
+                                       "standard input: corrupt or truncated gzip"),
+    "score: KenLM binary": (["score", "{d}/lm.binary", "the cat"], None, "KenLM binary"),
+    "score: text as model": (["score", "{d}/plain", "the cat"], None, "a text file"),
+    # generate
+    "generate: a NaN weight": (["generate", "{d}/nan.npz", "--seed", "1"], None,
+                               "nan.npz: the model gives NaN log-probabilities"),
+    "generate: top-p above 1": (["generate", "{d}/m.npz", "--top-p", "2"], None, "top-p"),
+    "generate: negative temperature": (["generate", "{d}/m.npz", "--temperature", "-1"], None,
+                                       "temperature"),
+    "generate: infinite temperature": (["generate", "{d}/m.npz", "--temperature", "inf"], None,
+                                       "temperature"),
+    "generate: no tokens": (["generate", "{d}/m.npz", "--max-tokens", "0"], None, "max-tokens"),
+    "generate: no samples": (["generate", "{d}/m.npz", "-n", "0"], None, "number of samples"),
+    "generate: model from stdin": (["generate", "-"], "", "standard input cannot be"),
+    "generate: KenLM binary": (["generate", "{d}/mkn.kenlm"], None, "KenLM binary"),
+    # info, vocab
+    "info: text": (["info", "{d}/plain"], None, "a text file"),
+    "info: zstd": (["info", "{d}/text.zst"], None, "zstd-compressed"),
+    "info: stdin": (["info", "-"], "", "standard input cannot be"),
+    "info: KenLM binary": (["info", "{d}/trie.arpa"], None, "KenLM binary"),
+    "info: pickled": (["info", "{d}/pickled.npz"], None, "pickled"),
+    "info: a bare .npy": (["info", "{d}/bare.npy"], None, "bare .npy"),
+    "vocab: stdin": (["vocab", "-"], "", "standard input cannot be"),
+    "vocab: text": (["vocab", "{d}/plain"], None, "a text file"),
+    "vocab: KenLM binary": (["vocab", "{d}/lm.binary"], None, "KenLM binary"),
+    "vocab: a zip archive": (["vocab", "{d}/text.zip"], None, "zip archive"),
+    # export-arpa, build-binary
+    "export-arpa: KenLM binary": (["export-arpa", "{d}/mkn.kenlm", "{d}/o.arpa"], None,
+                                  "KenLM binary"),
+    "export-arpa: text": (["export-arpa", "{d}/plain", "{d}/o.arpa"], None, "a text file"),
+    "export-arpa: stdin": (["export-arpa", "-", "{d}/o.arpa"], "", "standard input cannot be"),
+    "export-arpa: an MLP": (["export-arpa", "{d}/mlp.npz", "{d}/o.arpa"], None,
+                            "cannot be written as ARPA"),
+    "export-arpa: pickled": (["export-arpa", "{d}/pickled.npz", "{d}/o.arpa"], None, "pickled"),
+    "build-binary: text": (["build-binary", "{d}/plain", "{d}/o.nlmbin"], None, "a text file"),
+    "build-binary: stdin": (["build-binary", "-", "{d}/o.nlmbin"], "", "standard input cannot"),
+    "build-binary: onto a directory": (["build-binary", "{d}/m.npz", "{d}/adir"], None,
+                                       "is a directory"),
+    "build-binary: KenLM binary": (["build-binary", "{d}/lm.binary", "{d}/o.nlmbin"], None,
+                                   "KenLM binary"),
+    "build-binary: an MLP": (["build-binary", "{d}/mlp.npz", "{d}/o.nlmbin"], None,
+                             "only backoff and interpolated n-gram models"),
+    # mix
+    "mix: one model": (["mix", "--weights", "1", "{d}/m.npz", "-o", "{d}/o.npz"], None,
+                       "at least two model files"),
+    "mix: no output": (["mix", "--weights", "0.5,0.5", "{d}/m.npz", "{d}/m.npz"], None,
+                       "give -o FILE"),
+    "mix: no valid, no weights": (["mix", "{d}/m.npz", "{d}/m.npz", "-o", "{d}/o.npz"], None,
+                                  "--valid FILE"),
+    "mix: --tol 0": (["mix", "--tol", "0", "--valid", "{d}/valid.txt", "{d}/m.npz",
+                      "{d}/m.npz", "-o", "{d}/o.npz"], None, "must be positive"),
+    "mix: -o = --write-arpa": (["mix", "--weights", "0.5,0.5", "{d}/m.npz", "{d}/m.npz", "-o",
+                                "{d}/o.npz", "--write-arpa", "{d}/o.npz"], None,
+                               "use two different files"),
+    "mix: a KenLM binary": (["mix", "--weights", "0.5,0.5", "{d}/m.npz", "{d}/lm.binary", "-o",
+                             "{d}/o.npz"], None, "KenLM binary"),
+    "mix: a component from stdin": (["mix", "--weights", "0.5,0.5", "{d}/m.npz", "-", "-o",
+                                     "{d}/o.npz"], "", "standard input cannot be"),
+    "mix: a text component": (["mix", "--weights", "0.5,0.5", "{d}/m.npz", "{d}/plain", "-o",
+                               "{d}/o.npz"], None, "a text file"),
+    "mix: valid corrupt gzip": (["mix", "--valid", "{d}/bad.gz", "{d}/m.npz", "{d}/m.npz",
+                                 "-o", "{d}/o.npz"], None, "gzip data at line"),
+    "mix: --write-arpa of an MLP": (["mix", "--weights", "0.5,0.5", "{d}/m.npz", "{d}/mlp.npz",
+                                     "--write-arpa", "{d}/o.arpa"], None, "n-gram"),
+    # compare, plot
+    "compare: test text from stdin": (["compare", "-", "{d}/m.npz"], "",
+                                      "cannot be standard input"),
+    "compare: -o a directory": (["compare", "{d}/valid.txt", "{d}/m.npz", "-o", "{d}/adir"],
+                                None, "is a directory"),
+    "compare: a KenLM binary": (["compare", "{d}/valid.txt", "{d}/lm.binary"], None,
+                                "KenLM binary"),
+    "compare: corrupt xz text": (["compare", "{d}/bad.xz", "{d}/m.npz"], None, "xz data"),
+    "plot: stdin": (["plot", "-", "-o", "{d}/o.png"], "", "standard input cannot be"),
+    "plot: -o in no directory": (["plot", "{d}/log.jsonl", "-o", "{d}/no/o.png"], None,
+                                 "does not exist"),
 }
+
+#: Cases that click refuses as usage errors (exit status 2); all others exit with 1.
+USAGE = {"mix: bad weights", "mix: one model", "mix: no output", "mix: no valid, no weights",
+         "mix: --tol 0", "train: unknown tokenizer"}
 
 
 def test_the_matrix_covers_every_command():
     from nlm.cli import main
-    assert len(CASES) >= 40
+    assert len(CASES) >= 150
     assert {args[0] for args, _, _ in CASES.values()} == set(main.commands)
+    assert USAGE <= set(CASES)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input(d, runner, name):
+def test_bad_input(d, runner, name, monkeypatch):
+    """One ``Error:`` line naming the problem, exit status 1 (2: usage), no traceback,
+    every file as it was and nothing left behind, temporary files included (the
+    system's temporary directory is one inside ``d`` meanwhile)."""
+    import tempfile
     args, stdin, needle = CASES[name]
     if args[0] == "plot":
         pytest.importorskip("matplotlib")
+    if "--dask" in args:
+        pytest.importorskip("dask.distributed")
+    (d / "tmp").mkdir(exist_ok=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(d / "tmp"))
+    if isinstance(stdin, str) and stdin:     # a file of the directory on standard input
+        stdin = (d / stdin).read_bytes()
     before = snapshot(d)
     r = run(runner, [a.format(d=d) for a in args], ok=False, input=stdin)
     assert_one_line_error(r, needle)
+    assert r.exit_code == (2 if name in USAGE else 1), (r.exit_code, r.output)
     assert sum(line.startswith("Error:") for line in r.output.splitlines()) == 1, r.output
     assert snapshot(d) == before, "a file was changed, removed or left behind"
 
