@@ -224,6 +224,7 @@ class Model:
         self._pad = (0,) * max(self._N - 1, 1)
         self._cache: dict = {}
         self._blanks = None
+        self._stepper = lm.context_stepper() if self._backoff else None
         self._bos_in_vocab = BOS_ID < self._V
 
     @property
@@ -277,19 +278,19 @@ class Model:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        N = self._N
-        if self._backoff:
-            lp, length, keep = self._lm.context_step(context + self._pad[len(context):],
-                                                     len(context), wid, 0.0)
+        N, L = self._N, len(context)
+        if self._stepper is not None:
+            lp, length, keep = self._stepper(context + self._pad[L:], L, wid, 0.0)
             if length == 0:
                 raise ValueError("a state or word outside this model's vocabulary")
-            if self._has_blanks():
-                length, keep = self._with_blanks(context, wid, length, keep)
+            if self._blanks is None or self._blanks[0]:
+                if self._has_blanks():
+                    length, keep = self._with_blanks(context, wid, length, keep)
         else:
             lp = float(self._lm.next_logprobs(context[-(N - 1):] if N > 1 else ())[wid])
-            length, keep = min(len(context) + 1, N), min(len(context) + 1, N - 1)
-        out = (context + (wid,))[len(context) + 1 - keep:] if keep else ()
-        hit = (float(lp) * LOG10E, int(length), out)
+            length, keep = min(L + 1, N), min(L + 1, N - 1)
+        out = (context + (wid,))[L + 1 - keep:] if keep else ()
+        hit = (lp * LOG10E, length, out)
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
         self._cache[key] = hit

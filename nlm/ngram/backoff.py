@@ -23,7 +23,7 @@ from ..model import register
 from ..vocab import Vocabulary
 from .base import NgramModel
 from .backoff_kernels import (_build_hash, _context_step, _next_logprobs, _ngram_logprobs,
-                              _score_corpus, _sentence_full_scores, _suffix_closed)
+                              _score_corpus, _sentence_full_scores, _suffix_closed, compiled_for)
 from .binary_kernels import _score_probing, _sentence_probing
 from .counts import NgramCounts
 
@@ -246,8 +246,26 @@ class BackoffModel(NgramModel):
         n-gram ending at ``word`` that can be continued, KenLM's minimal state).
         ``bos_logprob`` is the unigram ln P(<s>) to answer (nlm stores probability 0).
         Ids outside the vocabulary give (nan, 0, 0)."""
-        return _context_step(hist, length, word, bos_logprob, self.vocab_size, self.order,
-                             self._tab())
+        if len(hist) != max(self.order - 1, 1) or not 0 <= length <= len(hist):
+            raise InputError(f"a context is a tuple of {max(self.order - 1, 1)} ids and a "
+                             "length up to that")
+        return self.context_stepper()(tuple(int(h) for h in hist), int(length), int(word),
+                                      float(bos_logprob))
+
+    def context_stepper(self):
+        """:meth:`context_step` as a function ``step(hist, length, word, bos_logprob)``
+        that checks nothing (for per-word APIs: about 1 us a call): ``hist`` must be a
+        tuple of exactly ``max(order - 1, 1)`` Python ints, ``length`` and ``word`` ints,
+        ``bos_logprob`` a float."""
+        step = self.__dict__.get("_stepper")
+        if step is None:   # compiled for this model's argument types, once
+            V, N, tab = int(self.vocab_size), int(self.order), self._tab()
+            kernel = compiled_for(_context_step, (0,) * max(N - 1, 1), 0, 0, 0.0, V, N, tab)
+
+            def step(hist, length, word, bos_logprob):
+                return kernel(hist, length, word, bos_logprob, V, N, tab)
+            self._stepper = step
+        return step
 
     def blank_ngrams(self) -> set:
         """The word tuples (orders 2..N-1) that are not stored but end a stored longer

@@ -31,6 +31,20 @@ from numba import njit
 BOS_ROW = 1  # the unigram row of <s> (its word id)
 
 
+def compiled_for(kernel, *args):
+    """The compiled body of ``kernel`` for the types of ``args`` (compiling it by one call
+    with them): calling it skips the dispatcher's type resolution (about 1 us a call),
+    which matters for per-word APIs such as nlm.kenlm's. The caller must always pass
+    arguments of these same types."""
+    kernel(*args)
+    from numba import typeof
+    want = tuple(typeof(a) for a in args)
+    for sig, cres in kernel.overloads.items():
+        if tuple(sig) == want:
+            return cres.entry_point
+    return kernel
+
+
 @njit(cache=True, inline="always")
 def _child(tab, k, r, w, V):
     """Local row in table k of the k-gram (row r of table k-1, word w), or -1."""
