@@ -27,7 +27,7 @@ from .api import MODELS, train as train_model
 from .corpus import Corpus, read_corpus, tokenize_text
 from .errors import ModelOutputError, NlmError, OptionError
 from .evaluate import LN10, evaluate as evaluate_model, summarize
-from .files import check_distinct, check_writable
+from .files import check_distinct, check_writable, outputs_together
 from .modelfile import load, save
 from .sample import generate as generate_samples
 from .vocab import TOKENIZERS
@@ -822,13 +822,14 @@ def mix(model_files, valid_file, weights, tol, output, write_arpa_file):
         mixed = combine_logprobs(L, mixture.weights)
         valid_ppl = [_ppl(row) for row in L] + [_ppl(mixed)]
     merged = None
-    if write_arpa_file is not None:
-        from .ngram.arpa import write_arpa
-        from .ngram.merge import merge_backoff
-        merged = merge_backoff(mixture.components, mixture.weights)
-        write_arpa(merged, write_arpa_file)
-    if output is not None:
-        save(mixture, output)
+    with outputs_together(output, write_arpa_file):     # both files or neither
+        if write_arpa_file is not None:
+            from .ngram.arpa import write_arpa
+            from .ngram.merge import merge_backoff
+            merged = merge_backoff(mixture.components, mixture.weights)
+            write_arpa(merged, write_arpa_file)
+        if output is not None:
+            save(mixture, output)
     names = list(model_files) + ["mixture"]
     width = max(len(n) for n in names)
     echo(f"{'model'.ljust(width)}  {'weight':>8}" + ("  valid ppl" if valid_ppl else ""))

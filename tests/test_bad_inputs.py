@@ -552,3 +552,131 @@ def test_the_fixture_files_are_what_they_claim(d):
     shutil.copy(d / "m.npz", d / "adir" / "copy.npz")
     assert load(d / "adir" / "copy.npz").order == 2
     (d / "adir" / "copy.npz").unlink()
+
+
+# -- in a real process: standard output full or closed, standard input closed, a full disk --
+def nlm_process(args, cwd, stdout=None, close=(), env=None, timeout=120, stdin=None):
+    """``python -m nlm.cli ARGS`` in a subprocess; ``close``: file descriptors closed in the
+    child before it starts (1: ``>&-``, 0: ``<&-``)."""
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+
+    def prepare():
+        for fd in close:
+            os.close(fd)
+    return subprocess.run([sys.executable, "-m", "nlm.cli", *map(str, args)], cwd=cwd,
+                          stdout=stdout if stdout is not None else subprocess.PIPE,
+                          stderr=subprocess.PIPE, stdin=stdin, preexec_fn=prepare,
+                          env=full_env, timeout=timeout)
+
+
+def assert_process_error(p, needle, status=1):
+    err = p.stderr.decode()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert p.returncode == status, (p.returncode, err)
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0], err
+
+
+STDOUT_CASES = {
+    "vocab > /dev/full": (["vocab", "m.npz"], "full", "standard output: cannot write"),
+    "score > /dev/full": (["score", "m.npz", "the cat"], "full", "standard output: cannot write"),
+    "generate > /dev/full": (["generate", "m.npz", "-n", "3"], "full",
+                             "standard output: cannot write"),
+    "evaluate --per-sentence > /dev/full": (["evaluate", "m.npz", "valid.txt", "--per-sentence"],
+                                            "full", "standard output: cannot write"),
+    "info > /dev/full": (["info", "m.npz"], "full", "standard output: cannot write"),
+    "compare > /dev/full": (["compare", "valid.txt", "m.npz"], "full",
+                            "standard output: cannot write"),
+    "vocab >&-": (["vocab", "m.npz"], "closed", "standard output is closed"),
+    "score >&-": (["score", "m.npz", "the cat"], "closed", "standard output is closed"),
+    "info >&-": (["info", "m.npz"], "closed", "standard output is closed"),
+    "evaluate >&-": (["evaluate", "m.npz", "valid.txt"], "closed", "standard output is closed"),
+    "score <&-": (["score", "m.npz"], "stdin closed", "standard input is closed"),
+    "train - <&-": (["train", "-", "-o", "o.npz"], "stdin closed", "standard input is closed"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STDOUT_CASES))
+def test_standard_streams(d, name):
+    args, how, needle = STDOUT_CASES[name]
+    before = snapshot(d)
+    if how == "full":
+        with open("/dev/full", "w") as full:
+            p = nlm_process(args, d, stdout=full)
+    else:
+        p = nlm_process(args, d, close=(1,) if how == "closed" else (0,))
+    assert_process_error(p, needle)
+    assert snapshot(d) == before
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A directory on a file system with no space left: a 100 KiB tmpfs, filled (needs
+    root; skipped elsewhere: tests/test_data_safety.py simulates the failed write)."""
+    import os
+    import subprocess
+    full = tmp_path / "full"
+    full.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs",
+                                            str(full)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with open(full / "filler", "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 1024)
+            except OSError:
+                pass
+        yield full
+    finally:
+        subprocess.run(["umount", "-l", str(full)], capture_output=True)
+
+
+#: (arguments, with {f} the full directory; the files of the work directory that exist
+#: before and must be left as they were)
+FULL_CASES = {
+    "train --arpa on a full disk keeps -o": (["train", "train.txt", "--model", "kn", "--order",
+                                              "2", "-q", "--arpa", "{f}/x.arpa", "-o", "m.npz"]),
+    "train -o on a full disk keeps --arpa": (["train", "train.txt", "--model", "kn", "--order",
+                                              "2", "-q", "--arpa", "m.arpa", "-o", "{f}/m.npz"]),
+    "out of core --arpa on a full disk keeps -o": (
+        ["train", "train.txt", "--model", "kn", "--order", "2", "-q", "--memory", "1M",
+         "--temp-dir", "spill", "--arpa", "{f}/x.arpa", "-o", "m.npz"]),
+    "out of core -o on a full disk keeps --arpa": (
+        ["train", "train.txt", "--model", "kn", "--order", "2", "-q", "--memory", "1M",
+         "--temp-dir", "spill", "--arpa", "m.arpa", "-o", "{f}/m.npz"]),
+    "neural -o on a full disk": (["train", "train.txt", *RNN, "-o", "{f}/r.npz"]),
+    "neural --checkpoint on a full disk": (["train", "train.txt", *RNN, "--checkpoint",
+                                            "{f}/c.npz", "-o", "m.npz"]),
+    "mix -o on a full disk keeps --write-arpa": (["mix", "--weights", "0.5,0.5", "m.npz",
+                                                  "m.npz", "--write-arpa", "m.arpa", "-o",
+                                                  "{f}/x.npz"]),
+    "mix --write-arpa on a full disk keeps -o": (["mix", "--weights", "0.5,0.5", "m.npz",
+                                                  "m.npz", "--write-arpa", "{f}/x.arpa", "-o",
+                                                  "o.npz"]),
+    "export-arpa on a full disk": (["export-arpa", "m.npz", "{f}/x.arpa.gz"]),
+    "build-binary on a full disk": (["build-binary", "m.npz", "{f}/x.nlmbin"]),
+    "compare -o on a full disk": (["compare", "valid.txt", "m.npz", "-o", "{f}/t.md"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FULL_CASES))
+def test_full_disk_leaves_every_output_as_it_was(d, tmp_path, full_disk, name):
+    """One line, exit 1, no 'Exception ignored' from a half-written zip archive, and every
+    output of the command as it was: the one on the full disk and the other one too."""
+    import shutil
+    work = tmp_path / "work"
+    work.mkdir()
+    for name_ in ("train.txt", "valid.txt", "m.npz", "m.arpa"):
+        shutil.copy(d / name_, work / name_)
+    (work / "o.npz").write_bytes(b"a previous mixture")
+    (work / "spill").mkdir()
+    before, full_before = snapshot(work), snapshot(full_disk)
+    p = nlm_process([a.format(f=full_disk) for a in FULL_CASES[name]], work)
+    assert_process_error(p, "No space left on device")
+    assert snapshot(work) == before, "an output was replaced or a temporary file left"
+    assert snapshot(full_disk) == full_before
