@@ -1,8 +1,8 @@
 """nlm: classic language models with one interface.
 
-Count-based n-gram models, a Bengio-style MLP and an Elman RNN, all behind
-:class:`nlm.model.LanguageModel`, so one evaluator, one sampler and one
-mixture serve them all.
+Count-based n-gram models, a Bengio-style MLP and recurrent networks (LSTM,
+GRU, Elman), all behind :class:`nlm.model.LanguageModel`, so one evaluator,
+one sampler and one mixture serve them all.
 """
 import sys as _sys
 
