@@ -319,21 +319,79 @@ def check_distinct(inputs: dict, outputs: dict) -> None:
                                "use two different files")
 
 
+class NpzWriter:
+    """The one writer of nlm's npz containers (model files, checkpoints): an uncompressed
+    ``.npz`` (stored members ``NAME.npy``, as np.savez writes them, no pickle) written to
+    an open binary file one array at a time; an array may be written in pieces
+    (:meth:`begin`, :meth:`write`, :meth:`end`) so that it is never whole in memory.
+    Used as a context manager: closed on success, abandoned on failure (closing a
+    half-written archive would write again, and complain from ``ZipFile.__del__``)."""
+
+    def __init__(self, fileobj):
+        self.zip = zipfile.ZipFile(fileobj, "w", zipfile.ZIP_STORED, allowZip64=True)
+        self._member = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None:
+            self.zip.close()
+        else:
+            self.zip.fp = None
+        return False
+
+    def whole(self, name: str, array) -> None:
+        with self.zip.open(name + ".npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+    def begin(self, name: str, dtype, n: int) -> None:
+        """Start the 1-D array ``name`` of ``n`` entries of ``dtype``."""
+        self._member = self.zip.open(name + ".npy", "w", force_zip64=True)
+        np.lib.format.write_array_header_1_0(self._member, {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+            "shape": (int(n),)})
+        self._dtype, self._left = np.dtype(dtype), int(n)
+
+    def write(self, part: np.ndarray) -> None:
+        part = np.ascontiguousarray(part, dtype=self._dtype)
+        self._left -= len(part)
+        self._member.write(memoryview(part).cast("B"))
+
+    def end(self) -> None:
+        if self._left != 0:
+            raise RuntimeError(f"array written with {self._left} entries missing")
+        self._member.close()
+        self._member = None
+
+    def copy_file(self, name: str, path: str, dtype, n: int, block: int = 1 << 22) -> None:
+        """The 1-D array ``name`` from the raw file ``path`` of ``n`` entries (a file
+        that does not exist holds none)."""
+        self.begin(name, dtype, n)
+        if n == 0 and not os.path.exists(path):
+            self.end()
+            return
+        with open(path, "rb") as f:
+            while True:
+                part = np.fromfile(f, dtype=dtype, count=block)
+                if len(part) == 0:
+                    break
+                self.write(part)
+        self.end()
+
+
+def header_array(header: dict) -> np.ndarray:
+    """The JSON header as the uint8 array a container stores it in."""
+    return np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+
+
 def write_npz(path, header: dict, arrays: dict[str, np.ndarray], header_name: str) -> None:
-    """Write ``arrays`` and the JSON ``header`` (as array ``header_name``) atomically, as
-    np.savez would (stored members ``NAME.npy``), without pickle."""
-    out = dict(arrays)
-    out[header_name] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-    with atomic_output(path) as f:
-        z = zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True)
-        try:
-            for name, arr in out.items():
-                with z.open(name + ".npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
-            z.close()
-        except BaseException:
-            z.fp = None     # a failed write: the archive is abandoned, not closed (which
-            raise           # would write again, and complain from ZipFile.__del__)
+    """Write ``arrays`` and the JSON ``header`` (as array ``header_name``, last)
+    atomically, with :class:`NpzWriter`."""
+    with atomic_output(path) as f, NpzWriter(f) as npz:
+        for name, arr in arrays.items():
+            npz.whole(name, arr)
+        npz.whole(header_name, header_array(header))
 
 
 def read_npz(path, header_name: str, what: str, error=NlmError
@@ -384,4 +442,5 @@ def read_npz(path, header_name: str, what: str, error=NlmError
     return header, arrays
 
 
-__all__ = ["outputs_together", "file_kind", "sniff_bytes", "KINDS", "MAGIC", "atomic_output", "remove_stale_temps", "check_writable", "check_distinct", "write_npz", "read_npz"]
+__all__ = ["outputs_together", "file_kind", "sniff_bytes", "KINDS", "MAGIC", "atomic_output", "remove_stale_temps", "check_writable", "check_distinct", "NpzWriter", "header_array",
+           "write_npz", "read_npz"]

@@ -63,17 +63,16 @@ def register_format(fmt: FileFormat) -> None:
         _BY_MAGIC[fmt.magic] = fmt
 
 
+def model_header(kind: str, config: dict, vocab: Vocabulary) -> dict:
+    """The JSON header of a model file: the one place its keys are written."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "nlm_version": __version__,
+            "kind": kind, "config": config, "vocab": vocab.to_json()}
+
+
 def save(model: LanguageModel, path) -> None:
     fmt = _BY_KIND.get(model.kind)
     config = fmt.config(model, os.fspath(path)) if fmt and fmt.config else model.config()
-    header = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "nlm_version": __version__,
-        "kind": model.kind,
-        "config": config,
-        "vocab": model.vocab.to_json(),
-    }
+    header = model_header(model.kind, config, model.vocab)
     arrays = dict(model.arrays())
     for name, arr in arrays.items():
         if name == HEADER or name.startswith("vocab."):
@@ -118,15 +117,24 @@ def read_header(path) -> tuple[dict, dict[str, np.ndarray]]:
         if other is None:
             raise
         raise ModelFileError(f"{path}: {other}") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not an nlm model file (unknown header)")
-    version = header.get("format_version")
-    if not isinstance(version, int):
-        raise ModelFileError(f"{path}: corrupt nlm header (no format version)")
-    if version > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: written by a newer nlm (format {version}; "
-                             f"this nlm {__version__} reads up to {FORMAT_VERSION}); upgrade nlm")
+    check_header(path, header)
     return header, arrays
+
+
+def check_header(path: str, header, fmt: str = FORMAT, version: int = FORMAT_VERSION,
+                 what: str = "nlm model file", header_name: str = "nlm header",
+                 format_name: str = "format") -> None:
+    """The one check of a model file's header, whatever the container (the ``.npz`` model
+    file here, the ``.nlmbin`` binary file in :mod:`nlm.ngram.binary`): the right format
+    name, and a format version this nlm reads. A one-line ModelFileError otherwise."""
+    if not isinstance(header, dict) or header.get("format") != fmt:
+        raise ModelFileError(f"{path}: not an {what} (unknown header)")
+    found = header.get("format_version")
+    if not isinstance(found, int):
+        raise ModelFileError(f"{path}: corrupt {header_name} (no format version)")
+    if found > version:
+        raise ModelFileError(f"{path}: written by a newer nlm ({format_name} {found}; "
+                             f"this nlm {__version__} reads up to {version}); upgrade nlm")
 
 
 def load(path) -> LanguageModel:
@@ -211,6 +219,6 @@ def registered_suffix(path: str) -> str:
     return ""
 
 
-__all__ = ["save", "load", "read_header", "register_format", "register_other_container",
+__all__ = ["save", "load", "read_header", "check_header", "model_header", "register_format", "register_other_container",
            "registered_suffix", "file_kind", "FileFormat", "atomic_output",
            "check_writable", "HEADER", "FORMAT", "FORMAT_VERSION"]

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import ModelFileError, NlmError
 from ..files import atomic_output
-from ..modelfile import FileFormat, register_format
+from ..modelfile import FileFormat, check_header, register_format
 from ..version import __version__
 from ..vocab import Vocabulary
 from .backoff import BackoffModel
@@ -204,14 +204,8 @@ def read_binary_header(path) -> tuple[dict, int]:
         header = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise ModelFileError(f"{path}: corrupt nlm binary header") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not an nlm binary model (unknown header)")
-    version = header.get("format_version")
-    if not isinstance(version, int):
-        raise ModelFileError(f"{path}: corrupt nlm binary header (no format version)")
-    if version > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: written by a newer nlm (binary format {version}; this "
-                             f"nlm {__version__} reads up to {FORMAT_VERSION}); upgrade nlm")
+    check_header(path, header, FORMAT, FORMAT_VERSION, what="nlm binary model",
+                 header_name="nlm binary header", format_name="binary format")
     _check_header_crc(raw.rstrip(b" "), header, path)
     start = _round_up(16 + length, PAGE)
     data = header.get("data_bytes")

@@ -28,6 +28,7 @@ import numpy as np
 
 from ...errors import OptionError
 from ...files import atomic_output
+from ...modelfile import model_header
 from ...progress import Progress, stage
 from ...vocab import BOS_ID
 from ..adjust import counts_of_counts
@@ -35,7 +36,7 @@ from ..base import check_order
 from ..methods import OUT_OF_CORE, STUPID_BACKOFF_FACTOR, discounts_from, recorded_options, smoothing
 from . import spill
 from .summary import AdjustSummary, kenlm_rank, lmplz_tally
-from .assemble import assemble, model_header, plan_buckets
+from .assemble import assemble, plan_buckets
 from .budget import Plan, partitions_needed
 from .count import PartitionTables
 from .partition import count_one, estimate_one
@@ -188,7 +189,9 @@ def _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase, m
     name = "stupid backoff" if method is None else model
     recorded = recorded_options(model, N, mle_unigrams=bool(options.get("mle_unigrams")),
                                 info=None if method is None else method.info)
-    header = model_header(vocab, N, name, method is not None, recorded)
+    header = model_header("backoff", {"order": N, "method": name,
+                                      "normalized": method is not None, "options": recorded},
+                          vocab)
     if own_runner is not None:
         own_runner.close()     # the workers' memory is free for the last stage
     with stage("writing the model" + (" and the ARPA file" if arpa else "")), \
