@@ -394,6 +394,41 @@ def write_npz(path, header: dict, arrays: dict[str, np.ndarray], header_name: st
         npz.whole(header_name, header_array(header))
 
 
+def map_npz(path: str) -> dict:
+    """The 1-D arrays of an npz container, uncompressed members as read-only memory maps
+    (the kernel pages them in and out), compressed ones read; ValueError for anything
+    unexpected. The header is not decoded: that is the caller's."""
+    import struct
+    out = {}
+    with open(path, "rb") as f, zipfile.ZipFile(f) as z:
+        for info in z.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            name = info.filename[:-4]
+            if info.compress_type != zipfile.ZIP_STORED:
+                with z.open(info) as m:
+                    out[name] = np.lib.format.read_array(m, allow_pickle=False)
+                continue
+            f.seek(info.header_offset)
+            local = f.read(30)
+            if local[:4] != b"PK\x03\x04":
+                raise ValueError("bad zip member")
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            f.seek(info.header_offset + 30 + name_len + extra_len)
+            version = np.lib.format.read_magic(f)
+            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = reader(f)
+            if dtype.hasobject or fortran or len(shape) != 1:
+                raise ValueError("unexpected array")
+            offset = f.tell()
+            if offset + int(np.prod(shape)) * dtype.itemsize > os.path.getsize(path):
+                raise ValueError("truncated")
+            out[name] = (np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+                         if shape[0] else np.zeros(0, dtype=dtype))
+    return out
+
+
 def read_npz(path, header_name: str, what: str, error=NlmError
              ) -> tuple[object, dict[str, np.ndarray]]:
     """(decoded JSON header, the other arrays) of an npz container, or ``error`` with a
@@ -443,4 +478,4 @@ def read_npz(path, header_name: str, what: str, error=NlmError
 
 
 __all__ = ["outputs_together", "file_kind", "sniff_bytes", "KINDS", "MAGIC", "atomic_output", "remove_stale_temps", "check_writable", "check_distinct", "NpzWriter", "header_array",
-           "write_npz", "read_npz"]
+           "write_npz", "read_npz", "map_npz"]

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import ModelFileError, NlmError
-from .files import KINDS, atomic_output, check_writable, file_kind, read_npz, write_npz  # noqa: F401
+from .files import KINDS, atomic_output, check_writable, file_kind, map_npz, read_npz, write_npz  # noqa: F401
 from .model import MODEL_KINDS, LanguageModel
 from .version import __version__
 from .vocab import Vocabulary
@@ -137,6 +137,19 @@ def check_header(path: str, header, fmt: str = FORMAT, version: int = FORMAT_VER
                              f"this nlm {__version__} reads up to {version}); upgrade nlm")
 
 
+def map_model_file(path) -> tuple[dict, Vocabulary, dict[str, np.ndarray]]:
+    """(header, vocabulary, arrays) of an ``.npz`` model file without reading its tables:
+    they are read-only memory maps (:func:`nlm.files.map_npz`). The header is checked as
+    :func:`read_header` checks it; ValueError or ModelFileError when anything is odd."""
+    import json
+    path = os.fspath(path)
+    arrays = map_npz(path)
+    header = json.loads(bytes(np.asarray(arrays.pop(HEADER))).decode("utf-8"))
+    check_header(path, header)
+    vocab = Vocabulary.from_json(header["vocab"], np.asarray(arrays.pop("vocab.counts")))
+    return header, vocab, arrays
+
+
 def load(path) -> LanguageModel:
     """Load any model file: ``.npz`` model files, mixtures, or ARPA text files."""
     path = os.fspath(path)
@@ -219,6 +232,6 @@ def registered_suffix(path: str) -> str:
     return ""
 
 
-__all__ = ["save", "load", "read_header", "check_header", "model_header", "register_format", "register_other_container",
+__all__ = ["save", "load", "read_header", "check_header", "model_header", "map_model_file", "register_format", "register_other_container",
            "registered_suffix", "file_kind", "FileFormat", "atomic_output",
            "check_writable", "HEADER", "FORMAT", "FORMAT_VERSION"]

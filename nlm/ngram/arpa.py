@@ -614,54 +614,18 @@ class _MappedModel:
         self._last[k] = int(keys[-1])
 
 
-def _mapped_arrays(path: str) -> dict:
-    """The arrays of an npz file, uncompressed members as read-only memory maps."""
-    import struct
-    import zipfile
-    out = {}
-    with open(path, "rb") as f, zipfile.ZipFile(f) as z:
-        for info in z.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            name = info.filename[:-4]
-            if info.compress_type != zipfile.ZIP_STORED:
-                with z.open(info) as m:
-                    out[name] = np.lib.format.read_array(m, allow_pickle=False)
-                continue
-            f.seek(info.header_offset)
-            local = f.read(30)
-            if local[:4] != b"PK\x03\x04":
-                raise ValueError("bad zip member")
-            name_len, extra_len = struct.unpack("<HH", local[26:30])
-            f.seek(info.header_offset + 30 + name_len + extra_len)
-            version = np.lib.format.read_magic(f)
-            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                      else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = reader(f)
-            if dtype.hasobject or fortran or len(shape) != 1:
-                raise ValueError("unexpected array")
-            offset = f.tell()
-            if offset + int(np.prod(shape)) * dtype.itemsize > os.path.getsize(path):
-                raise ValueError("truncated")
-            out[name] = (np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
-                         if shape[0] else np.zeros(0, dtype=dtype))
-    return out
-
-
 def export_model_file(model_path, path):
     """``nlm export-arpa``: write the model in ``model_path`` as ARPA. A backoff model file
     is read lazily (memory maps, see :class:`_MappedModel`); anything else is loaded and
     given to :func:`write_arpa` (which says why it cannot be written, if it cannot).
     Returns the model (or its mapped tables), for a summary line."""
-    import json
+    from ..modelfile import map_model_file
     model_path, path = os.fspath(model_path), os.fspath(path)
     mapped = None
     if not model_path.endswith((".arpa", ".arpa.gz")):
         try:
-            arrays = _mapped_arrays(model_path)
-            header = json.loads(bytes(np.asarray(arrays.pop("__nlm__"))).decode("utf-8"))
-            if header.get("format") == "nlm-model" and header.get("kind") == "backoff":
-                vocab = Vocabulary.from_json(header["vocab"], np.asarray(arrays["vocab.counts"]))
+            header, vocab, arrays = map_model_file(model_path)
+            if header.get("kind") == "backoff":
                 mapped = _MappedModel(vocab, header, arrays)
         except Exception:   # anything odd: the ordinary loader gives the one-line reason
             mapped = None
