@@ -276,9 +276,11 @@ class TransformerNetwork:
         dm = dx if masks[2] is None else np.multiply(dx, masks[2], out=self._get("dm", (N, C)))
         matmul(a["g"].T, dm, out=G[key("W2")])
         np.sum(dm, axis=0, out=G[key("b2")])
+        dg = self._get("dg", (N, 4 * C))
+        matmul(dm, P[key("W2")].T, out=dg)                                 # d GELU output
         du = self._get("du", (N, 4 * C))
-        matmul(dm, P[key("W2")].T, out=du)                                 # d GELU output
-        TK._gelu_backward(du, a["u"], du, G[key("b1")])                    # d GELU input
+        TK._gelu_backward(dg, a["u"], du)                                  # d GELU input
+        np.sum(du, axis=0, out=G[key("b1")])
         matmul(a["h2"].T, du, out=G[key("W1")])
         dh = self._get("dh", (N, C))
         matmul(du, P[key("W1")].T, out=dh)

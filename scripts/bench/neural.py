@@ -270,6 +270,11 @@ import neural_rnn  # noqa: E402  (scripts/bench is on sys.path when this file ru
 neural_rnn.register(CASES, FAMILIES, Case, Family)
 # -- end of the RNN family --------------------------------------------------------------------
 
+# -- the Transformer family (issue 22): neural_transformer.py ---------------------------------
+import neural_transformer  # noqa: E402
+
+neural_transformer.register(CASES, FAMILIES, Case, Family)
+
 
 # -- driver ---------------------------------------------------------------------------------
 def _have_torch() -> bool:
