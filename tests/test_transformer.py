@@ -396,3 +396,36 @@ def test_transformer_defaults_are_adamw_cosine(tiny):
     assert m.training["optimizer"] == "adamw" and m.training["lr"] == 1e-3
     assert m.training["clip_norm"] == 1.0
     assert TransformerModel.train_settings({}).lr_schedule == "cosine"
+
+
+def test_gradients_equal_torch_autograd():
+    """The same network written with torch operations: loss and every gradient equal
+    (float64) to nlm's hand-written ones (skipped without torch)."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    net, rng = random_network("full", False, 2, 2, T=6)
+    idx, targets = random_batch(rng, net.V, 3, 6)
+    loss, grads = net.loss_and_grads(idx, targets, scale=1.0)
+    P = {k: torch.tensor(v, requires_grad=True) for k, v in net.params.items()}
+    B, T, C, H, hs = 3, 6, net.C, net.H, net.hs
+    x = P["E"][torch.from_numpy(idx).long()] + P["P"][:T]
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    for l in range(net.L):
+        h = F.layer_norm(x, (C,), P[f"ln1_g.{l}"], P[f"ln1_b.{l}"], 1e-5)
+        q, k, v = (a.view(B, T, H, hs).transpose(1, 2) for a in
+                   (h @ P[f"Wqkv.{l}"] + P[f"bqkv.{l}"]).split(C, dim=-1))
+        att = torch.softmax((q @ k.transpose(-1, -2) / math.sqrt(hs)).masked_fill(
+            ~causal, -math.inf), dim=-1)
+        x = x + (att @ v).transpose(1, 2).reshape(B, T, C) @ P[f"Wo.{l}"] + P[f"bo.{l}"]
+        h = F.layer_norm(x, (C,), P[f"ln2_g.{l}"], P[f"ln2_b.{l}"], 1e-5)
+        x = x + F.gelu(h @ P[f"W1.{l}"] + P[f"b1.{l}"], approximate="tanh") @ P[f"W2.{l}"] \
+            + P[f"b2.{l}"]
+    z = F.layer_norm(x, (C,), P["lnf_g"], P["lnf_b"], 1e-5)
+    logits = (z @ P["W"].T + P["b"]).index_fill(-1, torch.tensor([BOS_ID]), -math.inf)
+    ref = F.cross_entropy(logits.reshape(-1, net.V), torch.from_numpy(targets).long().reshape(-1),
+                          reduction="sum")
+    ref.backward()
+    assert loss == pytest.approx(float(ref.detach()), rel=1e-12)
+    for k, p in P.items():
+        np.testing.assert_allclose(grads[k], p.grad.numpy(), rtol=1e-9, atol=1e-12,
+                                   err_msg=k)

@@ -126,7 +126,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", choices=["rnn", "mlp"], required=True)
+    ap.add_argument("--model", choices=["rnn", "mlp", "transformer"], required=True)
     ap.add_argument("--corpus", action="append", choices=sorted(CORPORA), default=None)
     ap.add_argument("--mode", choices=["defaults", "set"], default="defaults")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -774,6 +774,184 @@ class Report:
 
 
 # ----------------------------------------------------------------------------- main
+
+# ----------------------------------------------------------------------------- transformer
+# ``--model transformer``: nlm's decoder-only Transformer (nlm/neural/transformer.py) written
+# again with torch tensor operations and torch's autograd, trained on the same batches with
+# the same dropout masks, and the per-step losses of both engines printed side by side.
+#
+# The same: the initial weights (nlm's TransformerNetwork.init_params with the init stream
+# SeedSequence(seed).spawn(2)[0], copied into torch), the windows of each epoch (offset and
+# order from the trainer's stream SeedSequence(seed).spawn(2)[1], as TransformerTask draws
+# them), the dropout masks of step i (default_rng((epoch seed, i)), in forward's order:
+# embeddings, then per block attention weights and the two branches), GPT-2's tanh GELU,
+# layer norm eps 1e-5, <s> never predicted, the full softmax tied to E (or untied W),
+# AdamW (betas .9/.99, eps 1e-8 outside the sqrt, decay on Wqkv/Wo/W1/W2/W only), the
+# global norm clipped as nlm does (no epsilon), linear warm-up then cosine to a tenth.
+def transformer_params(args, V, counts):
+    from nlm.neural.softmax import FullSoftmax
+    from nlm.neural.transformer import TransformerNetwork
+    rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(2)[0])
+    p = TransformerNetwork.init_params(rng, V, args.dim, args.context, args.layers,
+                                       FullSoftmax(V), counts, "normal", 0.02, np.float32,
+                                       tie=not args.untied)
+    return p
+
+
+def transformer_masks(epoch_seed, step, args, B, T):
+    """nlm's draw_masks, written again."""
+    rng = np.random.default_rng((epoch_seed, step))
+    keep, att_keep, C, H = 1 - args.dropout, 1 - args.attention_dropout, args.dim, args.heads
+
+    def mask(shape, k):
+        if k >= 1.0:
+            return None
+        u = rng.random(shape, dtype=np.float32)
+        return torch.from_numpy(((u < k) * (1.0 / k)).astype(np.float32))
+    emb = mask((B * T, C), keep)
+    blocks = [(mask((B * H, T, T), att_keep), mask((B * T, C), keep), mask((B * T, C), keep))
+              for _ in range(args.layers)]
+    return emb, blocks
+
+
+def transformer_forward(P, idx, masks, args, dtype):
+    """Mean cross-entropy of the windows idx (B, T) against targets, by torch autograd."""
+    B, T = idx.shape
+    C, H = args.dim, args.heads
+    hs = C // H
+
+    def m(a):
+        return None if a is None else a.to(dtype)
+    x = P["E"][idx] + P["P"][:T]                                         # (B, T, C)
+    if masks is not None and masks[0] is not None:
+        x = x * m(masks[0]).view(B, T, C)
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    for l in range(args.layers):
+        mk = masks[1][l] if masks is not None else (None, None, None)
+        h = F.layer_norm(x, (C,), P[f"ln1_g.{l}"], P[f"ln1_b.{l}"], 1e-5)
+        q, k, v = (h @ P[f"Wqkv.{l}"] + P[f"bqkv.{l}"]).split(C, dim=-1)
+        q, k, v = (a.view(B, T, H, hs).transpose(1, 2) for a in (q, k, v))  # (B, H, T, hs)
+        att = (q @ k.transpose(-1, -2)) / math.sqrt(hs)
+        att = torch.softmax(att.masked_fill(~causal, float("-inf")), dim=-1)
+        if mk[0] is not None:
+            att = att * m(mk[0]).view(B, H, T, T)
+        y = (att @ v).transpose(1, 2).reshape(B, T, C)
+        a = y @ P[f"Wo.{l}"] + P[f"bo.{l}"]
+        x = x + (a if mk[1] is None else a * m(mk[1]).view(B, T, C))
+        h = F.layer_norm(x, (C,), P[f"ln2_g.{l}"], P[f"ln2_b.{l}"], 1e-5)
+        f = F.gelu(h @ P[f"W1.{l}"] + P[f"b1.{l}"], approximate="tanh") @ P[f"W2.{l}"] \
+            + P[f"b2.{l}"]
+        x = x + (f if mk[2] is None else f * m(mk[2]).view(B, T, C))
+    z = F.layer_norm(x, (C,), P["lnf_g"], P["lnf_b"], 1e-5)
+    logits = z @ P.get("W", P["E"]).T + P["b"]
+    return logits.index_fill(-1, torch.tensor([BOS_ID]), float("-inf"))
+
+
+def transformer_lr(args, t, total):
+    warm = min(1.0, (t + 1) / args.warmup) if args.warmup else 1.0
+    u = min(1.0, max(0, t - args.warmup) / max(1, total - args.warmup))
+    return warm * args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * u)))
+
+
+def transformer_torch_losses(args, ids, offsets, counts, dtype):
+    V = len(counts)
+    P = {k: torch.tensor(v, dtype=dtype, requires_grad=True)
+         for k, v in transformer_params(args, V, counts).items()}
+    decay = [P[k] for k in P if k.split(".")[0] in ("Wqkv", "Wo", "W1", "W2", "W")]
+    rest = [P[k] for k in P if k.split(".")[0] not in ("Wqkv", "Wo", "W1", "W2", "W")]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": rest, "weight_decay": 0.0}], lr=args.lr,
+                            betas=(0.9, 0.99), eps=1e-8)
+    inputs = torch.from_numpy(previous_tokens(ids, offsets)[0].astype(np.int64))
+    targets = torch.from_numpy(ids.astype(np.int64))
+    rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(2)[1])
+    N, T, B = len(ids), min(args.context, len(ids)), args.batch_size
+    losses, t, total = [], 0, None
+    for epoch in range(args.epochs):
+        offset = int(rng.integers(0, N - T + 1)) % T
+        n = (N - offset) // T
+        starts = offset + T * rng.permutation(n).astype(np.int64)
+        epoch_seed = int(rng.integers(2**63))
+        steps = -(-n // B)
+        total = args.epochs * steps if total is None else total
+        for i in range(steps):
+            s = starts[i * B:(i + 1) * B]
+            pos = torch.from_numpy(s[:, None] + np.arange(T))
+            masks = (transformer_masks(epoch_seed, i, args, len(s), T)
+                     if args.dropout or args.attention_dropout else None)
+            logits = transformer_forward(P, inputs[pos], masks, args, dtype)
+            loss = F.cross_entropy(logits.reshape(-1, V), targets[pos].reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            clip_(list(P.values()), args.clip_norm)
+            for group in opt.param_groups:
+                group["lr"] = transformer_lr(args, t, total)
+            opt.step()
+            losses.append(float(loss.detach()))
+            t += 1
+            if len(losses) >= args.trace:
+                return losses
+    return losses
+
+
+def transformer_nlm_losses(args, vocab, corpus):
+    from nlm.neural.transformer import TransformerModel
+    losses = []
+    last = [0.0, 0]
+
+    def record(trainer, event):
+        if event == "step":
+            st = trainer.state
+            if st.step == 1:
+                last[:] = [0.0, 0]
+            losses.append((st.epoch_loss - last[0]) / (st.epoch_tokens - last[1]))
+            last[:] = [st.epoch_loss, st.epoch_tokens]
+            if len(losses) >= args.trace:
+                trainer._stop_requested = True
+    try:
+        TransformerModel.fit(corpus, vocab, layers=args.layers, heads=args.heads,
+                             dim=args.dim, context=args.context, batch_size=args.batch_size,
+                             tie=not args.untied, softmax="full", dropout=args.dropout,
+                             attention_dropout=args.attention_dropout, unk_dropout=0.0,
+                             optimizer="adamw", lr=args.lr, weight_decay=args.weight_decay,
+                             clip_norm=args.clip_norm, warmup=args.warmup,
+                             lr_schedule="cosine", epochs=args.epochs, seed=args.seed,
+                             callbacks=[record])
+    except Exception as e:   # the trace stops training with an interruption
+        if type(e).__name__ != "TrainingInterrupted":
+            raise
+    return losses[:args.trace]
+
+
+def transformer_trace(args):
+    from nlm.corpus import read_training_corpus
+    paths = _split_paths(args.corpus)
+    vocab, corpus = read_training_corpus(paths["train"], args.tokenizer, args.lower)
+    if args.max_tokens:
+        k = int(np.searchsorted(corpus.offsets, args.max_tokens, side="right")) - 1
+        corpus = type(corpus)(corpus.ids[:corpus.offsets[k]], corpus.offsets[:k + 1],
+                              corpus.oov[:corpus.offsets[k]])
+    ids, offsets = corpus.ids, corpus.offsets
+    log(f"V={len(vocab)} train {len(ids)} tokens; tracing {args.trace} steps")
+    t0 = time.perf_counter()
+    theirs = transformer_torch_losses(args, ids, offsets, vocab.counts, torch.float32)
+    t1 = time.perf_counter()
+    ours = transformer_nlm_losses(args, vocab, corpus)
+    t2 = time.perf_counter()
+    n = min(len(theirs), len(ours))
+    diff = [abs(a - b) for a, b in zip(theirs[:n], ours[:n])]
+    print("| step | torch loss | nlm loss | difference |")
+    print("|---:|---:|---:|---:|")
+    for i in range(n):
+        if i < 5 or i == n - 1 or (i + 1) % max(1, n // 10) == 0:
+            print(f"| {i + 1} | {theirs[i]:.7f} | {ours[i]:.7f} | {diff[i]:.2e} |")
+    print(f"max |difference| over {n} steps: {max(diff):.2e} (torch {t1 - t0:.0f} s, "
+          f"nlm {t2 - t1:.0f} s; float32 both)")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"torch": theirs, "nlm": ours}, f)
+
+
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -785,7 +963,16 @@ def parse(argv=None):
     ap.add_argument("--max-size", type=int, default=None)
     ap.add_argument("--cache", default=None, help="npz cache of the read ids (e.g. under /tmp)")
     ap.add_argument("--engine", default="torch", choices=("torch", "nlm"))
-    ap.add_argument("--model", default="rnn", choices=("rnn", "mlp"))
+    ap.add_argument("--model", default="rnn", choices=("rnn", "mlp", "transformer"))
+    ap.add_argument("--layers", type=int, default=2, help="transformer: blocks")
+    ap.add_argument("--heads", type=int, default=4, help="transformer: attention heads")
+    ap.add_argument("--dim", type=int, default=64, help="transformer: width")
+    ap.add_argument("--context", type=int, default=32, help="transformer: window")
+    ap.add_argument("--attention-dropout", type=float, default=0.1, help="transformer")
+    ap.add_argument("--warmup", type=int, default=10, help="transformer: warm-up updates")
+    ap.add_argument("--untied", action="store_true", help="transformer: untied output")
+    ap.add_argument("--max-tokens", type=int, default=None,
+                    help="transformer: train on the first sentences up to this many tokens")
     ap.add_argument("--emb", type=int)
     ap.add_argument("--hidden", type=int)
     ap.add_argument("--order", type=int, help="mlp: context words + 1")
@@ -795,7 +982,7 @@ def parse(argv=None):
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--reset-sentences", action="store_true")
     ap.add_argument("--dropout", type=float)
-    ap.add_argument("--optimizer", choices=("adam", "adagrad", "sgd"))
+    ap.add_argument("--optimizer", choices=("adam", "adagrad", "sgd", "adamw"))
     ap.add_argument("--lr", type=float)
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--clip-norm", type=float)
@@ -817,6 +1004,13 @@ def parse(argv=None):
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args(argv)
+    if args.model == "transformer":
+        for k, v in dict(batch_size=8, dropout=0.1, lr=1e-3, clip_norm=1.0, epochs=1,
+                         optimizer="adamw").items():
+            if getattr(args, k, None) is None:
+                setattr(args, k, v)
+        args.trace = args.trace or 50
+        return args
     d = NLM_DEFAULTS[args.model]
     for k, v in d.items():
         if getattr(args, k, None) is None:
@@ -832,6 +1026,9 @@ def parse(argv=None):
 
 def main(argv=None):
     args = parse(argv)
+    if args.model == "transformer":
+        transformer_trace(args)
+        return
     data = load_data(args)
     log(f"V={data.V} train {len(data.train[0])} tokens, valid "
         f"{len(data.valid[0]) if data.valid else 0}, test {len(data.test[0]) if data.test else 0}")
