@@ -185,3 +185,28 @@ def test_the_slug_rule():
     assert slug("nlm build-binary") == "nlm-build-binary"
     assert slug("The first one-hour runs (Elman and MLP, before the current defaults)") == \
         "the-first-one-hour-runs-elman-and-mlp-before-the-current-defaults"
+
+
+def _named_files(text: str):
+    """File names the page gives in backticks: paths (`nlm/ngram/arpa.py`,
+    `tests/test_rnn.py`) and bare module files (`counts.py`)."""
+    for name in re.findall(r"`([\w./-]+\.(?:py|md|toml))`", text):
+        yield name
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.name not in ("cli.md",
+                                                                     "CHANGELOG.md")], ids=_rel)
+def test_named_files_exist(page):
+    """A file the docs name exists: a path from the repository root, or a bare module name
+    somewhere in the package, the scripts or the tests (modules move; the docs follow)."""
+    everywhere = {p.name for d in ("nlm", "scripts", "tests") for p in (ROOT / d).rglob("*")}
+    everywhere |= {"REFERENCE.md", "STYLE.md"}          # in ../shared, outside the repository
+    missing = []
+    for name in _named_files(page.read_text(encoding="utf-8")):
+        if "/" in name:
+            if not (ROOT / name).exists() and not (page.parent / name).exists() \
+                    and not name.startswith("../"):
+                missing.append(name)
+        elif name not in everywhere and not (ROOT / name).exists():
+            missing.append(name)
+    assert not missing, f"{_rel(page)} names files that do not exist: {sorted(set(missing))}"
