@@ -72,6 +72,13 @@ def anchors(path: Path) -> set[str]:
     return out
 
 
+def test_the_readme_stays_short():
+    """The README is the front page (what nlm is, set-up, quick starts, commands, API);
+    the details and every measured table belong in docs/."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
+    assert lines <= 300, f"README.md has {lines} lines; move details to a page of docs/"
+
+
 def test_the_pages_exist():
     for page in PAGES:
         assert page.exists(), f"{_rel(page)} is missing"
