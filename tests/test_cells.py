@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from conformance import LanguageModelConformance, random_corpus
 
+from nlm.errors import OptionError
 from nlm.modelfile import load
 from nlm.neural.gradcheck import gradient_check
-from nlm.neural.rnn import RNNModel, RNNNetwork
+from nlm.neural.rnn import AWDSettings, ChunkRegularization, RNNModel, RNNNetwork, RNNTask
 from nlm.neural.softmax import make_output_layer
 from nlm.vocab import BOS_ID, EOS_ID
 
@@ -89,6 +90,51 @@ def test_gradient_check_through_time(cell, layers, softmax):
         assert r.checked == params[key].size
         assert r.max_rel_error < 1e-6, (key, r)
     assert np.abs(net.dh0).max() > 1e-3     # the carried state's gradient is real
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "elman"])
+def test_gradient_check_with_awd_regularization(cell, layers):
+    """AWD-LSTM's regularizers inside the network: DropConnect on every layer's Wh,
+    variational dropout masks (one per stream, the same at every step), AR and TAR. The
+    gradient of loss + penalty, checked against central differences in float64."""
+    net, rng = random_network(cell, layers, "class")
+    T, B = 6, 3
+    inputs, targets, resets, state = random_chunk(net, rng, T, B)
+    masks = tuple(np.tile(m[:B], (T, 1)) for m in random_masks(net, rng, 1, B, keep=0.6))
+    keys = ["Wh"] + (["Wh2"] if layers == 2 else [])
+    wm = {k: (rng.random(net.params[k].shape) < 0.7) / 0.7 for k in keys}
+    reg = ChunkRegularization(wm, ar=2.0, tar=1.5)
+    params = {**net.params, "state": state}
+
+    def loss_and_grads():
+        loss, grads, _ = net.loss_and_grads(inputs, targets, state, resets, scale=1.0,
+                                            masks=masks, reg=reg)
+        return loss + net.penalty, {**grads, "state": net.dh0}
+    for key, r in gradient_check(loss_and_grads, params, h=1e-3, floor=FLOOR).items():
+        assert r.max_rel_error < 1e-6, (key, r)
+    # the penalties are real, and a dropped recurrent weight gets no gradient
+    loss, grads, _ = net.loss_and_grads(inputs, targets, state, resets, scale=1.0,
+                                        masks=masks, reg=reg)
+    assert net.penalty > 0.01
+    for k, m in wm.items():
+        assert (m == 0).any() and not grads[k][m == 0].any() and grads[k][m > 0].all()
+    plain, _, _ = net.loss_and_grads(inputs, targets, state, resets, scale=1.0, masks=masks,
+                                     reg=ChunkRegularization(wm))
+    assert net.penalty == 0.0 and plain == loss
+
+
+def test_tar_skips_pairs_across_resets():
+    H = np.arange(24, dtype=np.float64).reshape(4, 2, 3)
+    resets = np.zeros((4, 2), dtype=bool)
+    resets[2, 1] = True
+    dH = np.zeros_like(H)
+    value = ChunkRegularization(tar=1.0).temporal_penalty(H, dH, resets)
+    # consecutive steps differ by 6 in every unit; 5 of the 6 pairs count, mean over 6 x 3
+    assert value == pytest.approx(5 * 3 * 36 / 18)
+    # equal differences cancel inside a run of steps; at the reset they do not
+    assert not dH[1:3, 0].any() and dH[1:3, 1].all()
+    np.testing.assert_allclose(dH[1, 1], 2 * 6 / 18)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -325,3 +371,86 @@ class TestMixtureOfNgramLSTMAndGRU(LanguageModelConformance):
             save(m, d / name)
             paths.append(d / name)
         return MixtureModel.from_files(paths, [0.3, 0.4, 0.3])
+
+
+# -- AWD-LSTM regularization in training ----------------------------------------------------
+AWD = dict(variational=True, emb_dropout=0.2, weight_drop=0.3, ar=1.0, tar=1.0)
+
+
+class TestTwoLayerLSTMWithAWDRegularization(LanguageModelConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def model(cls, tiny):
+        vocab, corpus = tiny
+        return tiny_gated(corpus, vocab, cell="lstm", layers=2, dropout=0.3, **AWD)
+
+
+def awd_task(tiny, **kw):
+    vocab, corpus = tiny
+    net, rng = random_network("lstm", 2, V=len(vocab), dtype=np.float32)
+    awd = AWDSettings(**{**AWD, **kw})
+    task = RNNTask(net, corpus, None, 3, 5, False, {}, 0.4, None, awd)
+    task.start_epoch(np.random.default_rng(1))
+    return task, net
+
+
+def test_variational_masks_are_locked_across_steps(tiny):
+    task, net = awd_task(tiny, emb_dropout=0.0)
+    T, B = 5, 3
+    masks = task._masks(0, T, task.inputs[:T])
+    assert len(masks) == 3
+    for m in masks:
+        steps = m.reshape(T, B, -1)
+        assert (steps == steps[0]).all() and (m == 0).any() and (m > 0).any()
+    # without variational, masks differ from step to step
+    task2, _ = awd_task(tiny, variational=False, emb_dropout=0.0)
+    m = task2._masks(0, T, task2.inputs[:T])[0].reshape(T, B, -1)
+    assert not (m == m[0]).all()
+
+
+def test_embedding_dropout_drops_whole_words(tiny):
+    task, net = awd_task(tiny, variational=False, emb_dropout=0.5)
+    task.keep = 1.0                       # embedding dropout alone
+    T = 5
+    inputs = task.inputs[:T]
+    x = task._masks(2, T, inputs)[0]
+    assert set(np.unique(x)) == {0.0, 2.0}
+    rows = x[:, 0]
+    assert (x == rows[:, None]).all()      # a whole embedding row at once
+    flat = inputs.reshape(-1)
+    for w in np.unique(flat):              # a word is dropped at every position or none
+        assert len(set(rows[flat == w])) == 1
+    assert task._masks(2, T, inputs)[0].tolist() == x.tolist()   # from the seed and step
+
+
+def test_dropconnect_masks_every_recurrent_weight(tiny):
+    task, net = awd_task(tiny)
+    reg = task._regularization(0)
+    assert set(reg.weight_masks) == {"Wh", "Wh2"}
+    for k, m in reg.weight_masks.items():
+        assert m.shape == net.params[k].shape
+        assert 0.5 < (m > 0).mean() < 0.9
+    assert reg.ar == 1.0 and reg.tar == 1.0
+    assert awd_task(tiny, weight_drop=0.0, ar=0.0, tar=0.0)[0]._regularization(0) is None
+
+
+def test_awd_training_is_seeded_and_recorded(tiny):
+    vocab, corpus = tiny
+    a = tiny_gated(corpus, vocab, cell="lstm", epochs=3, dropout=0.3, **AWD)
+    b = tiny_gated(corpus, vocab, cell="lstm", epochs=3, dropout=0.3, **AWD)
+    plain = tiny_gated(corpus, vocab, cell="lstm", epochs=3, dropout=0.3)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert not np.array_equal(a.params["Wh"], plain.params["Wh"])
+    assert {k: a.training[k] for k in AWD} == AWD
+    hist = a.training["history"]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(weight_drop=1.0), "weight-drop must be in"), (dict(emb_dropout=-0.1), "emb-dropout"),
+    (dict(ar=-1.0), "ar must be"), (dict(tar=float("nan")), "tar must be")])
+def test_bad_awd_options(tiny, bad, message):
+    vocab, corpus = tiny
+    with pytest.raises(OptionError, match=message):
+        tiny_gated(corpus, vocab, cell="lstm", epochs=1, **bad)

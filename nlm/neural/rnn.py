@@ -30,6 +30,7 @@ scored in float64, so the fast path equals the state machine to rounding.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -54,6 +55,54 @@ RNN_ACTIVATIONS = ("tanh", "sigmoid")
 SCORE_STREAMS = 64       # parallel streams when scoring
 SCORE_CHUNK = 32         # steps per forward call when scoring
 
+
+
+class ChunkRegularization:
+    """AWD-LSTM's regularizers of one training chunk (Merity et al. 2017) that act inside
+    the network (dropout masks, variational or not, are applied by the caller):
+
+    - DropConnect on the recurrent weights (``weight_masks``: key -> mask of the weight's
+      shape, entries 0 or 1/keep): the chunk runs with Wh * mask, and Wh's gradient is
+      mask * the gradient at the masked weight;
+    - activation regularization: ``ar`` x the mean square of the (dropped-out) states fed
+      to the output layer;
+    - temporal activation regularization: ``tar`` x the mean square of h_t - h_{t-1} of the
+      top layer over the chunk's consecutive steps (pairs across a sentence reset left out,
+      the mean still over all T - 1 pairs of every stream).
+    """
+
+    def __init__(self, weight_masks: dict | None = None, ar: float = 0.0, tar: float = 0.0):
+        self.weight_masks = dict(weight_masks or {})
+        self.ar, self.tar = float(ar), float(tar)
+
+    def dropped_weights(self, params: dict) -> dict:
+        if not self.weight_masks:
+            return params
+        return {**params, **{k: params[k] * m for k, m in self.weight_masks.items()}}
+
+    def mask_gradients(self, grads: dict) -> None:
+        for k, m in self.weight_masks.items():
+            grads[k] *= m
+
+    def activation_penalty(self, Z: np.ndarray, dZ: np.ndarray) -> float:
+        """AR's value; adds its gradient to dZ (both (N, n), before the output mask)."""
+        if self.ar == 0.0:
+            return 0.0
+        c = self.ar / Z.size
+        dZ += (2.0 * c) * Z
+        return float(c * np.vdot(Z, Z))
+
+    def temporal_penalty(self, H: np.ndarray, dH: np.ndarray, resets: np.ndarray) -> float:
+        """TAR's value; adds its gradient to dH (T, B, n)."""
+        T, B, n = H.shape
+        if self.tar == 0.0 or T < 2:
+            return 0.0
+        D = (H[1:] - H[:-1]) * ~resets[1:, :, None]
+        c = self.tar / ((T - 1) * B * n)
+        D2 = (2.0 * c) * D
+        dH[1:] += D2
+        dH[:-1] -= D2
+        return float(c * np.vdot(D, D))
 
 
 class RNNNetwork:
@@ -153,13 +202,15 @@ class RNNNetwork:
         """Layer ``layer``'s part of a state (..., state_size)."""
         return state[..., self._state_at[layer]:self._state_at[layer + 1]]
 
-    def forward(self, inputs: np.ndarray, state: np.ndarray, resets=None, masks=None):
+    def forward(self, inputs: np.ndarray, state: np.ndarray, resets=None, masks=None,
+                params: dict | None = None):
         """The top layer's states over a chunk, and the state after it. inputs (T, B) int32
         (the tokens read), state (B, state_size) the state before the chunk, resets
-        (T, B) bool or None, masks as for :meth:`loss_and_grads` (or None). Returns
-        (H (T, B, n), a reused buffer; the last state (B, state_size), a new array)."""
+        (T, B) bool or None, masks as for :meth:`loss_and_grads` (or None); ``params``:
+        the weights to use (default the network's). Returns (H (T, B, n), a reused
+        buffer; the last state (B, state_size), a new array)."""
         T, B = inputs.shape
-        P_ = self.params
+        P_ = self.params if params is None else params
         resets = self._resets(resets, T, B)
         X = self._buf.get("x", (T * B, self.m), self.dtype)                   # (T B, m)
         embedding_forward(P_["E"], inputs.reshape(T * B, 1), X, 0)
@@ -179,7 +230,8 @@ class RNNNetwork:
     # -- training ----------------------------------------------------------------------
     def loss_and_grads(self, inputs: np.ndarray, targets: np.ndarray, state: np.ndarray,
                        resets: np.ndarray | None = None, scale: float | None = None,
-                       masks: tuple[np.ndarray, ...] | None = None
+                       masks: tuple[np.ndarray, ...] | None = None,
+                       reg: "ChunkRegularization | None" = None
                        ) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
         """One truncated-BPTT chunk, min-char-rnn style: (summed cross-entropy in nats,
         grads, the last state (B, state_size), a new array). ``grads`` (the network's
@@ -192,14 +244,17 @@ class RNNNetwork:
         layer above the first): dropout (Zaremba et al. 2014, not on the recurrence):
         the embeddings are multiplied by x_mask, the top states fed to the output layer
         by h_mask and the states fed to layer l + 1 by mask 1 + l; carried states are
-        not masked.
+        not masked. ``reg``: DropConnect masks and the AR/TAR penalties
+        (:class:`ChunkRegularization`); the gradient is then that of ``scale`` x the
+        loss plus the penalty, whose value is left in ``self.penalty``.
         """
         T, B = inputs.shape
         n, m = self.n, self.m
         scale = 1.0 / (T * B) if scale is None else float(scale)
-        P_, G = self.params, self.grads
+        G = self.grads
+        P_ = self.params if reg is None else reg.dropped_weights(self.params)
         resets = self._resets(resets, T, B)
-        H, last = self.forward(inputs, state, resets, masks)
+        H, last = self.forward(inputs, state, resets, masks, P_)
         h_mask = masks[1] if masks is not None else None
         Z = H.reshape(T * B, n)                                             # output's input
         if h_mask is not None:
@@ -207,8 +262,11 @@ class RNNNetwork:
         dH = self._buf.get("dh", (T, B, n), self.dtype)
         loss = self.output.loss_and_grad(self.out_params, self._out_grads, Z,
                                          targets.reshape(T * B), dH.reshape(T * B, n), scale)
+        self.penalty = 0.0 if reg is None else reg.activation_penalty(Z, dH.reshape(T * B, n))
         if h_mask is not None:
             dH.reshape(T * B, n)[...] *= h_mask
+        if reg is not None:
+            self.penalty += reg.temporal_penalty(H, dH, resets)
         dstate = np.empty((B, self.state_size), dtype=self.dtype)
         for l in range(self.layers - 1, -1, -1):
             dX, ds = self.cells[l].backward(P_, G, dH, resets, self._recurrence)
@@ -224,6 +282,8 @@ class RNNNetwork:
         out_rows = output_rows(self.output)
         self._emb_grad.begin(G["E"], out_rows)
         self._emb_grad.add(G["E"], dX, flat, out_rows)
+        if reg is not None:
+            reg.mask_gradients(G)
         self.dh0 = dstate
         return loss, G, last
 
@@ -325,6 +385,36 @@ def stream_layout(ids: np.ndarray, offsets: np.ndarray, streams: int):
     return pos, inputs, targets, resets
 
 
+@dataclass(frozen=True)
+class AWDSettings:
+    """The AWD-LSTM regularizers of training (Merity et al. 2017), besides ``dropout``:
+    ``variational`` (locked) dropout masks, one per stream for a whole chunk; embedding
+    dropout (whole words of the table dropped per chunk, rate ``emb_dropout``);
+    DropConnect on the recurrent weights (``weight_drop``); AR (``ar``) and TAR
+    (``tar``), see :class:`ChunkRegularization`."""
+    variational: bool = False
+    emb_dropout: float = 0.0
+    weight_drop: float = 0.0
+    ar: float = 0.0
+    tar: float = 0.0
+
+    def check(self) -> None:
+        for name in ("emb_dropout", "weight_drop"):
+            v = getattr(self, name)
+            if not (0.0 <= v < 1.0):
+                raise OptionError(f"{name.replace('_', '-')} must be in [0, 1), got {v}")
+        for name in ("ar", "tar"):
+            v = getattr(self, name)
+            if not (0.0 <= v < math.inf):
+                raise OptionError(f"{name} must be a number >= 0, got {v}")
+
+
+def word_keep_mask(epoch_seed: int, step: int, keep: float, V: int, dtype) -> np.ndarray:
+    """(V,) embedding dropout: each word kept (1/keep) or dropped (0) for one chunk."""
+    rng = np.random.default_rng((epoch_seed, step, 2))
+    return ((rng.random(V, dtype=np.float32) < keep) * (1.0 / keep)).astype(dtype)
+
+
 class RNNTask(TrainingTask):
     """Truncated BPTT over B parallel streams of the training text.
 
@@ -337,10 +427,12 @@ class RNNTask(TrainingTask):
 
     def __init__(self, net: RNNNetwork, corpus: Corpus, valid: Corpus | None,
                  batch_size: int, bptt: int, reset_sentences: bool, config: dict,
-                 dropout: float = 0.0, unk: UnkDropout | None = None):
+                 dropout: float = 0.0, unk: UnkDropout | None = None,
+                 awd: AWDSettings | None = None):
         self.net = net
         self.keep = 1.0 - float(dropout)
         self.unk = unk
+        self.awd = awd if awd is not None else AWDSettings()
         self._epoch_seed = 0
         self.params, self.grads = net.params, net.grads
         self.decay_keys = net.decay_keys
@@ -379,13 +471,41 @@ class RNNTask(TrainingTask):
             self.targets = self._time_major(ids)
         return -(-self.L // self.bptt)
 
-    def _masks(self, i: int, T: int):
-        """Dropout masks of step i (entries 0 or 1/keep), or None without dropout."""
-        if self.keep >= 1.0:
+    def _masks(self, i: int, T: int, inputs: np.ndarray):
+        """Dropout masks of step i (entries 0 or 1/keep), or None without dropout: drawn
+        per token, or with ``variational`` per stream and repeated at every step, the
+        embeddings' mask times the embedding-dropout mask of the words read."""
+        awd, net = self.awd, self.net
+        if self.keep >= 1.0 and awd.emb_dropout == 0.0:
             return None
-        net = self.net
-        return dropout_masks(self._epoch_seed, i, self.keep, T * self.B,
-                             (net.m, net.n) + (net.n,) * (net.layers - 1), net.dtype)
+        widths = (net.m, net.n) + (net.n,) * (net.layers - 1)
+        if self.keep >= 1.0:
+            masks = tuple(np.ones((T * self.B, w), dtype=net.dtype) for w in widths)
+        elif awd.variational:
+            masks = tuple(np.tile(m, (T, 1)) for m in
+                          dropout_masks(self._epoch_seed, i, self.keep, self.B, widths,
+                                        net.dtype))
+        else:
+            masks = dropout_masks(self._epoch_seed, i, self.keep, T * self.B, widths,
+                                  net.dtype)
+        if awd.emb_dropout > 0.0:
+            words = word_keep_mask(self._epoch_seed, i, 1.0 - awd.emb_dropout, net.V,
+                                   net.dtype)
+            np.multiply(masks[0], words[inputs.reshape(-1)][:, None], out=masks[0])
+        return masks
+
+    def _regularization(self, i: int) -> "ChunkRegularization | None":
+        awd, net = self.awd, self.net
+        if awd.weight_drop == 0.0 and awd.ar == 0.0 and awd.tar == 0.0:
+            return None
+        masks = {}
+        if awd.weight_drop > 0.0:
+            rng = np.random.default_rng((self._epoch_seed, i, 1))
+            keep = 1.0 - awd.weight_drop
+            for c in net.cells:
+                u = rng.random(net.params[c.kh].shape, dtype=np.float32)
+                masks[c.kh] = ((u < keep) * (1.0 / keep)).astype(net.dtype)
+        return ChunkRegularization(masks, awd.ar, awd.tar)
 
     def epoch_tokens(self) -> int:
         return self.B * self.L
@@ -396,7 +516,9 @@ class RNNTask(TrainingTask):
         with np.errstate(over="ignore", invalid="ignore"):   # the trainer reports divergence
             loss, _, self.h = self.net.loss_and_grads(self.inputs[a:b], self.targets[a:b],
                                                       self.h, resets,
-                                                      masks=self._masks(i, b - a))
+                                                      masks=self._masks(i, b - a,
+                                                                        self.inputs[a:b]),
+                                                      reg=self._regularization(i))
         return loss, (b - a) * self.B
 
     def touched_rows(self):
@@ -435,9 +557,10 @@ class RNNModel(NeuralModel):
     #: The learning rate when none is given, by optimizer (for the mean loss of a chunk).
     DEFAULT_LR = {"sgd": 1.0, "momentum": 0.25, "nesterov": 0.25, "adagrad": 0.1,
                   "rmsprop": 1e-3, "adam": 2e-3, "adamw": 2e-3}
-    TRAINING_RECORD = ("batch_size", "bptt", "reset_sentences")
+    TRAINING_RECORD = ("batch_size", "bptt", "reset_sentences", "variational", "emb_dropout",
+                       "weight_drop", "ar", "tar")
     HYPER = ("emb", "hidden", "cell", "layers", "bptt", "batch_size", "tie", "activation",
-             "reset_sentences")
+             "reset_sentences", "variational", "emb_dropout", "weight_drop", "ar", "tar")
 
     def __init__(self, vocab: Vocabulary, activation: str, params: dict[str, np.ndarray],
                  class_start: np.ndarray | None = None, training: dict | None = None,
@@ -557,7 +680,9 @@ class RNNModel(NeuralModel):
             hidden: int = 256, cell: str = "lstm", layers: int = 1, bptt: int = 35, batch_size: int = 32, tie: bool = True,
             softmax: str = "auto", classes: int | None = None, activation: str = "tanh",
             init: str = "xavier", init_scale: float = 0.1, reset_sentences: bool = True,
-            dropout: float = 0.3, unk_dropout: float = 0.5, valid: Corpus | None = None,
+            dropout: float = 0.3, unk_dropout: float = 0.5, variational: bool = False,
+            emb_dropout: float = 0.0, weight_drop: float = 0.0, ar: float = 0.0,
+            tar: float = 0.0, valid: Corpus | None = None,
             callbacks=(), **train_options) -> "RNNModel":
         """Train on ``corpus`` (``valid`` picks the best epoch and drives the plateau
         schedule); ``train_options`` are the trainer's
@@ -569,7 +694,14 @@ class RNNModel(NeuralModel):
 
     @classmethod
     def _complete(cls, hyper: dict) -> dict:
-        return {**hyper, "emb": hyper["hidden"] if hyper["emb"] is None else hyper["emb"]}
+        return {**hyper, "emb": hyper["hidden"] if hyper["emb"] is None else hyper["emb"],
+                "variational": bool(hyper["variational"]),
+                **{k: float(hyper[k]) for k in ("emb_dropout", "weight_drop", "ar", "tar")}}
+
+    @staticmethod
+    def _awd(hyper: dict) -> AWDSettings:
+        return AWDSettings(hyper["variational"], hyper["emb_dropout"], hyper["weight_drop"],
+                           hyper["ar"], hyper["tar"])
 
     @classmethod
     def _check_hyper(cls, hyper: dict) -> None:
@@ -584,6 +716,7 @@ class RNNModel(NeuralModel):
         if hyper["cell"] != "elman" and hyper["activation"] != "tanh":
             raise OptionError(f"--activation applies to the Elman cell only (the "
                               f"{hyper['cell']} has its own gates)")
+        cls._awd(hyper).check()
 
     @classmethod
     def _init_network(cls, rng, vocab, output, hyper, init, init_scale) -> RNNNetwork:
@@ -596,7 +729,7 @@ class RNNModel(NeuralModel):
     @classmethod
     def _make_task(cls, net, corpus, valid, hyper, config, dropout, unk) -> RNNTask:
         return RNNTask(net, corpus, valid, hyper["batch_size"], hyper["bptt"],
-                       hyper["reset_sentences"], config, dropout, unk)
+                       hyper["reset_sentences"], config, dropout, unk, cls._awd(hyper))
 
     @classmethod
     def _from_trained(cls, vocab, hyper, params, class_start, training) -> "RNNModel":
@@ -610,6 +743,18 @@ register_neural("rnn", RNNModel, "recurrent network: LSTM (the default), GRU or 
                              "al. 2014) or elman (tanh or sigmoid units; faster per epoch, "
                              "weaker).", choices=CELLS),
                  "layers": Opt("rnn: stacked recurrent layers (dropout between them)."),
+                 "variational": Opt("rnn: variational (locked) dropout: one mask per stream "
+                                    "for a whole chunk, the same at every step (Gal & "
+                                    "Ghahramani 2016), instead of one per token.",
+                                    flag="--variational/--no-variational"),
+                 "emb_dropout": Opt("rnn: embedding dropout: drop whole words of the "
+                                    "embedding table, a new draw per chunk; 0 = none."),
+                 "weight_drop": Opt("rnn: DropConnect on the recurrent weights (every "
+                                    "layer's Wh), a new mask per chunk; 0 = none."),
+                 "ar": Opt("rnn: activation regularization: this times the mean square "
+                           "of the top states fed to the output layer; 0 = none."),
+                 "tar": Opt("rnn: temporal activation regularization: this times the mean "
+                            "square of h_t - h_(t-1) of the top layer; 0 = none."),
                  "bptt": Opt("rnn: truncated-BPTT length (steps per update)."),
                  "reset_sentences": Opt("rnn: start every training sentence from the "
                                         "zero state (as `nlm evaluate` scores sentences), "

@@ -14,7 +14,11 @@ Corpora (``--corpus``, repeatable):
 - ``wikitext``: ../shared/corpora/wikitext-2, whitespace tokens (its literal ``<unk>``
   is the unknown word: no OOVs in valid and test);
 - ``shakespeare``: corpora/shakespeare (37 plays split by play), ``--tokenizer word
-  --lower`` as the README's first command; 2.5% of valid tokens are OOVs.
+  --lower`` as the README's first command; 2.5% of valid tokens are OOVs;
+- ``wikitext-10k``, ``shakespeare-10k``: those two reshaped like the Penn Treebank of
+  Mikolov et al. (:func:`reshape`): one sentence per line, lower case, numbers ``N``, no
+  punctuation, a closed 10,000-word vocabulary with a literal ``<unk>``; WikiText-2's
+  training text cut to its first 930k tokens. Written once under ``--cache``.
 
 Targets (issue 11): defaults only, RNN >= 10% and MLP >= 3% below the 5-gram's valid
 perplexity (OOVs included); WikiText-2 test with best settings: RNN per sentence
@@ -34,7 +38,9 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -45,10 +51,78 @@ from nlm.modelfile import save  # noqa: E402
 from nlm.registry import MODELS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+#: ../shared from the repository, or $NLM_SHARED (a git worktree elsewhere)
+SHARED = Path(os.environ.get("NLM_SHARED", ROOT.parent / "shared"))
 CORPORA = {
-    "wikitext": (ROOT.parent / "shared" / "corpora" / "wikitext-2", "whitespace", False),
+    "wikitext": (SHARED / "corpora" / "wikitext-2", "whitespace", False),
     "shakespeare": (ROOT / "corpora" / "shakespeare", "word", True),
 }
+#: reshaped corpora (:func:`reshape`): name -> (source corpus, training tokens kept)
+RESHAPED = {"wikitext-10k": ("wikitext", 930_000), "shakespeare-10k": ("shakespeare", None)}
+RESHAPE_VOCAB = 10_000
+SENTENCE_END = frozenset((".", "?", "!"))
+NUMBER = re.compile(r"^[0-9][0-9.,@]*$")
+WORDISH = re.compile(r"\w")
+
+
+def sentences_of(path: Path, tokenizer: str):
+    """The sentences of a file, shaped like the Penn Treebank of Mikolov et al.: the text
+    read as one token stream (WikiText headings and blank lines dropped), cut after . ? !,
+    lower-cased, numbers as ``N``, punctuation dropped, empty sentences skipped."""
+    from nlm.corpus import make_tokenizer
+    split = make_tokenizer(tokenizer, True)
+    sentence: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip().startswith("= "):
+                continue
+            for tok in split(line.strip()):
+                if tok in SENTENCE_END:
+                    if sentence:
+                        yield sentence
+                    sentence = []
+                elif tok == "<unk>" or WORDISH.search(tok):
+                    sentence.append("N" if NUMBER.match(tok) else tok)
+    if sentence:
+        yield sentence
+
+
+def reshape(name: str, cache: Path) -> Path:
+    """Write (once) the reshaped corpus ``name`` of :data:`RESHAPED` under ``cache``: the
+    source's sentences (:func:`sentences_of`), training text cut to its first N tokens,
+    every word outside the training text's 10,000 most frequent written ``<unk>``, one
+    sentence per line. Returns its directory (train.txt, valid.txt, test.txt)."""
+    from collections import Counter
+    source, keep = RESHAPED[name]
+    base, tokenizer, _ = CORPORA[source]
+    out = cache / name
+    if (out / "test.txt").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    train, n = [], 0
+    for s in sentences_of(base / "train.txt", tokenizer):
+        if keep is not None and n >= keep:
+            break
+        train.append(s)
+        n += len(s)
+    counts = Counter(w for s in train for w in s)
+    counts.pop("<unk>", None)
+    kept = {w for w, _ in counts.most_common(RESHAPE_VOCAB - 1)}
+    for split, sents in (("valid", None), ("test", None), ("train", train)):
+        sents = sents if sents is not None else sentences_of(base / f"{split}.txt", tokenizer)
+        tmp = out / f"{split}.txt.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            for s in sents:
+                f.write(" ".join(w if w in kept else "<unk>" for w in s) + "\n")
+        tmp.replace(out / f"{split}.txt")
+    return out
+
+
+def corpus_source(corpus: str, cache: Path) -> tuple[Path, str, bool]:
+    """(directory, tokenizer, lower-case) of a corpus name, reshaped ones written first."""
+    if corpus in RESHAPED:
+        return reshape(corpus, cache), "whitespace", False
+    return CORPORA[corpus]
 
 
 def log(msg: str) -> None:
@@ -60,8 +134,8 @@ def ppl(logprobs) -> float:
 
 
 def run(corpus: str, model_name: str, options: dict, budget: float | None,
-        save_path: str | None, log_path: str | None) -> dict:
-    base, tokenizer, lower = CORPORA[corpus]
+        save_path: str | None, log_path: str | None, cache: Path = Path("/tmp")) -> dict:
+    base, tokenizer, lower = corpus_source(corpus, cache)
     vocab, train = read_training_corpus(base / "train.txt", tokenizer, lower)
     valid = read_corpus(base / "valid.txt", vocab)
     test = read_corpus(base / "test.txt", vocab)
@@ -127,7 +201,10 @@ def table(rows: list[dict]) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", choices=["rnn", "mlp", "transformer"], required=True)
-    ap.add_argument("--corpus", action="append", choices=sorted(CORPORA), default=None)
+    ap.add_argument("--corpus", action="append", choices=sorted(CORPORA) + sorted(RESHAPED),
+                    default=None)
+    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "nlm-reshaped"),
+                    help="Where the reshaped corpora are written (once).")
     ap.add_argument("--mode", choices=["defaults", "set"], default="defaults")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="--mode set: an option of the model, e.g. --set hidden=512.")
@@ -144,8 +221,8 @@ def main(argv=None):
         options = parse_sets(args.set)
     elif args.set or args.budget:
         ap.error("--set and --budget need --mode set")
-    rows = [run(c, args.model, options, args.budget, args.save, args.log)
-            for c in (args.corpus or ["shakespeare", "wikitext"])]
+    rows = [run(c, args.model, options, args.budget, args.save, args.log, Path(args.cache))
+            for c in (args.corpus or ["shakespeare", "wikitext"] + sorted(RESHAPED))]
     print(f"threads {os.environ['OPENBLAS_NUM_THREADS']}; per-sentence perplexity "
           "(OOVs included) unless marked")
     print(table(rows))
