@@ -11,6 +11,7 @@ from .errors import interrupted_hook
 
 sys.excepthook = interrupted_hook    # Ctrl-C while the modules import: one line
 
+import dataclasses  # noqa: E402
 import functools  # noqa: E402
 import io
 import json
@@ -23,14 +24,15 @@ import click
 import numpy as np
 
 from .version import __version__
-from .api import MODELS, train as train_model
+from .api import MODELS, Outputs, train as train_model
 from .corpus import Corpus, read_corpus, tokenize_text
 from .errors import ModelOutputError, NlmError, OptionError
 from .evaluate import LN10, evaluate as evaluate_model, summarize
 from .files import check_distinct, check_writable, outputs_together
 from .modelfile import load, save
 from .sample import generate as generate_samples
-from .vocab import TOKENIZERS
+from .ngram.external.budget import ScaleOptions
+from .vocab import TOKENIZERS, TextOptions
 
 
 def user_errors(fn):
@@ -195,6 +197,30 @@ def _positive_int(name):
     return check
 
 
+#: validators a bundle field names in its metadata (``check``)
+_CHECKS = {"positive": _positive_int}
+
+
+def bundle_options(bundle):
+    """The click options of an option bundle (:mod:`nlm.options`), from its fields."""
+    def apply(fn):
+        for f in reversed(dataclasses.fields(bundle)):
+            meta = dict(f.metadata)
+            decls, help_text = meta.pop("flags"), meta.pop("help")
+            check = meta.pop("check", None)
+            if check is not None:
+                meta["callback"] = _CHECKS[check](decls[-1].lstrip("-"))
+            choices = meta.pop("choices", None)
+            if choices is not None:
+                meta["type"] = click.Choice(list(choices))
+            if meta.get("required"):
+                fn = click.option(*decls, f.name, help=help_text, **meta)(fn)
+            else:
+                fn = click.option(*decls, f.name, default=f.default, help=help_text, **meta)(fn)
+        return fn
+    return apply
+
+
 def _bundle(*options):
     """Several click options as one decorator (an option set shared by models)."""
     def apply(fn):
@@ -258,49 +284,13 @@ def model_options(fn):
               "--order is given).")
 @click.option("--valid", "valid_file", default=None,
               help="Held-out text; its perplexity is printed after training.")
-@click.option("--tokenizer", type=click.Choice(TOKENIZERS), default="whitespace",
-              show_default=True, help="whitespace: pre-tokenized text; word: NLTK word "
-              "tokenizer; char: every character is a token.")
-@click.option("--lower", is_flag=True, help="Lower-case the text.")
-@click.option("--min-count", type=int, default=1, show_default=True,
-              callback=_positive_int("min-count"),
-              help="Words seen fewer times become <unk>.")
-@click.option("--max-size", type=int, default=None,
-              help="Keep at most this many vocabulary entries (specials included).")
-@click.option("-o", "--output", required=True, help="Model file to write (.npz).")
-@click.option("--vocab", "vocab_file", default=None,
-              help="Closed vocabulary: the words this file lists (whitespace-separated); "
-              "every other word becomes <unk>.")
-@click.option("--limit-vocab-file", default=None,
-              help="N-gram models, as lmplz: keep only the n-grams whose words this file "
-              "lists; other words leave the vocabulary (their mass goes to <unk>).")
-@click.option("--memory", default=None,
-              help="N-gram models: memory budget such as 4G or 500M. The estimator runs in "
-              "memory when the corpus fits it, else out of core: counts are spilled to "
-              "--temp-dir in sorted blocks and merged, with peak memory about the budget "
-              "plus 300M. The choice is reported. [default: decided from the memory "
-              "available]")
-@click.option("--temp-dir", default=None,
-              help="N-gram models: where out-of-core estimation spills (needs about 25 "
-              "bytes per token at order 5); removed on success, failure and Ctrl-C. "
-              "[default: the system's temporary directory]")
-@click.option("--dask", default=None,
-              help="N-gram models: estimate on a Dask cluster: a scheduler address "
-              "(tcp://host:8786), or local[:N] for a local cluster of N workers (pip install "
-              "\"nlm[dask]\").")
-@click.option("--arpa", default=None,
-              help="N-gram models: also write the model as an ARPA file (.arpa or .arpa.gz), "
-              "streamed.")
+@bundle_options(TextOptions)
+@bundle_options(Outputs)
+@bundle_options(ScaleOptions)
 @model_options
-@click.option("--keep-checkpoint", is_flag=True,
-              help="Neural: keep the checkpoint OUTPUT.ckpt.npz after a successful run "
-              "(it is deleted once the model is saved; a --checkpoint FILE is always kept). "
-              "[default: no]")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @user_errors
-def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_size,
-          output, vocab_file, limit_vocab_file, memory, temp_dir, dask, arpa, keep_checkpoint,
-          quiet, **model_options):
+def train(train_file, model_name, valid_file, quiet, **flags):
     """Train a language model on TRAIN_FILE (UTF-8, one sentence per line).
 
     \b
@@ -308,15 +298,15 @@ def train(train_file, model_name, valid_file, tokenizer, lower, min_count, max_s
       nlm train corpora/shakespeare/train.txt --model add-k --order 2 --k 0.01 \\
           --valid corpora/shakespeare/valid.txt -o shakespeare.npz
     """
+    text, outputs = TextOptions.take(flags), Outputs.take(flags)
+    scale = ScaleOptions.take(flags)
     # Model options are declared with default None (flags: None unless given); only
     # those the user gave are passed on, and the library checks that they apply.
-    options = {name: value for name, value in model_options.items() if value is not None}
+    options = {name: value for name, value in flags.items() if value is not None}
+    output = outputs.output
     t0 = time.perf_counter()
-    model = train_model(train_file, model_name, tokenizer=tokenizer, lowercase=lower,
-                        min_count=min_count, max_size=max_size, valid_file=valid_file,
-                        progress=not quiet, output=output, keep_checkpoint=keep_checkpoint,
-                        vocab_file=vocab_file, limit_vocab_file=limit_vocab_file,
-                        memory=memory, temp_dir=temp_dir, dask=dask, arpa=arpa, **options)
+    model = train_model(train_file, model_name, valid_file=valid_file, progress=not quiet,
+                        text=text, outputs=outputs, scale=scale, **options)
     seconds = time.perf_counter() - t0
     echo(f"trained {model.describe().get('method', model.kind)} model in {seconds:.2f} s: vocabulary {len(model.vocab)}"
                f"{_describe_short(model)} -> {output}")

@@ -3,7 +3,7 @@
 A model module registers its trainer next to its fit function::
 
     register_trainer("kn", fit_kneser_ney, "Kneser-Ney, one discount per order",
-                     option_help=NGRAM_OPTIONS)
+                     family="ngram", option_help=NGRAM_OPTIONS)
 
 The options a model takes, and their defaults and types, are read from the fit
 function's signature: every parameter after ``(corpus, vocab)`` except the
@@ -24,6 +24,9 @@ from .model import LanguageModel
 
 #: fit parameters that are not user options
 PLUMBING = frozenset({"valid", "progress", "callbacks"})
+#: model families: count-based n-gram models (estimated, in memory or out of core) and
+#: neural models (trained by the neural trainer, with checkpoints)
+FAMILIES = ("ngram", "neural")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class ModelSpec:
     name: str
     fit: Callable[..., LanguageModel]     # fit(corpus, vocab, **options [, valid, progress])
     help: str
+    family: str                           # "ngram" or "neural" (FAMILIES)
     defaults: dict[str, Any]              # option name -> default
     types: dict[str, type]                # option name -> int | float | str | bool
     option_help: dict[str, Opt] = field(default_factory=dict)
@@ -76,11 +80,14 @@ def _option_type(param: inspect.Parameter, opt: Opt | None) -> type:
     return str
 
 
-def register_trainer(name: str, fit: Callable, help: str, *,
+def register_trainer(name: str, fit: Callable, help: str, *, family: str,
                      option_help: dict[str, Opt] | None = None,
                      trainer_defaults: dict[str, Any] | None = None,
                      trainer_types: dict[str, type] | None = None) -> ModelSpec:
-    """Register ``fit`` as the trainer of model ``name`` (see the module docstring)."""
+    """Register ``fit`` as the trainer of model ``name`` (see the module docstring), a
+    model of ``family`` (one of :data:`FAMILIES`)."""
+    if family not in FAMILIES:
+        raise ValueError(f"{name}: unknown model family {family!r}")
     option_help = dict(option_help or {})
     sig = inspect.signature(fit)
     params = list(sig.parameters.values())[2:]        # after (corpus, vocab)
@@ -96,11 +103,11 @@ def register_trainer(name: str, fit: Callable, help: str, *,
     for k, v in (trainer_defaults or {}).items():
         defaults[k] = v
         types[k] = (trainer_types or {}).get(k, type(v))
-    spec = ModelSpec(name, fit, help, defaults, types, option_help,
+    spec = ModelSpec(name, fit, help, family, defaults, types, option_help,
                      wants_valid="valid" in sig.parameters,
                      wants_progress="progress" in sig.parameters or trainer_defaults is not None)
     MODELS[name] = spec
     return spec
 
 
-__all__ = ["MODELS", "ModelSpec", "Opt", "register_trainer"]
+__all__ = ["MODELS", "FAMILIES", "ModelSpec", "Opt", "register_trainer"]

@@ -15,11 +15,31 @@ from typing import Callable
 import numpy as np
 
 from .errors import OptionError
+from .options import OptionBundle, flag
 
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
 SPECIALS = (UNK, BOS, EOS)
 TOKENIZERS = ("whitespace", "word", "char")
+
+
+@dataclass(frozen=True)
+class TextOptions(OptionBundle):
+    """How a training text becomes words and a vocabulary (``nlm train``'s text flags)."""
+    tokenizer: str = flag("--tokenizer", default="whitespace", choices=TOKENIZERS,
+                          show_default=True, help="whitespace: pre-tokenized text; word: NLTK "
+                          "word tokenizer; char: every character is a token.")
+    lowercase: bool = flag("--lower", default=False, is_flag=True, help="Lower-case the text.")
+    min_count: int = flag("--min-count", default=1, type=int, show_default=True,
+                          check="positive", help="Words seen fewer times become <unk>.")
+    max_size: int | None = flag("--max-size", type=int, help="Keep at most this many "
+                                "vocabulary entries (specials included).")
+    vocab_file: str | None = flag("--vocab", help="Closed vocabulary: the words this file "
+                                  "lists (whitespace-separated); every other word becomes "
+                                  "<unk>.")
+    limit_vocab_file: str | None = flag(
+        "--limit-vocab-file", help="N-gram models, as lmplz: keep only the n-grams whose "
+        "words this file lists; other words leave the vocabulary (their mass goes to <unk>).")
 
 
 def make_tokenizer(name: str, lowercase: bool = False) -> Callable[[str], list[str]]:

@@ -74,8 +74,10 @@ def test_register_trainer_reads_types_and_refuses_options_without_defaults():
     def fit(corpus, vocab, *, size: int = 3, rate: float | None = None, name="x",
             flag=False, valid=None):
         return None
-    spec = register_trainer("__test__", fit, "test", option_help={"rate": Opt("r")})
+    spec = register_trainer("__test__", fit, "test", family="ngram",
+                            option_help={"rate": Opt("r")})
     try:
+        assert spec.family == "ngram"
         assert spec.defaults == {"size": 3, "rate": None, "name": "x", "flag": False}
         assert spec.types == {"size": int, "rate": float, "name": str, "flag": bool}
         assert spec.wants_valid and not spec.wants_progress
@@ -85,8 +87,21 @@ def test_register_trainer_reads_types_and_refuses_options_without_defaults():
     def bad(corpus, vocab, needed):
         return None
     with pytest.raises(TypeError, match="no default"):
-        register_trainer("__bad__", bad, "bad")
+        register_trainer("__bad__", bad, "bad", family="ngram")
     assert "__bad__" not in MODELS
+    with pytest.raises(ValueError, match="family"):
+        register_trainer("__bad__", fit, "bad", family="symbolic")
+    assert "__bad__" not in MODELS
+
+
+def test_every_model_declares_its_family():
+    """The family is declared at registration, not inferred from the options: n-gram
+    models are estimated, neural ones trained with checkpoints."""
+    families = {name: spec.family for name, spec in MODELS.items()}
+    assert {families[m] for m in ("mkn", "kn", "katz", "stupid", "add-k", "witten-bell")} == {"ngram"}
+    assert {families[m] for m in ("mlp", "rnn")} == {"neural"}
+    for spec in MODELS.values():
+        assert ("checkpoint" in spec.options) == (spec.family == "neural"), spec.name
 
 
 def test_an_option_of_another_model_is_refused_with_its_flag(tmp_path):

@@ -329,5 +329,6 @@ def register_neural(name: str, cls: type[NeuralModel], help: str,
     trainer_defaults.update(cls.TRAIN_DEFAULTS)
     if cls.DEFAULT_LR is not None:
         trainer_defaults["lr"] = None
-    register_trainer(name, cls.fit, help, option_help={**NEURAL_OPTIONS, **option_help},
+    register_trainer(name, cls.fit, help, family="neural",
+                     option_help={**NEURAL_OPTIONS, **option_help},
                      trainer_defaults=trainer_defaults, trainer_types=TRAINER_TYPES)

@@ -107,4 +107,4 @@ class AddKModel(NgramModel):
 
 
 register_trainer("add-k", AddKModel.fit, "add-k smoothing (k=1: Laplace), no backoff",
-                 option_help=NGRAM_OPTIONS)
+                 family="ngram", option_help=NGRAM_OPTIONS)

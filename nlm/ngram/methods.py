@@ -507,4 +507,4 @@ for _name, _fit_fn, _help in (
          "modified Kneser-Ney as KenLM lmplz (the default n-gram model)"),
         ("katz", fit_katz, "Katz backoff with Good-Turing discounts"),
         ("stupid", fit_stupid_backoff, "stupid backoff (scores are not probabilities)")):
-    register_trainer(_name, _fit_fn, _help, option_help=NGRAM_OPTIONS)
+    register_trainer(_name, _fit_fn, _help, family="ngram", option_help=NGRAM_OPTIONS)

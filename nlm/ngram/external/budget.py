@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from ...errors import OptionError
+from ...options import OptionBundle, flag
 
 #: what the interpreter, Numba, the vocabulary and the unigram tables take whatever the
 #: budget (measured: about 250 MB with a 33k-word vocabulary); the budget is on top
@@ -25,6 +26,28 @@ FIXED_BYTES = 300 << 20
 IN_MEMORY_BYTES_PER_TOKEN = 33
 IN_MEMORY_BYTES_PER_TOKEN_ORDER = 12
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+@dataclass(frozen=True)
+class ScaleOptions(OptionBundle):
+    """How n-gram estimation scales (``nlm train``'s scale flags): a memory budget that
+    chooses in memory or out of core, where out of core spills, and a Dask cluster."""
+    memory: str | None = flag(
+        "--memory", help="N-gram models: memory budget such as 4G or 500M. The estimator "
+        "runs in memory when the corpus fits it, else out of core: counts are spilled to "
+        "--temp-dir in sorted blocks and merged, with peak memory about the budget plus "
+        "300M. The choice is reported. [default: decided from the memory available]")
+    temp_dir: str | None = flag(
+        "--temp-dir", help="N-gram models: where out-of-core estimation spills (needs about "
+        "25 bytes per token at order 5); removed on success, failure and Ctrl-C. [default: "
+        "the system's temporary directory]")
+    dask: str | None = flag(
+        "--dask", help="N-gram models: estimate on a Dask cluster: a scheduler address "
+        "(tcp://host:8786), or local[:N] for a local cluster of N workers (pip install "
+        "\"nlm[dask]\").")
+
+    def given(self) -> bool:
+        return self.memory is not None or self.temp_dir is not None or self.dask is not None
 
 
 def parse_memory(text) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from ...errors import OptionError
 from ...files import atomic_output
 from ...modelfile import model_header
 from ...progress import Progress, stage
-from ...vocab import BOS_ID
+from ...vocab import BOS_ID, TextOptions
 from ..adjust import counts_of_counts
 from ..base import check_order
 from ..methods import OUT_OF_CORE, STUPID_BACKOFF_FACTOR, discounts_from, recorded_options, smoothing
@@ -78,10 +78,11 @@ class RunInfo:
 
 
 def estimate(train_file, model: str, options: dict, *, output, budget: int, temp_dir=None,
-             arpa=None, tokenizer="whitespace", lowercase=False, min_count=1, max_size=None,
-             progress=False, runner=None, plan: Plan | None = None, workers: int = 1):
+             arpa=None, text: TextOptions = TextOptions(), progress=False, runner=None,
+             plan: Plan | None = None, workers: int = 1):
     """Estimate ``model`` out of core and write it to ``output`` (and ARPA to ``arpa``).
-    Returns (vocab, header, RunInfo). ``runner``: runs the per-partition work elsewhere
+    Returns (vocab, header, RunInfo). ``text``: how the text is read (tokenizer, case,
+    vocabulary cutoffs). ``runner``: runs the per-partition work elsewhere
     (:mod:`.distributed`); None runs it here, one partition after another. ``plan``
     overrides the sizes the budget gives (tests cut tiny corpora into many pieces).
     ``workers`` > 1 (without ``runner``): partitions are handled by that many local
@@ -100,109 +101,147 @@ def estimate(train_file, model: str, options: dict, *, output, budget: int, temp
         from .distributed import ProcessRunner
         runner = own_runner = ProcessRunner(workers)   # forked now, while the process is small
     try:
-        return _estimate(train_file, model, options, output, temp_dir, arpa, tokenizer,
-                         lowercase, min_count, max_size, progress, runner, plan, N, own_runner)
+        with spill.work_dir(temp_dir) as d:
+            try:
+                run = _Run(d, train_file, model, options, text, progress, runner, plan, N,
+                           own_runner)
+                return _stages(run, output, arpa)
+            finally:
+                if own_runner is not None:   # stopped before its working directory goes
+                    own_runner.close()
     finally:
         if own_runner is not None:
             own_runner.close()
 
 
-def _estimate(train_file, model, options, output, temp_dir, arpa, tokenizer, lowercase,
-              min_count, max_size, progress, runner, plan, N, own_runner):
-    with spill.work_dir(temp_dir) as d:
-        try:
-            return _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase,
-                           min_count, max_size, progress, runner, plan, N, own_runner)
-        finally:
-            if own_runner is not None:   # stopped before its working directory goes
-                own_runner.close()
+@dataclass
+class _Run:
+    """One estimation: what was asked, and what the stages pass on to each other."""
+    d: str                      # the working directory
+    train_file: object
+    model: str
+    options: dict
+    text: TextOptions
+    progress: bool
+    runner: object
+    plan: Plan
+    N: int
+    own_runner: object
+    vocab: object = None
+    corpus: SpilledCorpus | None = None
+    rank: np.ndarray | None = None
+    last_unigram: int | None = None
+    P: int = 0
+    part_of: np.ndarray | None = None
+    summary: AdjustSummary = field(default_factory=AdjustSummary)
+
+    @property
+    def how(self) -> str:
+        return f", {self.own_runner.workers} processes" if self.own_runner is not None else ""
 
 
-def _stages(d, train_file, model, options, output, arpa, tokenizer, lowercase, min_count,
-            max_size, progress, runner, plan, N, own_runner):
-    with stage(f"reading {os.path.basename(os.fspath(train_file))} to token ids"):
-        vocab, corpus = read_to_disk(train_file, d, plan.chunk_tokens, tokenizer, lowercase,
-                                     min_count, max_size, progress)
-    V = len(vocab)
-    rank = kenlm_rank(corpus.first_seen)
-    occurs = np.flatnonzero(corpus.unigram_counts > 0)
-    last_unigram = int(occurs[np.argmax(rank[occurs])]) if len(occurs) else None
-    weights = window_weights(corpus)
-    P = partitions_needed(int(weights.sum()), plan.partition_windows) if N > 1 else 0
-    summary = AdjustSummary()
-    how = f", {own_runner.workers} processes" if own_runner is not None else ""
-    if N > 1:
-        part_of = plan_partitions(weights, P)
-        # Few partitions read their windows straight from the ids file; many get theirs
-        # from one sharding pass (see shard.py)
-        if P <= SCAN_PARTITIONS_PER_ORDER * N:
-            sizes_q = np.bincount(part_of, weights=weights, minlength=P).astype(np.int64)
-            lean = SpilledCorpus(corpus.path, corpus.tokens, corpus.sentences, None, None)
-            scans = [(lean, part_of, int(sizes_q[q]), plan.chunk_tokens) for q in range(P)]
-            what = f"counting 2- to {N}-grams in {P} partitions{how}"
-        else:
-            with stage(f"sharding {corpus.tokens} tokens into {P} partitions"):
-                bar = Progress("sharding", total=corpus.tokens, unit="tok", enabled=progress)
-                shard(corpus, d, N, part_of, plan.chunk_tokens, bar)
-                bar.close()
-            spill.remove(corpus.path)
-            scans = [None] * P
-            what = f"counting 2- to {N}-grams, partition by partition{how}"
-        with stage(what):
-            if runner is not None:
-                summary = runner.count(d, P, N, V, last_unigram, rank, scans)
-            else:
-                for q in range(P):
-                    summary = summary.add(count_one(d, q, N, V, last_unigram, rank,
-                                                     scans[q]))
-        spill.remove(corpus.path)
-    else:
-        spill.remove(corpus.path)
+def _stages(run: _Run, output, arpa):
+    _read(run)
+    if run.N > 1:
+        _count(run)
+    spill.remove(run.corpus.path)
+    N, V, corpus, summary = run.N, len(run.vocab), run.corpus, run.summary
     raw1 = corpus.unigram_counts
     # Kneser-Ney's highest order keeps raw counts: with N = 1 that is the unigrams
     cont1 = summary.unigram_continuation if N > 1 else raw1
     with stage("discounts"):
-        method = _method(model, options, N, raw1, cont1, summary, rank, last_unigram,
-                         lambda w: PartitionTables.load(d, int(part_of[w]), N, V))
+        method = _method(run.model, run.options, N, raw1, cont1, summary, run.rank,
+                         run.last_unigram,
+                         lambda w: PartitionTables.load(run.d, int(run.part_of[w]), N, V))
     p1 = unigrams(method, raw1, cont1)
     with np.errstate(divide="ignore"):
         logprob1 = np.log(p1)
     first_weights = corpus.unigram_counts.astype(np.float64)
     first_weights[BOS_ID] = corpus.sentences
-    bucket_of = plan_buckets(first_weights, plan.bucket_ngrams)
+    bucket_of = plan_buckets(first_weights, run.plan.bucket_ngrams)
     R = int(bucket_of.max()) + 1
+    logbow1 = _probabilities(run, method, p1, bucket_of, R)
+    sizes = [V] + [int(summary.sizes.get(k, 0)) for k in range(2, N + 1)]
+    constant = math.log(STUPID_BACKOFF_FACTOR) if method is None else None
+    if constant is not None:
+        logbow1[:] = constant
+    recorded = recorded_options(run.model, N, mle_unigrams=bool(run.options.get("mle_unigrams")),
+                                info=None if method is None else method.info)
+    header = model_header("backoff", {"order": N,
+                                      "method": "stupid backoff" if method is None else run.model,
+                                      "normalized": method is not None, "options": recorded},
+                          run.vocab)
+    if run.own_runner is not None:
+        run.own_runner.close()     # the workers' memory is free for the last stage
+    with stage("writing the model" + (" and the ARPA file" if arpa else "")), \
+            ExitStack() as outputs:
+        f = outputs.enter_context(atomic_output(output))
+        writer = None
+        if arpa is not None:
+            writer = _arpa_writer(outputs, arpa, run.vocab, sizes)
+        assemble(run.d, run.vocab, sizes, logprob1, logbow1, R, f, writer,
+                 constant_logbow=constant, header=header)
+    return run.vocab, header, RunInfo(run.P, R, corpus.tokens, sizes)
+
+
+def _read(run: _Run) -> None:
+    """Text -> vocabulary and token ids on disk; KenLM's word ranks; the partitions."""
+    text = run.text
+    with stage(f"reading {os.path.basename(os.fspath(run.train_file))} to token ids"):
+        run.vocab, run.corpus = read_to_disk(run.train_file, run.d, run.plan.chunk_tokens,
+                                             text.tokenizer, text.lowercase, text.min_count,
+                                             text.max_size, run.progress)
+    run.rank = kenlm_rank(run.corpus.first_seen)
+    occurs = np.flatnonzero(run.corpus.unigram_counts > 0)
+    run.last_unigram = int(occurs[np.argmax(run.rank[occurs])]) if len(occurs) else None
+
+
+def _count(run: _Run) -> None:
+    """Every partition's n-grams counted and summarized (:func:`.partition.count_one`)."""
+    d, N, V, corpus, plan = run.d, run.N, len(run.vocab), run.corpus, run.plan
+    weights = window_weights(corpus)
+    P = run.P = partitions_needed(int(weights.sum()), plan.partition_windows)
+    part_of = run.part_of = plan_partitions(weights, P)
+    # Few partitions read their windows straight from the ids file; many get theirs
+    # from one sharding pass (see shard.py)
+    if P <= SCAN_PARTITIONS_PER_ORDER * N:
+        sizes_q = np.bincount(part_of, weights=weights, minlength=P).astype(np.int64)
+        lean = SpilledCorpus(corpus.path, corpus.tokens, corpus.sentences, None, None)
+        scans = [(lean, part_of, int(sizes_q[q]), plan.chunk_tokens) for q in range(P)]
+        what = f"counting 2- to {N}-grams in {P} partitions{run.how}"
+    else:
+        with stage(f"sharding {corpus.tokens} tokens into {P} partitions"):
+            bar = Progress("sharding", total=corpus.tokens, unit="tok", enabled=run.progress)
+            shard(corpus, d, N, part_of, plan.chunk_tokens, bar)
+            bar.close()
+        spill.remove(corpus.path)
+        scans = [None] * P
+        what = f"counting 2- to {N}-grams, partition by partition{run.how}"
+    with stage(what):
+        if run.runner is not None:
+            run.summary = run.runner.count(d, P, N, V, run.last_unigram, run.rank, scans)
+        else:
+            for q in range(P):
+                run.summary = run.summary.add(count_one(d, q, N, V, run.last_unigram,
+                                                        run.rank, scans[q]))
+
+
+def _probabilities(run: _Run, method, p1, bucket_of, R) -> np.ndarray:
+    """Every partition's probabilities and backoff weights spilled to the buckets; returns
+    the unigram backoff weights (V,) (logs)."""
+    d, N, V, P = run.d, run.N, len(run.vocab), run.P
     logbow1 = np.zeros(V)
     if N > 1:
-        with stage(f"probabilities and backoff weights, partition by partition{how}"):
-            if runner is not None:
-                parts = runner.estimate(d, P, N, V, method, p1, bucket_of, R)
+        with stage(f"probabilities and backoff weights, partition by partition{run.how}"):
+            if run.runner is not None:
+                parts = run.runner.estimate(d, P, N, V, method, p1, bucket_of, R)
             else:
                 parts = (estimate_one(d, q, N, V, method, p1, bucket_of, R)
                          for q in range(P))
             for uw, ub in parts:
                 if uw is not None:
                     logbow1[uw] = ub
-    sizes = [V] + [int(summary.sizes.get(k, 0)) for k in range(2, N + 1)]
-    constant = math.log(STUPID_BACKOFF_FACTOR) if method is None else None
-    if constant is not None:
-        logbow1[:] = constant
-    name = "stupid backoff" if method is None else model
-    recorded = recorded_options(model, N, mle_unigrams=bool(options.get("mle_unigrams")),
-                                info=None if method is None else method.info)
-    header = model_header("backoff", {"order": N, "method": name,
-                                      "normalized": method is not None, "options": recorded},
-                          vocab)
-    if own_runner is not None:
-        own_runner.close()     # the workers' memory is free for the last stage
-    with stage("writing the model" + (" and the ARPA file" if arpa else "")), \
-            ExitStack() as outputs:
-        f = outputs.enter_context(atomic_output(output))
-        writer = None
-        if arpa is not None:
-            writer = _arpa_writer(outputs, arpa, vocab, sizes)
-        assemble(d, vocab, sizes, logprob1, logbow1, R, f, writer,
-                 constant_logbow=constant, header=header)
-    return vocab, header, RunInfo(P, R, corpus.tokens, sizes)
+    return logbow1
 
 
 def _arpa_writer(outputs: ExitStack, path, vocab, sizes):

@@ -22,7 +22,7 @@ import numpy as np
 
 from ...corpus import describe_path, file_progress, iter_sentences
 from ...errors import CorpusError
-from ...vocab import BOS, EOS, EOS_ID, UNK, UNK_ID, Vocabulary
+from ...vocab import BOS, EOS, EOS_ID, UNK_ID, Vocabulary
 from . import spill
 from .kernels import _first_and_counts
 
@@ -167,25 +167,7 @@ def _read_blocks(path, lowercase: bool, bar, raw_path: str, chunk_tokens: int):
                 first = False
                 if data.startswith(b"\xef\xbb\xbf"):
                     data = data[3:]
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise _Fallback from None
-            if _END in text:
-                raise _Fallback
-            if lowercase:
-                text = text.lower()
-            words = text.replace("\n", " " + _END + " ").split()
-            if not text.endswith("\n"):
-                words.append(_END)          # the last line, without its line end
-            ids = np.fromiter(map(lookup, words), dtype=np.int32, count=len(words))
-            del words, text
-            is_end = ids == end_id
-            prev_end = np.empty(len(ids), dtype=bool)
-            if len(ids):
-                prev_end[0] = at_start
-                prev_end[1:] = is_end[:-1]
-            ids = ids[~(is_end & prev_end)]        # blank lines: no sentence
+            ids = _block_ids(data, lookup, end_id, lowercase, at_start)
             if len(ids):
                 is_end = ids == end_id
                 at_start = bool(is_end[-1])
@@ -206,6 +188,30 @@ def _read_blocks(path, lowercase: bool, bar, raw_path: str, chunk_tokens: int):
         if raw_file is not None and raw_file is not f:
             raw_file.close()
     return provisional, sentences, tokens
+
+
+def _block_ids(data: bytes, lookup, end_id: int, lowercase: bool, at_start: bool) -> np.ndarray:
+    """The provisional ids of a block of whole lines, each line ended by ``end_id``;
+    blank lines give nothing (``at_start``: the text before ends a line)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Fallback from None
+    if _END in text:
+        raise _Fallback
+    if lowercase:
+        text = text.lower()
+    words = text.replace("\n", " " + _END + " ").split()
+    if not text.endswith("\n"):
+        words.append(_END)          # the last line, without its line end
+    ids = np.fromiter(map(lookup, words), dtype=np.int32, count=len(words))
+    del words, text
+    is_end = ids == end_id
+    prev_end = np.empty(len(ids), dtype=bool)
+    if len(ids):
+        prev_end[0] = at_start
+        prev_end[1:] = is_end[:-1]
+    return ids[~(is_end & prev_end)]        # blank lines: no sentence
 
 
 class _Fallback(Exception):

@@ -12,7 +12,8 @@ import tempfile
 
 from ...errors import OptionError
 from ...progress import note
-from .budget import choose, parse_memory
+from ...vocab import TextOptions
+from .budget import ScaleOptions, choose, parse_memory
 from .pipeline import estimate, supports
 
 
@@ -66,30 +67,11 @@ def local_workers(train_file) -> int:
     return max(1, min(cpus, 4))
 
 
-def train_if_out_of_core(train_file, model: str, options: dict, *, memory=None, temp_dir=None,
-                         dask=None, output=None, arpa=None, tokenizer="whitespace",
-                         lowercase=False, min_count=1, max_size=None, progress=False,
-                         vocab_files=False):
+def train_if_out_of_core(train_file, model: str, options: dict, text: TextOptions,
+                         scale: ScaleOptions, output=None, arpa=None, progress=False):
     """Run out-of-core (or Dask) estimation when it is needed or asked for and return
     the model; None when the in-memory estimator should run."""
-    budget = parse_memory(memory) if memory is not None else None
-    if temp_dir is not None and not os.path.isdir(temp_dir):
-        raise OptionError(f"{temp_dir}: temporary directory does not exist")
-    why_not = supports(model, options)
-    if vocab_files and not why_not:
-        why_not = "--vocab and --limit-vocab-file are applied in memory only"
-    order = options.get("order", 3)
-    if dask is not None:
-        if why_not:
-            raise OptionError(f"{why_not}; --dask runs the out-of-core estimators")
-        external, why = True, f"distributed on Dask ({dask})"
-    else:
-        external, why = choose(train_file, order if isinstance(order, int) else 3, budget,
-                               not why_not)
-        if why_not and budget is not None:
-            why += f": {why_not}"
-    if budget is not None or dask is not None or external:
-        note(f"estimation: {why}")
+    external, budget = _choose(train_file, model, options, text, scale)
     if not external:
         return None
     if budget is None:
@@ -97,9 +79,9 @@ def train_if_out_of_core(train_file, model: str, options: dict, *, memory=None, 
         budget = max(1 << 28, int(0.5 * (available_memory() or (4 << 30))))
     runner = None
     workers = 1
-    if dask is not None:
+    if scale.dask is not None:
         from .distributed import DaskRunner
-        runner = DaskRunner(dask)
+        runner = DaskRunner(scale.dask)
     else:
         workers = local_workers(train_file)
         if workers > 1:
@@ -107,14 +89,13 @@ def train_if_out_of_core(train_file, model: str, options: dict, *, memory=None, 
     owned = None
     target = output
     if target is None:       # the Python API without output: the model is loaded at the end
-        owned = tempfile.mkdtemp(prefix="nlm-model-", dir=temp_dir)
+        owned = tempfile.mkdtemp(prefix="nlm-model-", dir=scale.temp_dir)
         target = os.path.join(owned, "model.npz")
     try:
         vocab, header, info = estimate(train_file, model, options, output=target,
-                                       budget=budget, temp_dir=temp_dir, arpa=arpa,
-                                       tokenizer=tokenizer, lowercase=lowercase,
-                                       min_count=min_count, max_size=max_size,
-                                       progress=progress, runner=runner, workers=workers)
+                                       budget=budget, temp_dir=scale.temp_dir, arpa=arpa,
+                                       text=text, progress=progress, runner=runner,
+                                       workers=workers)
     finally:
         if runner is not None:
             runner.close()
@@ -126,3 +107,26 @@ def train_if_out_of_core(train_file, model: str, options: dict, *, memory=None, 
         finally:
             shutil.rmtree(owned, ignore_errors=True)
     return saved
+
+
+def _choose(train_file, model, options, text, scale) -> tuple[bool, int | None]:
+    """(whether to estimate out of core, the budget in bytes or None), the choice noted."""
+    budget = parse_memory(scale.memory) if scale.memory is not None else None
+    if scale.temp_dir is not None and not os.path.isdir(scale.temp_dir):
+        raise OptionError(f"{scale.temp_dir}: temporary directory does not exist")
+    why_not = supports(model, options)
+    if (text.vocab_file is not None or text.limit_vocab_file is not None) and not why_not:
+        why_not = "--vocab and --limit-vocab-file are applied in memory only"
+    order = options.get("order", 3)
+    if scale.dask is not None:
+        if why_not:
+            raise OptionError(f"{why_not}; --dask runs the out-of-core estimators")
+        external, why = True, f"distributed on Dask ({scale.dask})"
+    else:
+        external, why = choose(train_file, order if isinstance(order, int) else 3, budget,
+                               not why_not)
+        if why_not and budget is not None:
+            why += f": {why_not}"
+    if budget is not None or scale.dask is not None or external:
+        note(f"estimation: {why}")
+    return external, budget
