@@ -429,3 +429,27 @@ def test_gradients_equal_torch_autograd():
     for k, p in P.items():
         np.testing.assert_allclose(grads[k], p.grad.numpy(), rtol=1e-9, atol=1e-12,
                                    err_msg=k)
+
+
+# -- the model in the shared machinery: mixtures and the decoders' adapter ---------------------
+def test_mixture_with_an_ngram_and_the_decoder_adapter(trained, tiny):
+    from nlm.decoders import UNBOUNDED_ORDER, CTCLanguageModel
+    from nlm.mixture import MixtureModel
+    from nlm.ngram.methods import fit_kneser_ney
+    vocab, corpus = tiny
+    kn = fit_kneser_ney(corpus, vocab, order=3)
+    mix = MixtureModel([kn, trained], [0.3, 0.7])
+    assert mix.carries_state
+    ids, offsets = random_corpus(trained, sentences=5)
+    expected = np.logaddexp(np.log(0.3) + kn.score_corpus(ids, offsets),
+                            np.log(0.7) + trained.score_corpus(ids, offsets))
+    np.testing.assert_allclose(mix.score_corpus(ids, offsets), expected, rtol=0, atol=1e-9)
+    s = mix.state_after([3, 5])
+    assert math.fsum(np.exp(mix.next_logprobs(s))) == pytest.approx(1.0, abs=1e-9)
+    adapter = CTCLanguageModel(trained, alpha=1.0, beta=0.0)
+    assert adapter.order == UNBOUNDED_ORDER
+    s1, st = adapter.score(adapter.get_start_state(), "the")
+    s2, _ = adapter.score(st, "cat", is_last_word=True)
+    sent = [vocab.index["the"], vocab.index["cat"], EOS_ID]
+    total = trained.score_corpus(np.array(sent, dtype=np.int32), np.array([0, 3])).sum()
+    assert s1 + s2 == pytest.approx(total, abs=1e-9)
