@@ -46,7 +46,7 @@ from .base import (NeuralModel, UnkDropout, check_positive, register_neural, sam
                    unigram_biases)
 from .blas import matmul, threads_for
 from .init import initialize
-from .layers import (Buffers, EmbeddingGradient, output_rows, output_views, previous_tokens,
+from .layers import (EmbeddingGradient, output_rows, output_views, previous_tokens,
                      touched_with_output)
 from .trainer import TrainingTask
 
@@ -57,6 +57,23 @@ _NO_MASK = {np.dtype(np.float32): np.zeros((0, 0), np.float32),
 #: per-block parameters: name -> shape as a function of C
 _BLOCK = ("ln1_g", "ln1_b", "Wqkv", "bqkv", "Wo", "bo", "ln2_g", "ln2_b", "W1", "b1", "W2",
           "b2")
+
+
+class Activations:
+    """Scratch arrays by name, one shape each: a new shape (the last, partial batch of an
+    epoch; a validation window) replaces the old array instead of joining it, so the
+    activations kept for the backward pass, by far the largest arrays of a step, are
+    held once."""
+
+    def __init__(self):
+        self.arrays: dict = {}
+
+    def get(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        a = self.arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            self.arrays[name] = None          # free the old one before allocating
+            a = self.arrays[name] = np.empty(shape, dtype=dtype)
+        return a
 
 
 def block_key(name: str, layer: int) -> str:
@@ -94,7 +111,7 @@ class TransformerNetwork:
         self.decay_keys = frozenset(
             [block_key(n, l) for l in range(self.L) for n in ("Wqkv", "Wo", "W1", "W2")]
             + [k for k in output.weight_keys if k in params])
-        self._buf = Buffers()
+        self._buf = Activations()
         self._acts: list[dict] = []
         self._emb_grad = EmbeddingGradient(self.V, self.C, self.dtype, self.tie)
         self.out_params, self._out_grads = output_views(params, self.grads, self._emb_grad)
@@ -524,8 +541,9 @@ def draw_masks(seed: int, step: int, net: TransformerNetwork, B: int, T: int, ke
     def mask(shape, k):
         if k >= 1.0:
             return None
-        u = rng.random(shape, dtype=np.float32)
-        return ((u < k) * (1.0 / k)).astype(dt)
+        m = np.less(rng.random(shape, dtype=np.float32), k).astype(dt)
+        m *= 1.0 / k
+        return m
     emb = mask((N, C), keep)
     blocks = []
     for _ in range(net.L):
