@@ -456,3 +456,31 @@ def test_kenlm_reads_an_arpa_file_with_the_comment_block(word_lower_model):
     model = read_arpa(d / "m.arpa", tokenizer="whitespace", lowercase=False)
     assert evaluate(model, read_corpus(d / "q.txt", model.vocab)).perplexity == \
         pytest.approx(kenlm_ppl, rel=1e-5)
+
+
+def test_the_one_pass_reader_equals_the_line_reader(tmp_path):
+    """Reading an ARPA file's bytes in one pass (arpa_kernels) gives the tables the line
+    by line reader gives, quirks included (CRLF, tabs and spaces, blank lines, -99,
+    missing weights, non-ASCII words, 1e-3 notation); unusual files go line by line."""
+    from nlm.ngram import arpa
+    text = ("\\data\\\r\nngram 1=6\r\nngram 2=4\r\nngram 3=2\r\n\r\n\\1-grams:\r\n"
+            "-1.5\t<unk>\t0\r\n-99\t<s>\t-0.25\r\n-1e-1 </s>\r\n-0.7\tcafé\t-0.125\r\n"
+            "\r\n-0.3333333333\tthé  -1.5E-2\r\n-2.0\tx\t0\r\n\r\n\\2-grams:\r\n"
+            "-0.5\t<s> café\t-0.2\r\n-0.25\tcafé thé\r\n-0.125\tthé </s>\r\n"
+            "-0.0625\t<s> x\t0\r\n\r\n\\3-grams:\r\n-0.1\t<s> café thé\r\n-0.05  café thé </s>\r\n"
+            "\r\n\\end\\\r\n")
+    path = tmp_path / "q.arpa"
+    path.write_bytes(text.encode("utf-8"))
+    models = []
+    for fast in (True, False):      # the one-pass reader does not decline this file
+        lines = arpa._Lines(str(path))
+        try:
+            models.append(arpa._read(lines, fast))
+        finally:
+            lines.close()
+    fast, slow = models
+    assert fast.vocab.words == slow.vocab.words == ["<unk>", "<s>", "</s>", "café", "thé", "x"]
+    for a, b in zip(fast.tables.keys + fast.logprobs + fast.logbows,
+                    slow.tables.keys + slow.logprobs + slow.logbows):
+        assert np.array_equal(a, b)
+    assert fast.logbows[0][4] == pytest.approx(-1.5e-2 * np.log(10))

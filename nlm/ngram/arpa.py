@@ -142,11 +142,16 @@ def read_arpa(path, tokenizer: str | None = None, lowercase: bool | None = None
     and ``lowercase``, when given, override what the file records (or the defaults,
     whitespace and no lower-casing, for a file that records nothing)."""
     path = os.fspath(path)
-    lines = _Lines(path)
-    try:
-        model = _read(lines)
-    finally:
-        lines.close()
+    model = None
+    for fast in (True, False):   # one pass over the bytes; line by line if that declines
+        lines = _Lines(path)
+        try:
+            model = _read(lines, fast)
+            break
+        except _ReadAgain:
+            continue
+        finally:
+            lines.close()
     if tokenizer is not None:
         from ..vocab import TOKENIZERS
         if tokenizer not in TOKENIZERS:
@@ -177,7 +182,55 @@ def _parse_nlm_comment(text: str, lines: _Lines) -> dict:
     return out
 
 
-def _read(lines: _Lines) -> BackoffModel:
+class _ReadAgain(Exception):
+    """The one-pass reader declined the file: read it again line by line."""
+
+
+def _read_fast(lines: _Lines, declared: list[int], recorded: dict) -> BackoffModel:
+    """The n-gram sections (``lines`` is just past ``\\1-grams:``) in one pass over the
+    rest of the file's bytes (:func:`.arpa_kernels._parse_sections`). Raises _ReadAgain
+    for anything unusual: the line-by-line reader then names the problem."""
+    from .arpa_kernels import _find_word, _parse_sections
+    prefix = "\n".join(SPECIALS).encode() + b"\n"    # the specials' spellings
+    try:
+        buf = np.frombuffer(prefix + lines.file.read(), dtype=np.uint8)
+    except (EOFError, OSError, zlib.error):
+        raise _ReadAgain from None
+    N, n_max = len(declared), declared[0] + len(SPECIALS)
+    starts, lens = np.zeros(n_max, np.int64), np.zeros(n_max, np.int64)
+    table = np.full(1 << max(int(np.ceil(np.log2(2 * n_max))), 4), -1, dtype=np.int64)
+    at = 0
+    for i, w in enumerate(SPECIALS):
+        starts[i], lens[i] = at, len(w)
+        table[_find_word(buf, at, at + len(w), table, starts, lens)[0]] = i
+        at += len(w) + 1
+    goff = np.zeros(N + 1, dtype=np.int64)
+    goff[1:] = np.cumsum([(k + 1) * n for k, n in enumerate(declared)])
+    total = sum(declared)
+    ids, where = np.empty(goff[-1], np.int32), np.empty(total, np.int64)
+    prob, bow = np.empty(total), np.empty(total)
+    n_words = _parse_sections(buf, len(prefix), N, np.array(declared, np.int64), starts, lens,
+                              table, len(SPECIALS), ids, prob, bow, where, goff, lines.lineno)
+    try:
+        words = [bytes(buf[a:a + n]).decode("utf-8") for a, n in
+                 zip(starts[len(SPECIALS):n_words], lens[len(SPECIALS):n_words])]
+    except UnicodeDecodeError:
+        raise _ReadAgain from None
+    if n_words < 0 or any(w != w.strip() for w in words):
+        raise _ReadAgain
+    vocab = Vocabulary(list(SPECIALS) + words, np.zeros(n_words, dtype=np.int64),
+                       tokenizer=recorded.get("tokenizer", "whitespace"),
+                       lowercase=recorded.get("lowercase", False))
+    with np.errstate(invalid="ignore"):
+        prob = np.where(prob <= LOG10_ZERO, -np.inf, prob) * LN10
+        bow = np.where(bow <= LOG10_ZERO, -np.inf, bow) * LN10
+    g = np.concatenate([[0], np.cumsum(declared)])
+    arrays = [(ids[goff[k]:goff[k + 1]].reshape(-1, k + 1), prob[g[k]:g[k + 1]],
+               bow[g[k]:g[k + 1]], where[g[k]:g[k + 1]]) for k in range(N)]
+    return _build_model(arrays, vocab, lines)
+
+
+def _read(lines: _Lines, fast: bool = False) -> BackoffModel:
     it = iter(lines)
     # -- header (after any comment lines) --------------------------------------
     line = ""
@@ -199,6 +252,9 @@ def _read(lines: _Lines) -> BackoffModel:
     N = len(declared)
     if declared[0] == 0:
         raise lines.error("the \\data\\ header declares no unigrams")
+    line = line if line.startswith("\\") else _next_nonblank(it)
+    if fast and line == "\\1-grams:":
+        return _read_fast(lines, declared, recorded)
 
     # -- sections -------------------------------------------------------------
     index = {w: i for i, w in enumerate(SPECIALS)}
@@ -208,7 +264,6 @@ def _read(lines: _Lines) -> BackoffModel:
     bow = [array("d") for _ in range(N)]
     where = [array("q") for _ in range(N)]
     k = 0            # order of the section being read (0: before the first)
-    line = line if line.startswith("\\") else _next_nonblank(it)
     while True:      # ``line`` is a section header or \end\
         if line is None:
             raise lines.error("file ends without \\end\\ (truncated?)")
@@ -349,6 +404,7 @@ def _build_model(arrays, vocab: Vocabulary, lines: _Lines) -> BackoffModel:
     logprob = [logprob1]
     logbow = [logbow1]
     added = 0
+    found: dict = {}                    # per order: a hash of its keys (_rows_of)
     grams = [a[0] for a in arrays]      # word ids per order, grows when contexts are added
     k = 2
     while k <= N:
@@ -356,9 +412,8 @@ def _build_model(arrays, vocab: Vocabulary, lines: _Lines) -> BackoffModel:
         rows = np.asarray(g[:, 0], dtype=np.int64)
         missing_at = 0
         for j in range(2, k):          # walk the context's prefix chain
-            key = rows * V + g[:, j - 1]
-            pos = np.minimum(np.searchsorted(keys[j - 1], key), len(keys[j - 1]) - 1)
-            ok = keys[j - 1][pos] == key if len(keys[j - 1]) else np.zeros(len(key), bool)
+            pos = _rows_of(keys, found, j, rows * V + g[:, j - 1])
+            ok = pos >= 0
             if not ok.all():
                 missing_at = j
                 bad = ~ok
@@ -370,6 +425,7 @@ def _build_model(arrays, vocab: Vocabulary, lines: _Lines) -> BackoffModel:
             grams[k - 2] = np.concatenate([grams[k - 2], ctx.astype(np.int32)])
             added += len(ctx)
             del keys[k - 2:], logprob[k - 2:], logbow[k - 2:]
+            found = {j: t for j, t in found.items() if j < k - 2}
             k -= 1
             if k == 1:  # a word unknown at order 1 cannot happen: the reader checks words
                 raise AssertionError("unreachable")
@@ -399,6 +455,19 @@ def _build_model(arrays, vocab: Vocabulary, lines: _Lines) -> BackoffModel:
         warnings.warn(f"{lines.path}: {added} n-gram context(s) missing from the file were "
                       "added with backoff weight 1, as KenLM does", stacklevel=3)
     return BackoffModel(vocab, keys, logprob, logbow[:N - 1], method="arpa")
+
+
+def _rows_of(keys: list, found: dict, j: int, want: np.ndarray) -> np.ndarray:
+    """The rows of the keys ``want`` in table j (-1 where absent), through a hash of the
+    table built on first use (a sorted search costs a dozen cache misses a key)."""
+    from .arpa_kernels import _key_rows, _key_table
+    if j - 1 not in found:
+        bits = max(int(np.ceil(np.log2(max(len(keys[j - 1]), 1) / 0.5))), 4)
+        found[j - 1] = (_key_table(keys[j - 1], bits), bits)
+    table, bits = found[j - 1]
+    out = np.empty(len(want), dtype=np.int64)
+    _key_rows(np.ascontiguousarray(want, dtype=np.int64), keys[j - 1], table, bits, out)
+    return out
 
 
 def _fill_added_contexts(keys, logprob, logbow, V):
