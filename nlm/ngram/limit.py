@@ -13,22 +13,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import OptionError
 from ..vocab import SPECIALS, UNK_ID, Vocabulary
 from .backoff import BackoffModel
-from .prune import recompute_backoff_weights
+from .prune import recompute_backoff_weights, require_normalized_backoff
 
 
 def limit_vocabulary(model, words) -> BackoffModel:
     """``model`` (a backoff n-gram model) restricted to ``words`` (see the module
     docstring): a new, normalized model over the specials and the listed words that
     the model knows."""
-    if not isinstance(model, BackoffModel):
-        raise OptionError(f"--limit-vocab-file applies to backoff and interpolated n-gram "
-                          f"models, not to {model.kind} models")
-    if not model.normalized:
-        raise OptionError(f"--limit-vocab-file: {model.method} scores are not probabilities, "
-                          "so the mass of the removed words cannot be given to <unk>")
+    require_normalized_backoff(
+        model, "--limit-vocab-file applies to backoff and interpolated n-gram models, not "
+        "to {kind} models", "--limit-vocab-file: {method} scores are not probabilities, so "
+        "the mass of the removed words cannot be given to <unk>")
     old = model.vocab
     V, N = len(old), model.order
     allowed = np.zeros(V, dtype=bool)

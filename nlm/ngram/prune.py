@@ -165,13 +165,21 @@ def recompute_backoff_weights(model: BackoffModel) -> None:
         bow[~has_children] = 0.0
 
 
-def _check_model(model) -> None:
+def require_normalized_backoff(model, not_backoff: str, not_normalized: str) -> None:
+    """Refuse (OptionError) a model that is not a backoff n-gram model (``not_backoff``,
+    with ``{kind}``) or whose scores are not probabilities (``not_normalized``, with
+    ``{method}``): what recomputes backoff weights needs both."""
     if not isinstance(model, BackoffModel):
-        raise OptionError(f"entropy pruning applies to backoff n-gram models, not to "
-                          f"{model.kind} models")
+        raise OptionError(not_backoff.format(kind=model.kind))
     if not model.normalized:
-        raise OptionError(f"{model.method} scores are not probabilities; entropy pruning "
-                          "needs a normalized model")
+        raise OptionError(not_normalized.format(method=model.method))
 
 
-__all__ = ["prune_entropy", "entropy_deltas", "recompute_backoff_weights"]
+def _check_model(model) -> None:
+    require_normalized_backoff(
+        model, "entropy pruning applies to backoff n-gram models, not to {kind} models",
+        "{method} scores are not probabilities; entropy pruning needs a normalized model")
+
+
+__all__ = ["prune_entropy", "entropy_deltas", "recompute_backoff_weights",
+           "require_normalized_backoff"]
