@@ -107,18 +107,28 @@ def test_no_import_cycles():
     assert cycles == []
 
 
-def _layers() -> list[list[str]]:
+def _contracts() -> list[tuple[str, list[list[str]]]]:
+    """(container, layers top to bottom, each a list of modules) of every layers
+    contract in pyproject.toml; the root contract's container is "nlm"."""
     tomllib = pytest.importorskip("tomllib")
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         config = tomllib.load(f)["tool"]["importlinter"]
-    contract = next(c for c in config["contracts"] if c["type"] == "layers")
-    return [[m.strip() for m in line.split("|")] for line in contract["layers"]]
+    out = []
+    for contract in config["contracts"]:
+        if contract["type"] != "layers":
+            continue
+        for container in contract.get("containers", [""]):
+            prefix = container + "." if container else ""
+            layers = [[prefix + m.strip() for m in line.split("|")] for line in contract["layers"]]
+            out.append((container or "nlm", layers))
+    return out
 
 
-def test_imports_point_down_the_layers():
-    """The same contract as lint-imports, from the source: a module of one layer imports
-    nothing of a higher layer nor of a sibling on its own line."""
-    layers = _layers()
+@pytest.mark.parametrize("container,layers", _contracts(), ids=lambda x: str(x)[:20])
+def test_imports_point_down_the_layers(container, layers):
+    """The same contracts as lint-imports, from the source: a module of one layer imports
+    nothing of a higher layer nor of a sibling on its own line, and every module of the
+    container has its place."""
     rank = {m: i for i, line in enumerate(layers) for m in line}
 
     def layer_of(module):
@@ -126,9 +136,11 @@ def test_imports_point_down_the_layers():
             module = module.rpartition(".")[0]
         return module or None
 
-    listed = set(rank)
-    assert {m for m in MODULES if m.count(".") == 1} <= listed | {"nlm.version"}, \
-        "every top-level module of nlm has its place in the layers"
+    depth = container.count(".") + 1
+    children = {".".join(m.split(".")[:depth + 1]) for m in MODULES
+                if m.startswith(container + ".")}
+    assert children <= set(rank) | {"nlm.version"}, \
+        f"every module of {container} has its place in the layers"
     wrong = []
     for name, tree in TREES.items():
         src = layer_of(name)

@@ -15,7 +15,7 @@ from nlm.errors import ModelFileError
 from nlm.modelfile import load, save
 from nlm.ngram.arpa import read_arpa, write_arpa
 from nlm.ngram.binary import MAGIC, read_binary, verify_binary, write_binary
-from nlm.ngram.methods import fit_modified_kneser_ney, fit_witten_bell
+from nlm.ngram.estimate.methods import fit_modified_kneser_ney, fit_witten_bell
 
 
 @pytest.fixture(scope="module")

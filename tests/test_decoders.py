@@ -11,7 +11,7 @@ from conftest import TINY_TEXT, corpus_from_lines
 from nlm.decoders import UNBOUNDED_ORDER, CTCLanguageModel
 from nlm.mixture import MixtureModel
 from nlm.modelfile import save
-from nlm.ngram.methods import fit_kneser_ney, fit_witten_bell
+from nlm.ngram.estimate.methods import fit_kneser_ney, fit_witten_bell
 from nlm.vocab import EOS_ID
 
 LABELS = ["", " "] + list("abcdefghijklmnopqrstuvwxyz")
@@ -163,7 +163,7 @@ def _noisy_logits(rng, text: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def arpa_file(tmp_path_factory):
     from nlm.ngram.arpa import write_arpa
-    from nlm.ngram.methods import fit_modified_kneser_ney
+    from nlm.ngram.estimate.methods import fit_modified_kneser_ney
     lines = TINY_TEXT * 3 + ["a cat and a dog sat on a log", "the mat is on the log"]
     vocab, corpus = corpus_from_lines(lines)
     path = tmp_path_factory.mktemp("dec") / "lm.arpa"

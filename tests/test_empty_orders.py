@@ -32,7 +32,7 @@ def text(tmp_path_factory):
     return path
 
 
-@pytest.mark.filterwarnings("ignore::nlm.ngram.discount.DiscountWarning")
+@pytest.mark.filterwarnings("ignore::nlm.ngram.estimate.discount.DiscountWarning")
 @pytest.mark.parametrize("model", IN_MEMORY)
 def test_in_memory_empty_orders_score_as_the_shorter_model(text, model, tmp_path):
     full = train(text, model, order=6)
@@ -49,7 +49,7 @@ def test_in_memory_empty_orders_score_as_the_shorter_model(text, model, tmp_path
                                   full.score_corpus(corpus.ids, corpus.offsets))
 
 
-@pytest.mark.filterwarnings("ignore::nlm.ngram.discount.DiscountWarning")
+@pytest.mark.filterwarnings("ignore::nlm.ngram.estimate.discount.DiscountWarning")
 @pytest.mark.parametrize("model", [m for m in IN_MEMORY if m != "stupid"])
 def test_arpa_of_empty_orders_says_zero(text, model, tmp_path):
     full = train(text, model, order=6)
@@ -64,7 +64,7 @@ def test_arpa_of_empty_orders_says_zero(text, model, tmp_path):
                                full.score_corpus(corpus.ids, corpus.offsets), rtol=0, atol=1e-6)
 
 
-@pytest.mark.filterwarnings("ignore::nlm.ngram.discount.DiscountWarning")
+@pytest.mark.filterwarnings("ignore::nlm.ngram.estimate.discount.DiscountWarning")
 @pytest.mark.parametrize("model", OUT_OF_CORE)
 def test_out_of_core_empty_orders_equal_in_memory(text, model, tmp_path):
     arpa = None if model == "stupid" else tmp_path / "m.arpa"

@@ -13,7 +13,7 @@ import nlm
 from nlm.errors import NlmError, OptionError
 from nlm.modelfile import load
 from nlm.ngram.arpa import read_arpa
-from nlm.ngram.discount import DiscountWarning
+from nlm.ngram.estimate.discount import DiscountWarning
 from nlm.ngram.external import budget, partition, pipeline, spill
 from nlm.ngram.external.budget import Plan, parse_memory
 

@@ -12,11 +12,11 @@ from conftest import corpus_from_lines, shared_path
 
 from nlm.corpus import build_vocab, read_corpus
 from nlm.evaluate import evaluate
-from nlm.ngram.adjust import adjusted_counts, adjusted_counts_of_counts, counts_of_counts
+from nlm.ngram.estimate.adjust import adjusted_counts, adjusted_counts_of_counts, counts_of_counts
 from nlm.ngram.arpa import read_arpa
 from nlm.ngram.counts import count_ngrams, first_positions
-from nlm.ngram.discount import lmplz_counts_of_counts
-from nlm.ngram.methods import fit_modified_kneser_ney
+from nlm.ngram.estimate.discount import lmplz_counts_of_counts
+from nlm.ngram.estimate.methods import fit_modified_kneser_ney
 
 LN10 = math.log(10.0)
 

@@ -17,7 +17,7 @@ from nlm.evaluate import LN10
 from nlm.modelfile import save
 from nlm.ngram.arpa import write_arpa
 from nlm.ngram.binary import write_binary
-from nlm.ngram.methods import fit_modified_kneser_ney
+from nlm.ngram.estimate.methods import fit_modified_kneser_ney
 
 TOL = 1e-4
 

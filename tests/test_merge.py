@@ -12,7 +12,7 @@ from nlm.mixture import MixtureModel, combine_logprobs
 from nlm.modelfile import load, save
 from nlm.ngram.arpa import read_arpa, write_arpa
 from nlm.ngram.merge import merge_backoff
-from nlm.ngram.methods import fit_kneser_ney, fit_modified_kneser_ney, fit_witten_bell
+from nlm.ngram.estimate.methods import fit_kneser_ney, fit_modified_kneser_ney, fit_witten_bell
 
 W = [0.7, 0.3]
 

@@ -18,7 +18,7 @@ from nlm.errors import NlmError, OptionError
 from nlm.evaluate import evaluate
 from nlm.ngram import methods as ng
 from nlm.ngram.counts import count_ngrams
-from nlm.ngram.discount import DiscountWarning, good_turing, mkn_discounts
+from nlm.ngram.estimate.discount import DiscountWarning, good_turing, mkn_discounts
 from nlm.vocab import BOS_ID
 
 SHAKESPEARE = (ROOT / "corpora" / "shakespeare" / "train.txt").read_text("utf-8").splitlines()

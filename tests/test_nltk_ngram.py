@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, TINY_TEXT, corpus_from_lines
 
-from nlm.ngram.methods import fit_absolute, fit_mle, fit_witten_bell
+from nlm.ngram.estimate.methods import fit_absolute, fit_mle, fit_witten_bell
 from nlm.vocab import BOS, EOS
 
 SHAKESPEARE = (ROOT / "corpora" / "shakespeare" / "train.txt").read_text("utf-8").splitlines()

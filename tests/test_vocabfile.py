@@ -9,7 +9,7 @@ from conformance import LanguageModelConformance, random_corpus
 
 from nlm.api import train
 from nlm.modelfile import load
-from nlm.ngram.methods import fit_modified_kneser_ney
+from nlm.ngram.estimate.methods import fit_modified_kneser_ney
 from nlm.vocab import SPECIALS
 from nlm.ngram.limit import limit_vocabulary
 

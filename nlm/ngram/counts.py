@@ -1,7 +1,7 @@
 """Counting n-grams of every order 1..N, and the tables later stages index.
 
 Stage 1 of n-gram estimation (count -> adjust -> discount -> interpolate ->
-write; see :mod:`nlm.ngram.methods`). Input: a :class:`~nlm.corpus.Corpus`.
+write; see :mod:`nlm.ngram.estimate.methods`). Input: a :class:`~nlm.corpus.Corpus`.
 Output: :class:`NgramCounts`, sorted tables that later stages and queries
 index without scanning.
 

@@ -164,7 +164,7 @@ def worker_scale(spec):
 
     from nlm.corpus import Corpus, read_training_corpus
     from nlm.ngram.counts import count_ngrams
-    from nlm.ngram.methods import fit_modified_kneser_ney
+    from nlm.ngram.estimate.methods import fit_modified_kneser_ney
 
     vocab, base = read_training_corpus(WIKI / "train.txt")
     rng = np.random.default_rng(spec.get("seed", 0))

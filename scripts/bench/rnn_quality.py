@@ -46,7 +46,7 @@ from pathlib import Path  # noqa: E402
 from nlm.corpus import read_corpus, read_training_corpus  # noqa: E402
 from nlm.evaluate import evaluate  # noqa: E402
 from nlm.modelfile import save  # noqa: E402
-from nlm.ngram.methods import fit_modified_kneser_ney  # noqa: E402
+from nlm.ngram.estimate.methods import fit_modified_kneser_ney  # noqa: E402
 from nlm.neural.rnn import RNNModel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

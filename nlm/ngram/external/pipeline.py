@@ -8,12 +8,12 @@ what passes between them):
                                            the ids, or one sharding pass to files)
     count_partition     (count.py)         a partition's windows -> its n-gram tables
     summarize           (adjust.py)        Kneser-Ney counts, counts of counts
-    -> discounts        (nlm.ngram.discount, from the summed counts of counts)
+    -> discounts        (nlm.ngram.estimate.discount, from the summed counts of counts)
     estimate_partition  (probabilities.py) probabilities and backoff weights -> buckets
     assemble            (assemble.py)      buckets -> model file and ARPA, streamed
 
 Only one partition or one bucket is in memory at a time; :mod:`.budget` sizes
-them. The results equal the in-memory estimators' (:mod:`nlm.ngram.methods`) to
+them. The results equal the in-memory estimators' (:mod:`nlm.ngram.estimate.methods`) to
 the last few bits of a float64: the same counts, discounts and formulas, summed
 in another order.
 """
@@ -31,9 +31,9 @@ from ...files import atomic_output
 from ...modelfile import model_header
 from ...progress import Progress, stage
 from ...vocab import BOS_ID, TextOptions
-from ..adjust import counts_of_counts
+from ..estimate.adjust import counts_of_counts
 from ..base import check_order
-from ..methods import OUT_OF_CORE, STUPID_BACKOFF_FACTOR, discounts_from, recorded_options, smoothing
+from ..estimate.methods import OUT_OF_CORE, STUPID_BACKOFF_FACTOR, discounts_from, recorded_options, smoothing
 from . import spill
 from .summary import AdjustSummary, kenlm_rank, lmplz_tally
 from .assemble import assemble, plan_buckets
@@ -50,7 +50,7 @@ from .shard import plan_partitions, shard, window_weights
 SCAN_PARTITIONS_PER_ORDER = 3
 
 #: the models this pipeline estimates, and the options each takes (declared beside the
-#: methods, :data:`nlm.ngram.methods.OUT_OF_CORE`)
+#: methods, :data:`nlm.ngram.estimate.methods.OUT_OF_CORE`)
 METHODS = OUT_OF_CORE
 
 
@@ -259,7 +259,7 @@ def _arpa_writer(outputs: ExitStack, path, vocab, sizes):
 
 def _method(model: str, options: dict, N: int, raw1, cont1, summary, rank, last_unigram,
             load_partition):
-    """The method's :class:`~nlm.ngram.methods.Smoothing` with the discounts the in-memory
+    """The method's :class:`~nlm.ngram.estimate.methods.Smoothing` with the discounts the in-memory
     estimator would find, from the summed counts of counts (None: stupid backoff)."""
     if model == "stupid":
         return None

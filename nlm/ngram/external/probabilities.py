@@ -8,8 +8,8 @@ those k-grams its log backoff weight (the context's own n-gram belongs to anothe
 partition; the records meet in the bucket of their first word). Contexts of order 1
 are returned instead: the unigram table is global and small.
 
-The arithmetic is that of :mod:`nlm.ngram.methods` (each method's ``order_masses``,
-called here on the partition's arrays) and :mod:`nlm.ngram.interpolate` (interpolated
+The arithmetic is that of :mod:`nlm.ngram.estimate.methods` (each method's ``order_masses``,
+called here on the partition's arrays) and :mod:`nlm.ngram.estimate.interpolate` (interpolated
 form), one order at a time, lowest first:
 
     alpha(h w) = (v(h w) - removed(h w)) / sum_w v(h w),   leftover(h) = sum_w removed / sum_w v
@@ -25,8 +25,8 @@ import os
 import numpy as np
 
 from ...vocab import BOS_ID
-from ..interpolate import unigram_probabilities
-from ..methods import Smoothing
+from ..estimate.interpolate import unigram_probabilities
+from ..estimate.methods import Smoothing
 from .summary import adjusted
 from .count import PartitionTables
 from .kernels import _bucket_records

@@ -4,11 +4,11 @@ Input: one partition's tables (:mod:`.count`). Output: :class:`AdjustSummary`,
 what the discounts need from the partition (counts of counts of the raw and the
 adjusted counts per order, its share of the unigram continuation counts, and the
 candidates for lmplz's last-n-gram tally); summed over partitions these are the
-global figures :mod:`nlm.ngram.adjust` computes in memory.
+global figures :mod:`nlm.ngram.estimate.adjust` computes in memory.
 
 The adjusted count of a k-gram (k < N) is the number of k+1-grams whose suffix
 it is, raw at the highest order and for n-grams that start with ``<s>``, exactly
-as :func:`nlm.ngram.adjust.adjusted`; every left extension of a k-gram has the
+as :func:`nlm.ngram.estimate.adjust.adjusted`; every left extension of a k-gram has the
 same second-to-last word (k >= 2), so it is in the same partition.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...vocab import BOS_ID
-from ..adjust import counts_of_counts
+from ..estimate.adjust import counts_of_counts
 from .count import PartitionTables
 
 
@@ -78,7 +78,7 @@ def kenlm_rank(first_seen: np.ndarray) -> np.ndarray:
 
 def lmplz_tally(coc: list[np.ndarray], unigram_raw: np.ndarray, unigram_cont: np.ndarray,
                 rank: np.ndarray, last_bigram, load_partition, order: int) -> list[np.ndarray]:
-    """The counts of counts lmplz tallies (see :func:`nlm.ngram.discount.lmplz_counts_of_counts`):
+    """The counts of counts lmplz tallies (see :func:`nlm.ngram.estimate.discount.lmplz_counts_of_counts`):
     the last n-gram of each order below the highest, in lmplz's suffix order, counted with
     its raw count. ``coc[k-1]`` are the correct ones of order k; ``last_bigram`` the best
     candidate over partitions; ``load_partition(word)`` the tables of the partition that

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..vocab import BOS_ID
-from .counts import NgramCounts
+from ...vocab import BOS_ID
+from ..counts import NgramCounts
 
 
 def first_word(counts: NgramCounts, k: int, rows: np.ndarray) -> np.ndarray:

@@ -55,16 +55,16 @@ import warnings
 
 import numpy as np
 
-from ..corpus import Corpus
-from ..errors import OptionError
-from ..progress import stage
-from ..registry import register_trainer
-from ..vocab import BOS_ID, Vocabulary
+from ...corpus import Corpus
+from ...errors import OptionError
+from ...progress import stage
+from ...registry import register_trainer
+from ...vocab import BOS_ID, Vocabulary
 from .adjust import (adjusted, adjusted_counts_of_counts, context_of, context_sums,
                      counts_of_counts, starts_with_bos)
-from .backoff import BackoffModel
-from .base import NGRAM_OPTIONS, check_order
-from .counts import NgramCounts, count_ngrams, first_positions
+from ..backoff import BackoffModel
+from ..base import NGRAM_OPTIONS, check_order
+from ..counts import NgramCounts, count_ngrams, first_positions
 from .discount import (DiscountWarning, check_mkn_discounts, check_single_discount, estimate_kn,
                        estimate_mkn, good_turing, lmplz_counts_of_counts)
 from .interpolate import compact_keys, fold
@@ -379,7 +379,7 @@ def _finish(model: BackoffModel, prune_entropy) -> BackoffModel:
     if prune_entropy is None:
         return model
     try:
-        from .prune import prune_entropy as prune
+        from ..prune import prune_entropy as prune
     except ImportError:
         raise OptionError("entropy pruning is not available in this version") from None
     with stage("entropy pruning"):

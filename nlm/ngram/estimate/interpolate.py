@@ -1,6 +1,6 @@
 """Stage 4 of n-gram estimation: from a method's masses to ARPA-form tables.
 
-Input: the count tables and an estimator (:mod:`nlm.ngram.methods`) that gives,
+Input: the count tables and an estimator (:mod:`nlm.ngram.estimate.methods`) that gives,
 for one order k at a time (k = 1, 2, ..., N):
 
 * ``alpha`` (n_k,): the probability every stored k-gram h w gets from its
@@ -46,8 +46,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..vocab import BOS_ID
-from .counts import NgramCounts
+from ...vocab import BOS_ID
+from ..counts import NgramCounts
 
 
 def _log_inplace(x: np.ndarray) -> np.ndarray:

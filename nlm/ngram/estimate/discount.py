@@ -23,8 +23,8 @@ import warnings
 
 import numpy as np
 
-from ..errors import OptionError
-from ..vocab import BOS_ID
+from ...errors import OptionError
+from ...vocab import BOS_ID
 from .adjust import first_word
 
 MKN_FALLBACK = (0.5, 1.0, 1.5)   # lmplz --discount_fallback defaults
@@ -156,7 +156,7 @@ def lmplz_counts_of_counts(counts, coc: list[np.ndarray], first_seen: np.ndarray
     """Counts of counts exactly as ``lmplz`` tallies them for its discounts.
 
     ``coc``: per order, counts of counts of the Kneser-Ney adjusted counts
-    (:func:`nlm.ngram.adjust.adjusted_counts_of_counts`); a corrected copy is
+    (:func:`nlm.ngram.estimate.adjust.adjusted_counts_of_counts`); a corrected copy is
     returned. ``first_seen[w]``: index of w's first occurrence in the corpus.
 
     lmplz (as of kpu/kenlm master, see kpu/kenlm issues #405 and #427, fix
