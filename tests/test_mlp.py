@@ -253,3 +253,35 @@ def test_unk_dropout_resumes_exactly(tiny, tmp_path):
     resumed = tiny_fit(tiny, epochs=4, unk_dropout=1.0, checkpoint=str(ckpt), resume=True)
     for k in full.params:
         np.testing.assert_array_equal(full.params[k], resumed.params[k])
+
+
+def test_context_word_dropout_draws_unk_from_the_seed():
+    from nlm.neural.mlp import drop_context_words
+    from nlm.vocab import UNK_ID
+    ctx = np.random.default_rng(0).integers(3, 50, (400, 4)).astype(np.int32)
+    out = drop_context_words(ctx, 0.25, 7, 3)
+    assert out.dtype == np.int32 and ((out == ctx) | (out == UNK_ID)).all()
+    rate = (out != ctx).mean()
+    assert abs(rate - 0.25) < 4 * math.sqrt(0.25 * 0.75 / ctx.size)
+    np.testing.assert_array_equal(out, drop_context_words(ctx, 0.25, 7, 3))
+    assert not np.array_equal(out, drop_context_words(ctx, 0.25, 7, 4))
+    np.testing.assert_array_equal(drop_context_words(ctx, 0.0, 7, 3), ctx)
+
+
+def test_context_word_dropout_trains_seeded_and_resumes(tiny, tmp_path):
+    plain = tiny_fit(tiny, epochs=4)
+    a = tiny_fit(tiny, epochs=4, word_dropout=0.3)
+    b = tiny_fit(tiny, epochs=4, word_dropout=0.3)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert not np.array_equal(a.params["H"], plain.params["H"])
+    assert a.training["word_dropout"] == 0.3 and plain.training["word_dropout"] == 0.0
+    hist = a.training["history"]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    ckpt = tmp_path / "c.npz"
+    tiny_fit(tiny, epochs=2, word_dropout=0.3, checkpoint=str(ckpt))
+    resumed = tiny_fit(tiny, epochs=4, word_dropout=0.3, checkpoint=str(ckpt), resume=True)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], resumed.params[k])
+    with pytest.raises(OptionError, match="word-dropout must be in"):
+        tiny_fit(tiny, epochs=1, word_dropout=1.0)

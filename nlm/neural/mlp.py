@@ -26,7 +26,7 @@ from ..corpus import Corpus
 from ..errors import InputError, OptionError
 from ..model import register
 from ..registry import Opt
-from ..vocab import BOS_ID, Vocabulary
+from ..vocab import BOS_ID, UNK_ID, Vocabulary
 from .base import (NeuralModel, UnkDropout, check_positive, dropout_masks, register_neural,
                    same_output, unigram_biases)
 from .blas import matmul
@@ -193,14 +193,23 @@ def stream_windows(ids: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
     return np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(stream, n))
 
 
+def drop_context_words(ctx: np.ndarray, rate: float, epoch_seed: int, step: int) -> np.ndarray:
+    """A copy of the context windows ``ctx`` (B, n) with each id read as ``<unk>`` with
+    probability ``rate`` (drawn from the seed and the step): context word dropout, which
+    teaches the network to predict from part of its context, as an n-gram model backs off."""
+    rng = np.random.default_rng((epoch_seed, step, 3))
+    return np.where(rng.random(ctx.shape, dtype=np.float32) < rate, np.int32(UNK_ID), ctx)
+
+
 class MLPTask(TrainingTask):
     """Minibatches of (context, next word) pairs drawn without replacement each epoch."""
 
     def __init__(self, net: MLPNetwork, corpus: Corpus, valid: Corpus | None,
                  batch_size: int, config: dict, dropout: float = 0.0,
-                 unk: UnkDropout | None = None):
+                 unk: UnkDropout | None = None, word_dropout: float = 0.0):
         self.net = net
         self.keep = 1.0 - float(dropout)
+        self.word_dropout = float(word_dropout)
         self.unk = unk
         self._epoch_seed = 0
         self.params, self.grads = net.params, net.grads
@@ -222,7 +231,7 @@ class MLPTask(TrainingTask):
 
     def start_epoch(self, rng) -> int:
         self.perm = rng.permutation(len(self.targets))
-        if self.keep < 1.0:
+        if self.keep < 1.0 or self.word_dropout > 0.0:
             # dropout masks of step i come from (this seed, i): a resumed epoch redraws them
             self._epoch_seed = int(rng.integers(2**63))
         if self.unk is not None and self.unk.active:   # this epoch's <unk> readings
@@ -243,6 +252,8 @@ class MLPTask(TrainingTask):
     def step(self, i: int) -> tuple[float, int]:
         idx = self.perm[i * self.batch:(i + 1) * self.batch]
         ctx = self.windows[idx]
+        if self.word_dropout > 0.0:
+            ctx = drop_context_words(ctx, self.word_dropout, self._epoch_seed, i)
         loss, _ = self.net.loss_and_grads(ctx, self.targets[idx],
                                           masks=self._masks(i, len(idx)))
         return loss, len(idx)
@@ -267,7 +278,9 @@ class MLPModel(NeuralModel):
     #: its update is a no-op for a zero gradient, so only the rows a minibatch touches
     #: are updated.
     TRAIN_DEFAULTS = {"optimizer": "adagrad", "lr": 0.1, "epochs": 20}
-    HYPER = ("order", "emb", "hidden", "direct", "tie", "activation", "batch_size")
+    HYPER = ("order", "emb", "hidden", "direct", "tie", "activation", "batch_size",
+             "word_dropout")
+    TRAINING_RECORD = ("batch_size", "word_dropout")
 
     def __init__(self, vocab: Vocabulary, order: int, activation: str, direct: bool,
                  params: dict[str, np.ndarray], class_start: np.ndarray | None = None,
@@ -339,7 +352,8 @@ class MLPModel(NeuralModel):
             hidden: int = 400, direct: bool = False, tie: bool = False, softmax: str = "auto",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
             init_scale: float = 0.1, batch_size: int = 128, dropout: float = 0.3,
-            unk_dropout: float = 0.5, valid: Corpus | None = None, callbacks=(),
+            unk_dropout: float = 0.5, word_dropout: float = 0.0, valid: Corpus | None = None,
+            callbacks=(),
             **train_options) -> "MLPModel":
         """Train on ``corpus`` (``valid`` picks the best epoch); ``train_options`` are the
         trainer's (:class:`~nlm.neural.trainer.TrainSettings`: epochs, optimizer, lr, ...),
@@ -357,6 +371,8 @@ class MLPModel(NeuralModel):
         if hyper["order"] > 64:
             raise OptionError(f"order must be at most 64, got {hyper['order']}")
         activation_code(hyper["activation"])
+        if not (0.0 <= hyper["word_dropout"] < 1.0):
+            raise OptionError(f"word-dropout must be in [0, 1), got {hyper['word_dropout']}")
 
     @classmethod
     def _init_network(cls, rng, vocab, output, hyper, init, init_scale) -> MLPNetwork:
@@ -369,7 +385,8 @@ class MLPModel(NeuralModel):
 
     @classmethod
     def _make_task(cls, net, corpus, valid, hyper, config, dropout, unk) -> "MLPTask":
-        return MLPTask(net, corpus, valid, hyper["batch_size"], config, dropout, unk)
+        return MLPTask(net, corpus, valid, hyper["batch_size"], config, dropout, unk,
+                       hyper["word_dropout"])
 
     @classmethod
     def _from_trained(cls, vocab, hyper, params, class_start, training) -> "MLPModel":
@@ -381,4 +398,8 @@ register_neural("mlp", MLPModel,
                 "Bengio's feed-forward neural language model (MLP over n-1 embeddings)",
                 {"order": Opt("N-gram order (context words + 1)."),
                  "direct": Opt("mlp: direct connections from the context embeddings to the "
-                               "output (Bengio et al. 2003).")})
+                               "output (Bengio et al. 2003)."),
+                 "word_dropout": Opt("mlp: context word dropout: each context word of a "
+                                     "training example read as <unk> with this probability, "
+                                     "so the network learns to predict from part of its "
+                                     "context; 0 = none.")})
