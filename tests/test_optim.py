@@ -21,7 +21,7 @@ def reference_run(name, w0, grads, lrs, l2=0.0, l1=0.0, mu=0.9, scale=1.0,
     v = np.zeros_like(w)
     for t, (g, lr) in enumerate(zip(grads, lrs), 1):
         g = scale * g + l2 * w + l1 * np.sign(w)
-        if name == "sgd":
+        if name in ("sgd", "asgd"):   # asgd's weights are sgd's (the average is apart)
             w = w - lr * g
         elif name in ("momentum", "nesterov"):
             buf = mu * buf + g

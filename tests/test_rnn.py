@@ -667,3 +667,57 @@ def test_validation_follows_the_training_protocol(tiny):
         scores = (m.score_corpus if reset else m.score_corpus_carried)(corpus.ids,
                                                                        corpus.offsets)
         assert best == pytest.approx(math.exp(-scores.mean()), rel=1e-4)
+
+
+# -- NT-ASGD ------------------------------------------------------------------------------
+def test_asgd_triggers_on_a_non_monotonic_validation_loss_and_averages():
+    from nlm.neural.optim import ASGD, make_optimizer
+    opt = make_optimizer("asgd")
+    assert isinstance(opt, ASGD) and opt.NONMONO == 5
+    for loss in (6.0, 5.0, 4.0, 3.9, 3.8, 3.7, 4.1):
+        opt.observe(loss)      # 4.1: worse than the last five's best, not than 6.0 before them
+    assert opt.k == 0
+    opt.observe(5.5)           # worse than 5.0, the best before the last five
+    assert opt.k == -1
+    w = {"W": np.zeros((2, 3)), "b": np.zeros(3)}
+    seen = []
+    with opt.averaged(w):
+        assert not w["W"].any()                          # nothing averaged yet
+    for i in range(4):
+        g = {"W": np.full((2, 3), float(i + 1)), "b": np.full(3, -1.0)}
+        opt.step(w, g, 0.5)
+        seen.append({k: v.copy() for k, v in w.items()})
+    assert opt.k == 4
+    before = {k: v.copy() for k, v in w.items()}
+    with opt.averaged(w):
+        for k in w:
+            np.testing.assert_allclose(w[k], np.mean([s[k] for s in seen], axis=0))
+    for k in w:
+        np.testing.assert_array_equal(w[k], before[k])  # the weights come back
+    scalars, arrays = opt.state_dict()
+    again = make_optimizer("asgd")
+    again.load_state_dict(scalars, arrays, w)
+    assert again.k == 4 and again.logs == opt.logs
+    np.testing.assert_array_equal(again.state["avg"]["W"], opt.state["avg"]["W"])
+
+
+def test_asgd_validates_and_keeps_the_average(tiny, monkeypatch):
+    """Once triggered, the validation loss the trainer records is the averaged weights'
+    (forced here by a trigger after the first epoch)."""
+    from nlm.neural.optim import ASGD
+    monkeypatch.setattr(ASGD, "NONMONO", 0)
+    monkeypatch.setattr(ASGD, "observe", lambda self, loss: setattr(self, "k", self.k or -1))
+    vocab, corpus = tiny
+    checked = []
+
+    def callback(trainer, event):
+        opt = trainer.optimizer
+        if event == "epoch" and opt.k > 0:
+            with opt.averaged(trainer.task.params):
+                nats, tokens = trainer.task.validation_loss()
+            assert nats / tokens == trainer.state.history[-1]["valid_loss"]
+            checked.append(opt.k)
+    model = tiny_rnn(corpus, vocab, optimizer="asgd", epochs=4, valid=corpus,
+                     lr_schedule="constant", callbacks=[callback])
+    assert len(checked) == 3 and checked[0] > 0
+    assert model.training["optimizer"] == "asgd" and model.training["lr"] == 1.0

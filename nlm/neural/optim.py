@@ -18,6 +18,8 @@ apply to the keys in ``decay_keys``, the weights, not to biases):
               w -= lr m^ / (sqrt(v^) + eps),  m^ = m / (1 - b1^t),  v^ = v / (1 - b2^t)
     adamw     w -= lr wd w (decoupled: the decay is not in g', nor in the moments), then
               adam's step on g' without l2; betas 0.9, 0.99
+    asgd      sgd's step; once triggered, also avg += (w - avg) / k after the k-th step
+              (NT-ASGD, Merity et al. 2017: validation uses the average, see :class:`ASGD`)
 
 Sparse rows: when a model reports that only some rows of a gradient can be
 non-zero (embeddings, class-softmax word blocks) and the update is exactly a
@@ -34,7 +36,7 @@ import numpy as np
 from ..errors import OptionError
 from . import optim_kernels as OK
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "asgd")
 SCHEDULES = ("constant", "inverse", "plateau", "reduce", "cosine")
 #: the cosine schedule decays the rate to this fraction of its peak
 COSINE_FLOOR = 0.1
@@ -226,7 +228,74 @@ class AdamW(Adam):
                         self.beta1, self.beta2, c1, c2, self.eps)
 
 
-_CLASSES = {c.name: c for c in (SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam, AdamW)}
+class ASGD(SGD):
+    """Averaged SGD with the non-monotonic trigger (NT-ASGD, Merity et al. 2017): plain
+    SGD until a validation loss is worse than the best of those before the last
+    :attr:`NONMONO` (the trigger, fed by :meth:`observe` after every epoch's
+    validation); from then on every step also updates a running average of the
+    weights, and :meth:`averaged` swaps the average in (for validation: the best weights
+    the trainer keeps, and returns, are averages)."""
+    name = "asgd"
+    slots = ("avg",)
+    NONMONO = 5
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.logs: list[float] = []
+        self.k = 0                  # steps averaged; 0 = not triggered
+
+    def observe(self, valid_loss: float | None) -> None:
+        if valid_loss is None:
+            return
+        n = self.NONMONO
+        if self.k == 0 and len(self.logs) > n and valid_loss > min(self.logs[:-n]):
+            self.k = -1             # average from the next step on
+        self.logs.append(float(valid_loss))
+
+    def step(self, params, grads, lr, rows=None, grad_scale=1.0):
+        super().step(params, grads, lr, rows, grad_scale)
+        if self.k == 0:
+            return
+        self.k = 1 if self.k < 0 else self.k + 1
+        for key, w in params.items():
+            avg = self._slot("avg", key, w)
+            if self.k == 1:
+                np.copyto(avg, w)
+            else:
+                avg += (w - avg) * (1.0 / self.k)
+
+    def averaged(self, params: dict):
+        """Context manager: ``params`` hold the averaged weights inside (unchanged before
+        the trigger), their own values again after."""
+        return _Swapped(params, self.state["avg"] if self.k > 0 else {})
+
+    def state_dict(self):
+        scalars, arrays = super().state_dict()
+        return {**scalars, "k": self.k, "logs": list(self.logs)}, arrays
+
+    def load_state_dict(self, scalars, arrays, params):
+        super().load_state_dict(scalars, arrays, params)
+        self.k = int(scalars.get("k", 0))
+        self.logs = [float(x) for x in scalars.get("logs", [])]
+
+
+class _Swapped:
+    def __init__(self, params: dict, replacement: dict):
+        self.params, self.replacement, self.saved = params, replacement, {}
+
+    def __enter__(self):
+        for k, v in self.replacement.items():
+            self.saved[k] = self.params[k].copy()
+            np.copyto(self.params[k], v)
+        return self
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            np.copyto(self.params[k], v)
+        return False
+
+
+_CLASSES = {c.name: c for c in (SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam, AdamW, ASGD)}
 
 
 def make_optimizer(name: str, *, weight_decay: float = 0.0, l1: float = 0.0,

@@ -556,7 +556,7 @@ class RNNModel(NeuralModel):
     TRAIN_DEFAULTS = {"optimizer": "adam", "clip_norm": 1.0, "epochs": 20}
     #: The learning rate when none is given, by optimizer (for the mean loss of a chunk).
     DEFAULT_LR = {"sgd": 1.0, "momentum": 0.25, "nesterov": 0.25, "adagrad": 0.1,
-                  "rmsprop": 1e-3, "adam": 2e-3, "adamw": 2e-3}
+                  "rmsprop": 1e-3, "adam": 2e-3, "adamw": 2e-3, "asgd": 1.0}
     TRAINING_RECORD = ("batch_size", "bptt", "reset_sentences", "variational", "emb_dropout",
                        "weight_drop", "ar", "tar")
     HYPER = ("emb", "hidden", "cell", "layers", "bptt", "batch_size", "tie", "activation",

@@ -369,6 +369,8 @@ class Trainer:
     def _end_epoch(self) -> None:
         st, s = self.state, self.s
         valid_loss = self._validate(where="epoch") if self.has_valid else None
+        if hasattr(self.optimizer, "observe"):      # asgd's non-monotonic trigger
+            self.optimizer.observe(valid_loss)
         st.bad_epochs = 0 if st.improved_this_epoch else st.bad_epochs + 1
         restore, stop = self.schedule.end_epoch(valid_loss)
         if restore and self.best is not None:
@@ -405,6 +407,12 @@ class Trainer:
             cb(self, "epoch")
 
     def _validate(self, where: str) -> float | None:
+        if hasattr(self.optimizer, "averaged"):    # asgd: validate (and keep) the average
+            with self.optimizer.averaged(self.task.params):
+                return self._validate_params(where)
+        return self._validate_params(where)
+
+    def _validate_params(self, where: str) -> float | None:
         res = self.task.validation_loss()
         if res is None:
             return None
