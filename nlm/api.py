@@ -13,6 +13,7 @@ from .corpus import describe_path, is_stream, read_corpus, read_training_corpus,
 from .errors import OptionError
 from .files import check_distinct, check_writable, outputs_together
 from .model import LanguageModel
+from .ngram.estimate.methods import check_arpa_output
 from .ngram.external.budget import ScaleOptions
 from .options import OptionBundle, flag
 from .progress import reporting, stage
@@ -176,9 +177,7 @@ def _out_of_core(train_file, spec, options, text, outputs, scale, progress):
     that is needed or asked for; None when the in-memory estimator runs."""
     if outputs.arpa is not None:
         check_writable(outputs.arpa)
-        if spec.name == "stupid":
-            raise OptionError("stupid backoff scores are not probabilities; an ARPA file "
-                              "would present them as probabilities")
+        check_arpa_output(spec.name)
     from .ngram.external.train import train_if_out_of_core
     with reporting(bool(progress)):
         return train_if_out_of_core(train_file, spec.name, dict(options), text, scale,

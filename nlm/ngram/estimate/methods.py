@@ -70,6 +70,8 @@ from .discount import (DiscountWarning, check_mkn_discounts, check_single_discou
 from .interpolate import compact_keys, fold
 
 STUPID_BACKOFF_FACTOR = 0.4
+#: methods whose scores are not probabilities, and what they are called
+UNNORMALIZED = {"stupid": "stupid backoff"}
 KATZ_MAX_COUNT = 5
 
 
@@ -270,6 +272,13 @@ def smoothing(method: str, discounts=None, mle_unigrams: bool = False) -> Smooth
     if method == "absolute":
         return AbsoluteDiscounting(discounts, mle_unigrams)
     return KneserNey(discounts, modified=method == "mkn")
+
+
+def check_arpa_output(method: str) -> None:
+    """Refuse an ARPA file for a method whose scores are not probabilities."""
+    if method in UNNORMALIZED:
+        raise OptionError(f"{UNNORMALIZED[method]} scores are not probabilities; an ARPA file "
+                          "would present them as probabilities")
 
 
 def recorded_options(method: str, order: int, *, mle_unigrams=False, interpolate=True,
@@ -487,8 +496,8 @@ def fit_stupid_backoff(corpus: Corpus, vocab: Vocabulary, order: int = 3,
             logbow.append(np.full(len(key), factor))
     logprob[0][BOS_ID] = -np.inf
     options = recorded_options("stupid", order, prune=thresholds)
-    return BackoffModel(vocab, keys, logprob, logbow, method="stupid backoff", normalized=False,
-                        options=options)
+    return BackoffModel(vocab, keys, logprob, logbow, method=UNNORMALIZED["stupid"],
+                        normalized=False, options=options)
 
 
 #: the methods the out-of-core pipeline (nlm.ngram.external) estimates, and the options it

@@ -33,7 +33,8 @@ from ...progress import Progress, stage
 from ...vocab import BOS_ID, TextOptions
 from ..estimate.adjust import counts_of_counts
 from ..base import check_order
-from ..estimate.methods import OUT_OF_CORE, STUPID_BACKOFF_FACTOR, discounts_from, recorded_options, smoothing
+from ..estimate.methods import (OUT_OF_CORE, STUPID_BACKOFF_FACTOR, UNNORMALIZED,
+                                check_arpa_output, discounts_from, recorded_options, smoothing)
 from . import spill
 from .summary import AdjustSummary, kenlm_rank, lmplz_tally
 from .assemble import assemble, plan_buckets
@@ -91,9 +92,8 @@ def estimate(train_file, model: str, options: dict, *, output, budget: int, temp
     if why:
         raise OptionError(why)
     N = check_order(options.get("order", 3))
-    if arpa is not None and model == "stupid":
-        raise OptionError("stupid backoff scores are not probabilities; an ARPA file would "
-                          "present them as probabilities")
+    if arpa is not None:
+        check_arpa_output(model)
     plan = plan or Plan.for_budget(budget, N)
     own_runner = None
     if runner is None and workers > 1 and N > 1:
@@ -168,7 +168,7 @@ def _stages(run: _Run, output, arpa):
     recorded = recorded_options(run.model, N, mle_unigrams=bool(run.options.get("mle_unigrams")),
                                 info=None if method is None else method.info)
     header = model_header("backoff", {"order": N,
-                                      "method": "stupid backoff" if method is None else run.model,
+                                      "method": UNNORMALIZED.get(run.model, run.model),
                                       "normalized": method is not None, "options": recorded},
                           run.vocab)
     if run.own_runner is not None:
@@ -261,7 +261,7 @@ def _method(model: str, options: dict, N: int, raw1, cont1, summary, rank, last_
             load_partition):
     """The method's :class:`~nlm.ngram.estimate.methods.Smoothing` with the discounts the in-memory
     estimator would find, from the summed counts of counts (None: stupid backoff)."""
-    if model == "stupid":
+    if model in UNNORMALIZED:   # stupid backoff: relative frequencies, no smoothing
         return None
     mle_unigrams = bool(options.get("mle_unigrams") or False)
     discounts = None
