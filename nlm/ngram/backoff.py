@@ -24,7 +24,7 @@ from ..vocab import Vocabulary
 from .base import NgramModel
 from .backoff_kernels import (_build_hash, _context_step, _next_logprobs, _ngram_logprobs,
                               _score_corpus, _sentence_full_scores, _suffix_closed, compiled_for)
-from .binary_kernels import _score_probing, _sentence_probing
+from .binary_kernels import _probing_context_step, _score_probing, _sentence_probing
 from .counts import NgramCounts
 
 
@@ -260,10 +260,23 @@ class BackoffModel(NgramModel):
         step = self.__dict__.get("_stepper")
         if step is None:   # compiled for this model's argument types, once
             V, N, tab = int(self.vocab_size), int(self.order), self._tab()
-            kernel = compiled_for(_context_step, (0,) * max(N - 1, 1), 0, 0, 0.0, V, N, tab)
+            hist = (0,) * max(N - 1, 1)
+            if self._probing is not None:      # a binary file's probing tables
+                starts, slots, slots_f, ext, _ = self._probing
+                lp, bow = self._lp[:V], self._bow[:V]
+                kernel = compiled_for(_probing_context_step, hist, 0, 0, 0.0, N, lp, bow, ext,
+                                      starts, slots, slots_f)
 
-            def step(hist, length, word, bos_logprob):
-                return kernel(hist, length, word, bos_logprob, V, N, tab)
+                def step(hist, length, word, bos_logprob):
+                    return kernel(hist, length, word, bos_logprob, N, lp, bow, ext, starts,
+                                  slots, slots_f)
+            else:                              # the n-gram hash: a probe per lookup
+                self.build_query_hash()
+                table, bits, _ = self._hash
+                kernel = compiled_for(_context_step, hist, 0, 0, 0.0, V, N, tab, table, bits)
+
+                def step(hist, length, word, bos_logprob):
+                    return kernel(hist, length, word, bos_logprob, V, N, tab, table, bits)
             self._stepper = step
         return step
 
@@ -272,8 +285,8 @@ class BackoffModel(NgramModel):
         n-gram: empty for models estimated from counts; pruned files have some (KenLM
         inserts them as "blanks" and counts them in ``ngram_length``)."""
         N = self.order
-        if N < 3:
-            return set()
+        if N < 3 or (self._probing is not None and self._probing[4]):
+            return set()     # a binary file found its model suffix-closed when written
         self.build_query_hash()
         if self._hash[2]:
             return set()

@@ -320,13 +320,15 @@ def _sentence_full_scores(ids, bos, V, N, tab, out, matched):
 
 
 @njit(cache=True)
-def _context_step(hist, L, w, bos_lp, V, N, tab):
+def _context_step(hist, L, w, bos_lp, V, N, tab, table, bits):
     """KenLM's BaseFullScore over the sorted tables: (ln P(w | the first ``L`` ids of
     ``hist``, most recent last), the length of the longest stored n-gram ending at w,
     how many of the last words (w included) the next state keeps: the longest stored
     n-gram ending at w (at most N-1 words) that extends (has continuations or a backoff
     weight other than 1)). ``bos_lp`` stands for ln P(<s>) as a unigram (nlm stores 0
-    probability; KenLM answers the file's value). Ids outside 0..V-1 give (nan, 0, 0)."""
+    probability; KenLM answers the file's value). ``table``/``bits``: the n-gram hash
+    (:func:`_build_hash`), or bits = 0 to search the sorted blocks. Ids outside 0..V-1
+    give (nan, 0, 0)."""
     keys, off, lp, bow, child, coff = tab
     if w < 0 or w >= V:
         return np.nan, 0, 0
@@ -339,7 +341,8 @@ def _context_step(hist, L, w, bos_lp, V, N, tab):
         for i in range(1, j):
             if r < 0:
                 break
-            r = _child(tab, i + 1, r, hist[L - j + i], V)
+            r = (_hashed(table, bits, i + 1, r, hist[L - j + i], V) if bits
+                 else _child(tab, i + 1, r, hist[L - j + i], V))
         rows[j - 1] = r
     wrow = np.empty(max(N, 1), dtype=np.int64)    # wrow[j-1]: the j-gram ending at w
     wrow[0] = w
@@ -347,7 +350,8 @@ def _context_step(hist, L, w, bos_lp, V, N, tab):
     for c in range(1, min(L, N - 1) + 1):
         wrow[c] = -1
         if rows[c - 1] >= 0:
-            r = _child(tab, c + 1, rows[c - 1], w, V)
+            r = (_hashed(table, bits, c + 1, rows[c - 1], w, V) if bits
+                 else _child(tab, c + 1, rows[c - 1], w, V))
             wrow[c] = r
             if r >= 0:
                 longest = c + 1

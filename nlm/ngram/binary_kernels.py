@@ -237,3 +237,53 @@ def _sentence_probing(ids, bos, V, N, uni_lp, uni_bow, uni_ext, starts, slots, s
             prev_hash[j] = cur_hash[j]
             prev_bow[j] = cur_bow[j]
         ctx += 1
+
+
+@njit(cache=True)
+def _probing_context_step(hist, L, w, bos_lp, N, uni_lp, uni_bow, uni_ext, starts, slots,
+                          slots_f):
+    """KenLM's BaseFullScore through the probing tables (the twin of
+    :func:`~nlm.ngram.backoff_kernels._context_step`, same numbers): the context's
+    stored n-grams are probed from its words (the first ``L`` of ``hist``), then
+    :func:`_probing_step` scores ``w``. Returns (ln P, ngram length, state length);
+    ids outside the vocabulary give (nan, 0, 0)."""
+    V = len(uni_lp)
+    if w < 0 or w >= V:
+        return np.nan, 0, 0
+    for i in range(L):
+        if hist[i] < 0 or hist[i] >= V:
+            return np.nan, 0, 0
+    prev_hash = np.zeros(N, dtype=np.uint64)
+    prev_ok = np.zeros(N, dtype=np.bool_)
+    prev_bow = np.zeros(N, dtype=np.float64)
+    cur_hash = np.zeros(N, dtype=np.uint64)
+    cur_ok = np.zeros(N, dtype=np.bool_)
+    cur_bow = np.zeros(N, dtype=np.float64)
+    if L:
+        last = hist[L - 1]
+        prev_ok[0] = uni_ext[last] != 0
+        prev_bow[0] = uni_bow[last]
+        h = _chain(np.uint64(0), last)
+        prev_hash[0] = h
+        for j in range(2, L + 1):        # the j-gram ending at the context's last word
+            h = np.uint64(0)
+            for i in range(L - j, L):
+                h = _chain(h, hist[i])
+            prev_hash[j - 1] = h
+            slot = _probe(slots, starts[j], starts[j + 1] - starts[j], _tag(h))
+            if slot >= 0 and slots[slot, 0] & np.uint64(1):
+                prev_ok[j - 1] = True
+                prev_bow[j - 1] = np.float64(slots_f[slot, 3])
+    v, longest = _probing_step(w, L, N, uni_lp, uni_bow, uni_ext, starts, slots, slots_f,
+                               False, prev_hash, prev_ok, prev_bow, cur_hash, cur_ok, cur_bow)
+    if longest == 1 and w == BOS_ROW:
+        v = bos_lp
+        for m in range(1, L + 1):
+            if prev_ok[m - 1]:
+                v += prev_bow[m - 1]
+    keep = 0
+    for j in range(min(longest, N - 1), 0, -1):
+        if cur_ok[j - 1]:
+            keep = j
+            break
+    return v, longest, keep
