@@ -125,15 +125,20 @@ def check_single_discount(discount, what: str) -> float:
     return d
 
 
+def option_parts(value) -> list:
+    """The parts of a list-valued option: ``"0.5,1,1.5"`` or ``"0 1 1"`` (as given on the
+    command line), one number, or a sequence."""
+    if isinstance(value, str):
+        return [p for p in value.replace(",", " ").split() if p]
+    if np.ndim(value) == 0:
+        return [value]
+    return list(value)
+
+
 def check_mkn_discounts(discount) -> np.ndarray:
     """User-given modified Kneser-Ney discounts: one number (used for D1, D2 and
     D3+) or three; D_r must lie in [0, r] (as lmplz requires). Returns [0, D1, D2, D3+]."""
-    if isinstance(discount, str):
-        parts = [p for p in discount.replace(",", " ").split() if p]
-    elif np.ndim(discount) == 0:
-        parts = [discount]
-    else:
-        parts = list(discount)
+    parts = option_parts(discount)
     try:
         values = [float(p) for p in parts]
     except (TypeError, ValueError):

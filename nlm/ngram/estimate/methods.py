@@ -66,7 +66,7 @@ from ..backoff import BackoffModel
 from ..base import NGRAM_OPTIONS, check_order
 from ..counts import NgramCounts, count_ngrams, first_positions
 from .discount import (DiscountWarning, check_mkn_discounts, check_single_discount, estimate_kn,
-                       estimate_mkn, good_turing, lmplz_counts_of_counts)
+                       estimate_mkn, good_turing, lmplz_counts_of_counts, option_parts)
 from .interpolate import compact_keys, fold
 
 STUPID_BACKOFF_FACTOR = 0.4
@@ -330,14 +330,8 @@ def parse_prune(prune, order: int) -> list[int]:
     the vocabulary)."""
     if prune is None:
         return [0] * order
-    if isinstance(prune, str):
-        parts = [p for p in prune.replace(",", " ").split() if p]
-    elif np.ndim(prune) == 0:
-        parts = [prune]
-    else:
-        parts = list(prune)
     values = []
-    for p in parts:
+    for p in option_parts(prune):
         try:
             v = int(p)
             if isinstance(p, float) and v != p:
