@@ -43,21 +43,27 @@ def starts_with_bos(counts: NgramCounts, k: int, previous: np.ndarray | None = N
     return previous[counts.prefix(k)]
 
 
-def continuation_counts(counts: NgramCounts, k: int) -> np.ndarray:
-    """(n_k,) number of distinct words that precede each k-gram (k < N)."""
-    _need_suffix(counts, k + 1)
-    return np.bincount(counts.suffix[k], minlength=counts.size(k)).astype(np.int64)
+def kneser_ney_counts(raw: np.ndarray, longer_suffix: np.ndarray | None,
+                     bos: np.ndarray) -> np.ndarray:
+    """Kneser-Ney counts of one order's n-grams on plain arrays, whatever holds them (the
+    in-memory tables here, a partition's out of core): the number of distinct words
+    before each n-gram, i.e. how many n-grams of the next order have it as their suffix
+    (``longer_suffix``: their suffix rows); raw counts at the highest order
+    (``longer_suffix`` None) and for the n-grams that start with ``<s>`` (``bos``)."""
+    if longer_suffix is None:
+        return raw.copy()
+    a = np.bincount(longer_suffix, minlength=len(raw)).astype(np.int64)
+    a[bos] = raw[bos]
+    return a
 
 
 def adjusted(counts: NgramCounts, k: int, bos: np.ndarray) -> np.ndarray:
-    """Kneser-Ney counts of order k: continuation counts below the highest order,
-    raw counts at the highest order and for n-grams that start with ``<s>``
-    (``bos``, from :func:`starts_with_bos`)."""
+    """Kneser-Ney counts of order k (:func:`kneser_ney_counts`); ``bos`` from
+    :func:`starts_with_bos`."""
     if k == counts.order:
-        return counts.counts[k - 1].copy()
-    a = continuation_counts(counts, k)
-    a[bos] = counts.counts[k - 1][bos]
-    return a
+        return kneser_ney_counts(counts.counts[k - 1], None, bos)
+    _need_suffix(counts, k + 1)
+    return kneser_ney_counts(counts.counts[k - 1], counts.suffix[k], bos)
 
 
 def adjusted_counts(counts: NgramCounts) -> list[np.ndarray]:

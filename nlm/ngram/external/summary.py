@@ -7,8 +7,9 @@ candidates for lmplz's last-n-gram tally); summed over partitions these are the
 global figures :mod:`nlm.ngram.estimate.adjust` computes in memory.
 
 The adjusted count of a k-gram (k < N) is the number of k+1-grams whose suffix
-it is, raw at the highest order and for n-grams that start with ``<s>``, exactly
-as :func:`nlm.ngram.estimate.adjust.adjusted`; every left extension of a k-gram has the
+it is, raw at the highest order and for n-grams that start with ``<s>``, computed by
+the in-memory estimator's :func:`nlm.ngram.estimate.adjust.kneser_ney_counts`; every
+left extension of a k-gram has the
 same second-to-last word (k >= 2), so it is in the same partition.
 """
 from __future__ import annotations
@@ -18,18 +19,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...vocab import BOS_ID
-from ..estimate.adjust import counts_of_counts
+from ..estimate.adjust import counts_of_counts, kneser_ney_counts
 from .count import PartitionTables
 
 
 def adjusted(tables: PartitionTables, k: int) -> np.ndarray:
     """(n_k,) Kneser-Ney counts of the partition's k-grams (k >= 2)."""
-    if k == tables.order:
-        return tables.count[k].copy()
-    a = np.bincount(tables.suffix[k + 1], minlength=tables.size(k)).astype(np.int64)
-    bos = tables.first[k] == BOS_ID
-    a[bos] = tables.count[k][bos]
-    return a
+    longer = tables.suffix[k + 1] if k < tables.order else None
+    return kneser_ney_counts(tables.count[k], longer, tables.first[k] == BOS_ID)
 
 
 @dataclass
