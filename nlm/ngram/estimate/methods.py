@@ -114,6 +114,14 @@ def witten_bell_masses(values, ctx, n_ctx, unigram, mle_unigrams):
     return alpha, leftover
 
 
+def relative_frequencies(values, ctx, n_ctx, unigram):
+    """Stupid backoff's scores: ln c(h w) - ln c(h), -inf where h was never seen."""
+    c = values.astype(np.float64)
+    total = context_totals(c, ctx, n_ctx, unigram)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total[ctx] > 0, np.log(c) - np.log(total[ctx]), -np.inf)
+
+
 # -- methods: order_masses(k, values, ctx, n_ctx) gives alpha and leftover of order k
 # from the counts the method uses (raw, or Kneser-Ney's adjusted counts) -------------
 
@@ -477,11 +485,8 @@ def fit_stupid_backoff(corpus: Corpus, vocab: Vocabulary, order: int = 3,
     factor = math.log(STUPID_BACKOFF_FACTOR)
     new_row = np.arange(len(vocab), dtype=np.int64)
     for k in range(1, order + 1):
-        c = counts.counts[k - 1].astype(np.float64)
-        total = context_sums(counts, k, c)
-        ctx = context_of(counts, k)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lp = np.where(total[ctx] > 0, np.log(c) - np.log(total[ctx]), -np.inf)
+        n_ctx = 1 if k == 1 else counts.size(k - 1)
+        lp = relative_frequencies(counts.counts[k - 1], context_of(counts, k), n_ctx, k == 1)
         keep = counts.counts[k - 1] > thresholds[k - 1] if k > 1 and thresholds[k - 1] else None
         key, new_row = compact_keys(counts.keys[k - 1], keep, new_row, len(vocab))
         keys.append(key)

@@ -153,9 +153,7 @@ def _stages(run: _Run, output, arpa):
         method = _method(run.model, run.options, N, raw1, cont1, summary, run.rank,
                          run.last_unigram,
                          lambda w: PartitionTables.load(run.d, int(run.part_of[w]), N, V))
-    p1 = unigrams(method, raw1, cont1)
-    with np.errstate(divide="ignore"):
-        logprob1 = np.log(p1)
+    p1, logprob1 = unigrams(method, raw1, cont1)
     first_weights = corpus.unigram_counts.astype(np.float64)
     first_weights[BOS_ID] = corpus.sentences
     bucket_of = plan_buckets(first_weights, run.plan.bucket_ngrams)

@@ -26,30 +26,30 @@ import numpy as np
 
 from ...vocab import BOS_ID
 from ..estimate.interpolate import unigram_probabilities
-from ..estimate.methods import Smoothing
+from ..estimate.methods import Smoothing, relative_frequencies
 from .summary import adjusted
 from .count import PartitionTables
 from .kernels import _bucket_records
 from . import spill
 
-def unigrams(method: Smoothing | None, raw: np.ndarray, continuation: np.ndarray) -> np.ndarray:
-    """(V,) final unigram probabilities (not logs), as the in-memory fold computes them;
-    ``method`` None: stupid backoff's relative frequencies."""
+def unigrams(method: Smoothing | None, raw: np.ndarray,
+             continuation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(V,) final unigram probabilities and their logs, as the in-memory estimators compute
+    them; ``method`` None: stupid backoff's relative frequencies (logs only, the
+    probabilities are not used)."""
     V = len(raw)
     if method is None:
-        total = raw.sum()
-        with np.errstate(divide="ignore"):
-            p = raw / total if total > 0 else np.zeros(V)
-        p = p.astype(np.float64)
-        p[BOS_ID] = 0.0
-        return p
+        lp = relative_frequencies(raw, np.zeros(V, dtype=np.int64), 1, True)
+        lp[BOS_ID] = -np.inf
+        return np.exp(lp), lp
     if method.adjusted_counts:
         values = continuation.copy()
         values[BOS_ID] = raw[BOS_ID]
     else:
         values = raw
     alpha, left = method.order_masses(1, values, np.zeros(V, dtype=np.int64), 1)
-    return unigram_probabilities(alpha, left, method.uniform)
+    p = unigram_probabilities(alpha, left, method.uniform)
+    return p, _log(p)
 
 
 def _log(x):
@@ -94,9 +94,7 @@ def estimate_partition(tables: PartitionTables, method: Smoothing | None, p_unig
         rep = tables.context_rep[k]
         count = tables.count[k]
         if method is None:   # stupid backoff: relative frequencies, a constant weight
-            total = np.bincount(ctx, weights=count.astype(np.float64), minlength=n_ctx)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lp = np.where(total[ctx] > 0, np.log(count) - np.log(total[ctx]), -np.inf)
+            lp = relative_frequencies(count, ctx, n_ctx, False)
             p = None
             bow_log = None
         else:
