@@ -378,7 +378,11 @@ def _register_as_kenlm() -> None:
     if "kenlm" in sys.modules:
         return
     from importlib.util import find_spec
-    if find_spec("kenlm") is None:
+    try:
+        installed = find_spec("kenlm") is not None
+    except (ImportError, ValueError):
+        installed = False
+    if not installed:
         sys.modules["kenlm"] = sys.modules[__name__]
         # pyctcdecode imported earlier found no kenlm: give it the name its import
         # would bind now

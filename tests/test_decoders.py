@@ -246,3 +246,38 @@ def test_pyctcdecodes_own_language_model_takes_nlm_kenlm(arpa_file, tmp_path):
         pyctcdecode.LanguageModel(kenlm.Model(str(arpa_file)),
                                   ["the", "cat", "sat", "on", "mat"]))
     assert [b[0] for b in beams] == [b[0] for b in theirs.decode_beams(logits)]
+
+
+HIDE_KENLM = '''
+import sys
+class _Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name == "kenlm":
+            raise ImportError("hidden")
+        return None
+sys.meta_path.insert(0, _Hide())
+'''
+
+
+def test_without_kenlm_pyctcdecode_finds_nlm_kenlm(arpa_file, tmp_path):
+    """With no kenlm module, pyctcdecode (imported first, so it found none) takes
+    nlm.kenlm.Model as it stands: nlm.kenlm stands in for the missing module."""
+    pytest.importorskip("pyctcdecode")
+    import subprocess
+    import sys
+    from conftest import ROOT
+    code = HIDE_KENLM + f'''
+import pyctcdecode, numpy as np
+import nlm.kenlm as nk
+import kenlm
+assert kenlm is nk
+labels = {LABELS!r}
+lm = pyctcdecode.LanguageModel(nk.Model({str(arpa_file)!r}), ["the", "cat", "sat"])
+dec = pyctcdecode.BeamSearchDecoderCTC(pyctcdecode.Alphabet.build_alphabet(labels), lm)
+logits = np.log(np.full((10, len(labels)), 1.0 / len(labels)))
+print("beams", len(dec.decode_beams(logits)))
+'''
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[0] == "beams" and int(r.stdout.split()[1]) >= 1
