@@ -238,7 +238,8 @@ def read_binary(path) -> BackoffModel:
         off = arrays["off"]
         N = len(off) - 1
         if (slots.ndim != 2 or slots.shape[1] != 2 or starts.shape != (N + 2,)
-                or starts[-1] != len(slots) or any(
+                or starts[-1] != len(slots) or starts[0] != 0 or (np.diff(starts) < 0).any()
+                or any(
                     starts[k + 1] - starts[k] <= off[k] - off[k - 1] for k in range(2, N + 1))):
             raise ValueError("the probing tables do not fit the n-grams")
         if extends.shape != (len(vocab),):
