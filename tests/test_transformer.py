@@ -435,7 +435,7 @@ def test_gradients_equal_torch_autograd():
 def test_mixture_with_an_ngram_and_the_decoder_adapter(trained, tiny):
     from nlm.decoders import UNBOUNDED_ORDER, CTCLanguageModel
     from nlm.mixture import MixtureModel
-    from nlm.ngram.methods import fit_kneser_ney
+    from nlm.ngram.estimate.methods import fit_kneser_ney
     vocab, corpus = tiny
     kn = fit_kneser_ney(corpus, vocab, order=3)
     mix = MixtureModel([kn, trained], [0.3, 0.7])
