@@ -212,8 +212,8 @@ class TransformerNetwork:
             np.matmul(q, k.transpose(0, 2, 1), out=att)
         TK._causal_softmax_forward(att, self.scale)
         att_d = att
-        if masks[0] is not None:
-            att_d = np.multiply(att, masks[0], out=self._get(f"attd.{l}", att.shape))
+        if masks[0] is not None:   # one scratch for every block: backward recomputes it
+            att_d = np.multiply(att, masks[0], out=self._get("attd", att.shape))
         yh = self._get(f"yh.{l}", (B * H, T, hs))
         with threads_for(T * T * hs):
             np.matmul(att_d, v, out=yh)
@@ -236,7 +236,7 @@ class TransformerNetwork:
         out = self._get(f"x.{l + 1}", (N, C))
         np.copyto(out, mid)
         TK._residual_forward(out, m, self._mask(masks[2]))
-        a.update(h1=h1, q=q, k=k, v=v, att=att, att_d=att_d, y=y, mid=mid, h2=h2, u=u, g=g)
+        a.update(h1=h1, q=q, k=k, v=v, att=att, y=y, mid=mid, h2=h2, u=u, g=g)
         self._acts.append(a)
         return out
 
@@ -313,9 +313,12 @@ class TransformerNetwork:
         TK._split_heads(dy, 0, B, T, dyh)
         datt = self._get("datt", (B * H, T, T))
         dq, dk, dv = (self._get(f"d{n}", (B * H, T, hs)) for n in "qkv")
+        att_d = a["att"]
+        if masks[0] is not None:
+            att_d = np.multiply(att_d, masks[0], out=self._get("attd", att_d.shape))
         with threads_for(T * T * hs):
             np.matmul(dyh, a["v"].transpose(0, 2, 1), out=datt)           # d att_d
-            np.matmul(a["att_d"].transpose(0, 2, 1), dyh, out=dv)
+            np.matmul(att_d.transpose(0, 2, 1), dyh, out=dv)
         if masks[0] is not None:
             datt *= masks[0]                                               # d att
         TK._causal_softmax_backward(a["att"], datt, self.scale)           # d (q k^T)
