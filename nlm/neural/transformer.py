@@ -688,8 +688,8 @@ class TransformerModel(NeuralModel):
 
     # -- training ---------------------------------------------------------------------------
     @classmethod
-    def fit(cls, corpus: Corpus, vocab: Vocabulary, *, layers: int = 4, heads: int = 4,
-            dim: int = 256, context: int = 128, batch_size: int = 32, tie: bool = True,
+    def fit(cls, corpus: Corpus, vocab: Vocabulary, *, layers: int = 2, heads: int = 4,
+            dim: int = 128, context: int = 64, batch_size: int = 32, tie: bool = True,
             softmax: str = "auto", classes: int | None = None, init: str = "normal",
             init_scale: float = 0.02, dropout: float = 0.1, attention_dropout: float = 0.1,
             unk_dropout: float = 0.5, valid: Corpus | None = None, callbacks=(),
