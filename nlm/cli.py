@@ -24,12 +24,12 @@ import click
 import numpy as np
 
 from .version import __version__
-from .api import MODELS, Outputs, train as train_model
 from .corpus import Corpus, read_corpus, tokenize_text
 from .errors import ModelOutputError, NlmError, OptionError
 from .evaluate import LN10, evaluate as evaluate_model, summarize
 from .files import check_distinct, check_writable, outputs_together
 from .modelfile import load, save
+from .registry import MODELS
 from .sample import generate as generate_samples
 from .ngram.external.budget import ScaleOptions
 from .vocab import TOKENIZERS, TextOptions
@@ -277,18 +277,49 @@ def model_options(fn):
     return fn
 
 
-@main.command()
-@click.argument("train_file")
-@click.option("--model", "model_name", type=click.Choice(sorted(MODELS)), default="mkn",
-              show_default=True, help="Model kind (mkn: modified Kneser-Ney, order 3 unless "
-              "--order is given).")
-@click.option("--valid", "valid_file", default=None,
-              help="Held-out text; its perplexity is printed after training.")
-@bundle_options(TextOptions)
-@bundle_options(Outputs)
-@bundle_options(ScaleOptions)
-@model_options
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+class OptionsOnUse(click.Command):
+    """A command whose parameters are made by ``params_of()`` the first time anything
+    reads them (parsing its arguments, its --help), not when the module is imported:
+    ``nlm train``'s come from the registry of models, which imports every model module
+    (and Numba), a cost no other command should pay."""
+
+    def __init__(self, *args, params_of, **kwargs):
+        self._params_of = params_of
+        super().__init__(*args, **kwargs)
+
+    @property
+    def params(self):
+        if self._params_of is not None:
+            make, self._params_of = self._params_of, None
+            self._params = make() + self._params
+        return self._params
+
+    @params.setter
+    def params(self, value):
+        self._params = value
+
+
+def _train_params() -> list:
+    """The arguments and options of ``nlm train``, in the order of its help."""
+    from .api import Outputs
+
+    @click.argument("train_file")
+    @click.option("--model", "model_name", type=click.Choice(sorted(MODELS)), default="mkn",
+                  show_default=True, help="Model kind (mkn: modified Kneser-Ney, order 3 "
+                  "unless --order is given).")
+    @click.option("--valid", "valid_file", default=None,
+                  help="Held-out text; its perplexity is printed after training.")
+    @bundle_options(TextOptions)
+    @bundle_options(Outputs)
+    @bundle_options(ScaleOptions)
+    @model_options
+    @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+    def declared():
+        pass
+    return list(reversed(declared.__click_params__))
+
+
+@main.command(cls=OptionsOnUse, params_of=_train_params)
 @user_errors
 def train(train_file, model_name, valid_file, quiet, **flags):
     """Train a language model on TRAIN_FILE (UTF-8, one sentence per line).
@@ -298,6 +329,7 @@ def train(train_file, model_name, valid_file, quiet, **flags):
       nlm train corpora/shakespeare/train.txt --model add-k --order 2 --k 0.01 \\
           --valid corpora/shakespeare/valid.txt -o shakespeare.npz
     """
+    from .api import Outputs, train as train_model
     text, outputs = TextOptions.take(flags), Outputs.take(flags)
     scale = ScaleOptions.take(flags)
     # Model options are declared with default None (flags: None unless given); only

@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import catalog
 from .errors import ModelFileError, NlmError
 from .files import KINDS, atomic_output, check_writable, file_kind, map_npz, read_npz, write_npz  # noqa: F401
 from .model import MODEL_KINDS, LanguageModel
@@ -101,6 +102,9 @@ def _other_container(path: str) -> str | None:
             names = set(z.namelist())
     except (OSError, zipfile.BadZipFile, ValueError, EOFError):
         return None
+    for header in catalog.CONTAINERS:
+        if header + ".npy" in names and header not in _NOT_MODELS:
+            catalog.provide(catalog.CONTAINERS, header)
     for header, explain in _NOT_MODELS.items():
         if header + ".npy" in names:
             return explain(path)
@@ -158,6 +162,8 @@ def load(path) -> LanguageModel:
         return other.load(path)
     header, arrays = read_header(path)
     kind = header.get("kind")
+    if kind not in MODEL_KINDS:
+        catalog.provide(catalog.KINDS, kind)     # the module defining the kind, on first use
     cls = MODEL_KINDS.get(kind)
     if cls is None:
         raise ModelFileError(f"{path}: unknown model kind {kind!r} (written by a newer nlm?)")
@@ -199,18 +205,30 @@ def _format_of(path: str) -> FileFormat | None:
         raise ModelFileError("-: standard input cannot be a model file (model files are read "
                              "with random access); give the file's name")
     kind = file_kind(path)
-    by_name = {fmt.name: fmt for fmt in list(_BY_SUFFIX.values()) + list(_BY_MAGIC.values())}
     named = {"arpa": "arpa", "arpa-gzip": "arpa", "nlmbin": "binary", "kenlm": "binary"}
+    if kind in named:
+        _provide_format(named[kind])
+    by_name = {fmt.name: fmt for fmt in list(_BY_SUFFIX.values()) + list(_BY_MAGIC.values())}
     if kind in named and named[kind] in by_name:
         return by_name[named[kind]]
     if kind in ("npz", "missing", "directory"):
         return None            # read_header says what is wrong, if anything
-    hinted = _BY_SUFFIX.get(registered_suffix(path))
+    suffix = registered_suffix(path)
+    if suffix in catalog.SUFFIXES:
+        _provide_format(catalog.SUFFIXES[suffix])
+    hinted = _BY_SUFFIX.get(suffix)
     if hinted is not None and kind in ("text", "binary", "empty", "gzip"):
         return hinted          # the suffix's reader says what is wrong with it
     advice = _ADVICE.get(kind, "")
     raise ModelFileError(f"{path}: not an nlm model file ({KINDS[kind]}"
                          + (f"; {advice})" if advice else ")"))
+
+
+def _provide_format(name: str) -> None:
+    """Import the module that registers format ``name`` if none is registered yet."""
+    if not any(fmt.name == name for table in (_BY_SUFFIX, _BY_MAGIC, _BY_KIND)
+               for fmt in table.values()):
+        catalog.provide(catalog.FORMATS, name)
 
 
 def _naming(path: str, e: ModelFileError) -> str:
@@ -226,7 +244,7 @@ def _naming(path: str, e: ModelFileError) -> str:
 def registered_suffix(path: str) -> str:
     """The suffix of ``path`` that a registered file format claims (".arpa", ...), or ""."""
     name = os.path.basename(path).lower()
-    for suffix in sorted(_BY_SUFFIX, key=len, reverse=True):
+    for suffix in sorted(set(_BY_SUFFIX) | set(catalog.SUFFIXES), key=len, reverse=True):
         if name.endswith(suffix):
             return suffix
     return ""

@@ -13,6 +13,11 @@ neural trainer adds the trainer's settings with its own defaults
 where the type alone does not say it, its choices or flag names) as an
 :class:`Opt`. The CLI builds ``nlm train``'s flags from this registry, so adding a
 model or an option touches the model's file and its test only.
+
+:data:`MODELS` imports the model modules (:data:`nlm.catalog.TRAINERS`) the first time it
+is read, not before: ``import nlm`` and the commands that train nothing do not pay for
+them (nor for Numba). Its entries are in the catalog's order of those modules, whatever
+order they were imported in.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import catalog
 from .model import LanguageModel
 
 #: fit parameters that are not user options
@@ -57,7 +63,68 @@ class ModelSpec:
         return frozenset(self.defaults)
 
 
-MODELS: dict[str, ModelSpec] = {}
+class _Registry(dict):
+    """The registered trainers (a dict of name -> ModelSpec) that imports the catalog's
+    model modules, which register theirs, when it is first read."""
+
+    _loaded = False
+
+    def load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        catalog.provide_all(catalog.TRAINERS)
+        known = list(catalog.TRAINERS)
+
+        def place(item):
+            fit = item[1][1].fit
+            module = getattr(getattr(fit, "__self__", None), "__module__", None) or getattr(
+                fit, "__module__", None)
+            return known.index(module) if module in known else len(known), item[0]
+
+        ordered = sorted(((i, (name, spec)) for i, (name, spec) in enumerate(
+            dict.items(self))), key=place)
+        dict.clear(self)
+        dict.update(self, (pair for _, pair in ordered))
+
+    def __getitem__(self, name):
+        self.load()
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name):
+        self.load()
+        return dict.__contains__(self, name)
+
+    def __iter__(self):
+        self.load()
+        return dict.__iter__(self)
+
+    def __len__(self):
+        self.load()
+        return dict.__len__(self)
+
+    def __repr__(self):
+        self.load()
+        return dict.__repr__(self)
+
+    def get(self, name, default=None):
+        self.load()
+        return dict.get(self, name, default)
+
+    def keys(self):
+        self.load()
+        return dict.keys(self)
+
+    def values(self):
+        self.load()
+        return dict.values(self)
+
+    def items(self):
+        self.load()
+        return dict.items(self)
+
+
+MODELS: dict[str, ModelSpec] = _Registry()
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 

@@ -9,10 +9,13 @@
 - :mod:`.rnn`: the Elman recurrent network language model (Mikolov's RNNLM);
 - :mod:`.transformer`: a decoder-only pre-layer-norm Transformer (GPT).
 
-Importing this package registers the model kinds for ``nlm.load``.
+The model classes are imported from their modules on first use (importing this package
+imports none of them, nor Numba); ``nlm.load`` imports a model kind's module when it
+first reads a file of that kind (:mod:`nlm.catalog`).
 """
-from .mlp import MLPModel  # noqa: F401  (registers kind "mlp")
-from .rnn import RNNModel  # noqa: F401  (registers kind "rnn")
-from .transformer import TransformerModel  # noqa: F401  (registers kind "transformer")
+from ..catalog import lazy_attributes as _lazy_attributes
+
+__getattr__ = _lazy_attributes(__name__, {"MLPModel": ".mlp", "RNNModel": ".rnn",
+                                          "TransformerModel": ".transformer"})
 
 __all__ = ["MLPModel", "RNNModel", "TransformerModel"]

@@ -1,6 +1,11 @@
-"""Count-based n-gram language models."""
-from .addk import AddKModel  # noqa: F401
-from .backoff import BackoffModel  # noqa: F401
-from .arpa import read_arpa  # noqa: F401  (also registers the .arpa / .arpa.gz format)
-from .estimate import methods  # noqa: F401  (registers the smoothing methods' trainers)
-from . import binary  # noqa: F401,E402  (registers the memory-mapped .nlmbin format)
+"""Count-based n-gram language models.
+
+The names below are imported from their modules on first use; the model kinds and file
+formats are registered when a file of theirs is first read (:mod:`nlm.catalog`).
+"""
+from ..catalog import lazy_attributes as _lazy_attributes
+
+__getattr__ = _lazy_attributes(__name__, {"AddKModel": ".addk", "BackoffModel": ".backoff",
+                                          "read_arpa": ".arpa"})
+
+__all__ = ["AddKModel", "BackoffModel", "read_arpa"]

@@ -22,9 +22,6 @@ from ..errors import InputError, ModelFileError
 from ..model import register
 from ..vocab import Vocabulary
 from .base import NgramModel
-from .backoff_kernels import (_build_hash, _context_step, _next_logprobs, _ngram_logprobs,
-                              _score_corpus, _sentence_full_scores, _suffix_closed, compiled_for)
-from .binary_kernels import _probing_context_step, _score_probing, _sentence_probing
 from .counts import NgramCounts
 
 
@@ -163,6 +160,7 @@ class BackoffModel(NgramModel):
         has scored reach a quarter of the n-grams, when the build has paid off;
         call this to have it at once. Memory: 16 bytes a slot, at most 70% full."""
         if self._hash is None:
+            from .backoff_kernels import _build_hash, _suffix_closed
             n = max(int(self._off[-1] - self._off[1]), 1)
             bits = max(int(np.ceil(np.log2(n / 0.7))), 4)
             table = np.empty((1 << bits, 2), dtype=np.int64)
@@ -189,6 +187,7 @@ class BackoffModel(NgramModel):
         return np.array(h, dtype=np.int64)
 
     def next_logprobs(self, state) -> np.ndarray:
+        from .backoff_kernels import _next_logprobs
         out = np.empty(self.vocab_size, dtype=np.float64)
         _next_logprobs(self._history(state), self.vocab_size, self.order, self._tab(), out)
         return out
@@ -203,6 +202,7 @@ class BackoffModel(NgramModel):
             raise InputError("token id outside the vocabulary")
         out = np.empty(len(ids), dtype=np.float64)
         if self._probing is not None:
+            from .binary_kernels import _score_probing
             starts, slots, slots_f, extends, closed = self._probing
             V = self.vocab_size
             _score_probing(ids, offsets, V, self.order, self._lp[:V], self._bow[:V], extends,
@@ -214,6 +214,7 @@ class BackoffModel(NgramModel):
         if self._hash is None and self._scored * 4 >= self._off[-1] - self._off[1]:
             self.build_query_hash()
         table, bits, closed = self._hash if self._hash is not None else (_NO_HASH, 0, False)
+        from .backoff_kernels import _score_corpus
         _score_corpus(ids, offsets, self.vocab_size, self.order, self._tab(), table, bits,
                       closed, out)
         return out
@@ -230,10 +231,12 @@ class BackoffModel(NgramModel):
         lp = np.empty(T, dtype=np.float64)
         matched = np.empty(T, dtype=np.int64)
         if self._probing is not None:     # a binary file: one cache line per lookup
+            from .binary_kernels import _sentence_probing
             starts, slots, slots_f, extends, _ = self._probing
             _sentence_probing(ids, bool(bos), V, N, self._lp[:V], self._bow[:V], extends,
                               starts, slots, slots_f, lp, matched)
         else:
+            from .backoff_kernels import _sentence_full_scores
             _sentence_full_scores(ids, bool(bos), V, N, self._tab(), lp, matched)
         return lp, matched
 
@@ -259,6 +262,8 @@ class BackoffModel(NgramModel):
         ``bos_logprob`` a float."""
         step = self.__dict__.get("_stepper")
         if step is None:   # compiled for this model's argument types, once
+            from .backoff_kernels import _context_step, compiled_for
+            from .binary_kernels import _probing_context_step
             V, N, tab = int(self.vocab_size), int(self.order), self._tab()
             hist = (0,) * max(N - 1, 1)
             if self._probing is not None:      # a binary file's probing tables
@@ -312,6 +317,7 @@ class BackoffModel(NgramModel):
             raise ValueError("each n-gram needs at least its last word")
         if grams.size and (grams.min() < 0 or grams.max() >= self.vocab_size):
             raise ValueError("token id outside the vocabulary")
+        from .backoff_kernels import _ngram_logprobs
         out = np.empty(n, dtype=np.float64)
         _ngram_logprobs(grams, lengths, self.vocab_size, self.order, self._tab(), out)
         return out

@@ -47,7 +47,6 @@ from ..modelfile import FileFormat, check_header, register_format
 from ..version import __version__
 from ..vocab import Vocabulary
 from .backoff import BackoffModel
-from .binary_kernels import _build_probing
 
 MAGIC = b"NLMBIN\r\n"
 FORMAT = "nlm-binary"
@@ -75,6 +74,7 @@ def build_probing(model: BackoffModel) -> tuple[np.ndarray, np.ndarray, np.ndarr
     uint64; the (V,) uint8 flags of the unigrams that extend; whether scoring may stop at
     the first n-gram not found). ``model``'s probabilities should be float32 values
     (:func:`float32_model`), or the slots round them."""
+    from .binary_kernels import _build_probing
     keys, off, lp, bow, child, coff = model._tab()
     N, V = model.order, model.vocab_size
     starts = np.zeros(N + 2, dtype=np.int64)

@@ -29,8 +29,6 @@ import numpy as np
 
 from ..corpus import Corpus
 from ..vocab import BOS_ID
-from .counts_kernels import (_count_distinct, _fill_table, _first_positions, _order_by_word,
-                             _pad_stream, _sort_by_context)
 
 
 @dataclass
@@ -137,6 +135,9 @@ def _position_dtype(n: int):
 
 def count_ngrams(corpus: Corpus, order: int, vocab_size: int) -> NgramCounts:
     """Counts of every k-gram, k = 1..order, with suffix links (see the module doc)."""
+    # the kernels (and Numba) are imported when first needed, not with the module
+    from .counts_kernels import (_count_distinct, _fill_table, _order_by_word, _pad_stream,
+                                 _sort_by_context)
     V = int(vocab_size)
     ids = np.ascontiguousarray(corpus.ids, dtype=np.int32)
     offsets = np.ascontiguousarray(corpus.offsets, dtype=np.int64)
@@ -180,6 +181,7 @@ def count_ngrams(corpus: Corpus, order: int, vocab_size: int) -> NgramCounts:
 
 def first_positions(ids: np.ndarray, vocab_size: int) -> np.ndarray:
     """(V,) index of each word's first occurrence in ``ids`` (len(ids) if none)."""
+    from .counts_kernels import _first_positions
     out = np.full(vocab_size, len(ids), dtype=np.int64)
     _first_positions(np.ascontiguousarray(ids, dtype=np.int32), out)
     return out

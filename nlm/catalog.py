@@ -1,0 +1,81 @@
+"""Where each built-in model kind, file format and package name is defined, so that a
+module is imported on first use and not before.
+
+A model kind (``"backoff"``, ``"mlp"``...) is registered by the module that defines its
+class (:func:`nlm.model.register`), a file format by the module that reads it
+(:func:`nlm.modelfile.register_format`). Importing every such module up front would cost
+``import nlm`` a few tenths of a second, mostly Numba's own start-up, which scoring one
+sentence from an ``.nlmbin`` file never needs. This table names, for each kind, format,
+suffix and container, the module that registers it; :func:`provide` imports that module
+when a lookup finds nothing registered yet. Module names are strings here: this module
+imports no part of nlm, and a module that is registered by hand (a user's own kind)
+needs no entry.
+
+:func:`lazy_attributes` gives a package the module ``__getattr__`` that imports the
+module defining a name the first time the name is asked for (PEP 562).
+"""
+from __future__ import annotations
+
+import importlib
+
+#: model kind (the ``kind`` of a model file's header) -> the module defining its class
+KINDS = {
+    "backoff": "nlm.ngram.backoff",
+    "add-k": "nlm.ngram.addk",
+    "mlp": "nlm.neural.mlp",
+    "rnn": "nlm.neural.rnn",
+    "transformer": "nlm.neural.transformer",
+    "mixture": "nlm.mixture",
+}
+
+#: file format name (:class:`nlm.modelfile.FileFormat`) -> the module registering it
+FORMATS = {
+    "arpa": "nlm.ngram.arpa",
+    "binary": "nlm.ngram.binary",
+    "kenlm-binary": "nlm.ngram.binary",
+    "mixture": "nlm.mixture",
+}
+
+#: file name suffix -> the format that claims it
+SUFFIXES = {".arpa": "arpa", ".arpa.gz": "arpa", ".nlmbin": "binary"}
+
+#: the modules that register trainers (:func:`nlm.registry.register_trainer`), in the
+#: order ``nlm train --model`` lists their models
+TRAINERS = ["nlm.ngram.addk", "nlm.ngram.estimate.methods", "nlm.neural.mlp",
+            "nlm.neural.rnn", "nlm.neural.transformer"]
+
+#: npz containers nlm writes that are not model files (their header array's name) -> the
+#: module that says what they are (:func:`nlm.modelfile.register_other_container`)
+CONTAINERS = {"__checkpoint__": "nlm.neural.checkpoint"}
+
+
+def provide(table: dict[str, str], name) -> bool:
+    """Import the module that ``table`` names for ``name`` (registering what it defines);
+    False when the table has no entry for it."""
+    module = table.get(name) if isinstance(name, str) else None
+    if module is None:
+        return False
+    importlib.import_module(module)
+    return True
+
+
+def provide_all(modules) -> None:
+    """Import every module of ``modules`` (a list, or a table's values), in order."""
+    for module in dict.fromkeys(modules.values() if isinstance(modules, dict) else modules):
+        importlib.import_module(module)
+
+
+def lazy_attributes(package: str, names: dict[str, str]):
+    """A module ``__getattr__`` for ``package``: ``names`` maps each public name to the
+    submodule (relative to ``package``, e.g. ``".backoff"``) that defines it; the
+    submodule is imported the first time the name is asked for."""
+    def __getattr__(name: str):
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(module, package), name)
+    return __getattr__
+
+
+__all__ = ["KINDS", "FORMATS", "SUFFIXES", "TRAINERS", "CONTAINERS", "provide", "provide_all",
+           "lazy_attributes"]
