@@ -14,7 +14,7 @@ import pytest
 from conftest import TINY_TEXT, assert_one_line_error, run
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from nlm.errors import ModelFileError
+from nlm.errors import ModelFileError, NlmError
 from nlm.modelfile import load
 from nlm.ngram.arpa import read_arpa
 
@@ -680,3 +680,83 @@ def test_full_disk_leaves_every_output_as_it_was(d, tmp_path, full_disk, name):
     assert_process_error(p, "No space left on device")
     assert snapshot(work) == before, "an output was replaced or a temporary file left"
     assert snapshot(full_disk) == full_before
+
+
+# -- the Python APIs that stand in for kenlm and pyctcdecode --------------------------------
+def _kenlm(path):
+    import nlm.kenlm
+    return lambda d: nlm.kenlm.Model(str(d / path))
+
+
+def _ctc(path, **options):
+    from nlm.decoders import CTCLanguageModel
+    return lambda d: CTCLanguageModel(str(d / path) if isinstance(path, str) else path,
+                                      **options)
+
+
+def _foreign_state(d):
+    import nlm.kenlm
+    a, b = nlm.kenlm.Model(str(d / "m.npz")), nlm.kenlm.Model(str(d / "m.arpa"))
+    s, out = nlm.kenlm.State(), nlm.kenlm.State()
+    a.BeginSentenceWrite(s)
+    b.BaseScore(s, "the", out)
+
+
+def _bad_word_type(d):
+    import nlm.kenlm
+    m = nlm.kenlm.Model(str(d / "m.npz"))
+    s, out = nlm.kenlm.State(), nlm.kenlm.State()
+    m.BeginSentenceWrite(s)
+    m.BaseScore(s, 5, out)
+
+
+def _build(path, **options):
+    def build(d):
+        from nlm.decoders import build_ctcdecoder
+        pytest.importorskip("pyctcdecode")
+        build_ctcdecoder(["", "a", "b"], kenlm_model_path=str(d / path), **options)
+    return build
+
+
+#: (call given the directory, the exception it raises, a phrase of its one-line message)
+API_CASES = {
+    "kenlm.Model: missing": (_kenlm("missing.arpa"), OSError, "no such file"),
+    "kenlm.Model: text": (_kenlm("plain"), OSError, "a text file"),
+    "kenlm.Model: pickled": (_kenlm("pickled.npz"), OSError, "pickled"),
+    "kenlm.Model: KenLM binary": (_kenlm("mkn.kenlm"), OSError, "KenLM binary"),
+    "kenlm.Model: truncated npz": (_kenlm("truncated.npz"), OSError, "truncated or corrupt"),
+    "kenlm.Model: corrupt ARPA": (_kenlm("counts.arpa"), OSError, "but the header says"),
+    "kenlm.Model: a neural model": (_kenlm("r.npz"), OSError, "serves n-gram models"),
+    "kenlm.Model: a checkpoint": (_kenlm("r.ckpt.npz"), OSError, "training checkpoint"),
+    "kenlm.Model: a directory": (_kenlm("adir"), OSError, "is a directory"),
+    "kenlm.Model: xz-compressed": (_kenlm("model.xz"), OSError, "xz-compressed"),
+    "kenlm: a state of another model": (_foreign_state, ValueError, "another Model"),
+    "kenlm: a word that is not a string": (_bad_word_type, TypeError, "word"),
+    "decoders: missing model file": (_ctc("missing.npz"), NlmError, "no such file"),
+    "decoders: text as model": (_ctc("plain"), NlmError, "a text file"),
+    "decoders: KenLM binary": (_ctc("lm.binary"), NlmError, "KenLM binary"),
+    "decoders: not a model": (_ctc(42), NlmError, "expected an nlm LanguageModel"),
+    "decoders: alpha NaN": (_ctc("m.npz", alpha=float("nan")), NlmError, "alpha"),
+    "decoders: boundary not a bool": (_ctc("m.npz", score_boundary="yes"), NlmError,
+                                      "lm_score_boundary"),
+    "decoders: unigrams a string": (_ctc("m.npz", unigrams="the cat"), NlmError,
+                                    "collection of words"),
+    "decoders: build_ctcdecoder, text": (_build("plain"), NlmError, "a text file"),
+    "decoders: build_ctcdecoder, pickled": (_build("pickled.npz"), NlmError, "pickled"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(API_CASES))
+def test_bad_input_to_the_python_apis(d, name):
+    call, error, needle = API_CASES[name]
+    before = snapshot(d)
+    with pytest.raises(error) as caught:
+        call(d)
+    message = str(caught.value)
+    assert "\n" not in message and needle in message, message
+    assert snapshot(d) == before
+
+
+def test_the_case_count():
+    """Issue 20 asks for at least 120 cases over every command and the Python APIs."""
+    assert len(CASES) + len(STDOUT_CASES) + len(FULL_CASES) + len(API_CASES) >= 120
