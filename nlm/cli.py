@@ -25,7 +25,7 @@ import numpy as np
 
 from .version import __version__
 from .corpus import Corpus, read_corpus, tokenize_text
-from .errors import ModelOutputError, NlmError, OptionError
+from .errors import ModelOutputError, NlmError, OptionError, Terminated, raise_terminated
 from .evaluate import LN10, evaluate as evaluate_model, summarize
 from .files import check_distinct, check_writable, outputs_together
 from .modelfile import load, save
@@ -86,20 +86,6 @@ def _run(fn, *args, **kwargs):
 _PRINTING = {"evaluate", "score", "generate", "info", "vocab_command"}
 
 
-class Terminated(SystemExit):
-    """SIGTERM or SIGHUP arrived: raised so that every temporary file, spill directory and
-    local Dask cluster is removed on the way out (as Ctrl-C's KeyboardInterrupt is)."""
-
-    def __init__(self, signum: int):
-        import signal
-        super().__init__(128 + signum)
-        self.name = signal.Signals(signum).name
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated(signum)
-
-
 def _exit_on_signals() -> dict:
     """SIGTERM and SIGHUP raise :class:`Terminated` while a command runs (main thread only:
     CliRunner in a thread keeps its handlers); returns the previous handlers."""
@@ -110,7 +96,7 @@ def _exit_on_signals() -> dict:
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) in (signal.SIG_DFL, None):   # not ignored (nohup)
-            previous[sig] = signal.signal(sig, _raise_terminated)
+            previous[sig] = signal.signal(sig, raise_terminated)
     return previous
 
 

@@ -31,6 +31,22 @@ class ModelOutputError(NlmError, ValueError):
     every token): its weights are damaged or training diverged. (Also a ValueError.)"""
 
 
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP arrived: raised (as Ctrl-C raises KeyboardInterrupt) so that every
+    temporary file, spill directory and local Dask cluster is removed on the way out; the
+    exit status is 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        import signal
+        super().__init__(128 + signum)
+        self.name = signal.Signals(signum).name
+
+
+def raise_terminated(signum, frame):
+    """A signal handler: raise :class:`Terminated`."""
+    raise Terminated(signum)
+
+
 def interrupted_hook(kind, value, tb, _previous=__import__("sys").excepthook):
     """sys.excepthook while nlm's modules import for the command line: Ctrl-C then gives
     one line, not a traceback through the import machinery (anything else as usual)."""

@@ -47,6 +47,37 @@ def _target(path) -> tuple[str, str]:
     return path, directory
 
 
+_HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def hold_signals():
+    """Hold off Ctrl-C, SIGTERM and SIGHUP (main thread only) until the returned function
+    is called: for the moment between creating a temporary file or directory and being
+    inside the ``try`` that removes it, so that a signal never lands in between. A signal
+    that came meanwhile is handed to its handler when released. (Python-level: blocking
+    the signal in the main thread would not do, another thread may take it.)"""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    came: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: came.append(signum))
+                for sig in _HELD}
+
+    def release():
+        if not previous:
+            return
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        handlers = dict(previous)
+        previous.clear()
+        for sig in dict.fromkeys(came):
+            handler = handlers[sig]
+            if callable(handler):
+                handler(sig, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(sig)
+    return release
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -97,12 +128,15 @@ def atomic_output(path, mode: str = "wb"):
     ``path`` is left as it was."""
     path, directory = _target(path)
     remove_stale_temps(directory)
+    release = hold_signals()
     try:
         fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=TEMP_SUFFIX,
                                    dir=directory)
     except OSError as e:
+        release()
         raise NlmError(f"{path}: cannot write ({e.strerror or e})") from None
     try:
+        release()      # a signal held meanwhile arrives here, inside the try
         with os.fdopen(fd, mode) as f:
             yield f
         # mkstemp makes the file private (0600); give it the permissions a plain open() would
@@ -177,10 +211,7 @@ def outputs_together(*paths):
 
 
 def _commit(group: _Group) -> None:
-    blocked = threading.current_thread() is threading.main_thread()
-    held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    if blocked:
-        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    release = hold_signals()
     try:
         while group.pending:
             tmp, path = group.pending[0]
@@ -190,8 +221,7 @@ def _commit(group: _Group) -> None:
                 raise NlmError(f"{path}: cannot write ({e.strerror or e})") from None
             group.pending.pop(0)
     finally:
-        if blocked:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+        release()
 
 
 #: What :func:`file_kind` finds, and how messages name it.
@@ -477,5 +507,6 @@ def read_npz(path, header_name: str, what: str, error=NlmError
     return header, arrays
 
 
-__all__ = ["outputs_together", "file_kind", "sniff_bytes", "KINDS", "MAGIC", "atomic_output", "remove_stale_temps", "check_writable", "check_distinct", "NpzWriter", "header_array",
-           "write_npz", "read_npz", "map_npz"]
+__all__ = ["outputs_together", "hold_signals", "file_kind", "sniff_bytes", "KINDS", "MAGIC",
+           "atomic_output", "remove_stale_temps", "check_writable", "check_distinct",
+           "NpzWriter", "header_array", "write_npz", "read_npz", "map_npz"]

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 
 from ...errors import NlmError, OptionError
+from ...files import hold_signals
 from .summary import AdjustSummary
 from .partition import count_one, estimate_one
 
@@ -46,25 +47,18 @@ def check_address(address: str) -> None:
 
 
 def _client(address):
+    if not isinstance(address, str):
+        return address, None           # a Client made by the caller
+    check_address(address)
+    scratch = None
+    if address == "local" or address.startswith("local:"):
+        workers = _local_workers(address)
+        scratch = _scratch()
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise OptionError('--dask needs dask.distributed: pip install "nlm[dask]"') from None
-    if not isinstance(address, str):
-        return address, None           # a Client made by the caller
-    check_address(address)
-    if address == "local" or address.startswith("local:"):
-        n = address.partition(":")[2] or "2"
-        try:
-            workers = int(n)
-            if workers < 1:
-                raise ValueError
-        except ValueError:
-            raise OptionError(f"--dask local:N needs a number of workers, got {address!r}") from None
-        # the workers' scratch space in a directory of ours, removed with the cluster
-        # (Dask's default, $TMPDIR/dask-scratch-space, outlives every run)
-        _remove_stale_scratch()
-        scratch = tempfile.mkdtemp(prefix=f"{_SCRATCH}{os.getpid()}-")
+    if scratch is not None:
         try:
             import dask
             dask.config.set({"temporary-directory": scratch})
@@ -78,6 +72,34 @@ def _client(address):
         return Client(address, timeout=30), None
     except OSError as e:
         raise NlmError(f"cannot reach the Dask scheduler at {address} ({e})") from None
+
+
+def _local_workers(address: str) -> int:
+    n = address.partition(":")[2] or "2"
+    try:
+        workers = int(n)
+        if workers < 1:
+            raise ValueError
+    except ValueError:
+        raise OptionError(f"--dask local:N needs a number of workers, got {address!r}") from None
+    return workers
+
+
+def _scratch() -> str:
+    """A scratch directory for the local cluster's workers (Dask's default,
+    $TMPDIR/dask-scratch-space, outlives every run), removed with the cluster, and at exit
+    too: the removal is registered before Dask is imported, so that it runs after Dask's
+    own exit handlers have stopped the cluster's processes (which may still write there
+    when a signal stopped the cluster as it started)."""
+    import atexit
+    _remove_stale_scratch()
+    release = hold_signals()
+    try:
+        scratch = tempfile.mkdtemp(prefix=f"{_SCRATCH}{os.getpid()}-")
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    finally:
+        release()
+    return scratch
 
 
 _SCRATCH = ".nlm-dask-"
@@ -97,12 +119,10 @@ class _Local:
     exit: Dask's finalizers may recreate its lock files after the cluster closed)."""
 
     def __init__(self, cluster, scratch: str):
-        import atexit
         import logging
         self.cluster, self.scratch = cluster, scratch
         # Dask's finalizers complain when they find their directories already removed
         logging.getLogger("distributed.diskutils").setLevel(logging.CRITICAL)
-        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
 
     def close(self):
         import logging

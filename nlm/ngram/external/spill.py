@@ -21,8 +21,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ...errors import NlmError
-from ...files import dead_writers
+from ...errors import NlmError, raise_terminated
+from ...files import dead_writers, hold_signals
 
 PREFIX = "nlm-spill-"
 _NAME = re.compile(re.escape(PREFIX) + r"(\d+)-.*")
@@ -39,12 +39,7 @@ def remove_stale(directory: str) -> list[str]:
     return removed
 
 
-class Terminated(SystemExit):
-    """SIGTERM arrived (``kill PID``): raised so that the working directory is removed."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated(128 + signum)
+_on_sigterm = raise_terminated      # SIGTERM (kill PID): the working directory is removed
 
 
 @contextmanager
@@ -57,16 +52,21 @@ def work_dir(temp_dir=None):
     if not os.access(base, os.W_OK | os.X_OK):
         raise NlmError(f"{base}: temporary directory is not writable")
     remove_stale(base)
-    try:
-        path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base)
-    except OSError as e:
-        raise NlmError(f"{base}: cannot create a working directory ({e.strerror or e})") from None
     import signal
     import threading
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    release = hold_signals()     # no signal between creating the directory and the try
     try:
+        path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base)
+    except OSError as e:
+        release()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        raise NlmError(f"{base}: cannot create a working directory ({e.strerror or e})") from None
+    try:
+        release()
         yield path
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG):
