@@ -68,12 +68,21 @@ def provide_all(modules) -> None:
 def lazy_attributes(package: str, names: dict[str, str]):
     """A module ``__getattr__`` for ``package``: ``names`` maps each public name to the
     submodule (relative to ``package``, e.g. ``".backoff"``) that defines it; the
-    submodule is imported the first time the name is asked for."""
+    submodule is imported the first time the name is asked for. Any other public name
+    is looked up as a submodule (``nlm.ngram.arpa`` without importing it first)."""
     def __getattr__(name: str):
         module = names.get(name)
-        if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(module, package), name)
+        if module is not None:
+            found = importlib.import_module(module, package)
+            # a name may be a module itself (".estimate.methods" for "methods")
+            return found if found.__name__.rpartition(".")[2] == name else getattr(found, name)
+        if not name.startswith("_"):     # a submodule, as once imported with the package
+            try:
+                return importlib.import_module(f"{package}.{name}")
+            except ModuleNotFoundError as e:
+                if e.name != f"{package}.{name}":
+                    raise
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
     return __getattr__
 
 

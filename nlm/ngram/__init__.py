@@ -6,6 +6,7 @@ formats are registered when a file of theirs is first read (:mod:`nlm.catalog`).
 from ..catalog import lazy_attributes as _lazy_attributes
 
 __getattr__ = _lazy_attributes(__name__, {"AddKModel": ".addk", "BackoffModel": ".backoff",
-                                          "read_arpa": ".arpa"})
+                                          "read_arpa": ".arpa",
+                                          "methods": ".estimate.methods"})
 
-__all__ = ["AddKModel", "BackoffModel", "read_arpa"]
+__all__ = ["AddKModel", "BackoffModel", "read_arpa", "methods"]
