@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import TINY_TEXT, run
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from nlm.corpus import iter_lines, read_corpus, read_vocab_file
+from nlm.corpus import compression_of, iter_lines, read_corpus, read_vocab_file
 from nlm.errors import NlmError
 from nlm.modelfile import load
 
@@ -163,6 +163,8 @@ def test_damaged_compressed_text_gives_the_same_lines_or_an_error(tmp_path_facto
     kind = data.draw(st.sampled_from(sorted(COMPRESS)))
     packed = COMPRESS[kind](TEXT.encode())
     damaged = mutate(data, packed, header=16)
+    if compression_of(damaged[:8]) != kind:
+        return     # damaged in its first bytes: no longer compressed data, but other bytes
     path = tmp_path_factory.mktemp("fuzz") / f"text.{kind}"
     path.write_bytes(damaged)
     expected = [line for line in TEXT.splitlines() if line.strip()]
