@@ -50,20 +50,15 @@ def _check_checkpoint(options: dict) -> None:
     if path is None:
         return
     check_writable(path)
+    if not options.get("resume") and os.path.isfile(path) and _is_model_file(path):
+        raise OptionError(f"{path}: an nlm model file; --checkpoint would overwrite it with "
+                          "a training checkpoint: give another file")
     if options.get("resume") and os.path.isfile(path):
         from .neural.checkpoint import checkpoint_summary
-        from .files import file_kind
-        if file_kind(path) == "npz" and checkpoint_summary(path) is None:
-            import zipfile
-            try:
-                with zipfile.ZipFile(path) as z:
-                    model_file = "__nlm__.npy" in z.namelist()
-            except (OSError, zipfile.BadZipFile, ValueError, EOFError):
-                model_file = False
-            if model_file:
-                raise OptionError(f"{path}: an nlm model file, not an nlm checkpoint; resume "
-                                  "from the checkpoint training wrote (OUTPUT.ckpt.npz, or "
-                                  "the --checkpoint FILE given then)")
+        if checkpoint_summary(path) is None and _is_model_file(path):
+            raise OptionError(f"{path}: an nlm model file, not an nlm checkpoint; resume from "
+                              "the checkpoint training wrote (OUTPUT.ckpt.npz, or the "
+                              "--checkpoint FILE given then)")
 
 
 @dataclass(frozen=True)
@@ -77,6 +72,18 @@ class Outputs(OptionBundle):
         "--keep-checkpoint", default=False, is_flag=True,
         help="Neural: keep the checkpoint OUTPUT.ckpt.npz after a successful run (it is "
         "deleted once the model is saved; a --checkpoint FILE is always kept). [default: no]")
+
+
+def _is_model_file(path) -> bool:
+    import zipfile
+    from .files import file_kind
+    if file_kind(path) != "npz":
+        return False
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "__nlm__.npy" in z.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return False
 
 
 def train(train_file, model: str = "mkn", *, valid_file=None, progress: bool = False,

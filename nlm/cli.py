@@ -817,6 +817,8 @@ def mix(model_files, valid_file, weights, tol, output, write_arpa_file):
     if valid_file is not None:
         corpus = read_corpus(valid_file, mixture.vocab)
         L = mixture.component_logprobs(corpus.ids, corpus.offsets)   # (K, T)
+        for name, row in zip(model_files, L):
+            _check_numbers(name, float(np.sum(row)))
         if fixed is None:
             mixture, result = mixture.tune(corpus.ids, corpus.offsets, component_logprobs=L,
                                            tol=tol)

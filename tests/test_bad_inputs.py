@@ -289,6 +289,9 @@ CASES = {
     "train: --checkpoint a directory": (["train", "{d}/train.txt", *RNN, "--checkpoint",
                                          "{d}/adir", "-o", "{d}/o.npz"], None,
                                         "is a directory"),
+    "train: --checkpoint a model file": (["train", "{d}/train.txt", *RNN, "--checkpoint",
+                                          "{d}/m.npz", "-o", "{d}/o.npz"], None,
+                                         "--checkpoint would overwrite it"),
     "train: --hidden too big for memory": (["train", "{d}/train.txt", "--model", "rnn",
                                             "--hidden", "10000000", "--epochs", "1", "-q", "-o",
                                             "{d}/o.npz"], None, "smaller network (--hidden)"),
@@ -410,6 +413,9 @@ CASES = {
                                      "{d}/o.npz"], "", "standard input cannot be"),
     "mix: a text component": (["mix", "--weights", "0.5,0.5", "{d}/m.npz", "{d}/plain", "-o",
                                "{d}/o.npz"], None, "a text file"),
+    "mix: a NaN component": (["mix", "--valid", "{d}/valid.txt", "{d}/r.npz", "{d}/nan.npz",
+                              "-o", "{d}/o.npz"], None,
+                             "nan.npz: the model gives NaN log-probabilities"),
     "mix: valid corrupt gzip": (["mix", "--valid", "{d}/bad.gz", "{d}/m.npz", "{d}/m.npz",
                                  "-o", "{d}/o.npz"], None, "gzip data at line"),
     "mix: --write-arpa of an MLP": (["mix", "--weights", "0.5,0.5", "{d}/m.npz", "{d}/mlp.npz",
@@ -760,3 +766,94 @@ def test_bad_input_to_the_python_apis(d, name):
 def test_the_case_count():
     """Issue 20 asks for at least 120 cases over every command and the Python APIs."""
     assert len(CASES) + len(STDOUT_CASES) + len(FULL_CASES) + len(API_CASES) >= 120
+
+
+# -- what must work: files by content, compressed standard input, pipes read once ------------
+def test_files_are_recognized_by_content_not_suffix(d, tmp_path):
+    """An ARPA file called x.lm (as lmplz users name them), gzipped as x.lm.gz, and an npz
+    model called x.arpa all load as what they are."""
+    import shutil
+    shutil.copy(d / "m.arpa", tmp_path / "x.lm")
+    (tmp_path / "x.lm.gz").write_bytes(gzip.compress((d / "m.arpa").read_bytes()))
+    shutil.copy(d / "m.npz", tmp_path / "x.arpa")
+    reference = load(d / "m.arpa")
+    for name in ("x.lm", "x.lm.gz"):
+        model = load(tmp_path / name)
+        assert model.order == 2 and model.vocab.words == reference.vocab.words
+    assert load(tmp_path / "x.arpa").config() == load(d / "m.npz").config()
+
+
+@pytest.mark.parametrize("kind", ["gzip", "xz", "bzip2"])
+def test_compressed_standard_input_is_recognized(d, runner, tmp_path, kind):
+    import bz2
+    import lzma
+    packed = {"gzip": gzip.compress, "xz": lzma.compress, "bzip2": bz2.compress}[kind]
+    run(runner, ["train", "-", "--model", "kn", "--order", 2, "-q", "-o", tmp_path / "z.npz"],
+        input=packed(TRAIN.encode()))
+    a, b = load(tmp_path / "z.npz"), load(d / "m.npz")
+    assert a.vocab.words == b.vocab.words
+    for name, array in b.arrays().items():
+        np.testing.assert_array_equal(a.arrays()[name], array)
+
+
+def _writer(path, data: bytes):
+    import threading
+
+    def write():
+        with open(path, "wb") as f:
+            f.write(data)
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("how", ["in memory", "out of core"])
+def test_a_named_pipe_is_read_once(d, tmp_path, how):
+    """mkfifo p; (cat TEXT > p &); nlm train p: the pipe is opened once (it hung when the
+    input was opened once to sniff it and again to read it)."""
+    import os
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    writer = _writer(fifo, TRAIN.encode())
+    extra = ["--memory", "1M", "--temp-dir", tmp_path] if how == "out of core" else []
+    p = nlm_process(["train", fifo, "--model", "kn", "--order", "2", "-q", *extra, "-o",
+                     tmp_path / "z.npz"], tmp_path, timeout=120)
+    writer.join(timeout=10)
+    assert p.returncode == 0, p.stderr.decode()
+    assert load(tmp_path / "z.npz").vocab.words == load(d / "m.npz").vocab.words
+
+
+def test_a_named_pipe_as_a_model_is_refused_without_waiting(tmp_path):
+    import os
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)     # nobody writes: opening it to read would wait forever
+    p = nlm_process(["info", fifo], tmp_path, timeout=120)
+    assert_process_error(p, "a pipe or device")
+
+
+def test_process_substitution(d, tmp_path):
+    """nlm train <(cat TEXT) and nlm evaluate M <(cat TEXT) --per-sentence (it said
+    'cannot read (None)', and per-sentence read the text twice)."""
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    script = (f"{sys.executable} -m nlm.cli train <(cat train.txt) --model kn --order 2 -q "
+              f"-o z.npz && {sys.executable} -m nlm.cli evaluate z.npz <(cat valid.txt) "
+              "--per-sentence")
+    work = tmp_path
+    for name in ("train.txt", "valid.txt"):
+        (work / name).write_bytes((d / name).read_bytes())
+    p = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True,
+                       timeout=240)
+    assert p.returncode == 0, p.stderr.decode()
+    assert "sentence 2\t" in p.stdout.decode()
+    assert load(work / "z.npz").vocab.words == load(d / "m.npz").vocab.words
+
+
+def test_a_tiny_temperature_samples_greedily(d, runner):
+    """--temperature 1e-320 overflowed to inf - inf in the sampler; now it is as sharp as
+    the numbers allow."""
+    r = run(runner, ["generate", d / "m.npz", "--temperature", "1e-320", "--seed", "1"])
+    assert r.output.strip()
