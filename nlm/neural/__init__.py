@@ -6,7 +6,7 @@
 - :mod:`.gradcheck`: finite-difference checks of the gradients;
 - :mod:`.trainer`: the training loop shared by every neural model;
 - :mod:`.mlp`: Bengio's MLP language model;
-- :mod:`.rnn`: the Elman recurrent network language model (Mikolov's RNNLM);
+- :mod:`.rnn`: the recurrent network language model (LSTM, GRU or Mikolov's Elman cells);
 - :mod:`.transformer`: a decoder-only pre-layer-norm Transformer (GPT).
 
 The model classes are imported from their modules on first use (importing this package
