@@ -119,18 +119,14 @@ def numpy_next_logprobs(model, state):
 
 
 def check_kernels_equal_numpy(model, ids, offsets, contexts):
-    """Every scoring path against the numpy version: the sorted tables (short
-    texts), the hash, and for suffix-closed models the hash without early stops."""
+    """Every scoring path against the numpy version: the probing table, and for
+    suffix-closed models the table without early stops."""
     expected = numpy_score_corpus(model, ids, offsets)
     fresh = BackoffModel(model.vocab, model.tables.keys, model.logprobs, model.logbows)
-    if len(ids) * 4 < sum(len(k) for k in model.tables.keys[1:]):
-        np.testing.assert_array_equal(fresh.score_corpus(ids, offsets), expected)
-        assert fresh._hash is None  # the sorted blocks were searched
-    fresh.build_query_hash()
     np.testing.assert_array_equal(fresh.score_corpus(ids, offsets), expected)
-    table, bits, closed = fresh._hash
+    meta, ints, vals, closed = fresh.query_table()
     if closed:
-        fresh._hash = (table, bits, False)
+        fresh._query = (meta, ints, vals, False)
         np.testing.assert_array_equal(fresh.score_corpus(ids, offsets), expected)
     for ctx in contexts:
         state = model.state_after(ctx)
@@ -145,8 +141,7 @@ def is_suffix_closed(model):
 def test_suffix_closure(tmp_path):
     from nlm.ngram.arpa import read_arpa
     model = AbsoluteDiscounting(MORE_TEXT, 4).backoff_model()
-    model.build_query_hash()
-    assert model._hash[2] is True and is_suffix_closed(model)
+    assert model.query_table()[3] is True and is_suffix_closed(model)
     # "<s> a </s>" without "a </s>": a lookup that fails must not end the search
     path = tmp_path / "open.arpa"
     path.write_text("\\data\\\nngram 1=4\nngram 2=1\nngram 3=1\n\n\\1-grams:\n"
@@ -154,8 +149,7 @@ def test_suffix_closure(tmp_path):
                     "\\2-grams:\n-0.3\t<s> a\t-0.05\n\n\\3-grams:\n-0.01\t<s> a </s>\n\n"
                     "\\end\\\n")
     open_model = read_arpa(path)
-    open_model.build_query_hash()
-    assert open_model._hash[2] is False and not is_suffix_closed(open_model)
+    assert open_model.query_table()[3] is False and not is_suffix_closed(open_model)
     ids, offsets = np.array([3, 2, 3, 3, 2]), np.array([0, 2, 5])
     lp = open_model.score_corpus(ids, offsets)
     np.testing.assert_array_equal(lp, numpy_score_corpus(open_model, ids, offsets))
@@ -167,9 +161,8 @@ def test_suffix_closure(tmp_path):
     flags = set()
     for t in (1e-3, 3e-3, 1e-2):
         pruned = prune_entropy(five, t)
-        pruned.build_query_hash()
-        assert pruned._hash[2] == is_suffix_closed(pruned)
-        flags.add(pruned._hash[2])
+        assert pruned.query_table()[3] == is_suffix_closed(pruned)
+        flags.add(pruned.query_table()[3])
         ref = AbsoluteDiscounting(MORE_TEXT, 5)
         check_kernels_equal_numpy(pruned, ref.corpus.ids, ref.corpus.offsets, [])
     assert False in flags

@@ -5,6 +5,7 @@ import json
 import mmap
 import re
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,7 +75,7 @@ def test_the_numbers_of_the_model_it_was_built_from_in_float32(kn4, binary_path)
 
 def test_loading_maps_the_tables_without_reading_them(binary_path):
     b = read_binary(binary_path)
-    for arr in (b._keys, b._lp, b._bow, b._child, *b._probing[:4]):
+    for arr in b._query[:3]:
         assert _mapped(arr)
         assert not arr.flags.writeable
 
@@ -114,10 +115,12 @@ def test_verify_reads_everything(binary_path, tmp_path):
     assert verify_binary(binary_path).order == 4
     data = bytearray(binary_path.read_bytes())
     header, start = _header(data)
-    keys = header["arrays"]["keys"]
-    at = start + keys["offset"] + 8 * (len(np.frombuffer(bytes(data[start:start + 8]), "<i8")) +
-                                       keys["shape"][0] - 2)
-    data[at:at + 8] = struct.pack("<q", -5)      # an n-gram key out of order
+    ints = header["arrays"]["ints"]
+    assert ints["dtype"] == "<u4"
+    n = header["config"]["order"]
+    meta = np.frombuffer(bytes(data[start:start + 8 * (2 + n + 1)]), "<i8")
+    at = start + ints["offset"] + 4 * (int(meta[-1]) - 1)   # the last n-gram's word
+    data[at:at + 4] = struct.pack("<I", 0)       # an n-gram out of order
     bad = tmp_path / "bad.nlmbin"
     bad.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="bad.nlmbin: corrupt.*do not match their checksum"):
@@ -170,8 +173,8 @@ def test_newer_format_is_refused(binary_path, tmp_path):
     bad.write_bytes(_rewrite_header(data, header))
     with pytest.raises(ModelFileError, match="newer nlm .*upgrade nlm"):
         load(bad)
-    header["format_version"] = 1
-    header["arrays"]["lp"]["shape"] = [10**9]
+    header["format_version"] = 2
+    header["arrays"]["vals"]["shape"] = [10**9]
     del header["header_crc32"]
     bad.write_bytes(_rewrite_header(data, header))
     with pytest.raises(ModelFileError, match="corrupt nlm binary model"):
@@ -253,7 +256,7 @@ def test_models_that_are_not_suffix_closed_score_the_same(kn4, tmp_path):
     lines[lines.index(f"ngram 3={n3}")] = f"ngram 3={n3 - len(drop)}"
     arpa.write_text("\n".join(lines) + "\n")
     b = _same_scores(read_arpa(arpa), tmp_path, "open.nlmbin")
-    assert b._probing[4] is False
+    assert b.query_table()[3] is False
 
 
 def test_backoff_weights_of_ngrams_without_continuations_count(kn4, tmp_path):
@@ -275,7 +278,9 @@ def test_backoff_weights_of_ngrams_without_continuations_count(kn4, tmp_path):
     arpa.write_text("\n".join(lines) + "\n")
     model = read_arpa(arpa)
     b = _same_scores(model, tmp_path, "odd.nlmbin")
-    assert b._probing[4] is False      # scoring may not stop at the first miss here
+    # suffix-closed: scoring stops at the first miss, but carries the rows of every
+    # stored context, whatever its continuations
+    assert b.query_table()[3] is True
 
 
 def test_kenlm_binaries_are_named_by_their_magic(tmp_path):
@@ -298,7 +303,10 @@ def test_flipped_bytes_give_an_error_or_the_right_numbers(binary_path, tmp_path,
     want = good.score_corpus(ids, offsets)
     rng = np.random.default_rng(11)
     header_end = 16 + struct.unpack("<Q", data[8:16])[0]
-    spots = list(rng.integers(8, header_end, 20)) + list(rng.integers(header_end, len(data), 40))
+    data_start = _header(data)[1]
+    spots = (list(rng.integers(8, header_end, 20))
+             + list(rng.integers(header_end, data_start, 5))
+             + list(rng.integers(data_start, len(data), 40)))
     refused = 0
     bad = tmp_path / "flip.nlmbin"
     for at in spots:
@@ -315,10 +323,40 @@ def test_flipped_bytes_give_an_error_or_the_right_numbers(binary_path, tmp_path,
     assert refused >= 50
     # the commands that crashed on such files: one line, exit 1
     damaged = bytearray(data)
-    damaged[len(data) // 2] ^= 0x40
+    damaged[(data_start + len(data)) // 2] ^= 0x40     # inside the tables
     bad.write_bytes(bytes(damaged))
     for args in (["export-arpa", bad, tmp_path / "x.arpa"], ["generate", bad, "-n", "2"],
                  ["evaluate", bad, binary_path]):
         r = run(runner, args, ok=False)
         assert r.exit_code == 1 and "checksum" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "x.arpa").exists()
+
+
+V1 = Path(__file__).parent / "data" / "binary1"
+
+
+def test_format_1_files_still_load_and_score_the_same(kn4):
+    """tests/data/binary1/mkn3.nlmbin was written by nlm's binary format 1 (sorted float64
+    tables beside a probing table of hashes) from tests/data/format1/mkn3.npz: it scores
+    as that model rounded to float32, bit for bit, on every path."""
+    from nlm.ngram.binary import float32_model
+    b = load(V1 / "mkn3.nlmbin")
+    a = float32_model(load(V1.parent / "format1" / "mkn3.npz"))
+    ids, offsets = random_corpus(a, sentences=30, seed=4)
+    assert np.array_equal(b.score_corpus(ids, offsets), a.score_corpus(ids, offsets))
+    for ctx in random_contexts(a, n=10):
+        s = a.state_after(ctx)
+        assert np.array_equal(b.next_logprobs(s), a.next_logprobs(s))
+    lp, matched = b.full_scores(ids[:12])
+    want_lp, want_matched = a.full_scores(ids[:12])
+    assert np.array_equal(lp, want_lp) and np.array_equal(matched, want_matched)
+    assert verify_binary(V1 / "mkn3.nlmbin").describe() == a.describe()
+
+
+def test_format_2_is_smaller_than_kenlms_probing_size(kn4, binary_path):
+    """About 14 bytes per highest-order n-gram and 22 per other (KenLM's probing binary:
+    18 and 24 with its default -p 1.5), plus the header and the vocabulary."""
+    n = [len(k) for k in kn4.tables.keys]
+    header, start = _header(binary_path.read_bytes())
+    assert header["format_version"] == 2
+    assert binary_path.stat().st_size - start <= 24 * sum(n[1:-1]) + 18 * n[-1] + 24 * n[0]

@@ -24,8 +24,49 @@ from ..vocab import Vocabulary
 from .base import NgramModel
 from .counts import NgramCounts
 
+#: what a model opened from its query table alone (a binary file) computes when asked
+_LAZY = frozenset(("_keys", "_lp", "_bow", "_child", "_coff", "tables", "logprobs", "logbows"))
 
-_NO_HASH = np.zeros((1, 2), dtype=np.int64)
+
+#: slots per n-gram of each order's probing table
+LOAD_FACTOR = 0.7
+#: where the query table's meta array lists the first row of each order
+M_OFF = 5
+
+
+def query_layout(off: np.ndarray, N: int, V: int) -> tuple[np.ndarray, int, np.dtype]:
+    """(meta, the length of ints, its dtype) of the query table of a model whose orders
+    start at ``off`` (see :mod:`.backoff_kernels`)."""
+    cst = M_OFF + N + 1
+    sst = cst + N + 1
+    meta = np.zeros(sst + N + 2, dtype=np.int64)
+    meta[:M_OFF] = N, V, M_OFF, cst, sst
+    meta[M_OFF:M_OFF + N + 1] = off
+    pos = int(off[N])
+    for k in range(2, N + 1):
+        meta[cst + k] = pos
+        pos += int(off[k - 1] - off[k - 2]) + 1
+    for k in range(2, N + 1):
+        meta[sst + k] = pos
+        pos += max(int((off[k] - off[k - 1]) / LOAD_FACTOR) + 1, 4)
+    meta[sst + N + 1] = pos
+    meta[sst:sst + 2] = meta[sst + 2] if N >= 2 else pos
+    big = max([V] + [int(off[k] - off[k - 1]) + 1 for k in range(1, N + 1)])
+    return meta, pos, np.dtype(np.uint32 if big < 2 ** 32 - 1 else np.int64)
+
+
+def check_query_table(meta: np.ndarray, ints: np.ndarray, vals: np.ndarray, N: int,
+                      V: int) -> None:
+    """The sizes a query table must have for the kernels to stay inside its arrays
+    (the contents are the writer's: see :func:`nlm.ngram.binary.verify_binary`)."""
+    if meta.ndim != 1 or len(meta) < M_OFF + N + 1 or meta[2] != M_OFF:
+        raise ValueError("the query table's layout does not fit the model")
+    off = meta[M_OFF:M_OFF + N + 1]
+    want, n_ints, _ = query_layout(off, N, V)
+    if not (off[0] == 0 and off[1] == V and (np.diff(off) >= 0).all()
+            and np.array_equal(meta, want) and ints.shape == (n_ints,)
+            and vals.shape in ((int(off[N] + off[N - 1]),), (2 * int(off[N]),))):
+        raise ValueError("the query table's layout does not fit the model")
 
 
 @register("backoff")
@@ -35,8 +76,9 @@ class BackoffModel(NgramModel):
     orders 1..N-1). They are kept as ``tables.keys``, ``logprobs`` and ``logbows``
     (lists, one array per order; ``logprob`` is the LanguageModel method).
     ``method`` names the estimator; ``normalized=False`` marks scores that are
-    not probabilities (stupid backoff). Queries run in the Numba
-    kernels of :mod:`nlm.ngram.backoff_kernels`; a table's lookups never scan it.
+    not probabilities (stupid backoff). Queries run in the Numba kernels of
+    :mod:`nlm.ngram.backoff_kernels` over one probing table (:meth:`query_table`), the
+    same for models in memory, binary files and :mod:`nlm.kenlm`.
     """
 
     def __init__(self, vocab: Vocabulary, keys: list[np.ndarray], logprob: list[np.ndarray],
@@ -59,8 +101,12 @@ class BackoffModel(NgramModel):
         np.cumsum(sizes, out=off[1:])
         self._off = off
         self._keys = np.concatenate([np.asarray(k, np.int64) for k in keys])
-        self._lp = np.concatenate([np.asarray(x, np.float64) for x in logprob])
-        self._bow = np.zeros(off[-1], dtype=np.float64)
+        # probabilities and backoff weights side by side: the probing table's values
+        # (see query_table), so that weights set in place are the ones scored
+        self._vals = np.zeros(2 * off[-1], dtype=np.float64)
+        self._lp, self._bow = self._vals[:off[-1]], self._vals[off[-1]:]
+        if N:
+            np.concatenate([np.asarray(x, np.float64) for x in logprob], out=self._lp)
         for k in range(N - 1):
             self._bow[off[k]:off[k + 1]] = logbow[k]
         self._check_tables()
@@ -71,9 +117,7 @@ class BackoffModel(NgramModel):
         self.logbows = [self._bow[v] for v in view[:N - 1]]
         self._child = None
         self._coff = None
-        self._hash = None
-        self._probing = None  # a binary file's probing table (nlm.ngram.binary)
-        self._scored = 0  # tokens scored so far, to decide when the hash pays
+        self._query = None   # the probing table (built on first use)
         self.method = method
         self.normalized = bool(normalized)
         self.options = dict(options or {})
@@ -103,9 +147,7 @@ class BackoffModel(NgramModel):
                                                    for k in range(2, N + 1)]
         self.logprobs = [lp[v] for v in view]
         self.logbows = [bow[v] for v in view[:N - 1]]
-        self._hash = None
-        self._probing = None
-        self._scored = 0
+        self._query = None
         self.method = method
         self.normalized = bool(normalized)
         self.options = dict(options or {})
@@ -153,28 +195,78 @@ class BackoffModel(NgramModel):
             self.tables._child_start = []  # the flat copy is the one kept
         return (self._keys, self._off, self._lp, self._bow, self._child, self._coff)
 
-    def build_query_hash(self) -> None:
-        """Build the hash of all n-grams of order >= 2 that long texts are scored
-        with (faster than searching the sorted tables; ``scripts/bench/ngram_query.py``
-        measures both). ``score_corpus`` builds it by itself once the tokens it
-        has scored reach a quarter of the n-grams, when the build has paid off;
-        call this to have it at once. Memory: 16 bytes a slot, at most 70% full."""
-        if self._hash is None:
-            from .backoff_kernels import _build_hash, _suffix_closed
-            n = max(int(self._off[-1] - self._off[1]), 1)
-            bits = max(int(np.ceil(np.log2(n / 0.7))), 4)
-            table = np.empty((1 << bits, 2), dtype=np.int64)
-            _build_hash(self._keys, self._off, self.order, bits, table)
-            closed = bool(_suffix_closed(self._keys, self._off, self.order, self.vocab_size,
-                                         table, bits))
-            self._hash = (table, bits, closed)
+    @classmethod
+    def from_query_table(cls, vocab: Vocabulary, table: tuple, method: str = "arpa",
+                         normalized: bool = True, options: dict | None = None) -> "BackoffModel":
+        """A model over its query table alone, ``table`` = (meta, ints, vals, closed) as
+        :meth:`query_table` returns it (a binary file's arrays, memory-mapped: nothing
+        is read here). The sorted tables (``tables``, ``logprobs``, ``logbows``) are
+        rebuilt from it when first asked for (export, pruning)."""
+        meta, ints, vals, closed = table
+        self = cls.__new__(cls)
+        N = int(meta[0])
+        NgramModel.__init__(self, vocab, N)
+        check_query_table(meta, ints, vals, N, len(vocab))
+        self._off = np.array(meta[M_OFF:M_OFF + N + 1], dtype=np.int64)
+        self._query = (meta, ints, vals, bool(closed))
+        self.method = method
+        self.normalized = bool(normalized)
+        self.options = dict(options or {})
+        return self
 
-    def use_probing(self, starts: np.ndarray, slots: np.ndarray, unigram_extends: np.ndarray,
-                    closed: bool) -> None:
-        """Score text through a binary file's probing tables (:mod:`.binary_kernels`;
-        the arguments are :func:`nlm.ngram.binary.build_probing`'s) instead of the
-        n-gram hash."""
-        self._probing = (starts, slots, slots.view(np.float32), unigram_extends, bool(closed))
+    def __getattr__(self, name):
+        # only called for missing attributes: the sorted tables of a model opened from
+        # its query table, rebuilt on first use
+        if name in _LAZY and "_query" in self.__dict__:
+            self._unpack()
+            return self.__dict__[name]
+        raise AttributeError(name)
+
+    def _unpack(self) -> None:
+        """The sorted tables (keys, logprob, logbow, continuation starts) from the query
+        table."""
+        meta, ints, vals, _ = self._query
+        N, V, off = self.order, self.vocab_size, self._off
+        cst = int(meta[3])
+        keys = np.empty(off[N], dtype=np.int64)
+        keys[:V] = np.arange(V)
+        parts = [np.zeros(0, np.int64)]
+        for k in range(2, N + 1):
+            start = np.asarray(ints[meta[cst + k]:meta[cst + k] + off[k - 1] - off[k - 2] + 1],
+                               dtype=np.int64)
+            parts.append(start)
+            prefix = np.repeat(np.arange(len(start) - 1, dtype=np.int64), np.diff(start))
+            keys[off[k - 1]:off[k]] = prefix * V + ints[off[k - 1]:off[k]]
+        lp = np.asarray(vals[:off[N]], dtype=np.float64)
+        bow = np.zeros(off[N], dtype=np.float64)
+        bow[:off[N - 1]] = vals[off[N]:]
+        coff = np.zeros(N + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in parts], out=coff[1:])
+        self._keys, self._lp, self._bow = keys, lp, bow
+        self._child, self._coff = np.concatenate(parts), coff
+        view = [slice(off[k], off[k + 1]) for k in range(N)]
+        self.tables = NgramCounts(V, [keys[v] for v in view], [np.zeros(0, np.int64)] * N)
+        self.logprobs = [lp[v] for v in view]
+        self.logbows = [bow[v] for v in view[:N - 1]]
+
+    def query_table(self) -> tuple:
+        """(meta, ints, vals, closed): the probing table every query reads (see
+        :mod:`.backoff_kernels`), built from the sorted tables on first use (its values
+        are the model's own arrays, so weights set in place are the ones scored);
+        ``closed`` tells whether the model is suffix-closed (scoring may then stop at
+        the first n-gram not found). Memory: about 14 bytes per n-gram."""
+        if self._query is None:
+            keys, off, lp, bow, child, coff = self._tab()
+            N, V = self.order, self.vocab_size
+            from .backoff_kernels import _build_table
+            meta, n_ints, dtype = query_layout(off, N, V)
+            ints = np.empty(n_ints, dtype=dtype)
+            closed = bool(_build_table(keys, off, child, coff, N, V, meta, ints))
+            vals = self.__dict__.get("_vals")
+            if vals is None:
+                vals = np.concatenate([lp, bow[:off[N - 1]]]).astype(np.float64, copy=False)
+            self._query = (meta, ints, vals, closed)
+        return self._query
 
     def _find(self, ids) -> int:
         return self.tables.find(ids)
@@ -189,7 +281,8 @@ class BackoffModel(NgramModel):
     def next_logprobs(self, state) -> np.ndarray:
         from .backoff_kernels import _next_logprobs
         out = np.empty(self.vocab_size, dtype=np.float64)
-        _next_logprobs(self._history(state), self.vocab_size, self.order, self._tab(), out)
+        meta, ints, vals, _ = self.query_table()
+        _next_logprobs(self._history(state), meta, ints, vals, out)
         return out
 
     def score_corpus(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -201,22 +294,9 @@ class BackoffModel(NgramModel):
         if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
             raise InputError("token id outside the vocabulary")
         out = np.empty(len(ids), dtype=np.float64)
-        if self._probing is not None:
-            from .binary_kernels import _score_probing
-            starts, slots, slots_f, extends, closed = self._probing
-            V = self.vocab_size
-            _score_probing(ids, offsets, V, self.order, self._lp[:V], self._bow[:V], extends,
-                           starts, slots, slots_f, closed, out)
-            return out
-        # The hash costs about as much to build as scoring a quarter as many tokens
-        # as there are n-grams saves; the numbers are the same either way.
-        self._scored += len(ids)
-        if self._hash is None and self._scored * 4 >= self._off[-1] - self._off[1]:
-            self.build_query_hash()
-        table, bits, closed = self._hash if self._hash is not None else (_NO_HASH, 0, False)
         from .backoff_kernels import _score_corpus
-        _score_corpus(ids, offsets, self.vocab_size, self.order, self._tab(), table, bits,
-                      closed, out)
+        meta, ints, vals, closed = self.query_table()
+        _score_corpus(ids, offsets, meta, ints, vals, closed, out)
         return out
 
     def full_scores(self, ids, bos: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -230,14 +310,9 @@ class BackoffModel(NgramModel):
         T, N, V = len(ids), self.order, self.vocab_size
         lp = np.empty(T, dtype=np.float64)
         matched = np.empty(T, dtype=np.int64)
-        if self._probing is not None:     # a binary file: one cache line per lookup
-            from .binary_kernels import _sentence_probing
-            starts, slots, slots_f, extends, _ = self._probing
-            _sentence_probing(ids, bool(bos), V, N, self._lp[:V], self._bow[:V], extends,
-                              starts, slots, slots_f, lp, matched)
-        else:
-            from .backoff_kernels import _sentence_full_scores
-            _sentence_full_scores(ids, bool(bos), V, N, self._tab(), lp, matched)
+        from .backoff_kernels import _sentence_scores
+        meta, ints, vals, closed = self.query_table()
+        _sentence_scores(ids, bool(bos), meta, ints, vals, closed, lp, matched)
         return lp, matched
 
     def context_step(self, hist: tuple, length: int, word: int,
@@ -263,25 +338,12 @@ class BackoffModel(NgramModel):
         step = self.__dict__.get("_stepper")
         if step is None:   # compiled for this model's argument types, once
             from .backoff_kernels import _context_step, compiled_for
-            from .binary_kernels import _probing_context_step
-            V, N, tab = int(self.vocab_size), int(self.order), self._tab()
-            hist = (0,) * max(N - 1, 1)
-            if self._probing is not None:      # a binary file's probing tables
-                starts, slots, slots_f, ext, _ = self._probing
-                lp, bow = self._lp[:V], self._bow[:V]
-                kernel = compiled_for(_probing_context_step, hist, 0, 0, 0.0, N, lp, bow, ext,
-                                      starts, slots, slots_f)
+            meta, ints, vals, _ = self.query_table()
+            hist = (0,) * max(self.order - 1, 1)
+            kernel = compiled_for(_context_step, hist, 0, 0, 0.0, meta, ints, vals)
 
-                def step(hist, length, word, bos_logprob):
-                    return kernel(hist, length, word, bos_logprob, N, lp, bow, ext, starts,
-                                  slots, slots_f)
-            else:                              # the n-gram hash: a probe per lookup
-                self.build_query_hash()
-                table, bits, _ = self._hash
-                kernel = compiled_for(_context_step, hist, 0, 0, 0.0, V, N, tab, table, bits)
-
-                def step(hist, length, word, bos_logprob):
-                    return kernel(hist, length, word, bos_logprob, V, N, tab, table, bits)
+            def step(hist, length, word, bos_logprob):
+                return kernel(hist, length, word, bos_logprob, meta, ints, vals)
             self._stepper = step
         return step
 
@@ -290,11 +352,8 @@ class BackoffModel(NgramModel):
         n-gram: empty for models estimated from counts; pruned files have some (KenLM
         inserts them as "blanks" and counts them in ``ngram_length``)."""
         N = self.order
-        if N < 3 or (self._probing is not None and self._probing[4]):
-            return set()     # a binary file found its model suffix-closed when written
-        self.build_query_hash()
-        if self._hash[2]:
-            return set()
+        if N < 3 or self.query_table()[3]:
+            return set()     # suffix-closed
         stored = {j: set(map(tuple, self.ngram_words(j).tolist())) for j in range(2, N)}
         out = set()
         for k in range(3, N + 1):
@@ -319,7 +378,8 @@ class BackoffModel(NgramModel):
             raise ValueError("token id outside the vocabulary")
         from .backoff_kernels import _ngram_logprobs
         out = np.empty(n, dtype=np.float64)
-        _ngram_logprobs(grams, lengths, self.vocab_size, self.order, self._tab(), out)
+        meta, ints, vals, _ = self.query_table()
+        _ngram_logprobs(grams, lengths, meta, ints, vals, out)
         return out
 
     def ngram_words(self, k: int) -> np.ndarray:
@@ -360,4 +420,4 @@ class BackoffModel(NgramModel):
 
     def describe(self) -> dict:
         return {"method": self.method,
-                "ngrams": [len(k) for k in self.tables.keys]}
+                "ngrams": [int(n) for n in np.diff(self._off)]}

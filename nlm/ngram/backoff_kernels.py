@@ -1,27 +1,34 @@
-"""Numba kernels for querying backoff tables (see :mod:`nlm.ngram.backoff`).
+"""Numba kernels for querying backoff tables (see :mod:`nlm.ngram.backoff`): one
+probing table, the same for models in memory, binary files and :mod:`nlm.kenlm`.
 
-The tables of all orders are passed flat, as one tuple ``tab``::
+Every query reads three arrays (few arguments: a call from Python pays for each)::
 
-    keys  (n,) int64    sorted keys of every order, order k at off[k-1]:off[k]
-    off   (N+1,) int64  start of each order in keys / logprob / logbow
-    lp    (n,) float64  ln probability of each stored n-gram
-    bow   (n,) float64  ln backoff weight (0 for the highest order)
-    child (m,) int64    for k = 2..N at coff[k-1]:coff[k]: the (n_{k-1}+1,)
-                        start of each (k-1)-gram's block of continuations in
-                        table k (local rows)
-    coff  (N+1,) int64
+    meta  int64        N, V, and where in meta three lists start: off (the first
+                       global row of each order, N+1), the positions in ints of
+                       each order's block starts (index k = 2..N) and of each
+                       order's table (k = 2..N+1, the last is the end)
+    ints  uint32/int64 word[g] for every n-gram (global row g; order k at
+                       off[k-1]:off[k]; a unigram's row is its word id), then for
+                       k = 2..N the (n_{k-1}+1,) start of each (k-1)-gram's block of
+                       continuations in table k (local rows, as a trie), then for
+                       k = 2..N an open-addressing table (linear probing, load factor
+                       0.7) whose slots hold local row + 1 of a k-gram (0: empty)
+    vals  float64/32   ln probability of every n-gram, then the ln backoff weight of
+                       every n-gram of order < N
 
-Row numbers are local to their order; a unigram's row is its word id. A k-gram
-``(prefix row r, word w)`` is found by binary search for ``r*V + w`` inside
-r's block of continuations (the layout of a trie), or, when scoring text, in
-a hash table of all n-grams (as KenLM's probing structure), which is about
-twice as fast because a frequent context's block is long.
+A k-gram is (row r of its (k-1)-word prefix, last word w): its slot is found by
+hashing r * V + w, and a slot is verified by the row's word and its place in r's
+block of continuations, so there are no false matches and no stored keys. Scoring
+carries the rows of the n-grams ending at the last word from word to word, one probe
+per order; next-word distributions and export walk the blocks of continuations. A
+model in memory builds the table on first use from its sorted tables (float64
+values); a binary file maps it (float32 values, as KenLM's).
 
-Floating-point sums are done in the same order everywhere (the probability of
-the longest stored n-gram, then the backoff weights of the longer contexts,
-shortest first), so every path gives bit-identical numbers.
-No validation here (except :func:`_context_step`, whose ids come from a state object):
-the Python wrappers check ids and shapes.
+Floating-point sums are done in the same order everywhere (the probability of the
+longest stored n-gram, then the backoff weights of the longer contexts, shortest
+first), so every path gives bit-identical numbers. No validation here (except
+:func:`_context_step`, whose ids come from a state object): the Python wrappers check
+ids and shapes.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ import numpy as np
 from numba import njit
 
 BOS_ROW = 1  # the unigram row of <s> (its word id)
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2^64 / golden ratio
 
 
 def compiled_for(kernel, *args):
@@ -46,71 +54,78 @@ def compiled_for(kernel, *args):
 
 
 @njit(cache=True, inline="always")
-def _child(tab, k, r, w, V):
-    """Local row in table k of the k-gram (row r of table k-1, word w), or -1."""
-    keys, off, lp, bow, child, coff = tab
-    lo = child[coff[k - 1] + r]
-    hi = child[coff[k - 1] + r + 1]
-    key = r * V + w
-    base = off[k - 1]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if keys[base + mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < child[coff[k - 1] + r + 1] and keys[base + lo] == key:
-        return lo
-    return -1
-
-
-# -- a hash of every n-gram of order >= 2, for scoring long texts ------------------
-# Open addressing with linear probing over slots (ck, row), ck = key * 32 + order
-# (orders are at most 20). One probe usually touches one cache line, where a
-# binary search in a frequent word's block of continuations touches a dozen.
-HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2^64 / golden ratio
-EMPTY = -1
-
-
-@njit(cache=True)
-def _build_hash(keys, off, N, bits, table):
-    """Fill ``table`` (2^bits, 2) int64 with every k-gram (k >= 2): (ck, local row)."""
-    table[:, 0] = EMPTY
-    shift = np.uint64(64 - bits)
-    mask = (1 << bits) - 1
-    for k in range(2, N + 1):
-        for g in range(off[k - 1], off[k]):
-            ck = keys[g] * 32 + k
-            h = np.int64((np.uint64(ck) * HASH_MULT) >> shift)
-            while table[h, 0] != EMPTY:
-                h = (h + 1) & mask
-            table[h, 0] = ck
-            table[h, 1] = g - off[k - 1]
+def _slot0(key, size):
+    x = np.uint64(key) * GOLDEN
+    return np.int64(((x >> np.uint64(32)) * np.uint64(size)) >> np.uint64(32))
 
 
 @njit(cache=True, inline="always")
-def _hashed(table, bits, k, r, w, V):
+def _probe(meta, ints, k, r, w):
     """Local row in table k of the k-gram (row r of table k-1, word w), or -1."""
-    ck = (r * V + w) * 32 + k
-    h = np.int64((np.uint64(ck) * HASH_MULT) >> np.uint64(64 - bits))
-    mask = (1 << bits) - 1
+    N = meta[0]
+    cs = meta[meta[3] + k] + r
+    lo = np.int64(ints[cs])
+    hi = np.int64(ints[cs + 1])
+    if lo == hi:
+        return np.int64(-1)             # r has no continuations
+    start = meta[meta[4] + k]
+    size = meta[meta[4] + k + 1] - start
+    base = meta[meta[2] + k - 1]
+    h = _slot0(r * meta[1] + w, size)
     while True:
-        c = table[h, 0]
-        if c == ck:
-            return table[h, 1]
-        if c == EMPTY:
-            return -1
-        h = (h + 1) & mask
+        s = np.int64(ints[start + h])
+        if s == 0:
+            return np.int64(-1)
+        g = s - 1
+        if lo <= g and g < hi and np.int64(ints[base + g]) == w:
+            return g
+        h += 1
+        if h == size:
+            h = 0
+
+
+@njit(cache=True, inline="always")
+def _extends(meta, ints, vals, k, row):
+    """Whether the k-gram at local ``row`` can be continued: it has continuations in
+    table k+1 or a backoff weight other than 1 (KenLM keeps it in a state then)."""
+    N = meta[0]
+    if k >= N:
+        return False
+    cs = meta[meta[3] + k + 1] + row
+    if ints[cs + 1] > ints[cs]:
+        return True
+    return vals[meta[meta[2] + N] + meta[meta[2] + k - 1] + row] != 0.0
 
 
 @njit(cache=True)
-def _suffix_closed(keys, off, N, V, table, bits):
-    """True when every stored k-gram's suffix (its last k-1 words) is stored too, as
-    in models estimated from counts (not always after pruning). Then a lookup that
-    fails means no longer n-gram ending there exists either, and scoring can stop
-    early."""
+def _build_table(keys, off, child, coff, N, V, meta, ints):
+    """Fill ``ints`` (and ``meta``'s offsets, already set) from the sorted tables
+    (keys r * V + w, and the continuation starts ``child``/``coff`` of
+    :class:`~nlm.ngram.backoff.BackoffModel`). Returns True when the model is
+    suffix-closed (every stored k-gram's last k-1 words are stored, as in models
+    estimated from counts; not always after pruning): then a lookup that fails means
+    no longer n-gram ending there exists either, and scoring may stop early."""
+    cst, sst = meta[3], meta[4]
+    for g in range(off[N]):
+        ints[g] = keys[g] % V
+    for k in range(2, N + 1):
+        a = meta[cst + k]
+        for i in range(coff[k] - coff[k - 1]):
+            ints[a + i] = child[coff[k - 1] + i]
+        start, end = meta[sst + k], meta[sst + k + 1]
+        size = end - start
+        for i in range(start, end):
+            ints[i] = 0
+        base = off[k - 1]
+        for g in range(base, off[k]):
+            h = _slot0(keys[g], size)
+            while ints[start + h] != 0:
+                h += 1
+                if h == size:
+                    h = 0
+            ints[start + h] = g - base + 1
     if N < 3:
-        return True  # the suffix of a bigram is a unigram, always stored
+        return True
     n_max = 1
     for k in range(1, N + 1):
         n_max = max(n_max, off[k] - off[k - 1])
@@ -121,7 +136,7 @@ def _suffix_closed(keys, off, N, V, table, bits):
     for k in range(3, N + 1):
         for g in range(off[k - 1], off[k]):
             key = keys[g]
-            row = _hashed(table, bits, k - 1, sfx_prev[key // V], key % V, V)
+            row = _probe(meta, ints, k - 1, sfx_prev[key // V], key % V)
             if row < 0:
                 return False
             sfx_cur[g - off[k - 1]] = row
@@ -129,65 +144,102 @@ def _suffix_closed(keys, off, N, V, table, bits):
     return True
 
 
+@njit(cache=True, inline="always")
+def _rows_step(w, ctx, meta, ints, prev, cur):
+    """cur[j-1] = row of the j-gram ending at ``w`` (-1: not stored), from the rows
+    ending one word back (``prev``; ``ctx`` words of context)."""
+    N = meta[0]
+    cur[:] = -1
+    cur[0] = w
+    for j in range(2, min(N, ctx + 1) + 1):
+        r = prev[j - 2]
+        if r >= 0:
+            cur[j - 1] = _probe(meta, ints, j, r, w)
+
+
+@njit(cache=True, inline="always")
+def _word_step(w, ctx, meta, ints, vals, closed, prev, cur):
+    """ln P(w | the last ``ctx`` words, whose rows are in ``prev``) and the length of the
+    longest stored n-gram ending at w; fills ``cur`` for the next word. ``closed``: the
+    model is suffix-closed, so the first n-gram or context not found ends the search
+    (the numbers are the same either way)."""
+    N = meta[0]
+    cur[:] = -1
+    cur[0] = w
+    longest = 1
+    for j in range(2, min(N, ctx + 1) + 1):
+        r = prev[j - 2]
+        if r >= 0:
+            row = _probe(meta, ints, j, r, w)
+            cur[j - 1] = row
+            if row >= 0:
+                longest = j
+            elif closed:
+                break
+        elif closed:
+            break
+    v = np.float64(vals[meta[meta[2] + longest - 1] + cur[longest - 1]])
+    b0 = meta[meta[2] + N]
+    for m in range(longest, min(N - 1, ctx) + 1):
+        r = prev[m - 1]
+        if r >= 0:
+            v += np.float64(vals[b0 + meta[meta[2] + m - 1] + r])
+        elif closed:
+            break
+    return v, longest
+
+
 @njit(cache=True)
-def _score_corpus(ids, offsets, V, N, tab, table, bits, closed, out):
-    """out[t] = ln P(ids[t] | its sentence so far), every sentence starting after <s>.
-    ``table``/``bits``: the hash of :func:`_build_hash`, or bits = 0 to search the
-    sorted blocks instead (where building the hash would not pay). ``closed``: the
-    model is suffix-closed (:func:`_suffix_closed`), so the first n-gram or context
-    not found ends the search (the numbers are the same either way)."""
-    keys, off, lp, bow, child, coff = tab
+def _score_corpus(ids, offsets, meta, ints, vals, closed, out):
+    """out[t] = ln P(ids[t] | its sentence so far), every sentence starting after <s>."""
+    N = meta[0]
     prev = np.empty(N, dtype=np.int64)  # prev[j-1]: row of the j-gram ending one token back
     cur = np.empty(N, dtype=np.int64)
-    S = len(offsets) - 1
-    for s in range(S):
+    for s in range(len(offsets) - 1):
         prev[:] = -1
         prev[0] = BOS_ROW
-        ctx = 1  # tokens of context available (<s> included), capped at N-1 below
+        ctx = 1
         for t in range(offsets[s], offsets[s + 1]):
-            w = ids[t]
-            cur[:] = -1
-            cur[0] = w
-            longest = 1
-            top = min(N, ctx + 1)
-            for j in range(2, top + 1):
-                r = prev[j - 2]
-                if r >= 0:
-                    if bits:
-                        row = _hashed(table, bits, j, r, w, V)
-                    else:
-                        row = _child(tab, j, r, w, V)
-                    cur[j - 1] = row
-                    if row >= 0:
-                        longest = j
-                    elif closed:
-                        break
-                elif closed:
-                    break
-            v = lp[off[longest - 1] + cur[longest - 1]]
-            for m in range(longest, min(N - 1, ctx) + 1):
-                r = prev[m - 1]
-                if r >= 0:
-                    v += bow[off[m - 1] + r]
-                elif closed:
-                    break
+            v, _ = _word_step(ids[t], ctx, meta, ints, vals, closed, prev, cur)
             out[t] = v
-            for j in range(N):
-                prev[j] = cur[j]
+            prev, cur = cur, prev
             ctx += 1
 
 
 @njit(cache=True)
-def _context_rows(hist, V, N, tab, rows):
+def _sentence_scores(ids, bos, meta, ints, vals, closed, out, matched):
+    """out[t] = ln P(ids[t] | the sentence so far) and matched[t] = the length of the
+    longest stored n-gram ending there, for one sentence read after ``<s>`` (``bos``)
+    or after no context. Returns the sum of out."""
+    N = meta[0]
+    prev = np.empty(max(N, 1), dtype=np.int64)
+    cur = np.empty(max(N, 1), dtype=np.int64)
+    prev[:] = -1
+    ctx = 0
+    if bos and N > 1:
+        prev[0] = BOS_ROW
+        ctx = 1
+    total = 0.0
+    for t in range(len(ids)):
+        v, longest = _word_step(ids[t], ctx, meta, ints, vals, closed, prev, cur)
+        out[t] = v
+        total += v
+        matched[t] = longest
+        prev, cur = cur, prev
+        ctx += 1
+    return total
+
+
+@njit(cache=True)
+def _context_rows(hist, meta, ints, rows):
     """rows[j-1] = row of the last j ids of ``hist`` in table j (-1 if not stored)."""
+    N = meta[0]
     L = len(hist)
-    for j in range(1, L + 1):
-        r = hist[L - j]
-        for i in range(1, j):
-            if r < 0:
-                break
-            r = _child(tab, i + 1, r, hist[L - j + i], V)
-        rows[j - 1] = r
+    tmp = np.empty(max(N, L, 1), dtype=np.int64)
+    rows[:] = -1
+    for i in range(L):
+        _rows_step(hist[i], i, meta, ints, rows, tmp)
+        rows[:] = tmp[:len(rows)]
 
 
 @njit(cache=True)
@@ -196,173 +248,109 @@ def _add_in_order(src, bs, out):
     time, in up to three weights per sweep (a sweep with a short fixed body vectorizes)."""
     n = len(bs)
     V = len(out)
-    if n == 0:
-        out[:] = src
-        return
+    for w in range(V):
+        out[w] = src[w]
     i = 0
-    first = True
     while i < n:
         left = n - i
-        s = src if first else out
         if left == 1:
             b0 = bs[i]
             for w in range(V):
-                out[w] = s[w] + b0
+                out[w] = out[w] + b0
             i += 1
         elif left == 2:
             b0, b1 = bs[i], bs[i + 1]
             for w in range(V):
-                out[w] = (s[w] + b0) + b1
+                out[w] = (out[w] + b0) + b1
             i += 2
         else:
             b0, b1, b2 = bs[i], bs[i + 1], bs[i + 2]
             for w in range(V):
-                out[w] = ((s[w] + b0) + b1) + b2
+                out[w] = ((out[w] + b0) + b1) + b2
             i += 3
-        first = False
 
 
 @njit(cache=True)
-def _next_logprobs(hist, V, N, tab, out):
+def _next_logprobs(hist, meta, ints, vals, out):
     """out[w] = ln P(w | hist) for every word (hist: the last <= N-1 ids)."""
-    keys, off, lp, bow, child, coff = tab
+    N, V = meta[0], meta[1]
     L = len(hist)
-    rows = np.empty(max(L, 1), dtype=np.int64)
-    _context_rows(hist, V, N, tab, rows)
+    b0 = meta[meta[2] + N]
+    rows = np.empty(max(N, L, 1), dtype=np.int64)
+    _context_rows(hist, meta, ints, rows)
     # words found only as unigrams: p(w) plus every stored context's backoff weight
     bs = np.empty(max(L, 1), dtype=np.float64)
     nb = 0
     for m in range(1, L + 1):
         if rows[m - 1] >= 0:
-            bs[nb] = bow[off[m - 1] + rows[m - 1]]
+            bs[nb] = vals[b0 + meta[meta[2] + m - 1] + rows[m - 1]]
             nb += 1
-    _add_in_order(lp[:V], bs[:nb], out)
+    _add_in_order(vals[:V], bs[:nb], out)
     # continuations of ever longer contexts overwrite, with the weights of the longer ones
+    cst = meta[3]
     for c in range(1, L + 1):
         r = rows[c - 1]
         if r < 0:
             continue
         k = c + 1
-        base = off[k - 1]
-        for row in range(child[coff[k - 1] + r], child[coff[k - 1] + r + 1]):
-            v = lp[base + row]
+        base = meta[meta[2] + k - 1]
+        cs = meta[cst + k] + r
+        for row in range(np.int64(ints[cs]), np.int64(ints[cs + 1])):
+            v = np.float64(vals[base + row])
             for m in range(k, L + 1):
                 if rows[m - 1] >= 0:
-                    v += bow[off[m - 1] + rows[m - 1]]
-            out[keys[base + row] - r * V] = v
+                    v += vals[b0 + meta[meta[2] + m - 1] + rows[m - 1]]
+            out[ints[base + row]] = v
 
 
 @njit(cache=True)
-def _ngram_logprobs(grams, lengths, V, N, tab, out):
+def _ngram_logprobs(grams, lengths, meta, ints, vals, out):
     """out[i] = ln P(last word | the words before it) of each row of ``grams`` (its first
     ``lengths[i]`` entries; contexts longer than N-1 words are cut to their last N-1)."""
-    keys, off, lp, bow, child, coff = tab
+    N = meta[0]
+    rows = np.empty(max(N, 1), dtype=np.int64)
+    cur = np.empty(max(N, 1), dtype=np.int64)
     for i in range(grams.shape[0]):
         n = lengths[i]
         a = max(0, n - N)
-        hist = grams[i, a:n - 1]
-        w = grams[i, n - 1]
-        L = len(hist)
-        rows = np.empty(max(L, 1), dtype=np.int64)
-        _context_rows(hist, V, N, tab, rows)
-        longest = 1
-        row_l = w
-        for c in range(1, L + 1):
-            if rows[c - 1] >= 0:
-                row = _child(tab, c + 1, rows[c - 1], w, V)
-                if row >= 0:
-                    longest = c + 1
-                    row_l = row
-        v = lp[off[longest - 1] + row_l]
-        for m in range(longest, L + 1):
-            if rows[m - 1] >= 0:
-                v += bow[off[m - 1] + rows[m - 1]]
+        _context_rows(grams[i, a:n - 1], meta, ints, rows)
+        v, _ = _word_step(grams[i, n - 1], n - 1 - a, meta, ints, vals, False, rows, cur)
         out[i] = v
 
 
-# -- KenLM-style queries (nlm.kenlm): the length of the n-gram matched ---------------
+# -- KenLM-style queries (nlm.kenlm) ----------------------------------------------
 @njit(cache=True)
-def _sentence_full_scores(ids, bos, V, N, tab, out, matched):
-    """out[t] = ln P(ids[t] | the sentence so far) by the backoff rule and matched[t] =
-    the length of the longest stored n-gram ending there (1: the unigram alone), for
-    one sentence read after ``<s>`` (``bos``) or after no context; the context rows
-    are carried from word to word (one search per order and word, as text is scored).
-    The sums are done in the order of ``_score_corpus``: the same numbers bit for bit."""
-    keys, off, lp, bow, child, coff = tab
-    prev = np.empty(max(N, 1), dtype=np.int64)   # prev[j-1]: row of the j-gram ending before
-    cur = np.empty(max(N, 1), dtype=np.int64)
-    prev[:] = -1
-    ctx = 0
-    if bos and N > 1:
-        prev[0] = 1                                # the unigram row of <s>
-        ctx = 1
-    for t in range(len(ids)):
-        w = ids[t]
-        cur[:] = -1
-        cur[0] = w
-        longest = 1
-        for j in range(2, min(N, ctx + 1) + 1):
-            r = prev[j - 2]
-            if r >= 0:
-                row = _child(tab, j, r, w, V)
-                cur[j - 1] = row
-                if row >= 0:
-                    longest = j
-        v = lp[off[longest - 1] + cur[longest - 1]]
-        for m in range(longest, min(N - 1, ctx) + 1):
-            if prev[m - 1] >= 0:
-                v += bow[off[m - 1] + prev[m - 1]]
-        out[t] = v
-        matched[t] = longest
-        for j in range(N):
-            prev[j] = cur[j]
-        ctx += 1
-
-
-@njit(cache=True)
-def _context_step(hist, L, w, bos_lp, V, N, tab, table, bits):
-    """KenLM's BaseFullScore over the sorted tables: (ln P(w | the first ``L`` ids of
-    ``hist``, most recent last), the length of the longest stored n-gram ending at w,
-    how many of the last words (w included) the next state keeps: the longest stored
-    n-gram ending at w (at most N-1 words) that extends (has continuations or a backoff
-    weight other than 1)). ``bos_lp`` stands for ln P(<s>) as a unigram (nlm stores 0
-    probability; KenLM answers the file's value). ``table``/``bits``: the n-gram hash
-    (:func:`_build_hash`), or bits = 0 to search the sorted blocks. Ids outside 0..V-1
-    give (nan, 0, 0)."""
-    keys, off, lp, bow, child, coff = tab
+def _context_step(hist, L, w, bos_lp, meta, ints, vals):
+    """KenLM's BaseFullScore: (ln P(w | the first ``L`` ids of ``hist``, most recent
+    last), the length of the longest stored n-gram ending at w, how many of the last
+    words (w included) the next state keeps: the longest stored n-gram ending at w (at
+    most N-1 words) that extends (has continuations or a backoff weight other than 1)).
+    ``bos_lp`` stands for ln P(<s>) as a unigram (nlm stores 0 probability; KenLM
+    answers the file's value). Ids outside 0..V-1 give (nan, 0, 0)."""
+    N, V = meta[0], meta[1]
     if w < 0 or w >= V:
         return np.nan, 0, 0
     for i in range(L):
         if hist[i] < 0 or hist[i] >= V:
             return np.nan, 0, 0
-    rows = np.empty(max(L, 1), dtype=np.int64)    # rows[j-1]: the last j ids of hist
-    for j in range(1, L + 1):
-        r = hist[L - j]
-        for i in range(1, j):
-            if r < 0:
-                break
-            r = (_hashed(table, bits, i + 1, r, hist[L - j + i], V) if bits
-                 else _child(tab, i + 1, r, hist[L - j + i], V))
-        rows[j - 1] = r
-    wrow = np.empty(max(N, 1), dtype=np.int64)    # wrow[j-1]: the j-gram ending at w
-    wrow[0] = w
-    longest = 1
-    for c in range(1, min(L, N - 1) + 1):
-        wrow[c] = -1
-        if rows[c - 1] >= 0:
-            r = (_hashed(table, bits, c + 1, rows[c - 1], w, V) if bits
-                 else _child(tab, c + 1, rows[c - 1], w, V))
-            wrow[c] = r
-            if r >= 0:
-                longest = c + 1
-    v = bos_lp if (longest == 1 and w == BOS_ROW) else lp[off[longest - 1] + wrow[longest - 1]]
-    for m in range(longest, L + 1):
-        if rows[m - 1] >= 0:
-            v += bow[off[m - 1] + rows[m - 1]]
+    n = max(N, L, 1)
+    prev = np.empty(n, dtype=np.int64)
+    cur = np.empty(n, dtype=np.int64)
+    prev[:] = -1
+    for i in range(L):
+        _rows_step(hist[i], i, meta, ints, prev, cur)
+        prev, cur = cur, prev
+    v, longest = _word_step(w, L, meta, ints, vals, False, prev, cur)
+    if longest == 1 and w == BOS_ROW:
+        v = bos_lp
+        b0 = meta[meta[2] + N]
+        for m in range(1, min(N - 1, L) + 1):
+            if prev[m - 1] >= 0:
+                v += vals[b0 + meta[meta[2] + m - 1] + prev[m - 1]]
     keep = 0
     for j in range(min(longest, N - 1), 0, -1):
-        r = wrow[j - 1]
-        if r >= 0 and (child[coff[j] + r + 1] > child[coff[j] + r] or bow[off[j - 1] + r] != 0.0):
+        r = cur[j - 1]
+        if r >= 0 and _extends(meta, ints, vals, j, r):
             keep = j
             break
     return v, longest, keep

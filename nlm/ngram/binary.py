@@ -12,16 +12,18 @@ pages in only what it touches. Layout (little-endian)::
                   and for each array its dtype, shape and offset from the data start)
     data start    16 + H rounded up to 4096; every array starts on a 64-byte boundary
 
-The arrays are the kernels' flat tables (:mod:`.backoff_kernels`: keys, off, lp, bow,
-child, coff), which answer every query (next-word distributions, single n-grams,
-export), the probing tables that scoring text uses (:mod:`.binary_kernels`: one per
-order, a 16-byte slot per n-gram holding its hash, probability and backoff weight, as
-KenLM's probing structure; built once, here), and the vocabulary's counts.
-Probabilities are float32 values, as in KenLM's files (the sorted tables hold them
-rounded the same way, as float64, so that every query path gives the same numbers):
-a binary model's log-probabilities differ from the model it was built from by about
-1e-7 relative. Size: 32 bytes per n-gram for the sorted tables and about 23 for the
-probing tables (load factor 0.7).
+Format 2 (written now) holds the query table every backoff model is scored from
+(:mod:`.backoff_kernels`: ``meta``, ``ints``, ``vals``): for each n-gram its last word
+(uint32), its probability and backoff weight (float32, KenLM's precision: a binary
+model's log-probabilities differ from the model it was built from by about 1e-7
+relative), the starts of each context's block of continuations and an open-addressing
+table of rows (load factor 0.7), plus the vocabulary's counts. That serves every
+query (scoring, next-word distributions, single n-grams, KenLM's API); export and
+pruning rebuild the sorted tables from it. About 14 bytes per highest-order n-gram
+and 22 per other n-gram, at most the size of KenLM's probing binary of the model.
+Format 1 files (the sorted tables in float64 beside a probing table of hashes) are
+still read: their sorted tables are used, and the query table built from them on first
+use.
 
 Loading checks what can be checked without reading the tables: the magic, the header,
 the format version (a newer one is refused with a one-line error), the file size (a
@@ -50,41 +52,22 @@ from .backoff import BackoffModel
 
 MAGIC = b"NLMBIN\r\n"
 FORMAT = "nlm-binary"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUFFIX = ".nlmbin"
 ALIGN = 64
 PAGE = 4096
 #: KenLM's binary files start with this text; named in the error for one given to nlm.
 KENLM_MAGIC = b"mmap lm "
 _TABLES = ("keys", "off", "lp", "bow", "child", "coff")
-_DTYPES = {"keys": "<i8", "off": "<i8", "lp": "<f8", "bow": "<f8", "child": "<i8",
-           "coff": "<i8", "probing": "<u8", "probing_starts": "<i8", "unigram_extends": "|u1",
-           "vocab.counts": "<i8"}
-#: slots per n-gram of the probing table
-LOAD_FACTOR = 0.7
+#: format 1's arrays (its probing table is not used any more)
+_DTYPES_1 = {"keys": ("<i8",), "off": ("<i8",), "lp": ("<f8",), "bow": ("<f8",),
+             "child": ("<i8",), "coff": ("<i8",), "vocab.counts": ("<i8",)}
+_DTYPES = {"meta": ("<i8",), "ints": ("<u4", "<i8"), "vals": ("<f4",),
+           "vocab.counts": ("<i8",)}
 
 
 def _round_up(n: int, to: int) -> int:
     return (n + to - 1) // to * to
-
-
-def build_probing(model: BackoffModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """The probing tables of ``model`` (:mod:`.binary_kernels`): (starts: the (N+2,) int64
-    first slot of each order's table, order k at starts[k]:starts[k+1]; slots: (total, 2)
-    uint64; the (V,) uint8 flags of the unigrams that extend; whether scoring may stop at
-    the first n-gram not found). ``model``'s probabilities should be float32 values
-    (:func:`float32_model`), or the slots round them."""
-    from .binary_kernels import _build_probing
-    keys, off, lp, bow, child, coff = model._tab()
-    N, V = model.order, model.vocab_size
-    starts = np.zeros(N + 2, dtype=np.int64)
-    for k in range(2, N + 1):
-        starts[k + 1] = starts[k] + max(int((off[k] - off[k - 1]) / LOAD_FACTOR) + 1, 4)
-    slots = np.empty((int(starts[-1]), 2), dtype=np.uint64)
-    extends = np.empty(V, dtype=np.uint8)
-    closed = bool(_build_probing(keys, off, lp, bow, child, coff, N, V, starts, slots,
-                                 slots.view(np.float32), extends))
-    return starts, slots, extends, closed
 
 
 def float32_model(model: BackoffModel) -> BackoffModel:
@@ -116,17 +99,15 @@ def write_binary(model: BackoffModel, path) -> int:
     except ValueError as e:
         raise NlmError(f"the model's tables are inconsistent ({e})") from None
     model = float32_model(model)
-    starts, slots, extends, closed = build_probing(model)
-    arrays = dict(zip(_TABLES, model._tab()))
-    arrays["probing"] = slots
-    arrays["probing_starts"] = starts
-    arrays["unigram_extends"] = extends
-    arrays["vocab.counts"] = model.vocab.counts
+    meta, ints, vals, closed = model.query_table()
+    arrays = {"meta": meta, "ints": ints, "vals": vals.astype(np.float32),
+              "vocab.counts": model.vocab.counts}
     layout, offset = {}, 0
     for name, arr in arrays.items():
-        arr = np.ascontiguousarray(arr, dtype=_DTYPES[name])
+        dtype = arr.dtype.newbyteorder("<").str if name == "ints" else _DTYPES[name][0]
+        arr = np.ascontiguousarray(arr, dtype=dtype)
         arrays[name] = arr
-        layout[name] = {"dtype": _DTYPES[name], "shape": list(arr.shape), "offset": offset}
+        layout[name] = {"dtype": dtype, "shape": list(arr.shape), "offset": offset}
         offset = _round_up(offset + arr.nbytes, ALIGN)
     crc = 0
     for piece in _data_pieces(arrays, layout, offset):    # the data region's crc32
@@ -229,28 +210,19 @@ def read_binary(path) -> BackoffModel:
             from None
     _check_data_crc(buf, header, start, path)
     try:
-        arrays = _arrays(header, buf, start)
         config = header["config"]
+        kw = dict(method=str(config.get("method", "arpa")),
+                  normalized=bool(config.get("normalized", True)),
+                  options=dict(config.get("options", {})))
+        if header["format_version"] < 2:
+            arrays = _arrays(header, buf, start, _DTYPES_1)
+            vocab = Vocabulary.from_json(header["vocab"], arrays.pop("vocab.counts"))
+            return BackoffModel.from_flat(vocab, tuple(arrays[name] for name in _TABLES), **kw)
+        arrays = _arrays(header, buf, start, _DTYPES)
         vocab = Vocabulary.from_json(header["vocab"], arrays.pop("vocab.counts"))
-        slots = arrays.pop("probing")
-        starts = arrays.pop("probing_starts")
-        extends = arrays.pop("unigram_extends")
-        off = arrays["off"]
-        N = len(off) - 1
-        if (slots.ndim != 2 or slots.shape[1] != 2 or starts.shape != (N + 2,)
-                or starts[-1] != len(slots) or starts[0] != 0 or (np.diff(starts) < 0).any()
-                or any(
-                    starts[k + 1] - starts[k] <= off[k] - off[k - 1] for k in range(2, N + 1))):
-            raise ValueError("the probing tables do not fit the n-grams")
-        if extends.shape != (len(vocab),):
-            raise ValueError("the unigram flags do not match the vocabulary")
-        model = BackoffModel.from_flat(
-            vocab, tuple(arrays[name] for name in _TABLES),
-            method=str(config.get("method", "arpa")),
-            normalized=bool(config.get("normalized", True)),
-            options=dict(config.get("options", {})))
-        model.use_probing(starts, slots, extends, bool(header["probing"]["closed"]))
-        return model
+        table = (arrays["meta"], arrays["ints"], arrays["vals"],
+                 bool(header["probing"]["closed"]))
+        return BackoffModel.from_query_table(vocab, table, **kw)
     except KeyError as e:
         raise ModelFileError(f"{path}: corrupt nlm binary model (missing {e.args[0]!r})") \
             from None
@@ -277,14 +249,15 @@ def _check_data_crc(buf, header: dict, start: int, path: str) -> None:
                              "checksum: the file was damaged after it was written)")
 
 
-def _arrays(header: dict, buf, start: int) -> dict[str, np.ndarray]:
+def _arrays(header: dict, buf, start: int, dtypes: dict) -> dict[str, np.ndarray]:
     layout = header["arrays"]
     data = header["data_bytes"]
     out = {}
-    for name, dtype in _DTYPES.items():
+    for name, allowed in dtypes.items():
         spec = layout[name]
-        if spec["dtype"] != dtype:
-            raise ValueError(f"array {name} has dtype {spec['dtype']}, expected {dtype}")
+        dtype = spec["dtype"]
+        if dtype not in allowed:
+            raise ValueError(f"array {name} has dtype {dtype}, expected {allowed[0]}")
         shape = tuple(int(s) for s in spec["shape"])
         offset = int(spec["offset"])
         count = int(np.prod(shape)) if shape else 1
@@ -293,10 +266,10 @@ def _arrays(header: dict, buf, start: int) -> dict[str, np.ndarray]:
             raise ValueError(f"array {name} lies outside the file")
         out[name] = np.frombuffer(buf, dtype=dtype, count=count,
                                   offset=start + offset).reshape(shape)
-    # what the kernels index by: small arrays, read and checked here
-    off, coff = out["off"], out["coff"]
-    if off.ndim != 1 or len(off) < 2 or off[0] != 0 or (np.diff(off) < 0).any():
-        raise ValueError("bad order offsets")
+    if "off" in out:    # format 1: what the kernels index by, read and checked here
+        off = out["off"]
+        if off.ndim != 1 or len(off) < 2 or off[0] != 0 or (np.diff(off) < 0).any():
+            raise ValueError("bad order offsets")
     return out
 
 
@@ -305,11 +278,12 @@ def verify_binary(path) -> BackoffModel:
     model = read_binary(path)
     try:
         model.check_tables()
-        starts, slots, extends, closed = build_probing(model)
-        m_starts, m_slots, _, m_extends, m_closed = model._probing
-        if not (np.array_equal(starts, m_starts) and np.array_equal(slots, m_slots)
-                and np.array_equal(extends, m_extends) and closed == m_closed):
-            raise ValueError("the probing table does not match the tables")
+        fresh = BackoffModel.from_flat(model.vocab, model._tab())
+        meta, ints, vals, closed = fresh.query_table()
+        m_meta, m_ints, m_vals, m_closed = model.query_table()
+        if not (np.array_equal(meta, m_meta) and np.array_equal(ints, m_ints)
+                and np.array_equal(vals, m_vals) and closed == m_closed):
+            raise ValueError("the query table does not match the tables")
     except ValueError as e:
         raise ModelFileError(f"{os.fspath(path)}: corrupt nlm binary model ({e})") from None
     return model

@@ -147,8 +147,7 @@ m = nlm.load(sys.argv[1])
 t1 = time.perf_counter()
 c = read_corpus(sys.argv[2], m.vocab)
 t2 = time.perf_counter()
-if m._probing is None:
-    m.build_query_hash()    # an in-memory model: score through its n-gram hash throughout
+m.query_table()      # an in-memory model builds its probing table on first use
 m.score_corpus(c.ids[:10], np.array([0, 10]))   # compiled already (cache), pages not touched
 t3 = time.perf_counter()
 lp = m.score_corpus(c.ids, c.offsets)

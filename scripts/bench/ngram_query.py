@@ -57,18 +57,15 @@ def median_speed(model, corpus, repeat):
 
 
 def scoring_speed(model, corpus, repeat):
-    """Seconds of the first call (what one ``nlm evaluate`` pays), median tokens/s
-    searching the sorted tables, seconds to build the n-gram hash (and whether the
-    model is suffix-closed), median tokens/s with the hash."""
+    """Seconds of the first call (what one ``nlm evaluate`` pays, the probing table's
+    build included), nan (the sorted tables are no longer searched: kept for the
+    columns), seconds to build the probing table (and whether the model is
+    suffix-closed), median tokens/s."""
     _, first = timed(model.score_corpus, corpus.ids, corpus.offsets)
-    if model._hash is None:
-        model._scored = -(1 << 62)  # bench only: keep the sorted search for these passes
-        sorted_tps = median_speed(model, corpus, repeat)
-    else:
-        sorted_tps = float("nan")
-    model._hash = None
-    _, build = timed(model.build_query_hash)
-    return first, sorted_tps, build, model._hash[2], median_speed(model, corpus, repeat)
+    model._query = None     # bench only: time the build alone
+    _, build = timed(model.query_table)
+    return (first, float("nan"), build, model.query_table()[3],
+            median_speed(model, corpus, repeat))
 
 
 def next_logprobs_us(model, corpus, calls=3000):
