@@ -17,6 +17,8 @@ module defining a name the first time the name is asked for (PEP 562).
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 #: model kind (the ``kind`` of a model file's header) -> the module defining its class
 KINDS = {
@@ -65,17 +67,38 @@ def provide_all(modules) -> None:
         importlib.import_module(module)
 
 
+class _LazyPackage(types.ModuleType):
+    """A package with :func:`lazy_attributes`. A public name that is also the name of the
+    submodule defining it (``nlm.evaluate``, the function, in ``nlm/evaluate.py``) keeps
+    naming the function when the submodule is imported: the import system sets the
+    package's attribute to the submodule, and this puts the function there instead, as
+    ``from .evaluate import evaluate`` in the package did."""
+
+    def __setattr__(self, name: str, value) -> None:
+        shadowed = self.__dict__.get("_lazy_shadowed", ())
+        if (name in shadowed and isinstance(value, types.ModuleType)
+                and value.__name__ == f"{self.__name__}.{name}" and hasattr(value, name)):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
 def lazy_attributes(package: str, names: dict[str, str]):
     """A module ``__getattr__`` for ``package``: ``names`` maps each public name to the
     submodule (relative to ``package``, e.g. ``".backoff"``) that defines it; the
     submodule is imported the first time the name is asked for. Any other public name
-    is looked up as a submodule (``nlm.ngram.arpa`` without importing it first)."""
+    is looked up as a submodule (``nlm.ngram.arpa`` without importing it first). A name
+    whose submodule has the same name (``"evaluate": ".evaluate"``) stays the object,
+    not the submodule, whoever imports the submodule first (:class:`_LazyPackage`)."""
+    module_object = sys.modules[package]
+    module_object.__class__ = _LazyPackage
+    module_object._lazy_shadowed = frozenset(n for n, m in names.items() if m == "." + n)
+
     def __getattr__(name: str):
         module = names.get(name)
         if module is not None:
             found = importlib.import_module(module, package)
             # a name may be a module itself (".estimate.methods" for "methods")
-            return found if found.__name__.rpartition(".")[2] == name else getattr(found, name)
+            return getattr(found, name) if hasattr(found, name) else found
         if not name.startswith("_"):     # a submodule, as once imported with the package
             try:
                 return importlib.import_module(f"{package}.{name}")

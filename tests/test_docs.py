@@ -217,3 +217,21 @@ def test_named_files_exist(page):
         elif name not in everywhere and not (ROOT / name).exists():
             missing.append(name)
     assert not missing, f"{_rel(page)} names files that do not exist: {sorted(set(missing))}"
+
+
+@pytest.mark.parametrize("first", ["nlm.evaluate", "nlm.api, nlm.cli"])
+def test_the_public_names_the_readme_calls_are_functions_and_classes(first):
+    """`nlm.evaluate(lm, test)` in the README's Python API: a public name stays the function
+    or class, whichever module is imported first (`nlm.evaluate` is also a submodule's
+    name). A fresh interpreter, so that the import order is the one given."""
+    import os
+    import subprocess
+    import sys
+    code = (f"import nlm, types; nlm.__all__; import {first}\n"
+            "bad = [n for n in nlm.__all__ if isinstance(getattr(nlm, n), types.ModuleType)]\n"
+            "assert not bad, bad\n"
+            "assert callable(nlm.evaluate) and callable(nlm.generate) and callable(nlm.train)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
