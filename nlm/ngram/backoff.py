@@ -16,6 +16,8 @@ logs; ``-inf`` is a zero probability (``<s>``; MLE's unseen words).
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..errors import InputError, ModelFileError
@@ -30,6 +32,11 @@ _LAZY = frozenset(("_keys", "_lp", "_bow", "_child", "_coff", "tables", "logprob
 
 #: slots per n-gram of each order's probing table
 LOAD_FACTOR = 0.7
+#: a model whose probing table is there without the kernels (a binary file's, mapped)
+#: scores its first this many tokens in Python while no kernel is loaded
+#: (:mod:`.probing`, the same numbers, about 5 us a token): a few sentences then cost no
+#: Numba start-up (about 0.3 s of CPU, the time of some 50,000 tokens in Python)
+PYTHON_TOKENS = 16384
 #: where the query table's meta array lists the first row of each order
 M_OFF = 5
 
@@ -294,10 +301,32 @@ class BackoffModel(NgramModel):
         if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
             raise InputError("token id outside the vocabulary")
         out = np.empty(len(ids), dtype=np.float64)
+        if self._in_python(len(ids)):
+            from .probing import score_corpus
+            score_corpus(ids, offsets, self._python_table(), out)
+            return out
         from .backoff_kernels import _score_corpus
         meta, ints, vals, closed = self.query_table()
         _score_corpus(ids, offsets, meta, ints, vals, closed, out)
         return out
+
+    def _in_python(self, tokens: int) -> bool:
+        """Whether to score these tokens in Python: the probing table is there (mapped),
+        no kernel is loaded yet, and the model's first :data:`PYTHON_TOKENS` last."""
+        if self._query is None or "nlm.ngram.backoff_kernels" in sys.modules:
+            return False
+        done = self.__dict__.get("_python_tokens", 0) + tokens
+        if done > PYTHON_TOKENS:
+            return False
+        self._python_tokens = done
+        return True
+
+    def _python_table(self):
+        table = self.__dict__.get("_python_probing")
+        if table is None:
+            from .probing import Probing
+            table = self._python_probing = Probing(self._query)
+        return table
 
     def full_scores(self, ids, bos: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(ln P of each id given the ones before it, the length of the longest stored
@@ -310,6 +339,10 @@ class BackoffModel(NgramModel):
         T, N, V = len(ids), self.order, self.vocab_size
         lp = np.empty(T, dtype=np.float64)
         matched = np.empty(T, dtype=np.int64)
+        if self._in_python(T):
+            from .probing import sentence_scores
+            sentence_scores(ids, bool(bos), self._python_table(), lp, matched)
+            return lp, matched
         from .backoff_kernels import _sentence_scores
         meta, ints, vals, closed = self.query_table()
         _sentence_scores(ids, bool(bos), meta, ints, vals, closed, lp, matched)
