@@ -240,6 +240,11 @@ class TransformerNetwork:
         self._acts.append(a)
         return out
 
+    def forget(self) -> None:
+        """Drop the references the last forward pass kept for the backward pass to
+        arrays it does not own (the dropout masks)."""
+        self._acts = []
+
     def _mask(self, mask):
         return _NO_MASK[self.dtype] if mask is None else mask
 
@@ -515,6 +520,7 @@ class TransformerTask(TrainingTask):
         return draw_masks(self._epoch_seed, i, self.net, B, self.T, self.keep, self.att_keep)
 
     def step(self, i: int) -> tuple[float, int]:
+        self.net.forget()      # the last step's masks go before this step's are drawn
         s = self.starts[i * self.B:(i + 1) * self.B]
         pos = s[:, None] + np.arange(self.T)                                    # (B, T)
         loss, _ = self.net.loss_and_grads(np.ascontiguousarray(self.inputs[pos]),
