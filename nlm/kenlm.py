@@ -222,6 +222,9 @@ class Model:
         self._V = lm.vocab_size
         self._backoff = isinstance(lm, BackoffModel)
         self._pad = (0,) * max(self._N - 1, 1)
+        # (context, word id) -> (log10 prob, ngram_length, next context): plain tuples of
+        # numbers, which the garbage collector stops tracking (a cache of objects would
+        # make every collection walk it)
         self._cache: dict = {}
         self._blanks = None
         self._stepper = lm.context_stepper() if self._backoff else None
@@ -274,10 +277,10 @@ class Model:
     # -- single words -----------------------------------------------------------
     def _step(self, context: tuple, wid: int) -> tuple:
         """(log10 P(wid | context), ngram_length, the next state's words)."""
-        key = (context, wid)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+        hit = self._cache.get((context, wid))
+        return hit if hit is not None else self._new_step(context, wid)
+
+    def _new_step(self, context: tuple, wid: int) -> tuple:
         N, L = self._N, len(context)
         if self._stepper is not None:
             lp, length, keep = self._stepper(context + self._pad[L:], L, wid, 0.0)
@@ -290,10 +293,10 @@ class Model:
             lp = float(self._lm.next_logprobs(context[-(N - 1):] if N > 1 else ())[wid])
             length, keep = min(L + 1, N), min(L + 1, N - 1)
         out = (context + (wid,))[L + 1 - keep:] if keep else ()
-        hit = (lp * LOG10E, length, out)
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
-        self._cache[key] = hit
+        hit = (lp * LOG10E, length, out)
+        self._cache[(context, wid)] = hit
         return hit
 
     def _has_blanks(self) -> bool:
@@ -322,10 +325,20 @@ class Model:
         if not isinstance(word, str):
             raise TypeError(f"Argument 'word' has incorrect type (expected str, got "
                             f"{type(word).__name__})")
+        if type(in_state) is State and (in_state._o is self or not in_state._w):
+            context = in_state._w
+        else:
+            context = self._read(in_state)
         wid = self._index.get(word, UNK_ID)
-        lp, length, out = self._step(self._read(in_state), wid)
-        self._write(out_state, out)
-        return FullScoreReturn(lp, length, wid == UNK_ID)
+        hit = self._cache.get((context, wid))
+        if hit is None:
+            hit = self._new_step(context, wid)
+        if type(out_state) is State:
+            out_state._w = hit[2]
+            out_state._o = self
+        else:
+            self._write(out_state, hit[2])
+        return FullScoreReturn(hit[0], hit[1], wid == UNK_ID)
 
     def BaseScore(self, in_state, word: str, out_state) -> float:
         return self.BaseFullScore(in_state, word, out_state).log_prob

@@ -365,9 +365,9 @@ class BackoffModel(NgramModel):
 
     def context_stepper(self):
         """:meth:`context_step` as a function ``step(hist, length, word, bos_logprob)``
-        that checks nothing (for per-word APIs: about 1 us a call): ``hist`` must be a
-        tuple of exactly ``max(order - 1, 1)`` Python ints, ``length`` and ``word`` ints,
-        ``bos_logprob`` a float."""
+        that checks nothing (for per-word APIs such as nlm.kenlm's: one kernel call over
+        the probing table): ``hist`` must be a tuple of exactly ``max(order - 1, 1)``
+        Python ints, ``length`` and ``word`` ints, ``bos_logprob`` a float."""
         step = self.__dict__.get("_stepper")
         if step is None:   # compiled for this model's argument types, once
             from .backoff_kernels import _context_step, compiled_for

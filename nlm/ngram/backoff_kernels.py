@@ -325,8 +325,10 @@ def _context_step(hist, L, w, bos_lp, meta, ints, vals):
     last), the length of the longest stored n-gram ending at w, how many of the last
     words (w included) the next state keeps: the longest stored n-gram ending at w (at
     most N-1 words) that extends (has continuations or a backoff weight other than 1)).
-    ``bos_lp`` stands for ln P(<s>) as a unigram (nlm stores 0 probability; KenLM
-    answers the file's value). Ids outside 0..V-1 give (nan, 0, 0)."""
+    The context's rows are probed from its words (carrying them in the state was
+    measured: no faster, the call's arguments cost as much). ``bos_lp`` stands for
+    ln P(<s>) as a unigram (nlm stores 0 probability; KenLM answers the file's value).
+    Ids outside 0..V-1 give (nan, 0, 0)."""
     N, V = meta[0], meta[1]
     if w < 0 or w >= V:
         return np.nan, 0, 0
