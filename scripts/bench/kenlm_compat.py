@@ -1,14 +1,21 @@
 """nlm.kenlm against the kenlm module, in the same run: ARPA load time, BaseFullScore per
-call, score() per sentence, and process start-up (``import nlm``, ``import kenlm``).
-Prints medians and nlm/kenlm ratios. The machine may be shared: run it idle if you can.
+call, score() per sentence, and process start-up (``import nlm``, ``import kenlm``; with
+binary files as ``--nlm-model`` and ``--kenlm-model``, also scoring one sentence from a
+new process: ``nlm score`` (as ``python -m nlm.cli``) against KenLM's ``query``).
+Prints medians and nlm/kenlm ratios; start-up as wall and as CPU time (user + sys, less
+affected when the machine is shared). Run it idle if you can.
 
     python scripts/bench/kenlm_compat.py ARPA TEXT [--repeat 3]
     python scripts/bench/kenlm_compat.py ARPA TEXT --nlm-model m.nlmbin --kenlm-model m.probing \
         --no-load        # the binaries' query speed (ARPA load and start-up not timed)
+    python scripts/bench/kenlm_compat.py ARPA TEXT --nlm-model m.nlmbin --kenlm-model m.probing \
+        --query PATH     # also: KenLM's query against nlm score, from process start
 """
 from __future__ import annotations
 
 import argparse
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,9 +32,41 @@ def _median_time(fn, repeat: int) -> float:
     return statistics.median(out)
 
 
-def _start(code: str, repeat: int) -> float:
-    return _median_time(lambda: subprocess.run([sys.executable, "-c", code], check=True,
-                                               capture_output=True), repeat)
+def _start(cmd: list[str], repeat: int, stdin: bytes | None = None) -> tuple[float, float]:
+    """Median wall and CPU (user + sys) seconds of ``cmd`` as a new process, after one
+    run not counted."""
+    walls, cpus = [], []
+    for i in range(repeat + 1):
+        r0, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, input=stdin)
+        wall, r1 = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN)
+        if i:
+            walls.append(wall)
+            cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def _start_rows(args) -> list[tuple[str, float, float]]:
+    """Process start-up: import; load the ARPA file and score; with binary files, KenLM's
+    query and nlm score on one sentence."""
+    py = [sys.executable, "-c"]
+    runs = [("import", py + ["import kenlm"], py + ["import nlm"], None)]
+    code = "import {m}; m = {m}.Model({p!r}); m.score('the cat')"
+    runs.append(("start + load + score", py + [code.format(m="kenlm", p=args.arpa)],
+                 py + ["import warnings; warnings.simplefilter('ignore'); "
+                       + code.format(m="nlm.kenlm", p=args.arpa)], None))
+    query = args.query or shutil.which("query")
+    if args.nlm_model and args.kenlm_model and query:
+        sentence = "the cat sat on the mat"
+        runs.append(("query / nlm score, binary", [query, args.kenlm_model],
+                     [sys.executable, "-m", "nlm.cli", "score", args.nlm_model, sentence],
+                     sentence.encode() + b"\n"))
+    rows = []
+    for name, k_cmd, n_cmd, stdin in runs:
+        (k_wall, k_cpu), (n_wall, n_cpu) = (_start(k_cmd, args.repeat, stdin),
+                                            _start(n_cmd, args.repeat))
+        rows += [(f"{name} (s)", k_wall, n_wall), (f"{name}, CPU (s)", k_cpu, n_cpu)]
+    return rows
 
 
 def _per_call(model, state_cls, sentences) -> float:
@@ -51,6 +90,7 @@ def main() -> None:
     ap.add_argument("--kenlm-model", help="the file kenlm opens (default: ARPA)")
     ap.add_argument("--no-load", action="store_true",
                     help="skip the ARPA load and process start-up timings")
+    ap.add_argument("--query", help="KenLM's query program (default: query on PATH)")
     args = ap.parse_args()
     n_path, k_path = args.nlm_model or args.arpa, args.kenlm_model or args.arpa
     import kenlm
@@ -78,13 +118,7 @@ def main() -> None:
     if args.no_load:
         _print(rows, args.repeat)
         return
-    rows.append(("import (s)", _start("import kenlm", args.repeat),
-                 _start("import nlm", args.repeat)))
-    code = "import {m}; m = {m}.Model({p!r}); m.score('the cat')"
-    rows.append(("start + load + score (s)",
-                 _start(code.format(m="kenlm", p=args.arpa), args.repeat),
-                 _start("import warnings; warnings.simplefilter('ignore'); "
-                        + code.format(m="nlm.kenlm", p=args.arpa), args.repeat)))
+    rows += _start_rows(args)
     _print(rows, args.repeat)
 
 
