@@ -25,12 +25,12 @@ VALID = ROOT / "corpora" / "shakespeare" / "valid.txt"
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """A 4-gram model of the shipped corpus and its ARPA file (inputs big enough that
-    writing them takes a while)."""
+    """4-gram models of the shipped training text (big enough that writing it takes a
+    while) and of its validation text (small enough to mix quickly)."""
     d = tmp_path_factory.mktemp("models")
     runner = CliRunner()
-    run(runner, ["train", TRAIN, "--model", "kn", "--order", 4, "-q", "-o", d / "k.npz",
-                 "--arpa", d / "k.arpa"])
+    run(runner, ["train", TRAIN, "--model", "kn", "--order", 4, "-q", "-o", d / "k.npz"])
+    run(runner, ["train", VALID, "--model", "kn", "--order", 4, "-q", "-o", d / "v.npz"])
     return d
 
 
@@ -44,7 +44,7 @@ COMMANDS = {
     "train out of core": (["train", str(TRAIN), "--model", "kn", "--order", "4", "-q",
                            "--memory", "1M", "--temp-dir", "spill", "-o", "out.npz"],
                           "spill directory"),
-    "mix -o --write-arpa": (["mix", "--weights", "0.5,0.5", "{m}/k.npz", "{m}/k.npz",
+    "mix -o --write-arpa": (["mix", "--weights", "0.5,0.5", "{m}/v.npz", "{m}/v.npz",
                              "--write-arpa", "out.arpa", "-o", "out.npz"], "temp file"),
     "build-binary": (["build-binary", "{m}/k.npz", "out.nlmbin"], "temp file"),
     "export-arpa": (["export-arpa", "{m}/k.npz", "out.arpa.gz"], "temp file"),
