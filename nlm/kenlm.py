@@ -228,6 +228,10 @@ class Model:
         self._cache: dict = {}
         self._blanks = None
         self._stepper = lm.context_stepper() if self._backoff else None
+        self._scorer = lm.sentence_scorer() if self._backoff else None
+        if self._backoff:
+            import numpy
+            self._array = numpy.array
         self._bos_in_vocab = BOS_ID < self._V
 
     @property
@@ -351,10 +355,15 @@ class Model:
             ids.append(EOS_ID)
         return ids
 
+    def _whole(self, ids: list[int]) -> bool:
+        """Whether a sentence is scored in one kernel call (else word by word)."""
+        return (self._scorer is not None and BOS_ID not in ids
+                and not (self._blanks is None and self._has_blanks() or self._blanks[0]))
+
     def _scores(self, ids: list[int], bos: bool) -> list[tuple[float, int]]:
         """(log10 prob, ngram_length) of each id of one sentence."""
-        if self._backoff and not self._has_blanks() and BOS_ID not in ids:
-            lp, matched = self._lm.full_scores(ids, bos)
+        if self._whole(ids):
+            lp, matched = self._scorer(self._array(ids, dtype="int64"), bool(bos))
             return list(zip((lp * LOG10E).tolist(), matched.tolist()))
         context = (BOS_ID,) if bos and self._N > 1 else ()
         out = []
@@ -366,7 +375,12 @@ class Model:
     def score(self, sentence, bos: bool = True, eos: bool = True) -> float:
         """log10 p(sentence [</s>] | [<s>]), as ``kenlm.Model.score``."""
         ids = self._ids(sentence, eos)
-        return math.fsum(p for p, _ in self._scores(ids, bos)) if ids else 0.0
+        if not ids:
+            return 0.0
+        if self._whole(ids):    # the numbers of _scores, summed alike
+            lp = self._scorer(self._array(ids, dtype="int64"), bool(bos))[0]
+            return math.fsum((lp * LOG10E).tolist())
+        return math.fsum(p for p, _ in self._scores(ids, bos))
 
     def full_scores(self, sentence, bos: bool = True, eos: bool = True):
         """Yield (log10 prob, n-gram length, oov) for every word (and </s>)."""

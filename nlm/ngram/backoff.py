@@ -348,6 +348,26 @@ class BackoffModel(NgramModel):
         _sentence_scores(ids, bool(bos), meta, ints, vals, closed, lp, matched)
         return lp, matched
 
+    def sentence_scorer(self):
+        """:meth:`full_scores` as a function ``scores(ids, bos)`` that checks nothing (for
+        per-sentence APIs such as nlm.kenlm's: one kernel call, no argument checks):
+        ``ids`` must be an int64 array of word ids inside the vocabulary, ``bos`` a bool."""
+        fn = self.__dict__.get("_scorer")
+        if fn is None:
+            from .backoff_kernels import _sentence_scores, compiled_for
+            meta, ints, vals, closed = self.query_table()
+            empty = np.empty
+            lp, n = empty(1, dtype=np.float64), empty(1, dtype=np.int64)
+            kernel = compiled_for(_sentence_scores, np.zeros(1, dtype=np.int64), True, meta,
+                                  ints, vals, closed, lp, n)
+
+            def fn(ids, bos):
+                lp, n = empty(len(ids)), empty(len(ids), dtype=np.int64)
+                kernel(ids, bos, meta, ints, vals, closed, lp, n)
+                return lp, n
+            self._scorer = fn
+        return fn
+
     def context_step(self, hist: tuple, length: int, word: int,
                      bos_logprob: float = -np.inf) -> tuple[float, int, int]:
         """One word after a context: the first ``length`` ids of ``hist`` (most recent
