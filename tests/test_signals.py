@@ -116,3 +116,25 @@ def test_a_signal_mid_work_leaves_nothing_behind(models, tmp_path, command, sig)
         after.pop("ck.npz", None)
     assert after == before, "an output was replaced or something was left behind"
     assert _everything(tmp) == {}, f"left in the temporary directory: {_everything(tmp)}"
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.6])
+def test_ctrl_c_while_the_modules_import_is_one_line(models, tmp_path, delay):
+    """Ctrl-C soon after start, while nlm's modules (numpy, numba, click...) import: one
+    line, no KeyboardInterrupt traceback, the status of a Ctrl-C."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-m", "nlm.cli", "info", str(models / "v.npz")],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    err = err.decode()
+    if p.returncode == 0:
+        pytest.skip("the command finished before the signal")
+    if "init_import_site" in err:    # Python itself was still starting: not nlm's to handle
+        pytest.skip("the signal came before Python had started")
+    assert p.returncode in (130, -signal.SIGINT), (p.returncode, err)
+    # (nothing at all when the signal killed Python before it installed its own handler)
+    assert "Traceback" not in err and err.strip() in ("Error: interrupted", ""), err
