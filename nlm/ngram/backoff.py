@@ -17,6 +17,7 @@ logs; ``-inf`` is a zero probability (``<s>``; MLE's unseen words).
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 import numpy as np
 
@@ -393,11 +394,9 @@ class BackoffModel(NgramModel):
             from .backoff_kernels import _context_step, compiled_for
             meta, ints, vals, _ = self.query_table()
             hist = (0,) * max(self.order - 1, 1)
-            kernel = compiled_for(_context_step, hist, 0, 0, 0.0, meta, ints, vals)
-
-            def step(hist, length, word, bos_logprob):
-                return kernel(hist, length, word, bos_logprob, meta, ints, vals)
-            self._stepper = step
+            kernel = compiled_for(_context_step, meta, ints, vals, hist, 0, 0, 0.0)
+            # the compiled body with the tables bound: no Python frame per call
+            step = self._stepper = partial(kernel, meta, ints, vals)
         return step
 
     def blank_ngrams(self) -> set:

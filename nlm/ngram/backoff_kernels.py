@@ -320,7 +320,7 @@ def _ngram_logprobs(grams, lengths, meta, ints, vals, out):
 
 # -- KenLM-style queries (nlm.kenlm) ----------------------------------------------
 @njit(cache=True)
-def _context_step(hist, L, w, bos_lp, meta, ints, vals):
+def _context_step(meta, ints, vals, hist, L, w, bos_lp):
     """KenLM's BaseFullScore: (ln P(w | the first ``L`` ids of ``hist``, most recent
     last), the length of the longest stored n-gram ending at w, how many of the last
     words (w included) the next state keeps: the longest stored n-gram ending at w (at
