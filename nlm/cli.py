@@ -11,6 +11,7 @@ from .errors import interrupted_hook
 
 sys.excepthook = interrupted_hook    # Ctrl-C while the modules import: one line
 
+import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import functools  # noqa: E402
 import io
@@ -111,21 +112,23 @@ def echo(message="", nl: bool = True) -> None:
     closed stdout) is a one-line NlmError, not a traceback."""
     if sys.stdout is None:     # closed (>&-): the commands that print results refused it
         return
-    try:
+    with _stdout_errors():
         click.echo(message, nl=nl)
-    except BrokenPipeError:
-        raise
-    except (OSError, ValueError) as e:
-        _quiet_stdout()
-        raise NlmError(f"standard output: cannot write ({getattr(e, 'strerror', None) or e})"
-                       ) from None
 
 
 def _flush_stdout() -> None:
     if sys.stdout is None:
         return
-    try:
+    with _stdout_errors():
         sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _stdout_errors():
+    """A failed write to standard output as one NlmError line (a broken pipe passes: the
+    reader went away, which is not an error of ours)."""
+    try:
+        yield
     except BrokenPipeError:
         raise
     except (OSError, ValueError) as e:
