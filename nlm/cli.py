@@ -27,7 +27,7 @@ import numpy as np
 from .version import __version__
 from .corpus import Corpus, read_corpus, tokenize_text
 from .errors import ModelOutputError, NlmError, OptionError, Terminated, raise_terminated
-from .evaluate import LN10, evaluate as evaluate_model, summarize
+from .evaluate import LN10, check_numbers, evaluate as evaluate_model, summarize
 from .files import check_distinct, check_writable, outputs_together
 from .modelfile import load, save
 from .registry import MODELS
@@ -417,7 +417,7 @@ def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic,
         corpus = read_corpus(text_file, model.vocab)
     ev = evaluate_model(model, corpus, dynamic_lr=dynamic_lr if dynamic else None,
                         carry_state=carry_state)
-    _check_numbers(model_file, ev.logprob)
+    check_numbers(model_file, ev.logprob)
     if as_json:
         d = ev.to_dict(per_sentence=per_sentence)
         if per_sentence:
@@ -440,14 +440,6 @@ def evaluate(model_file, text_file, as_json, per_sentence, carry_state, dynamic,
     if per_sentence:
         for i, (text, n, lp, ppl) in enumerate(_per_sentence(texts, corpus, ev), 1):
             echo(f"sentence {i}\t{n} tokens\t{lp:.4f}\tppl {_fmt(ppl)}\t{text}")
-
-
-def _check_numbers(model_file, logprob: float) -> None:
-    """Refuse a NaN result: the model's weights are damaged (or training diverged)."""
-    if math.isnan(logprob):
-        raise NlmError(f"{model_file}: the model gives NaN log-probabilities (its weights hold "
-                       "NaN or inf: a damaged file, or training diverged); retrain it or use "
-                       "an earlier checkpoint")
 
 
 def _finite(x: float):
@@ -516,7 +508,7 @@ def score(model_file, sentences, as_json, log10, tokenizer, lower):
         words = tokenize_text(text, vocab)
         corpus = Corpus.from_sentences([words], vocab)
         lps = model.score_corpus(corpus.ids, corpus.offsets)
-        _check_numbers(model_file, float(np.sum(lps)))
+        check_numbers(model_file, float(np.sum(lps)))
         tokens = words + ["</s>"]
         ev = summarize(corpus, lps)
         total, ppl = ev.logprob, ev.perplexity
@@ -821,7 +813,7 @@ def mix(model_files, valid_file, weights, tol, output, write_arpa_file):
         corpus = read_corpus(valid_file, mixture.vocab)
         L = mixture.component_logprobs(corpus.ids, corpus.offsets)   # (K, T)
         for name, row in zip(model_files, L):
-            _check_numbers(name, float(np.sum(row)))
+            check_numbers(name, float(np.sum(row)))
         if fixed is None:
             mixture, result = mixture.tune(corpus.ids, corpus.offsets, component_logprobs=L,
                                            tol=tol)

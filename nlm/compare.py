@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .corpus import Corpus, read_corpus
 from .errors import OptionError
-from .evaluate import Evaluation, evaluate
+from .evaluate import Evaluation, check_numbers, evaluate
 from .model import LanguageModel
 from .modelfile import load
 
@@ -56,7 +56,9 @@ def compare_models(model_files, test_file) -> list[Row]:
             corpus = corpora[key] = read_corpus(test_file, vocab)
         first = slice(0, 2)
         model.score_corpus(corpus.ids[:corpus.offsets[1]], corpus.offsets[first])  # warm-up
-        rows.append(Row(str(path), kind_of(model), evaluate(model, corpus)))
+        ev = evaluate(model, corpus)
+        check_numbers(path, ev.logprob)
+        rows.append(Row(str(path), kind_of(model), ev))
         del model
     return rows
 

@@ -167,3 +167,11 @@ def summarize(corpus: Corpus, lp: np.ndarray, seconds: float = 0.0,
         sentence_logprobs=sentence_lp,
         protocol=protocol,
     )
+
+
+def check_numbers(model_file, logprob: float) -> None:
+    """Refuse a NaN result: the model's weights are damaged (or training diverged)."""
+    if math.isnan(logprob):
+        raise NlmError(f"{model_file}: the model gives NaN log-probabilities (its weights hold "
+                       "NaN or inf: a damaged file, or training diverged); retrain it or use "
+                       "an earlier checkpoint")

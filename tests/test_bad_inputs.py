@@ -421,6 +421,8 @@ CASES = {
     "mix: --write-arpa of an MLP": (["mix", "--weights", "0.5,0.5", "{d}/m.npz", "{d}/mlp.npz",
                                      "--write-arpa", "{d}/o.arpa"], None, "n-gram"),
     # compare, plot
+    "compare: a NaN weight": (["compare", "{d}/valid.txt", "{d}/m.npz", "{d}/nan.npz"], None,
+                              "nan.npz: the model gives NaN log-probabilities"),
     "compare: test text from stdin": (["compare", "-", "{d}/m.npz"], "",
                                       "cannot be standard input"),
     "compare: -o a directory": (["compare", "{d}/valid.txt", "{d}/m.npz", "-o", "{d}/adir"],
