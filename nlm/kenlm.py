@@ -227,8 +227,10 @@ class Model:
         # make every collection walk it)
         self._cache: dict = {}
         self._blanks = None
-        self._stepper = lm.context_stepper() if self._backoff else None
-        self._scorer = lm.sentence_scorer() if self._backoff else None
+        # the compiled per-word and per-sentence scorers, bound on first use: until then a
+        # binary file's first sentences are scored without loading Numba (BackoffModel's
+        # Python path), so a short script starts as fast as kenlm's
+        self._stepper = self._scorer = None
         if self._backoff:
             import numpy
             self._array = numpy.array
@@ -286,8 +288,11 @@ class Model:
 
     def _new_step(self, context: tuple, wid: int) -> tuple:
         N, L = self._N, len(context)
-        if self._stepper is not None:
-            lp, length, keep = self._stepper(context + self._pad[L:], L, wid, 0.0)
+        if self._backoff:
+            step = self._stepper
+            if step is None:
+                step = self._stepper = self._lm.context_stepper()
+            lp, length, keep = step(context + self._pad[L:], L, wid, 0.0)
             if length == 0:
                 raise ValueError("a state or word outside this model's vocabulary")
             if self._blanks is None or self._blanks[0]:
@@ -357,13 +362,13 @@ class Model:
 
     def _whole(self, ids: list[int]) -> bool:
         """Whether a sentence is scored in one kernel call (else word by word)."""
-        return (self._scorer is not None and BOS_ID not in ids
+        return (self._backoff and BOS_ID not in ids
                 and not (self._blanks is None and self._has_blanks() or self._blanks[0]))
 
     def _scores(self, ids: list[int], bos: bool) -> list[tuple[float, int]]:
         """(log10 prob, ngram_length) of each id of one sentence."""
         if self._whole(ids):
-            lp, matched = self._scorer(self._array(ids, dtype="int64"), bool(bos))
+            lp, matched = self._sentence(ids, bos)
             return list(zip((lp * LOG10E).tolist(), matched.tolist()))
         context = (BOS_ID,) if bos and self._N > 1 else ()
         out = []
@@ -372,13 +377,23 @@ class Model:
             out.append((lp, length))
         return out
 
+    def _sentence(self, ids: list[int], bos: bool):
+        """(ln P, longest stored n-gram) of each id, in one compiled call once Numba is
+        loaded; before, through BackoffModel.full_scores (Python for a few sentences)."""
+        scorer = self._scorer
+        if scorer is None:
+            if "nlm.ngram.backoff_kernels" not in sys.modules:
+                return self._lm.full_scores(self._array(ids, dtype="int64"), bool(bos))
+            scorer = self._scorer = self._lm.sentence_scorer()
+        return scorer(self._array(ids, dtype="int64"), bool(bos))
+
     def score(self, sentence, bos: bool = True, eos: bool = True) -> float:
         """log10 p(sentence [</s>] | [<s>]), as ``kenlm.Model.score``."""
         ids = self._ids(sentence, eos)
         if not ids:
             return 0.0
         if self._whole(ids):    # the numbers of _scores, summed alike
-            lp = self._scorer(self._array(ids, dtype="int64"), bool(bos))[0]
+            lp = self._sentence(ids, bos)[0]
             return math.fsum((lp * LOG10E).tolist())
         return math.fsum(p for p, _ in self._scores(ids, bos))
 

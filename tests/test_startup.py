@@ -185,3 +185,17 @@ whole, whole_matched = b.full_scores(ids[8:16])
 print(np.array_equal(whole, lp), np.array_equal(whole_matched, matched))
 """)
     assert got["stdout"] == ["False 16", "True 16", "True True", "True True"]
+
+
+def test_nlm_kenlm_scores_a_binary_file_without_numba_then_with_it(binary_path, kn4):
+    """nlm.kenlm.Model(...).score: a short script loads no Numba; the numbers equal the
+    compiled path's (taken after a per-word query has loaded the kernels)."""
+    code = ("import nlm.kenlm as k\n"
+            f"m = k.Model({str(binary_path)!r})\n"
+            "print(repr(m.score('the cat sat on the mat')))\n")
+    got = _fresh(code)
+    assert got["numba"] is False
+    compiled = _fresh(code + "s, o = k.State(), k.State()\nm.BeginSentenceWrite(s)\n"
+                      "m.BaseScore(s, 'the', o)\nprint(repr(m.score('the cat sat on the mat')))\n")
+    assert compiled["numba"] is True
+    assert float(got["stdout"][0]) == float(compiled["stdout"][0]) == float(compiled["stdout"][1])
