@@ -186,6 +186,26 @@ class _ReadAgain(Exception):
     """The one-pass reader declined the file: read it again line by line."""
 
 
+def _rest_of_file(lines: _Lines, prefix: bytes) -> np.ndarray:
+    """``prefix`` and the rest of the file's bytes in one array: read straight into it
+    for a plain file (no second copy of a large file), through bytes for a gzipped one."""
+    if lines.gzipped:
+        return np.frombuffer(prefix + lines.file.read(), dtype=np.uint8)
+    f = lines.file
+    at = f.tell()
+    size = max(os.fstat(f.fileno()).st_size - at, 0)
+    buf = np.empty(len(prefix) + size, dtype=np.uint8)
+    buf[:len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+    view, got = memoryview(buf)[len(prefix):], 0
+    while got < size:
+        n = f.readinto(view[got:])
+        if not n:           # the file shrank while being read
+            return buf[:len(prefix) + got]
+        got += n
+    rest = f.read()         # ... or grew
+    return np.concatenate([buf, np.frombuffer(rest, np.uint8)]) if rest else buf
+
+
 def _read_fast(lines: _Lines, declared: list[int], recorded: dict) -> BackoffModel:
     """The n-gram sections (``lines`` is just past ``\\1-grams:``) in one pass over the
     rest of the file's bytes (:func:`.arpa_kernels._parse_sections`). Raises _ReadAgain
@@ -193,7 +213,7 @@ def _read_fast(lines: _Lines, declared: list[int], recorded: dict) -> BackoffMod
     from .arpa_kernels import _find_word, _parse_sections
     prefix = "\n".join(SPECIALS).encode() + b"\n"    # the specials' spellings
     try:
-        buf = np.frombuffer(prefix + lines.file.read(), dtype=np.uint8)
+        buf = _rest_of_file(lines, prefix)
     except (EOFError, OSError, zlib.error):
         raise _ReadAgain from None
     N, n_max = len(declared), declared[0] + len(SPECIALS)
@@ -431,30 +451,48 @@ def _build_model(arrays, vocab: Vocabulary, lines: _Lines) -> BackoffModel:
                 raise AssertionError("unreachable")
             continue
         key = rows * V + g[:, k - 1]
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        dup = np.flatnonzero(key[1:] == key[:-1])
-        lineno = arrays[k - 1][3]
-        n_file = len(lineno)
-        if len(dup):
-            a, b = order[dup[0]], order[dup[0] + 1]
-            first, second = sorted(int(lineno[i]) if i < n_file else 0 for i in (a, b))
-            if first == 0:  # an added context that the file lists too: cannot happen
-                raise AssertionError("unreachable")
-            raise lines.error(f"{k}-gram listed twice (first on line {first})", second)
-        p = np.full(len(g), np.nan)
-        b = np.zeros(len(g))
-        p[:n_file] = arrays[k - 1][1]
-        b[:n_file] = arrays[k - 1][2]
+        key, p, b = _sorted_order(key, rows, len(keys[k - 2]), arrays[k - 1], k, lines)
         keys.append(key)
-        logprob.append(p[order])
-        logbow.append(b[order])
+        logprob.append(p)
+        logbow.append(b)
         k += 1
     if added:
         _fill_added_contexts(keys, logprob, logbow, V)
         warnings.warn(f"{lines.path}: {added} n-gram context(s) missing from the file were "
                       "added with backoff weight 1, as KenLM does", stacklevel=3)
     return BackoffModel(vocab, keys, logprob, logbow[:N - 1], method="arpa")
+
+
+def _sorted_order(key: np.ndarray, rows: np.ndarray, n_rows: int, arrays, k: int,
+                  lines: _Lines):
+    """Order k's keys (``rows`` their contexts' rows in table k-1) sorted, with its ln
+    probabilities and backoffs in the same order (entries past the file's are added
+    contexts: probability NaN, backoff 0). Grouping by context sorts the keys of a file
+    listed as lmplz lists them (checked); other files are sorted."""
+    from .arpa_kernels import _group_order, _increasing
+    _, prob, bow, lineno = arrays
+    n, n_file = len(key), len(lineno)
+    order = np.empty(n, dtype=np.int64)
+    _group_order(rows, n_rows, order)
+    sorted_key = key[order]
+    if not _increasing(sorted_key):
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+    key = sorted_key
+    dup = np.flatnonzero(key[1:] == key[:-1])
+    if len(dup):
+        a, b = order[dup[0]], order[dup[0] + 1]
+        first, second = sorted(int(lineno[i]) if i < n_file else 0 for i in (a, b))
+        if first == 0:  # an added context that the file lists too: cannot happen
+            raise AssertionError("unreachable")
+        raise lines.error(f"{k}-gram listed twice (first on line {first})", second)
+    if n == n_file:
+        return key, prob[order], bow[order]
+    p = np.full(n, np.nan)
+    b = np.zeros(n)
+    p[:n_file] = prob
+    b[:n_file] = bow
+    return key, p[order], b[order]
 
 
 def _rows_of(keys: list, found: dict, j: int, want: np.ndarray) -> np.ndarray:

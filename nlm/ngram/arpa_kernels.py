@@ -345,3 +345,28 @@ def _key_rows(want, keys, table, bits, out):
                 out[i] = r
                 break
             h = (h + 1) & mask
+
+
+@njit(cache=True)
+def _group_order(rows, n_rows, order):
+    """order = the indices of ``rows`` (each in [0, n_rows)) grouped by row, in file
+    order within a row: a counting sort. lmplz lists n-grams by their last word first,
+    so within a context the words already increase and this sorts the keys."""
+    start = np.zeros(n_rows + 1, dtype=np.int64)
+    for i in range(len(rows)):
+        start[rows[i] + 1] += 1
+    for r in range(n_rows):
+        start[r + 1] += start[r]
+    for i in range(len(rows)):
+        r = rows[i]
+        order[start[r]] = i
+        start[r] += 1
+
+
+@njit(cache=True)
+def _increasing(a):
+    """Whether a[i] < a[i + 1] throughout."""
+    for i in range(len(a) - 1):
+        if a[i] >= a[i + 1]:
+            return False
+    return True
