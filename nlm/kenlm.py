@@ -223,7 +223,7 @@ class Model:
         self._backoff = isinstance(lm, BackoffModel)
         pad = (0,) * max(self._N - 1, 1)
         self._pads = tuple(pad[L:] for L in range(len(pad) + 1))  # a context's padding
-        # (context, word id) -> (log10 prob, ngram_length, next context): plain tuples of
+        # context + (word id,) -> (log10 prob, ngram_length, next context): plain tuples of
         # numbers, which the garbage collector stops tracking (a cache of objects would
         # make every collection walk it)
         self._cache: dict = {}
@@ -286,7 +286,7 @@ class Model:
     # -- single words -----------------------------------------------------------
     def _step(self, context: tuple, wid: int) -> tuple:
         """(log10 P(wid | context), ngram_length, the next state's words)."""
-        hit = self._cache.get((context, wid))
+        hit = self._cache.get(context + (wid,))
         return hit if hit is not None else self._new_step(context, wid)
 
     def _new_step(self, context: tuple, wid: int) -> tuple:
@@ -306,11 +306,10 @@ class Model:
         else:
             lp = float(self._lm.next_logprobs(context[-(N - 1):] if N > 1 else ())[wid])
             length, keep = min(L + 1, N), min(L + 1, N - 1)
-        out = (context + (wid,))[L + 1 - keep:] if keep else ()
+        key = context + (wid,)
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
-        hit = (lp * LOG10E, length, out)
-        self._cache[(context, wid)] = hit
+        hit = self._cache[key] = (lp * LOG10E, length, key[L + 1 - keep:] if keep else ())
         return hit
 
     def _has_blanks(self) -> bool:
@@ -344,7 +343,7 @@ class Model:
         else:
             context = self._read(in_state)
         wid = self._index.get(word, UNK_ID)
-        key = (context, wid)
+        key = context + (wid,)   # a flat tuple of ints: the garbage collector untracks it
         cache = self._cache
         hit = cache.get(key)
         if hit is None:
@@ -356,7 +355,7 @@ class Model:
                 lp, length, keep = step(context + self._pads[L], L, wid, 0.0)
                 if length == 0:
                     raise ValueError("a state or word outside this model's vocabulary")
-                hit = (lp * LOG10E, length, (context + (wid,))[L + 1 - keep:] if keep else ())
+                hit = (lp * LOG10E, length, key[L + 1 - keep:] if keep else ())
                 if len(cache) >= CACHE_SIZE:
                     cache.clear()
                 cache[key] = hit
