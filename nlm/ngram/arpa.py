@@ -241,9 +241,6 @@ def _read_fast(lines: _Lines, declared: list[int], recorded: dict) -> BackoffMod
     vocab = Vocabulary(list(SPECIALS) + words, np.zeros(n_words, dtype=np.int64),
                        tokenizer=recorded.get("tokenizer", "whitespace"),
                        lowercase=recorded.get("lowercase", False))
-    with np.errstate(invalid="ignore"):
-        prob = np.where(prob <= LOG10_ZERO, -np.inf, prob) * LN10
-        bow = np.where(bow <= LOG10_ZERO, -np.inf, bow) * LN10
     g = np.concatenate([[0], np.cumsum(declared)])
     arrays = [(ids[goff[k]:goff[k + 1]].reshape(-1, k + 1), prob[g[k]:g[k + 1]],
                bow[g[k]:g[k + 1]], where[g[k]:g[k + 1]]) for k in range(N)]

@@ -239,13 +239,23 @@ def _is_section(buf, a, b, k):
     return True
 
 
+#: log10 values at or below this are ARPA's zero
+LOG10_ZERO = -99.0
+
+
+@njit(cache=True)
+def _ln(x):
+    """The natural log of the log10 value x (-inf at or below ARPA's zero)."""
+    return -np.inf if x <= LOG10_ZERO else x * LN10
+
+
 @njit(cache=True)
 def _parse_sections(buf, pos, N, declared, starts, lens, table, n_words, ids, prob, bow,
                     where, goff, lineno):
     """Read the n-gram sections of an ARPA file from buf[pos:] (just after the line
     ``\\1-grams:``, which is line ``lineno``) up to ``\\end\\``: word ids of order k at
-    ids[goff[k-1]:goff[k]] (k per n-gram), log10 values in prob/bow (0 for a missing
-    backoff weight, -99 and below as given), line numbers in ``where``. Unigrams enter
+    ids[goff[k-1]:goff[k]] (k per n-gram), natural logs in prob/bow (0 for a missing
+    backoff weight, -inf for log10 -99 and below), line numbers in ``where``. Unigrams enter
     the word table (``n_words`` words already there: the specials). Returns the number
     of words, or -1 for anything unusual: the caller then reads the file line by line,
     which names the problem."""
@@ -299,7 +309,7 @@ def _parse_sections(buf, pos, N, declared, starts, lens, table, n_words, ids, pr
                 elif w < 0:
                     return -1        # a word not in the unigram section
                 ids[row + j] = w
-            prob[g], bow[g], where[g] = p, b, lineno
+            prob[g], bow[g], where[g] = _ln(p), _ln(b), lineno
             g += 1
             count += 1
         if count != declared[k - 1]:
