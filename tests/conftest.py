@@ -168,3 +168,20 @@ class AbsoluteDiscounting:
                     bows.append(math.log(num / den) if nexts else 0.0)
                 logbow.append(np.array(bows))
         return BackoffModel(self.vocab, keys, logprob, logbow, method="absolute-test")
+
+
+@pytest.fixture(scope="module")
+def kn4():
+    """A modified Kneser-Ney 4-gram of MORE_TEXT (binary-format and start-up tests)."""
+    from nlm.ngram.estimate.methods import fit_modified_kneser_ney
+    vocab, corpus = corpus_from_lines(MORE_TEXT)
+    return fit_modified_kneser_ney(corpus, vocab, order=4, discount="0.5,1,1.5")
+
+
+@pytest.fixture(scope="module")
+def binary_path(kn4, tmp_path_factory):
+    """:func:`kn4` written as an .nlmbin file."""
+    from nlm.ngram.binary import write_binary
+    path = tmp_path_factory.mktemp("bin") / "kn4.nlmbin"
+    write_binary(kn4, path)
+    return path

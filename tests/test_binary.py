@@ -16,20 +16,7 @@ from nlm.errors import ModelFileError
 from nlm.modelfile import load, save
 from nlm.ngram.arpa import read_arpa, write_arpa
 from nlm.ngram.binary import MAGIC, read_binary, verify_binary, write_binary
-from nlm.ngram.estimate.methods import fit_modified_kneser_ney, fit_witten_bell
-
-
-@pytest.fixture(scope="module")
-def kn4(tmp_path_factory):
-    vocab, corpus = corpus_from_lines(MORE_TEXT)
-    return fit_modified_kneser_ney(corpus, vocab, order=4, discount="0.5,1,1.5")
-
-
-@pytest.fixture(scope="module")
-def binary_path(kn4, tmp_path_factory):
-    path = tmp_path_factory.mktemp("bin") / "kn4.nlmbin"
-    write_binary(kn4, path)
-    return path
+from nlm.ngram.estimate.methods import fit_witten_bell
 
 
 class TestBinaryModel(LanguageModelConformance):

@@ -15,10 +15,8 @@ from conftest import MORE_TEXT, corpus_from_lines
 from conformance import random_corpus
 
 from nlm.modelfile import load
-from nlm.ngram import backoff
 from nlm.ngram.arpa import read_arpa, write_arpa
 from nlm.ngram.binary import write_binary
-from nlm.ngram.estimate.methods import fit_modified_kneser_ney
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,19 +39,6 @@ def _cli(*args: str) -> str:
     return ("import sys\nfrom nlm.cli import main\n"
             f"try:\n    main({list(args)!r})\nexcept SystemExit as e:\n"
             "    assert not e.code, e.code\n")
-
-
-@pytest.fixture(scope="module")
-def kn4():
-    vocab, corpus = corpus_from_lines(MORE_TEXT)
-    return fit_modified_kneser_ney(corpus, vocab, order=4, discount="0.5,1,1.5")
-
-
-@pytest.fixture(scope="module")
-def binary_path(kn4, tmp_path_factory):
-    path = tmp_path_factory.mktemp("startup") / "kn4.nlmbin"
-    write_binary(kn4, path)
-    return path
 
 
 def test_import_nlm_imports_no_numba_nor_any_model():
