@@ -3,7 +3,9 @@ the embeddings of the previous n-1 words.
 
     x = [E[w(t-n+1)], ..., E[w(t-1)]]        (B, (n-1) m)   shared embedding E (V, m)
     a = tanh(x H + d)                        (B, h)
-    z = [a, x] with direct connections, else a       (B, D)
+    u = a + f(LN(a) R1 + r1) * mask1 ...    --layers L: L - 1 residual blocks (pre-LN),
+    a' = LN_f(u)                             then a final layer norm (Sun & Iyyer 2021)
+    z = [a', x] with direct connections, else a'     (B, D)
     P(w(t) | w(t-n+1) ... w(t-1)) = softmax layer(z)   (full or class, :mod:`.softmax`)
 
 With direct connections the output weights W (V, D) hold both Bengio's U
@@ -31,12 +33,97 @@ from .base import (NeuralModel, UnkDropout, check_positive, dropout_masks, regis
                    same_output, unigram_biases)
 from .blas import matmul
 from .init import initialize
+from .transformer_kernels import _layernorm_backward, _layernorm_forward, _residual_forward
 from .layers import (Buffers, activation_backward, activation_code, bias_activation_forward,
                      EmbeddingGradient, context_windows, embedding_forward, output_rows,
                      output_views, previous_tokens, touched_with_output)
 from .trainer import TrainingTask
 
 SCORE_BATCH = 1024
+LN_EPS = 1e-5
+_NO_MASK = {np.dtype(np.float32): np.zeros((0, 0), np.float32),
+            np.dtype(np.float64): np.zeros((0, 0), np.float64)}
+
+
+def block_shapes(hidden: int, layers: int) -> dict[str, tuple]:
+    """The residual blocks' parameters (``layers`` - 1 blocks, keys ``name.l``, l >= 1)
+    and the final layer norm's; none for one layer."""
+    if layers <= 1:
+        return {}
+    out = {}
+    for l in range(1, layers):
+        out.update({f"ln_g.{l}": (hidden,), f"ln_b.{l}": (hidden,), f"R.{l}": (hidden, hidden),
+                    f"r.{l}": (hidden,)})
+    out.update({"lnf_g": (hidden,), "lnf_b": (hidden,)})
+    return out
+
+
+class ResidualBlocks:
+    """The hidden layers after the first (``--layers``): pre-LN residual blocks
+
+        u_l = u_(l-1) + f(LN_l(u_(l-1)) R_l + r_l) * mask_l      l = 1 .. L-1
+        out = LN_f(u_(L-1))
+
+    (dropout masks on each block's branch, or None), and their backward pass: the
+    gradient of u_(l-1) is that of u_l (the identity path) plus the branch's through its
+    layer norm. The layer norm and residual kernels are the Transformer's."""
+
+    def __init__(self, params: dict, grads: dict, layers: int, act: int, dtype):
+        self.P, self.G = params, grads
+        self.count = int(layers) - 1
+        self.act = act
+        self.dtype = dtype
+        self._buf = Buffers()
+        self._saved: list = []
+
+    def _get(self, name: str, shape: tuple) -> np.ndarray:
+        return self._buf.get(name, shape, self.dtype)
+
+    def _norm(self, x: np.ndarray, g: np.ndarray, b: np.ndarray, name: str, out=None):
+        N = x.shape[0]
+        y = self._get(name, x.shape) if out is None else out
+        mean, rstd = self._get(name + ".mu", (N,)), self._get(name + ".r", (N,))
+        _layernorm_forward(x, g, b, LN_EPS, y, mean, rstd)
+        return y, mean, rstd
+
+    def forward(self, u0: np.ndarray, masks, out: np.ndarray) -> None:
+        """``out`` (B, h; may be a row-strided view) = the blocks applied to ``u0``."""
+        P, u = self.P, u0
+        self._saved = []
+        for l in range(1, self.count + 1):
+            y, mean, rstd = self._norm(u, P[f"ln_g.{l}"], P[f"ln_b.{l}"], f"y.{l}")
+            p = self._get(f"p.{l}", u.shape)
+            matmul(y, P[f"R.{l}"], out=p)
+            bias_activation_forward(p, P[f"r.{l}"], self.act)
+            nxt = self._get(f"u.{l}", u.shape)
+            np.copyto(nxt, u)
+            mask = masks[l - 1] if masks and masks[l - 1] is not None else _NO_MASK[self.dtype]
+            _residual_forward(nxt, p, mask)
+            self._saved.append((u, y, mean, rstd, p, mask))
+            u = nxt
+        _, mean, rstd = self._norm(u, P["lnf_g"], P["lnf_b"], "yf", out)
+        self._last = (u, mean, rstd)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """The gradient of the blocks' input u0 (a reused buffer) from that of their
+        output ``dout``; the blocks' parameter gradients are written."""
+        P, G = self.P, self.G
+        u, mean, rstd = self._last
+        du = self._get("du", u.shape)
+        du[...] = 0
+        _layernorm_backward(dout, u, P["lnf_g"], mean, rstd, du, G["lnf_g"], G["lnf_b"])
+        dp, dpre, dy = (self._get(n, u.shape) for n in ("dp", "dpre", "dy"))
+        for l in range(self.count, 0, -1):
+            u, y, mean, rstd, p, mask = self._saved[l - 1]
+            np.copyto(dp, du)
+            if mask.shape[0]:
+                dp *= mask
+            activation_backward(dp, p, self.act, dpre, G[f"r.{l}"])
+            matmul(y.T, dpre, out=G[f"R.{l}"])
+            matmul(dpre, P[f"R.{l}"].T, out=dy)
+            _layernorm_backward(dy, u, P[f"ln_g.{l}"], mean, rstd, du, G[f"ln_g.{l}"],
+                                G[f"ln_b.{l}"])
+        return du
 
 
 class MLPNetwork:
@@ -46,8 +133,9 @@ class MLPNetwork:
     direct connections) and E's gradient is the sum of both uses."""
 
     def __init__(self, params: dict[str, np.ndarray], n_ctx: int, activation: str,
-                 direct: bool, output, tie: bool = False):
+                 direct: bool, output, tie: bool = False, layers: int = 1):
         self.params = params
+        self.layers = int(layers)
         self.tie = bool(tie)
         self.n = int(n_ctx)
         self.V, self.m = params["E"].shape
@@ -64,8 +152,11 @@ class MLPNetwork:
                               f"embeddings {self.m}); give --no-tie to untie them")
         self.grads = {k: np.zeros_like(v) for k, v in params.items()}
         self.decay_keys = frozenset(("E", "H") + tuple(k for k in output.weight_keys
-                                                       if k in params))
+                                                       if k in params)
+                                    + tuple(f"R.{l}" for l in range(1, self.layers)))
         self._buf = Buffers()
+        self.blocks = (ResidualBlocks(params, self.grads, self.layers, self.act, self.dtype)
+                       if self.layers > 1 else None)
         self._emb_grad = EmbeddingGradient(self.V, self.D, self.dtype, self.tie)
         self.out_params, self._out_grads = output_views(params, self.grads, self._emb_grad)
 
@@ -73,11 +164,13 @@ class MLPNetwork:
     def init_params(rng: np.random.Generator, V: int, n_ctx: int, emb: int, hidden: int,
                     direct: bool, output, counts=None, init: str = "xavier",
                     init_scale: float = 0.1, dtype=np.float32,
-                    tie: bool = False) -> dict[str, np.ndarray]:
+                    tie: bool = False, layers: int = 1) -> dict[str, np.ndarray]:
         """New parameters: weights by ``init`` (xavier uses each matrix's fan-in and
         fan-out; the embedding table counts as an m -> m map), biases zero, except the
         output biases, which start at the log unigram distribution of ``counts``.
-        With ``tie`` there is no ``W`` (the output uses ``E``)."""
+        With ``tie`` there is no ``W`` (the output uses ``E``). The residual blocks of
+        ``layers`` > 1 are drawn last (so one layer draws what it always did), their
+        R scaled by 1/sqrt(layers - 1), layer-norm gains 1."""
         nm = n_ctx * emb
         D = hidden + (nm if direct else 0)
         p = {"E": initialize(rng, (V, emb), init, init_scale, emb, emb, dtype),
@@ -89,16 +182,23 @@ class MLPNetwork:
         if "Wc" in shapes:
             p["Wc"] = initialize(rng, shapes["Wc"], init, init_scale, D, shapes["Wc"][0], dtype)
         p.update(unigram_biases(output, counts, V, dtype))
+        for k, shape in block_shapes(hidden, layers).items():
+            if k.startswith("R."):
+                w = initialize(rng, shape, init, init_scale, hidden, hidden, np.float64)
+                p[k] = (w / np.sqrt(layers - 1)).astype(dtype)
+            else:
+                p[k] = (np.ones if k.startswith(("ln_g", "lnf_g")) else np.zeros)(shape, dtype)
         return p
 
     # -- forward -------------------------------------------------------------------
     def _hidden(self, ctx: np.ndarray, masks=None):
         """z (B, D), x (B, n m) and a (B, h) (views into z where they can be).
 
-        ``masks`` = (x_mask (B, n m), a_mask (B, h)), dropout (entries 0 or 1/keep):
-        x is the masked embeddings (what H and the direct connections see); the
-        output sees a * a_mask in z, while ``a`` is returned unmasked (a buffer of its
-        own) for the activation's backward pass."""
+        ``masks`` = (x_mask (B, n m), a_mask (B, h), one (B, h) per residual block),
+        dropout (entries 0 or 1/keep): x is the masked embeddings (what H and the direct
+        connections see); the output sees its input (a, or the blocks' output) * a_mask
+        in z, while ``a`` is returned unmasked (a buffer of its own) for the
+        activation's backward pass."""
         B = len(ctx)
         P = self.params
         z = self._buf.get("z", (B, self.D), self.dtype)
@@ -108,13 +208,18 @@ class MLPNetwork:
         else:
             x = self._buf.get("x", (B, self.n * self.m), self.dtype)
             embedding_forward(P["E"], ctx, x, 0)
-        x_mask, a_mask = masks if masks is not None else (None, None)
+        x_mask, a_mask = masks[:2] if masks is not None else (None, None)
         if x_mask is not None:
             x *= x_mask
-        a = z[:, :self.h]
+        a = z[:, :self.h] if self.blocks is None else self._buf.get("u0", (B, self.h),
+                                                                      self.dtype)
         matmul(x, P["H"], out=a)
         bias_activation_forward(a, P["d"], self.act)
-        if a_mask is not None:
+        if self.blocks is not None:
+            self.blocks.forward(a, masks[2:] if masks is not None else None, z[:, :self.h])
+            if a_mask is not None:
+                z[:, :self.h] *= a_mask
+        elif a_mask is not None:
             a_raw = self._buf.get("a", (B, self.h), self.dtype)
             np.copyto(a_raw, a)
             a *= a_mask                  # a is the view z[:, :h]: the output's input
@@ -132,7 +237,7 @@ class MLPNetwork:
         B = len(ctx)
         scale = 1.0 / B if scale is None else float(scale)
         P, G = self.params, self.grads
-        x_mask, a_mask = masks if masks is not None else (None, None)
+        x_mask, a_mask = masks[:2] if masks is not None else (None, None)
         z, x, a = self._hidden(ctx, masks)
         dz = self._buf.get("dz", (B, self.D), self.dtype)
         loss = self.output.loss_and_grad(self.out_params, self._out_grads, z, targets, dz,
@@ -141,7 +246,8 @@ class MLPNetwork:
         if a_mask is not None:
             dz[:, :h] *= a_mask
         da = self._buf.get("da", (B, h), self.dtype)
-        activation_backward(dz[:, :h], a, self.act, da, G["d"])
+        du = dz[:, :h] if self.blocks is None else self.blocks.backward(dz[:, :h])
+        activation_backward(du, a, self.act, da, G["d"])
         matmul(x.T, da, out=G["H"])                      # (n m, h)
         dx = self._buf.get("dx", (B, self.n * self.m), self.dtype)
         matmul(da, P["H"].T, out=dx)                     # (B, n m)
@@ -179,7 +285,7 @@ class MLPNetwork:
     def astype(self, dtype) -> "MLPNetwork":
         params = {k: v.astype(dtype) for k, v in self.params.items()}
         return MLPNetwork(params, self.n, self.activation, self.direct,
-                          same_output(self.output), self.tie)
+                          same_output(self.output), self.tie, self.layers)
 
 
 def stream_windows(ids: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
@@ -244,7 +350,8 @@ class MLPTask(TrainingTask):
         if self.keep >= 1.0:
             return None
         return dropout_masks(self._epoch_seed, i, self.keep, B,
-                             (self.net.n * self.net.m, self.net.h), self.net.dtype)
+                             (self.net.n * self.net.m,) + (self.net.h,) * self.net.layers,
+                             self.net.dtype)
 
     def epoch_tokens(self) -> int:
         return len(self.targets)
@@ -278,15 +385,16 @@ class MLPModel(NeuralModel):
     #: its update is a no-op for a zero gradient, so only the rows a minibatch touches
     #: are updated.
     TRAIN_DEFAULTS = {"optimizer": "adagrad", "lr": 0.1, "epochs": 20}
-    HYPER = ("order", "emb", "hidden", "direct", "tie", "activation", "batch_size",
+    HYPER = ("order", "emb", "hidden", "layers", "direct", "tie", "activation", "batch_size",
              "word_dropout")
     TRAINING_RECORD = ("batch_size", "word_dropout")
 
     def __init__(self, vocab: Vocabulary, order: int, activation: str, direct: bool,
                  params: dict[str, np.ndarray], class_start: np.ndarray | None = None,
-                 training: dict | None = None, tie: bool = False):
+                 training: dict | None = None, tie: bool = False, layers: int = 1):
         self.order = int(order)
         self.direct = bool(direct)
+        self.layers = int(layers)
         super().__init__(vocab, activation, params, class_start, training, tie)
 
     def _expected_shapes(self, output) -> dict[str, tuple]:
@@ -295,11 +403,11 @@ class MLPModel(NeuralModel):
         nm, h = p["H"].shape
         D = h + (nm if self.direct else 0)
         return {"E": (V, m), "H": ((self.order - 1) * m, h), "d": (h,),
-                **output.param_shapes(D)}
+                **output.param_shapes(D), **block_shapes(h, self.layers)}
 
     def _build_network(self, params, output) -> MLPNetwork:
         return MLPNetwork(params, self.order - 1, self.activation, self.direct, output,
-                          self.tie)
+                          self.tie, self.layers)
 
     # -- the state machine -----------------------------------------------------------
     def initial_state(self) -> tuple:
@@ -336,7 +444,8 @@ class MLPModel(NeuralModel):
     # -- persistence -------------------------------------------------------------------
     def config(self) -> dict:
         return {"order": self.order, "emb": int(self.params["E"].shape[1]),
-                "hidden": int(self.params["H"].shape[1]), "direct": self.direct,
+                "hidden": int(self.params["H"].shape[1]), "layers": self.layers,
+                "direct": self.direct,
                 "tie": self.tie, "activation": self.activation, "softmax": self.softmax,
                 "classes": self._classes(), "training": self.training}
 
@@ -344,12 +453,13 @@ class MLPModel(NeuralModel):
     def _from_config(cls, vocab, config, arrays, class_start):
         return cls(vocab, int(config["order"]), str(config["activation"]),
                    bool(config["direct"]), arrays, class_start, config.get("training"),
-                   bool(config.get("tie", False)))
+                   bool(config.get("tie", False)), int(config.get("layers", 1)))
 
     # -- training ------------------------------------------------------------------------
     @classmethod
     def fit(cls, corpus: Corpus, vocab: Vocabulary, *, order: int = 5, emb: int = 128,
-            hidden: int = 400, direct: bool = False, tie: bool = False, softmax: str = "auto",
+            hidden: int = 400, layers: int = 1, direct: bool = False, tie: bool = False,
+            softmax: str = "auto",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
             init_scale: float = 0.1, batch_size: int = 128, dropout: float = 0.3,
             unk_dropout: float = 0.5, word_dropout: float = 0.0, valid: Corpus | None = None,
@@ -364,7 +474,9 @@ class MLPModel(NeuralModel):
     @classmethod
     def _check_hyper(cls, hyper: dict) -> None:
         check_positive(order=hyper["order"], emb=hyper["emb"], hidden=hyper["hidden"],
-                       batch_size=hyper["batch_size"])
+                       layers=hyper["layers"], batch_size=hyper["batch_size"])
+        if hyper["layers"] > 16:
+            raise OptionError(f"layers must be at most 16, got {hyper['layers']}")
         if hyper["order"] < 2:
             raise OptionError(f"an MLP needs order >= 2 (at least one context word), got "
                               f"{hyper['order']}")
@@ -379,9 +491,9 @@ class MLPModel(NeuralModel):
         n_ctx = hyper["order"] - 1
         params = MLPNetwork.init_params(rng, len(vocab), n_ctx, hyper["emb"], hyper["hidden"],
                                         hyper["direct"], output, vocab.counts, init,
-                                        init_scale, np.float32, hyper["tie"])
+                                        init_scale, np.float32, hyper["tie"], hyper["layers"])
         return MLPNetwork(params, n_ctx, hyper["activation"], hyper["direct"], output,
-                          hyper["tie"])
+                          hyper["tie"], hyper["layers"])
 
     @classmethod
     def _make_task(cls, net, corpus, valid, hyper, config, dropout, unk) -> "MLPTask":
@@ -391,12 +503,15 @@ class MLPModel(NeuralModel):
     @classmethod
     def _from_trained(cls, vocab, hyper, params, class_start, training) -> "MLPModel":
         return cls(vocab, hyper["order"], hyper["activation"], hyper["direct"], params,
-                   class_start, training, hyper["tie"])
+                   class_start, training, hyper["tie"], hyper["layers"])
 
 
 register_neural("mlp", MLPModel,
                 "Bengio's feed-forward neural language model (MLP over n-1 embeddings)",
                 {"order": Opt("N-gram order (context words + 1)."),
+                 "layers": Opt("rnn: stacked recurrent layers (dropout between them); mlp: "
+                               "hidden layers, each after the first a residual block with "
+                               "layer norm (Sun & Iyyer 2021); transformer: blocks."),
                  "direct": Opt("mlp: direct connections from the context embeddings to the "
                                "output (Bengio et al. 2003)."),
                  "word_dropout": Opt("mlp: context word dropout: each context word of a "
