@@ -16,6 +16,7 @@ from conftest import TINY_TEXT
 from nlm.cli import main
 from nlm.errors import OptionError
 from nlm.modelfile import load
+from nlm.neural import transformer as TF
 from nlm.neural import transformer_kernels as TK
 from nlm.neural.gradcheck import gradient_check
 from nlm.neural.softmax import make_output_layer
@@ -90,6 +91,43 @@ def test_gradient_check(layers, heads, softmax, tie, dropout):
         keys_only = gradient_check(loss_and_grads, net.params, keys=[k],
                                    entries={k: np.arange(C, 2 * C)})[k]
         assert abs(keys_only.numeric) < 1e-9
+
+
+@pytest.mark.parametrize("block", [1, 2, 3])
+def test_gradient_check_over_attention_blocks(monkeypatch, block):
+    """The causal products computed over row blocks of ``block`` positions (T = 5: the
+    last block partial) give the same checked gradients, with attention dropout."""
+    monkeypatch.setattr(TF, "ATTENTION_BLOCK", block)
+    assert len(TF.attention_blocks(5)) == -(-5 // block)
+    net, rng = random_network("full", False, 2, 2)
+    idx, targets = random_batch(rng, net.V, 2, net.T)
+    masks = draw_masks(3, 1, net, 2, net.T, 0.7, 0.8)
+    results = gradient_check(lambda: net.loss_and_grads(idx, targets, scale=1.0, masks=masks),
+                             net.params, entries={f"bqkv.{l}": np.r_[0:8, 16:24]
+                                                  for l in range(2)})
+    for key, r in results.items():
+        assert r.max_rel_error < 1e-6, (key, r)
+
+
+def test_causal_block_products_equal_full_products(monkeypatch):
+    """Blocked S = q k^T (lower block triangle), A v and A^T g against the full products,
+    with whatever the output buffers held before (NaN) above the block diagonal."""
+    monkeypatch.setattr(TF, "ATTENTION_BLOCK", 4)
+    rng = np.random.default_rng(5)
+    BH, T, d = 3, 10, 4
+    q, k, g = (rng.normal(size=(BH, T, d)) for _ in range(3))
+    A = np.tril(rng.normal(size=(BH, T, T)))
+    S = np.full((BH, T, T), np.nan)
+    TF.causal_scores(q, k, S)
+    lower = np.tril(np.ones((T, T), bool))
+    np.testing.assert_allclose(S[:, lower], (q @ k.transpose(0, 2, 1))[:, lower], rtol=1e-12)
+    assert np.isnan(S[:, 0, 4:]).all()          # above the block diagonal: not computed
+    out = np.full((BH, T, d), np.nan)
+    TF.causal_weighted_sum(A, g, out)
+    np.testing.assert_allclose(out, A @ g, rtol=1e-12)
+    out[:] = np.nan
+    TF.causal_key_sum(A, g, out)
+    np.testing.assert_allclose(out, A.transpose(0, 2, 1) @ g, rtol=1e-12)
 
 
 def test_tied_gradient_is_the_sum_of_both_uses():

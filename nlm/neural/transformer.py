@@ -88,6 +88,51 @@ def block_shapes(C: int) -> dict[str, tuple]:
             "W2": (F, C), "b2": (C,)}
 
 
+
+# -- causal attention products over blocks ---------------------------------------------------
+# The attention maps are (B H, T, T) with zeros above the diagonal. Cut into row blocks of
+# ATTENTION_BLOCK positions, query block [r0, r1) needs keys [0, r1) only: the products below
+# compute the lower block triangle (for T = 4 blocks, 10 of the 16 blocks of the full
+# product), each a batched BLAS product over the B H maps on one thread (the maps are small:
+# threads cost more in synchronization than they gain, measured in docs/transformer.md).
+# Entries of the map above the block diagonal are left as they are; the softmax kernels
+# read only s <= t and write zeros above the diagonal.
+ATTENTION_BLOCK = 64
+
+
+def attention_blocks(T: int) -> list[tuple[int, int]]:
+    """Row blocks [r0, r1) of the causal products for windows of T positions."""
+    b = ATTENTION_BLOCK
+    return [(r0, min(T, r0 + b)) for r0 in range(0, T, b)]
+
+
+def causal_scores(q: np.ndarray, k: np.ndarray, out: np.ndarray) -> None:
+    """out[:, t, s] = q[:, t] . k[:, s] for s in t's block or before (q, k (BH, T, d),
+    out (BH, T, T)): S = q k^T (forward), dA = dy v^T (backward)."""
+    T = q.shape[1]
+    with threads_for(0):
+        for r0, r1 in attention_blocks(T):
+            np.matmul(q[:, r0:r1], k[:, :r1].transpose(0, 2, 1), out=out[:, r0:r1, :r1])
+
+
+def causal_weighted_sum(A: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
+    """out = A v for A (BH, T, T) zero above the diagonal, v (BH, T, d): y = A v
+    (forward), dq = dS k (backward)."""
+    T = A.shape[1]
+    with threads_for(0):
+        for r0, r1 in attention_blocks(T):
+            np.matmul(A[:, r0:r1, :r1], v[:, :r1], out=out[:, r0:r1])
+
+
+def causal_key_sum(A: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
+    """out = A^T g for A (BH, T, T) zero above the diagonal, g (BH, T, d), by key blocks
+    (key block [c0, c1) gets rows c0 and after): dv = A^T dy, dk = dS^T q."""
+    T = A.shape[1]
+    with threads_for(0):
+        for c0, c1 in attention_blocks(T):
+            np.matmul(A[:, c0:, c0:c1].transpose(0, 2, 1), g[:, c0:], out=out[:, c0:c1])
+
+
 class TransformerNetwork:
     """Parameters ``E`` (V, C), ``P`` (T, C), each block's (:data:`_BLOCK`, keys
     ``name.l``), ``lnf_g, lnf_b`` and the output layer's ``W, b`` [``Wc, bc``] (no
@@ -208,15 +253,13 @@ class TransformerNetwork:
         for i, part in enumerate((q, k, v)):
             TK._split_heads(qkv, i * C, B, T, part)
         att = self._get(f"att.{l}", (B * H, T, T))                       # (BH, T, T)
-        with threads_for(T * T * hs):
-            np.matmul(q, k.transpose(0, 2, 1), out=att)
+        causal_scores(q, k, att)
         TK._causal_softmax_forward(att, self.scale)
         att_d = att
         if masks[0] is not None:   # one scratch for every block: backward recomputes it
             att_d = np.multiply(att, masks[0], out=self._get("attd", att.shape))
         yh = self._get(f"yh.{l}", (B * H, T, hs))
-        with threads_for(T * T * hs):
-            np.matmul(att_d, v, out=yh)
+        causal_weighted_sum(att_d, v, yh)
         y = self._get(f"y.{l}", (N, C))
         TK._merge_heads(yh, B, T, y, 0)
         proj = self._get(f"proj.{l}", (N, C))
@@ -321,15 +364,13 @@ class TransformerNetwork:
         att_d = a["att"]
         if masks[0] is not None:
             att_d = np.multiply(att_d, masks[0], out=self._get("attd", att_d.shape))
-        with threads_for(T * T * hs):
-            np.matmul(dyh, a["v"].transpose(0, 2, 1), out=datt)           # d att_d
-            np.matmul(att_d.transpose(0, 2, 1), dyh, out=dv)
+        causal_scores(dyh, a["v"], datt)                                   # d att_d
+        causal_key_sum(att_d, dyh, dv)
         if masks[0] is not None:
             datt *= masks[0]                                               # d att
         TK._causal_softmax_backward(a["att"], datt, self.scale)           # d (q k^T)
-        with threads_for(T * T * hs):
-            np.matmul(datt, a["k"], out=dq)
-            np.matmul(datt.transpose(0, 2, 1), a["q"], out=dk)
+        causal_weighted_sum(datt, a["k"], dq)
+        causal_key_sum(datt, a["q"], dk)
         dqkv = self._get("dqkv", (N, 3 * C))
         for i, part in enumerate((dq, dk, dv)):
             TK._merge_heads(part, B, T, dqkv, i * C)
