@@ -853,7 +853,34 @@ def transformer_lr(args, t, total):
     return warm * args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * u)))
 
 
-def transformer_torch_losses(args, ids, offsets, counts, dtype):
+def transformer_valid_ppl(P, args, valid, dtype):
+    """Perplexity of ``valid`` (ids, offsets) with each sentence read from its own window
+    (nlm's validation and ``nlm evaluate``): the windows of nlm's ``window_plan`` (a
+    sentence longer than T continues in windows that keep its last ceil(T/2) tokens),
+    forward without dropout, log-softmax in ``dtype``, the nats summed in float64."""
+    from nlm.neural.transformer import window_plan
+    ids, offsets = valid
+    inputs = torch.from_numpy(previous_tokens(ids, offsets)[0].astype(np.int64))
+    targets = torch.from_numpy(ids.astype(np.int64))
+    starts, lengths, first = window_plan(offsets[:-1], offsets[1:], args.context)
+    total = 0.0
+    with torch.no_grad():
+        for Tw in np.unique(lengths):
+            sel = np.flatnonzero(lengths == Tw)
+            for i in range(0, len(sel), 256):
+                w = sel[i:i + 256]
+                pos = torch.from_numpy(starts[w, None] + np.arange(Tw))
+                lp = torch.log_softmax(transformer_forward(P, inputs[pos], None, args, dtype),
+                                       dim=-1)
+                lp = lp.gather(2, targets[pos][..., None])[..., 0]        # (R, Tw)
+                keep = torch.from_numpy(np.arange(Tw)[None, :] >= first[w, None])
+                total += float(lp[keep].double().sum())
+    return math.exp(-total / len(ids))
+
+
+def transformer_torch_losses(args, ids, offsets, counts, dtype, valid=None, ppls=None):
+    """The per-step losses; with ``valid`` (ids, offsets), the valid perplexity after
+    every epoch appended to ``ppls``."""
     V = len(counts)
     P = {k: torch.tensor(v, dtype=dtype, requires_grad=True)
          for k, v in transformer_params(args, V, counts).items()}
@@ -891,10 +918,12 @@ def transformer_torch_losses(args, ids, offsets, counts, dtype):
             t += 1
             if len(losses) >= args.trace:
                 return losses
+        if valid is not None:
+            ppls.append(transformer_valid_ppl(P, args, valid, dtype))
     return losses
 
 
-def transformer_nlm_losses(args, vocab, corpus):
+def transformer_nlm_losses(args, vocab, corpus, valid=None, ppls=None):
     from nlm.neural.transformer import TransformerModel
     losses = []
     last = [0.0, 0]
@@ -908,6 +937,8 @@ def transformer_nlm_losses(args, vocab, corpus):
             last[:] = [st.epoch_loss, st.epoch_tokens]
             if len(losses) >= args.trace:
                 trainer._stop_requested = True
+        elif event == "epoch" and valid is not None:
+            ppls.append(trainer.state.history[-1]["valid_ppl"])
     try:
         TransformerModel.fit(corpus, vocab, layers=args.layers, heads=args.heads,
                              dim=args.dim, context=args.context, batch_size=args.batch_size,
@@ -916,27 +947,41 @@ def transformer_nlm_losses(args, vocab, corpus):
                              optimizer="adamw", lr=args.lr, weight_decay=args.weight_decay,
                              clip_norm=args.clip_norm, warmup=args.warmup,
                              lr_schedule="cosine", epochs=args.epochs, seed=args.seed,
-                             callbacks=[record])
+                             valid=valid, patience=None, callbacks=[record])
     except Exception as e:   # the trace stops training with an interruption
         if type(e).__name__ != "TrainingInterrupted":
             raise
     return losses[:args.trace]
 
 
+def first_sentences(corpus, max_tokens):
+    """The corpus cut after the last sentence ending within ``max_tokens`` tokens."""
+    if not max_tokens:
+        return corpus
+    k = int(np.searchsorted(corpus.offsets, max_tokens, side="right")) - 1
+    return type(corpus)(corpus.ids[:corpus.offsets[k]], corpus.offsets[:k + 1],
+                        corpus.oov[:corpus.offsets[k]])
+
+
 def transformer_trace(args):
-    from nlm.corpus import read_training_corpus
+    from nlm.corpus import read_corpus, read_training_corpus
     paths = _split_paths(args.corpus)
     vocab, corpus = read_training_corpus(paths["train"], args.tokenizer, args.lower)
-    if args.max_tokens:
-        k = int(np.searchsorted(corpus.offsets, args.max_tokens, side="right")) - 1
-        corpus = type(corpus)(corpus.ids[:corpus.offsets[k]], corpus.offsets[:k + 1],
-                              corpus.oov[:corpus.offsets[k]])
+    corpus = first_sentences(corpus, args.max_tokens)
     ids, offsets = corpus.ids, corpus.offsets
-    log(f"V={len(vocab)} train {len(ids)} tokens; tracing {args.trace} steps")
+    valid, ours_ppl, theirs_ppl = None, [], []
+    if args.valid_epochs:
+        valid = first_sentences(read_corpus(paths["valid"], vocab), args.max_valid_tokens)
+        args.epochs, args.trace = args.valid_epochs, 1 << 62
+    log(f"V={len(vocab)} train {len(ids)} tokens; "
+        + (f"{args.epochs} epochs, valid {len(valid.ids)} tokens" if valid is not None
+           else f"tracing {args.trace} steps"))
     t0 = time.perf_counter()
-    theirs = transformer_torch_losses(args, ids, offsets, vocab.counts, torch.float32)
+    theirs = transformer_torch_losses(args, ids, offsets, vocab.counts, torch.float32,
+                                      None if valid is None else (valid.ids, valid.offsets),
+                                      theirs_ppl)
     t1 = time.perf_counter()
-    ours = transformer_nlm_losses(args, vocab, corpus)
+    ours = transformer_nlm_losses(args, vocab, corpus, valid, ours_ppl)
     t2 = time.perf_counter()
     n = min(len(theirs), len(ours))
     diff = [abs(a - b) for a, b in zip(theirs[:n], ours[:n])]
@@ -947,9 +992,19 @@ def transformer_trace(args):
             print(f"| {i + 1} | {theirs[i]:.7f} | {ours[i]:.7f} | {diff[i]:.2e} |")
     print(f"max |difference| over {n} steps: {max(diff):.2e} (torch {t1 - t0:.0f} s, "
           f"nlm {t2 - t1:.0f} s; float32 both)")
+    if valid is not None:
+        print_valid_ppl(theirs_ppl, ours_ppl)
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"torch": theirs, "nlm": ours}, f)
+            json.dump({"torch": theirs, "nlm": ours, "torch_valid_ppl": theirs_ppl,
+                       "nlm_valid_ppl": ours_ppl}, f)
+
+
+def print_valid_ppl(theirs, ours):
+    print("\n| epoch | torch valid ppl | nlm valid ppl | relative difference |")
+    print("|---:|---:|---:|---:|")
+    for e, (a, b) in enumerate(zip(theirs, ours)):
+        print(f"| {e + 1} | {a:.6f} | {b:.6f} | {abs(a - b) / a:.2e} |")
 
 
 def parse(argv=None):
@@ -971,6 +1026,12 @@ def parse(argv=None):
     ap.add_argument("--attention-dropout", type=float, default=0.1, help="transformer")
     ap.add_argument("--warmup", type=int, default=10, help="transformer: warm-up updates")
     ap.add_argument("--untied", action="store_true", help="transformer: untied output")
+    ap.add_argument("--valid-epochs", type=int, default=0,
+                    help="transformer: train this many whole epochs on both engines and "
+                         "compare the valid perplexity after each")
+    ap.add_argument("--max-valid-tokens", type=int, default=None,
+                    help="transformer, --valid-epochs: the first valid sentences up to "
+                         "this many tokens")
     ap.add_argument("--max-tokens", type=int, default=None,
                     help="transformer: train on the first sentences up to this many tokens")
     ap.add_argument("--emb", type=int)
