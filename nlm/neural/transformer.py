@@ -106,31 +106,41 @@ def attention_blocks(T: int) -> list[tuple[int, int]]:
     return [(r0, min(T, r0 + b)) for r0 in range(0, T, b)]
 
 
+def head_view(flat: np.ndarray, col0: int, C: int, B: int, T: int, H: int) -> np.ndarray:
+    """The columns col0 .. col0 + C of ``flat`` (B T, >= C) as H heads, a (B, H, T, C/H)
+    view (no copy): head h is columns col0 + h C/H .. col0 + (h+1) C/H. BLAS takes its
+    (T, C/H) matrices as they are (rows a stride apart), which is faster than copying
+    the heads out and back (measured in docs/transformer.md)."""
+    return flat[:, col0:col0 + C].reshape(B, T, H, C // H).transpose(0, 2, 1, 3)
+
+
 def causal_scores(q: np.ndarray, k: np.ndarray, out: np.ndarray) -> None:
-    """out[:, t, s] = q[:, t] . k[:, s] for s in t's block or before (q, k (BH, T, d),
-    out (BH, T, T)): S = q k^T (forward), dA = dy v^T (backward)."""
-    T = q.shape[1]
+    """out[..., t, s] = q[..., t, :] . k[..., s, :] for s in t's block or before (q, k
+    (..., T, d), out (..., T, T)): S = q k^T (forward), dA = dy v^T (backward)."""
+    T = q.shape[-2]
     with threads_for(0):
         for r0, r1 in attention_blocks(T):
-            np.matmul(q[:, r0:r1], k[:, :r1].transpose(0, 2, 1), out=out[:, r0:r1, :r1])
+            np.matmul(q[..., r0:r1, :], k[..., :r1, :].swapaxes(-1, -2),
+                      out=out[..., r0:r1, :r1])
 
 
 def causal_weighted_sum(A: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
-    """out = A v for A (BH, T, T) zero above the diagonal, v (BH, T, d): y = A v
+    """out = A v for A (..., T, T) zero above the diagonal, v (..., T, d): y = A v
     (forward), dq = dS k (backward)."""
-    T = A.shape[1]
+    T = A.shape[-1]
     with threads_for(0):
         for r0, r1 in attention_blocks(T):
-            np.matmul(A[:, r0:r1, :r1], v[:, :r1], out=out[:, r0:r1])
+            np.matmul(A[..., r0:r1, :r1], v[..., :r1, :], out=out[..., r0:r1, :])
 
 
 def causal_key_sum(A: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
-    """out = A^T g for A (BH, T, T) zero above the diagonal, g (BH, T, d), by key blocks
-    (key block [c0, c1) gets rows c0 and after): dv = A^T dy, dk = dS^T q."""
-    T = A.shape[1]
+    """out = A^T g for A (..., T, T) zero above the diagonal, g (..., T, d), by key
+    blocks (key block [c0, c1) gets rows c0 and after): dv = A^T dy, dk = dS^T q."""
+    T = A.shape[-1]
     with threads_for(0):
         for c0, c1 in attention_blocks(T):
-            np.matmul(A[:, c0:, c0:c1].transpose(0, 2, 1), g[:, c0:], out=out[:, c0:c1])
+            np.matmul(A[..., c0:, c0:c1].swapaxes(-1, -2), g[..., c0:, :],
+                      out=out[..., c0:c1, :])
 
 
 class TransformerNetwork:
@@ -241,7 +251,7 @@ class TransformerNetwork:
 
     def _block_forward(self, l: int, x, B: int, T: int, masks):
         """The stream after block l: x + attn(ln1(x)), then + mlp(ln2(.)) (a new buffer)."""
-        P, C, H, hs = self.params, self.C, self.H, self.hs
+        P, C, H = self.params, self.C, self.H
         N = B * T
         key = lambda n: block_key(n, l)   # noqa: E731
         a = {"x": x, "B": B, "T": T, "masks": masks}
@@ -249,19 +259,15 @@ class TransformerNetwork:
         qkv = self._get(f"qkv.{l}", (N, 3 * C))                          # (N, 3C)
         matmul(h1, P[key("Wqkv")], out=qkv)
         qkv += P[key("bqkv")]
-        q, k, v = (self._get(f"{n}.{l}", (B * H, T, hs)) for n in "qkv")  # (BH, T, hs)
-        for i, part in enumerate((q, k, v)):
-            TK._split_heads(qkv, i * C, B, T, part)
+        q, k, v = (head_view(qkv, i * C, C, B, T, H) for i in range(3))      # (B, H, T, hs)
         att = self._get(f"att.{l}", (B * H, T, T))                       # (BH, T, T)
-        causal_scores(q, k, att)
+        causal_scores(q, k, att.reshape(B, H, T, T))
         TK._causal_softmax_forward(att, self.scale)
         att_d = att
         if masks[0] is not None:   # one scratch for every block: backward recomputes it
             att_d = np.multiply(att, masks[0], out=self._get("attd", att.shape))
-        yh = self._get(f"yh.{l}", (B * H, T, hs))
-        causal_weighted_sum(att_d, v, yh)
         y = self._get(f"y.{l}", (N, C))
-        TK._merge_heads(yh, B, T, y, 0)
+        causal_weighted_sum(att_d.reshape(B, H, T, T), v, head_view(y, 0, C, B, T, H))
         proj = self._get(f"proj.{l}", (N, C))
         matmul(y, P[key("Wo")], out=proj)
         proj += P[key("bo")]
@@ -332,7 +338,7 @@ class TransformerNetwork:
         """dx (N, C): on entry d loss / d (block l's output), on exit d / d (its input);
         sets block l's parameter gradients."""
         a = self._acts[l]
-        P, G, C, H, hs = self.params, self.grads, self.C, self.H, self.hs
+        P, G, C, H = self.params, self.grads, self.C, self.H
         B, T = a["B"], a["T"]
         N = B * T
         key = lambda n: block_key(n, l)   # noqa: E731
@@ -357,23 +363,21 @@ class TransformerNetwork:
         np.sum(da, axis=0, out=G[key("bo")])
         dy = self._get("dy", (N, C))
         matmul(da, P[key("Wo")].T, out=dy)
-        dyh = self._get("dyh", (B * H, T, hs))
-        TK._split_heads(dy, 0, B, T, dyh)
+        dyh = head_view(dy, 0, C, B, T, H)                                    # (B, H, T, hs)
         datt = self._get("datt", (B * H, T, T))
-        dq, dk, dv = (self._get(f"d{n}", (B * H, T, hs)) for n in "qkv")
+        datt4 = datt.reshape(B, H, T, T)
+        dqkv = self._get("dqkv", (N, 3 * C))
+        dq, dk, dv = (head_view(dqkv, i * C, C, B, T, H) for i in range(3))
         att_d = a["att"]
         if masks[0] is not None:
             att_d = np.multiply(att_d, masks[0], out=self._get("attd", att_d.shape))
-        causal_scores(dyh, a["v"], datt)                                   # d att_d
-        causal_key_sum(att_d, dyh, dv)
+        causal_scores(dyh, a["v"], datt4)                                  # d att_d
+        causal_key_sum(att_d.reshape(B, H, T, T), dyh, dv)
         if masks[0] is not None:
             datt *= masks[0]                                               # d att
         TK._causal_softmax_backward(a["att"], datt, self.scale)           # d (q k^T)
-        causal_weighted_sum(datt, a["k"], dq)
-        causal_key_sum(datt, a["q"], dk)
-        dqkv = self._get("dqkv", (N, 3 * C))
-        for i, part in enumerate((dq, dk, dv)):
-            TK._merge_heads(part, B, T, dqkv, i * C)
+        causal_weighted_sum(datt4, a["k"], dq)
+        causal_key_sum(datt4, a["q"], dk)
         matmul(a["h1"].T, dqkv, out=G[key("Wqkv")])
         np.sum(dqkv, axis=0, out=G[key("bqkv")])
         matmul(dqkv, P[key("Wqkv")].T, out=dh)
