@@ -64,10 +64,14 @@ def _check_checkpoint(options: dict) -> None:
 @dataclass(frozen=True)
 class Outputs(OptionBundle):
     """Where a trained model goes (``nlm train``'s output flags)."""
-    output: str | None = flag("-o", "--output", required=True,
-                              help="Model file to write (.npz).")
+    output: str | None = flag("-o", "--output",
+                              help="Model file to write (.npz). Required, except for n-gram "
+                              "models given --binary or --arpa.")
     arpa: str | None = flag("--arpa", help="N-gram models: also write the model as an ARPA "
                             "file (.arpa or .arpa.gz), streamed.")
+    binary: str | None = flag("--binary", help="Backoff n-gram models: also write the model "
+                              "as a memory-mapped binary file (.nlmbin, as nlm build-binary; "
+                              "out of core: straight from the estimator).")
     keep_checkpoint: bool = flag(
         "--keep-checkpoint", default=False, is_flag=True,
         help="Neural: keep the checkpoint OUTPUT.ckpt.npz after a successful run (it is "
@@ -117,7 +121,8 @@ def train(train_file, model: str = "mkn", *, valid_file=None, progress: bool = F
     spec = _spec(model, options)
     temporary_checkpoint = _check_request(spec, options, text, outputs, scale, train_file,
                                           valid_file)
-    with outputs_together(outputs.output, outputs.arpa):   # the model and its ARPA: both or neither
+    # the model file, its ARPA and its binary: all or none
+    with outputs_together(outputs.output, outputs.arpa, outputs.binary):
         lm = None
         if spec.family == "ngram":
             lm = _out_of_core(train_file, spec, options, text, outputs, scale, progress)
@@ -150,8 +155,9 @@ def _check_request(spec, options, text, outputs, scale, train_file, valid_file):
     inputs, options that apply); returns the default checkpoint to delete afterwards."""
     temporary_checkpoint = None
     if spec.family == "neural":
-        if scale.given() or outputs.arpa is not None:
-            raise OptionError("--memory, --temp-dir, --dask and --arpa apply to n-gram models")
+        if scale.given() or outputs.arpa is not None or outputs.binary is not None:
+            raise OptionError("--memory, --temp-dir, --dask, --arpa and --binary apply to "
+                              "n-gram models")
         if text.limit_vocab_file is not None:
             raise OptionError(f"--limit-vocab-file applies to n-gram models, not to --model "
                               f"{spec.name} (--vocab gives any model a closed vocabulary)")
@@ -175,7 +181,7 @@ def _check_request(spec, options, text, outputs, scale, train_file, valid_file):
          "vocabulary file": text.vocab_file, "limit vocabulary file": text.limit_vocab_file},
         {"model file (-o)": outputs.output, "training log": options.get("train_log"),
          "checkpoint": None if resume else options.get("checkpoint"),
-         "ARPA file (--arpa)": outputs.arpa})
+         "ARPA file (--arpa)": outputs.arpa, "binary model (--binary)": outputs.binary})
     return temporary_checkpoint
 
 
@@ -185,10 +191,13 @@ def _out_of_core(train_file, spec, options, text, outputs, scale, progress):
     if outputs.arpa is not None:
         check_writable(outputs.arpa)
         check_arpa_output(spec.name)
+    if outputs.binary is not None:
+        check_writable(outputs.binary)
     from .ngram.external.train import train_if_out_of_core
     with reporting(bool(progress)):
         return train_if_out_of_core(train_file, spec.name, dict(options), text, scale,
-                                    outputs.output, outputs.arpa, progress)
+                                    outputs.output, outputs.arpa, progress,
+                                    binary=outputs.binary)
 
 
 def _in_memory(train_file, spec, options, text, outputs, valid_file, progress):
@@ -218,6 +227,10 @@ def _in_memory(train_file, spec, options, text, outputs, valid_file, progress):
             from .ngram.arpa import write_arpa
             with stage(f"writing {outputs.arpa}"):
                 write_arpa(lm, outputs.arpa)
+        if outputs.binary is not None:
+            from .ngram.binary import write_binary
+            with stage(f"writing {outputs.binary}"):
+                write_binary(lm, outputs.binary)
     return lm
 
 

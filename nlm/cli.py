@@ -324,7 +324,10 @@ def train(train_file, model_name, valid_file, quiet, **flags):
     # Model options are declared with default None (flags: None unless given); only
     # those the user gave are passed on, and the library checks that they apply.
     options = {name: value for name, value in flags.items() if value is not None}
-    output = outputs.output
+    output = outputs.output or outputs.binary or outputs.arpa
+    if output is None:
+        raise click.UsageError("Missing option '-o' / '--output' (n-gram models: or "
+                               "--binary / --arpa).")
     t0 = time.perf_counter()
     model = train_model(train_file, model_name, valid_file=valid_file, progress=not quiet,
                         text=text, outputs=outputs, scale=scale, **options)

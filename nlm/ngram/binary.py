@@ -102,28 +102,44 @@ def write_binary(model: BackoffModel, path) -> int:
     meta, ints, vals, closed = model.query_table()
     arrays = {"meta": meta, "ints": ints, "vals": vals.astype(np.float32),
               "vocab.counts": model.vocab.counts}
-    layout, offset = {}, 0
+    layout, offset = array_layout({name: (arr.dtype, arr.shape) for name, arr in arrays.items()})
     for name, arr in arrays.items():
-        dtype = arr.dtype.newbyteorder("<").str if name == "ints" else _DTYPES[name][0]
-        arr = np.ascontiguousarray(arr, dtype=dtype)
-        arrays[name] = arr
-        layout[name] = {"dtype": dtype, "shape": list(arr.shape), "offset": offset}
-        offset = _round_up(offset + arr.nbytes, ALIGN)
+        arrays[name] = np.ascontiguousarray(arr, dtype=layout[name]["dtype"])
     crc = 0
     for piece in _data_pieces(arrays, layout, offset):    # the data region's crc32
         crc = zlib.crc32(piece, crc)
-    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "nlm_version": __version__,
-              "kind": model.kind, "config": model.config(), "vocab": model.vocab.to_json(),
-              "probing": {"closed": bool(closed)}, "arrays": layout,
-              "data_bytes": offset, "data_crc32": crc}
-    text = _with_header_crc(json.dumps(header).encode("utf-8"))
-    start = _round_up(16 + len(text), PAGE)
+    head = header_bytes({"kind": model.kind, "config": model.config(),
+                         "vocab": model.vocab.to_json()}, closed, layout, offset, crc)
     with atomic_output(path) as f:
-        f.write(MAGIC + struct.pack("<Q", len(text)) + text)
-        f.write(b"\0" * (start - 16 - len(text)))
+        f.write(head)
         for piece in _data_pieces(arrays, layout, offset):
             f.write(piece)
-    return start + offset
+    return len(head) + offset
+
+
+def array_layout(specs: dict) -> tuple[dict, int]:
+    """(the header's ``arrays`` entry, the data region's size) for arrays of the given
+    (dtype, shape), named as a format-2 file names them, in that order."""
+    layout, offset = {}, 0
+    for name, (dtype, shape) in specs.items():
+        dtype = np.dtype(dtype)
+        dtype = dtype.newbyteorder("<").str if name == "ints" else _DTYPES[name][0]
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        layout[name] = {"dtype": dtype, "shape": [int(s) for s in shape], "offset": offset}
+        offset = _round_up(offset + nbytes, ALIGN)
+    return layout, offset
+
+
+def header_bytes(model: dict, closed: bool, layout: dict, data_bytes: int, crc: int) -> bytes:
+    """A format-2 file's bytes before its data region: magic, header length, the JSON
+    header (``model``: its kind, config and vocabulary JSON) and the padding to a page."""
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "nlm_version": __version__,
+              "kind": model["kind"], "config": model["config"], "vocab": model["vocab"],
+              "probing": {"closed": bool(closed)}, "arrays": layout,
+              "data_bytes": data_bytes, "data_crc32": crc}
+    text = _with_header_crc(json.dumps(header).encode("utf-8"))
+    start = _round_up(16 + len(text), PAGE)
+    return MAGIC + struct.pack("<Q", len(text)) + text + b"\0" * (start - 16 - len(text))
 
 
 def _data_pieces(arrays: dict, layout: dict, end: int):
@@ -300,4 +316,5 @@ def _refuse_kenlm_binary(path) -> BackoffModel:
 register_format(FileFormat("binary", load=read_binary, suffixes=(SUFFIX,), magic=MAGIC))
 register_format(FileFormat("kenlm-binary", load=_refuse_kenlm_binary, magic=KENLM_MAGIC))
 
-__all__ = ["write_binary", "read_binary", "read_binary_header", "verify_binary", "SUFFIX"]
+__all__ = ["write_binary", "read_binary", "read_binary_header", "verify_binary", "SUFFIX",
+           "array_layout", "header_bytes"]

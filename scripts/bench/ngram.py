@@ -56,7 +56,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("NLM_SHARED", ROOT.parent / "shared"))
+sys.path.insert(0, str(ROOT / "scripts"))
+from make_big_corpus import write_synthetic_text  # noqa: E402
 WIKI = SHARED / "corpora" / "wikitext-2"
 
 # ../shared/REFERENCE.md: lmplz -o N -S 1G on WikiText-2 train, and query on a binary model
@@ -208,80 +210,6 @@ def worker_scale(spec):
             "rss_mb": peak_rss_mb()}
 
 
-def synthetic_ids(tokens: int, seed: int = 0):
-    """Yield (ids, sentence lengths) blocks of the synthetic corpus (see the module doc),
-    one shuffled pass over WikiText-2 at a time, until ``tokens`` tokens (whole
-    sentences) have been given; also returns the vocabulary's words first."""
-    import numpy as np
-
-    from nlm.corpus import read_training_corpus
-    vocab, base = read_training_corpus(WIKI / "train.txt")
-    rng = np.random.default_rng(seed)
-    lengths = np.diff(base.offsets)
-    counts = np.bincount(base.ids, minlength=len(vocab)).astype(np.float64)
-    counts[2] = 0.0                                   # never draw </s>
-    p_unigram = counts / counts.sum()
-    yield vocab.words
-    total = 0
-    while total < tokens:
-        order = rng.permutation(len(lengths))
-        lens = lengths[order]
-        starts = base.offsets[:-1][order]
-        idx = np.repeat(starts - np.cumsum(np.r_[0, lens[:-1]]), lens) + np.arange(lens.sum())
-        ids = base.ids[idx].copy()
-        swap = (rng.random(len(ids)) < 0.10) & (ids != 2)
-        ids[swap] = rng.choice(len(vocab), size=int(swap.sum()), p=p_unigram)
-        need = tokens - total
-        if len(ids) > need:                           # whole sentences, >= the target
-            keep = int(np.searchsorted(np.cumsum(lens), need)) + 1
-            lens = lens[:keep]
-            ids = ids[:int(lens.sum())]
-        total += len(ids)
-        yield ids, lens
-
-
-def write_synthetic_text(path, tokens: int, seed: int = 0) -> int:
-    """Write the synthetic corpus as text (one sentence per line); returns its tokens."""
-    import numpy as np
-    from numba import njit
-
-    @njit(cache=False)
-    def render(ids, text, off, out):
-        pos = 0
-        first = True
-        for t in ids:
-            if t == 2:
-                out[pos] = 10
-                pos += 1
-                first = True
-                continue
-            if not first:
-                out[pos] = 32
-                pos += 1
-            for b in range(off[t], off[t + 1]):
-                out[pos] = text[b]
-                pos += 1
-            first = False
-        return pos
-
-    gen = synthetic_ids(tokens, seed)
-    words = list(next(gen))
-    words[0] = "@unk@"                                # lmplz refuses a literal <unk>
-    encoded = [w.encode("utf-8") for w in words]
-    text = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    off = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in encoded], out=off[1:])
-    longest = max(len(b) for b in encoded)
-    done = 0
-    with open(path, "wb") as f:
-        for ids, _ in gen:
-            buf = np.empty(len(ids) * (longest + 1), dtype=np.uint8)
-            n = render(ids.astype(np.int64), text, off, buf)
-            f.write(memoryview(buf[:n]))
-            done += len(ids)
-    return done
-
-
 def _tree_rss_kb(root: int) -> int:
     """Resident memory (KB) of ``root`` and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
@@ -387,7 +315,7 @@ def main_scale(args):
     print(f"load average at start: {os.getloadavg()[0]:.2f}", file=sys.stderr)
     if not text.exists():
         t = time.perf_counter()
-        tokens = write_synthetic_text(text, args.scale)
+        tokens = write_synthetic_text(text, args.scale, source=WIKI / "train.txt")
         print(f"wrote {tokens:,} tokens ({text.stat().st_size / 1e9:.2f} GB) in "
               f"{time.perf_counter() - t:.0f} s", file=sys.stderr)
     kenlm = SHARED / "tools" / "kenlm" / "lmplz"

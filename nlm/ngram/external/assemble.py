@@ -23,7 +23,7 @@ import numpy as np
 from ...files import NpzWriter, header_array
 from ...modelfile import HEADER
 from ...vocab import BOS_ID
-from . import spill
+from . import codec, spill
 from .kernels import _context_rows, _join_sorted, _sort_records
 
 
@@ -64,7 +64,7 @@ def _record_files(directory: str, k: int) -> dict:
 def _load_sorted(files: dict, r, k, what, V):
     """(words (n, k) int32, values (n,) float64) of bucket r's records, sorted by words."""
     paths = sorted(files.get((r, what), []))
-    parts = [spill.load(p, np.int32, k + 2) for p in paths]
+    parts = [codec.load(p, np.int32, k + 2, delta=k) for p in paths]
     rec = (parts[0] if len(parts) == 1 else
            np.concatenate(parts) if parts else np.zeros((0, k + 2), dtype=np.int32))
     del parts
@@ -77,11 +77,12 @@ def _load_sorted(files: dict, r, k, what, V):
 
 def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarray,
              unigram_logbow: np.ndarray, n_buckets: int, model_out, arpa=None,
-             constant_logbow: float | None = None, header: dict | None = None):
+             constant_logbow: float | None = None, header: dict | None = None, binary=None):
     """Write the tables of every order (see the module doc). ``model_out``: a binary file
     for the model file (or None), written by the model files' one writer
     (:class:`nlm.files.NpzWriter`, ``header`` from :func:`nlm.modelfile.model_header`);
-    ``arpa``: an :class:`~nlm.ngram.arpa.ArpaWriter` (or None). ``constant_logbow``:
+    ``arpa``: an :class:`~nlm.ngram.arpa.ArpaWriter` (or None); ``binary``: a
+    :class:`~nlm.ngram.binary_stream.BinaryWriter` (or None). ``constant_logbow``:
     stupid backoff's weight for every n-gram below the highest order instead of
     backoff-weight records."""
     # The ARPA text of a bucket is formatted and written by a second thread (the kernels
@@ -94,6 +95,7 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
             npz = stack.enter_context(NpzWriter(model_out)) if model_out is not None else None
             out = _Assembler(directory, vocab, sizes, n_buckets, npz, arpa, text,
                              constant_logbow)
+            out.binary = binary
             out.unigrams(unigram_logprob, unigram_logbow)
             offsets = None
             for k in range(2, len(sizes) + 1):
@@ -101,6 +103,8 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
             if npz is not None:
                 npz.whole("vocab.counts", np.asarray(vocab.counts, dtype=np.int64))
                 npz.whole(HEADER, header_array(header))
+            if binary is not None:
+                binary.close()
             if arpa is not None:
                 out.to_arpa(arpa.end)
                 out.pending.result()
@@ -117,6 +121,7 @@ class _Assembler:
         self.N = len(sizes)
         self.npz, self.arpa, self.text, self.constant = npz, arpa, text, constant_logbow
         self.pending = None
+        self.binary = None
 
     def to_arpa(self, fn, *args):
         """Queue ARPA output in order; at most one bucket waits, which bounds memory."""
@@ -132,6 +137,8 @@ class _Assembler:
             self.npz.whole("logprob.1", logprob)
             if N > 1:
                 self.npz.whole("logbow.1", logbow)
+        if self.binary is not None:
+            self.binary.unigrams(logprob, logbow if N > 1 else None)
         if self.arpa is not None:
             lp1 = logprob.copy()
             lp1[BOS_ID] = -np.inf
@@ -180,7 +187,7 @@ class _Assembler:
             rows = words[:, 0].astype(np.int64)
         else:
             prev_path = os.path.join(d, f"s{r}.{k - 1}")
-            prev = spill.load(prev_path, np.int32, k - 1)
+            prev = codec.load(prev_path, np.int32, k - 1)
             rows = np.empty(n, dtype=np.int64)
             _context_rows(words, prev, rows)
             if n and rows.min() < 0:
@@ -188,12 +195,14 @@ class _Assembler:
             rows += offsets_prev[r]
             spill.remove(prev_path)
         if k < N:
-            spill.append(os.path.join(d, f"s{r}.{k}"), words)
+            codec.append(os.path.join(d, f"s{r}.{k}"), words)
         if self.npz is not None:
             self.npz.write(rows * V + words[:, k - 1])
             spill.append(lp_path, lp)
             if bow is not None:
                 spill.append(bow_path, bow)
+        if self.binary is not None:
+            self.binary.block(k, words, lp, bow, rows)
         if self.arpa is not None:
             self.to_arpa(self.arpa.write, words, lp, bow)
         spill.remove(*files.get((r, "lp"), []), *files.get((r, "bow"), []))

@@ -38,9 +38,10 @@ class ScaleOptions(OptionBundle):
         "--temp-dir in sorted blocks and merged, with peak memory about the budget plus "
         "300M. The choice is reported. [default: decided from the memory available]")
     temp_dir: str | None = flag(
-        "--temp-dir", help="N-gram models: where out-of-core estimation spills (needs about "
-        "25 bytes per token at order 5); removed on success, failure and Ctrl-C. [default: "
-        "the system's temporary directory]")
+        "--temp-dir", help="N-gram models: where out-of-core estimation spills (compactly "
+        "encoded; about 8 + 8 x (order - 1) bytes per token at most, checked against the "
+        "free space before the run starts); removed on success, failure and Ctrl-C. "
+        "[default: the system's temporary directory]")
     dask: str | None = flag(
         "--dask", help="N-gram models: estimate on a Dask cluster: a scheduler address "
         "(tcp://host:8786), or local[:N] for a local cluster of N workers (pip install "
@@ -161,6 +162,67 @@ def _tokens(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.0f}{unit}" if n >= 10 * scale else f"{n / scale:.1f}{unit}"
     return str(n)
+
+
+#: the peak of --temp-dir, bytes per token: a + b * (order - 1). Measured at order 5 on the
+#: synthetic corpus (scripts/make_big_corpus.py): 33.7 at 10M tokens (the output records of
+#: every n-gram after the probabilities stage), 1.6 n-grams a token; the margin covers
+#: text whose n-grams repeat less
+TEMP_BYTES_PER_TOKEN = (8, 8)
+#: the outputs, bytes per token and order above 1 (same corpus: .npz 34, .nlmbin 25, ARPA
+#: 70 and .arpa.gz 20 bytes a token at order 5)
+OUTPUT_BYTES_PER_TOKEN_ORDER = {"model file": 9, "binary model": 7, "ARPA file": 18,
+                                "compressed ARPA file": 6}
+
+
+def disk_needed(tokens: int, order: int, outputs: dict) -> list[tuple[str, str, int, int]]:
+    """(what, where, bytes needed, bytes free) of each file system out-of-core estimation
+    writes to: ``outputs`` maps "temp" (the --temp-dir) and output kinds
+    (:data:`OUTPUT_BYTES_PER_TOKEN_ORDER`) to paths (None: not written). The temporary
+    files peak before the outputs are written, and shrink as they are (the records of
+    each bucket are deleted once written): where both go, the larger of the two and a
+    quarter of the smaller are needed."""
+    import shutil
+    per_order = max(order - 1, 1)
+    need: dict = {}
+    for what, path in outputs.items():
+        if path is None:
+            continue
+        where = os.path.dirname(os.path.abspath(os.fspath(path))) if what != "temp" \
+            else os.fspath(path)
+        if what == "temp":
+            n = tokens * (TEMP_BYTES_PER_TOKEN[0] + TEMP_BYTES_PER_TOKEN[1] * per_order)
+        else:
+            n = tokens * OUTPUT_BYTES_PER_TOKEN_ORDER[what] * per_order
+        try:
+            device = os.stat(where).st_dev
+        except OSError:
+            continue
+        label, at, temp, out = need.get(device, (what, where, 0, 0))
+        if what == "temp":
+            label, at, temp = what, where, temp + n
+        else:
+            out += n
+        need[device] = (label, at, temp, out)
+    return [(label, where, max(temp, out) + min(temp, out) // 4,
+             shutil.disk_usage(where).free) for label, where, temp, out in need.values()]
+
+
+def check_disk(path, order: int, outputs: dict) -> None:
+    """Refuse, before any work, an out-of-core run whose files would not fit the free
+    space (a one-line OptionError); ``outputs`` as for :func:`disk_needed`. Nothing is
+    checked when the corpus size is unknown (standard input, compressed text)."""
+    tokens = estimated_tokens(path)
+    if tokens is None:
+        return
+    for what, where, need, free in disk_needed(tokens, order, outputs):
+        if need > free:
+            place = "--temp-dir" if what == "temp" else f"the {what}"
+            raise OptionError(
+                f"{where}: not enough free disk for out-of-core estimation of "
+                f"~{_tokens(tokens)} tokens at order {order}: it needs about "
+                f"{human_bytes(need)} there ({place} and any output on the same disk), "
+                f"{human_bytes(free)} is free; give --temp-dir or outputs on a larger disk")
 
 
 def partitions_needed(total: int, per_part: int, cap: int = 4096) -> int:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import codec
 from .kernels import _dense_pairs, _fill_pairs, _keep_valid, _sort_by_pair
 
 
@@ -76,15 +77,15 @@ class PartitionTables:
     def save(self, directory: str, q: int):
         for k in range(2, self.order + 1):
             for name in ("first", "suffix", "count"):
-                getattr(self, name)[k].tofile(os.path.join(directory, f"t{q}.{k}.{name}"))
+                codec.append(os.path.join(directory, f"t{q}.{k}.{name}"), getattr(self, name)[k])
 
     @classmethod
     def load(cls, directory: str, q: int, order: int, vocab_size: int) -> "PartitionTables":
         t = cls(vocab_size, [None, None], [None, None], [None, None])
         for k in range(2, order + 1):
-            t.first.append(np.fromfile(os.path.join(directory, f"t{q}.{k}.first"), np.int32))
-            t.suffix.append(np.fromfile(os.path.join(directory, f"t{q}.{k}.suffix"), np.int64))
-            t.count.append(np.fromfile(os.path.join(directory, f"t{q}.{k}.count"), np.int64))
+            t.first.append(codec.load(os.path.join(directory, f"t{q}.{k}.first"), np.int32))
+            t.suffix.append(codec.load(os.path.join(directory, f"t{q}.{k}.suffix"), np.int64))
+            t.count.append(codec.load(os.path.join(directory, f"t{q}.{k}.count"), np.int64))
         return t
 
     @staticmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import spill
+from . import codec, spill
 from .summary import AdjustSummary, summarize
 from .count import PartitionTables, count_partition
 from .probabilities import estimate_partition
@@ -23,7 +23,7 @@ def count_one(d, q, N, V, last_unigram, rank, scan=None) -> AdjustSummary:
         win = windows_of(scan[0], N, scan[1], q, scan[2], scan[3])
     else:
         path = window_path(d, q)
-        win = spill.load(path, np.int32, N)
+        win = codec.load(path, np.int32, N)
         spill.remove(path)
     tables = count_partition(win, N, V)
     del win

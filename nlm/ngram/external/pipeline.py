@@ -80,8 +80,9 @@ class RunInfo:
 
 def estimate(train_file, model: str, options: dict, *, output, budget: int, temp_dir=None,
              arpa=None, text: TextOptions = TextOptions(), progress=False, runner=None,
-             plan: Plan | None = None, workers: int = 1):
-    """Estimate ``model`` out of core and write it to ``output`` (and ARPA to ``arpa``).
+             plan: Plan | None = None, workers: int = 1, binary=None):
+    """Estimate ``model`` out of core and write it to ``output`` (a model file, ``.npz``;
+    None: none), ARPA to ``arpa`` and a binary model (``.nlmbin``) to ``binary``.
     Returns (vocab, header, RunInfo). ``text``: how the text is read (tokenizer, case,
     vocabulary cutoffs). ``runner``: runs the per-partition work elsewhere
     (:mod:`.distributed`); None runs it here, one partition after another. ``plan``
@@ -105,7 +106,7 @@ def estimate(train_file, model: str, options: dict, *, output, budget: int, temp
             try:
                 run = _Run(d, train_file, model, options, text, progress, runner, plan, N,
                            own_runner)
-                return _stages(run, output, arpa)
+                return _stages(run, output, arpa, binary)
             finally:
                 if own_runner is not None:   # stopped before its working directory goes
                     own_runner.close()
@@ -140,7 +141,7 @@ class _Run:
         return f", {self.own_runner.workers} processes" if self.own_runner is not None else ""
 
 
-def _stages(run: _Run, output, arpa):
+def _stages(run: _Run, output, arpa, binary=None):
     _read(run)
     if run.N > 1:
         _count(run)
@@ -171,14 +172,19 @@ def _stages(run: _Run, output, arpa):
                           run.vocab)
     if run.own_runner is not None:
         run.own_runner.close()     # the workers' memory is free for the last stage
-    with stage("writing the model" + (" and the ARPA file" if arpa else "")), \
-            ExitStack() as outputs:
-        f = outputs.enter_context(atomic_output(output))
-        writer = None
-        if arpa is not None:
-            writer = _arpa_writer(outputs, arpa, run.vocab, sizes)
+    what = [w for w, p in (("the model file", output), ("the binary model", binary),
+                           ("the ARPA file", arpa)) if p is not None]
+    with stage("writing " + " and ".join(what)), ExitStack() as outputs:
+        f = outputs.enter_context(atomic_output(output)) if output is not None else None
+        writer = _arpa_writer(outputs, arpa, run.vocab, sizes) if arpa is not None else None
+        bin_writer = None
+        if binary is not None:
+            from ..binary_stream import BinaryWriter
+            bin_writer = BinaryWriter(outputs.enter_context(atomic_output(binary)),
+                                      {"kind": header["kind"], "config": header["config"],
+                                       "vocab": header["vocab"]}, sizes, run.vocab.counts)
         assemble(run.d, run.vocab, sizes, logprob1, logbow1, R, f, writer,
-                 constant_logbow=constant, header=header)
+                 constant_logbow=constant, header=header, binary=bin_writer)
     return run.vocab, header, RunInfo(run.P, R, corpus.tokens, sizes)
 
 

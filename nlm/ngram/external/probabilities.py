@@ -30,7 +30,7 @@ from ..estimate.methods import Smoothing, relative_frequencies
 from .summary import adjusted
 from .count import PartitionTables
 from .kernels import _bucket_records
-from . import spill
+from . import codec
 
 def unigrams(method: Smoothing | None, raw: np.ndarray,
              continuation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +77,7 @@ def spill_records(directory: str, bucket_of: np.ndarray, n_buckets: int, k: int,
     for r in range(n_buckets):
         a, b = start[r], start[r + 1]
         if b > a:
-            spill.append(record_path(directory, r, k, what, writer), rec[a:b])
+            codec.append(record_path(directory, r, k, what, writer), rec[a:b], delta=k)
 
 
 def estimate_partition(tables: PartitionTables, method: Smoothing | None, p_unigram: np.ndarray,

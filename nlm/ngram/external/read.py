@@ -77,16 +77,18 @@ def read_to_disk(path, directory: str, chunk_tokens: int, tokenizer: str = "whit
     unigram = np.zeros(V, dtype=np.int64)
     first = np.full(V, tokens, dtype=np.int64)
     done = 0
-    with open(raw_path, "rb") as f:
+    with open(raw_path, "r+b") as f:      # mapped in place: one copy of the corpus on disk
         while True:
+            f.seek(4 * done)
             raw = np.fromfile(f, dtype=np.int32, count=chunk_tokens)
             if len(raw) == 0:
                 break
             ids = remap[raw]  # raw == -1 picks the last entry, </s>
             _first_and_counts(ids, done, first, unigram)
-            spill.append(ids_path, ids)
+            f.seek(4 * done)
+            f.write(memoryview(ids).cast("B"))
             done += len(ids)
-    spill.remove(raw_path)
+    os.replace(raw_path, ids_path)
     return vocab, SpilledCorpus(ids_path, tokens, sentences, unigram, first)
 
 

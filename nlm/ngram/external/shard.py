@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from ...vocab import BOS_ID, EOS_ID
-from . import spill
+from . import codec
 from .kernels import _balance, _group, _windows, _windows_of
 from .read import SpilledCorpus, iter_chunks
 
@@ -80,7 +80,7 @@ def shard(corpus: SpilledCorpus, directory: str, order: int, part_of: np.ndarray
         for q in range(P):
             a, b = start[q], start[q + 1]
             if b > a:
-                spill.append(window_path(directory, q), win[a:b])
+                codec.append(window_path(directory, q), win[a:b])
                 sizes[q] += int(b - a)
         if progress is not None:
             progress.update(m)

@@ -13,7 +13,7 @@ import tempfile
 from ...errors import OptionError
 from ...progress import note
 from ...vocab import TextOptions
-from .budget import ScaleOptions, choose, parse_memory
+from .budget import ScaleOptions, check_disk, choose, parse_memory
 from .pipeline import estimate, supports
 
 
@@ -68,12 +68,18 @@ def local_workers(train_file) -> int:
 
 
 def train_if_out_of_core(train_file, model: str, options: dict, text: TextOptions,
-                         scale: ScaleOptions, output=None, arpa=None, progress=False):
+                         scale: ScaleOptions, output=None, arpa=None, progress=False,
+                         binary=None):
     """Run out-of-core (or Dask) estimation when it is needed or asked for and return
     the model; None when the in-memory estimator should run."""
     external, budget = _choose(train_file, model, options, text, scale)
     if not external:
         return None
+    order = options.get("order", 3)
+    check_disk(train_file, order if isinstance(order, int) else 3, {
+        "temp": scale.temp_dir or tempfile.gettempdir(), "model file": output,
+        "binary model": binary,
+        ("compressed ARPA file" if str(arpa).endswith(".gz") else "ARPA file"): arpa})
     if budget is None:
         from .budget import available_memory
         budget = max(1 << 28, int(0.5 * (available_memory() or (4 << 30))))
@@ -88,18 +94,19 @@ def train_if_out_of_core(train_file, model: str, options: dict, text: TextOption
             note(f"estimation: partitions in {workers} processes")
     owned = None
     target = output
-    if target is None:       # the Python API without output: the model is loaded at the end
+    if target is None and binary is None and arpa is None:
+        # the Python API without outputs: the model is written here and loaded at the end
         owned = tempfile.mkdtemp(prefix="nlm-model-", dir=scale.temp_dir)
         target = os.path.join(owned, "model.npz")
     try:
         vocab, header, info = estimate(train_file, model, options, output=target,
                                        budget=budget, temp_dir=scale.temp_dir, arpa=arpa,
                                        text=text, progress=progress, runner=runner,
-                                       workers=workers)
+                                       workers=workers, binary=binary)
     finally:
         if runner is not None:
             runner.close()
-    saved = SavedNgramModel(target, vocab, header, info)
+    saved = SavedNgramModel(target or binary or arpa, vocab, header, info)
     if owned is not None:
         import shutil
         try:
