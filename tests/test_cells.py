@@ -64,6 +64,43 @@ def random_masks(net, rng, T, B, keep=0.7):
 FLOOR = 1e-5
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "elman"])
+def test_gradient_check_with_transposed_recurrent_weights(cell):
+    """Chunks of TRANSPOSE_MIN_STEPS steps or more run the per-step products with
+    transposed copies of the recurrent weights: the gradient check over 10 steps."""
+    from nlm.neural.rnn import TRANSPOSE_MIN_STEPS
+    net, rng = random_network(cell, 2, "full")
+    inputs, targets, resets, state = random_chunk(net, rng, T=10, B=2)
+    assert inputs.shape[0] >= TRANSPOSE_MIN_STEPS
+    params = {**net.params, "state": state}
+
+    def loss_and_grads():
+        loss, grads, _ = net.loss_and_grads(inputs, targets, state, resets, scale=1.0)
+        return loss, {**grads, "state": net.dh0}
+    results = gradient_check(loss_and_grads, params, h=3e-3, floor=FLOOR)
+    assert len(results) == len(params)
+    for key, r in results.items():
+        assert r.checked == params[key].size
+        assert r.max_rel_error < 1e-6, (key, r)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "elman"])
+def test_transposed_recurrent_weights_give_the_same_chunk(cell):
+    net, rng = random_network(cell, 2, V=13, m=4, n=6, seed=5)
+    inputs, _, resets, state = random_chunk(net, rng, T=12, B=4)
+    packed = net.transposes()
+    keys = {"Wh", "Wh2"} | ({"Wn", "Wn2"} if cell == "gru" else set())
+    assert set(packed) == keys
+    for k, v in packed.items():
+        assert v.flags.c_contiguous and np.array_equal(v, net.params[k].T)
+    H0, last0 = net.forward(inputs, state, resets, packed={})      # h W as stored
+    H0 = H0.copy()
+    for given in (packed, None):                # None: made by forward (12 >= 8 steps)
+        H, last = net.forward(inputs, state, resets, packed=given)
+        np.testing.assert_allclose(H, H0, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(last, last0, rtol=0, atol=1e-13)
+
+
 @pytest.mark.parametrize("softmax", ["full", "class"])
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("cell", ["lstm", "gru", "elman"])

@@ -81,6 +81,24 @@ class Cell:
         return dX
 
     @property
+    def recurrent_keys(self) -> tuple[str, ...]:
+        """The weights of the per-step products h_{t-1} W."""
+        return (self.kh,)
+
+    def transposes(self, params) -> dict[str, np.ndarray]:
+        """C-contiguous transposes of the recurrent weights: the per-step products run
+        as h (W^T)^T, which OpenBLAS computes faster than h W (by 1.1-2.3x at one
+        thread for B 20-32 and n 200-650: it packs a transposed operand faster)."""
+        return {k: np.ascontiguousarray(params[k].T) for k in self.recurrent_keys}
+
+    @staticmethod
+    def recurrent_weight(params, packed, key):
+        """(the weight for the per-step products, whether it is transposed)."""
+        if packed is not None and key in packed:
+            return packed[key], True
+        return params[key], False
+
+    @property
     def work(self) -> int:
         """Multiply-adds of one stream's recurrent products per step."""
         return self.n * self.n * self.recurrent_gates
@@ -98,12 +116,13 @@ class ElmanCell(Cell):
 
     name = "elman"
 
-    def forward(self, params, X, state0, resets, run):
+    def forward(self, params, X, state0, resets, run, packed=None):
         T, B = resets.shape
         H = self._input_products(params, X, T, B, X.dtype)
         P = self._buf.get("p", (T, B, self.n), X.dtype)
         tmp = self._buf.get("tmp", (B, self.n), X.dtype)
-        run(RK._rnn_forward, B, self.work, H, params[self.kh], params[self.kb],
+        Wh, wt = self.recurrent_weight(params, packed, self.kh)
+        run(RK._rnn_forward, B, self.work, H, Wh, wt, params[self.kb],
             np.ascontiguousarray(state0), resets, self.act, P, tmp)
         self._cache = (X, H, P)
         return H, H[T - 1].copy()
@@ -147,7 +166,7 @@ class LSTMCell(Cell):
         p[self.kb][self.n:2 * self.n] = 1.0      # remember by default (Gers et al. 2000)
         return p
 
-    def forward(self, params, X, state0, resets, run):
+    def forward(self, params, X, state0, resets, run, packed=None):
         T, B = resets.shape
         n, dt = self.n, X.dtype
         A = self._input_products(params, X, T, B, dt)
@@ -155,7 +174,8 @@ class LSTMCell(Cell):
         tmp = self._buf.get("tmp", (B, 4 * n), dt)
         h0 = np.ascontiguousarray(state0[:, :n])
         c0 = np.ascontiguousarray(state0[:, n:])
-        run(GK._lstm_forward, B, self.work, A, Hs, Cs, Hp, Cp, h0, c0, params[self.kh],
+        Wh, wt = self.recurrent_weight(params, packed, self.kh)
+        run(GK._lstm_forward, B, self.work, A, Hs, Cs, Hp, Cp, h0, c0, Wh, wt,
             params[self.kb], resets, tmp)
         self._cache = (X, A, Cs, Hp, Cp)
         return Hs, np.concatenate([Hs[T - 1], Cs[T - 1]], axis=1)
@@ -196,15 +216,21 @@ class GRUCell(Cell):
     def work(self) -> int:
         return 3 * self.n * self.n
 
-    def forward(self, params, X, state0, resets, run):
+    @property
+    def recurrent_keys(self) -> tuple[str, ...]:
+        return (self.kh, self.kn)
+
+    def forward(self, params, X, state0, resets, run, packed=None):
         T, B = resets.shape
         n, dt = self.n, X.dtype
         A = self._input_products(params, X, T, B, dt)
         Hs, Hp, Q = (self._buf.get(k, (T, B, n), dt) for k in ("h", "hp", "q"))
         tmp2 = self._buf.get("tmp2", (B, 2 * n), dt)
         tmp1 = self._buf.get("tmp1", (B, n), dt)
+        Wh, wt = self.recurrent_weight(params, packed, self.kh)
+        Wn = self.recurrent_weight(params, packed, self.kn)[0]
         run(GK._gru_forward, B, self.work, A, Hs, Hp, Q, np.ascontiguousarray(state0),
-            params[self.kh], params[self.kn], params[self.kb], resets, tmp2, tmp1)
+            Wh, Wn, wt, params[self.kb], resets, tmp2, tmp1)
         self._cache = (X, A, Hp, Q)
         return Hs, Hs[T - 1].copy()
 

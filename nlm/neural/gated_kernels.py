@@ -52,17 +52,19 @@ from .rnn_kernels import _previous, _product
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _lstm_forward(A, Hs, Cs, Hp, Cp, h0, c0, Wh, bias, resets, tmp, gemm):
+def _lstm_forward(A, Hs, Cs, Hp, Cp, h0, c0, Wh, wt, bias, resets, tmp, gemm):
     """The LSTM over T steps. A (T, B, 4n): on entry x_t Wx, on exit the gate
     activations [i f o g]. Hs, Cs (T, B, n) get h_t and c_t; Hp, Cp (T, B, n) the
     previous h and c each step used (for the backward pass). h0, c0 (B, n): the state
-    before step 0. Wh (n, 4n), bias (4n,); tmp (B, 4n) scratch."""
+    before step 0. Wh (n, 4n), or with ``wt`` its transpose (4n, n) (see
+    :func:`nlm.neural.rnn_kernels._product`: OpenBLAS runs h Wh faster that way);
+    bias (4n,); tmp (B, 4n) scratch."""
     T, B, n4 = A.shape
     n = n4 // 4
     for t in range(T):
         _previous(Hs, h0, resets, t, Hp[t])
         _previous(Cs, c0, resets, t, Cp[t])
-        _product(gemm, Hp[t], Wh, tmp, False)                 # (B, 4n) BLAS
+        _product(gemm, Hp[t], Wh, tmp, wt)                    # (B, 4n) BLAS
         At, Ht, Ct, Cpt = A[t], Hs[t], Cs[t], Cp[t]
         for b in range(B):
             a, r = At[b], tmp[b]
@@ -115,17 +117,18 @@ def _lstm_backward(dH, A, Cs, Cp, Wh, resets, dA, dbias, dh, dc, gemm):
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _gru_forward(A, Hs, Hp, Q, h0, Wh, Wn, bias, resets, tmp2, tmp1, gemm):
+def _gru_forward(A, Hs, Hp, Q, h0, Wh, Wn, wt, bias, resets, tmp2, tmp1, gemm):
     """The GRU over T steps. A (T, B, 3n): on entry x_t Wx, on exit the gate
     activations [r z n]. Hs (T, B, n) gets h_t; Hp (T, B, n) the previous state each
     step used; Q (T, B, n) the reset previous state r * h_{t-1} (the input of Wn).
-    Wh (n, 2n), Wn (n, n), bias (3n,); tmp2 (B, 2n), tmp1 (B, n) scratch."""
+    Wh (n, 2n), Wn (n, n) (with ``wt`` their transposes), bias (3n,); tmp2 (B, 2n),
+    tmp1 (B, n) scratch."""
     T, B, n3 = A.shape
     n = n3 // 3
     one = A.dtype.type(1)
     for t in range(T):
         _previous(Hs, h0, resets, t, Hp[t])
-        _product(gemm, Hp[t], Wh, tmp2, False)                # (B, 2n) BLAS
+        _product(gemm, Hp[t], Wh, tmp2, wt)                   # (B, 2n) BLAS
         At, Hpt, Qt, Ht = A[t], Hp[t], Q[t], Hs[t]
         for b in range(B):
             for k in range(n):
@@ -134,7 +137,7 @@ def _gru_forward(A, Hs, Hp, Q, h0, Wh, Wn, bias, resets, tmp2, tmp1, gemm):
                 At[b, k] = r
                 At[b, n + k] = z
                 Qt[b, k] = r * Hpt[b, k]
-        _product(gemm, Qt, Wn, tmp1, False)                   # (B, n) BLAS
+        _product(gemm, Qt, Wn, tmp1, wt)                      # (B, n) BLAS
         for b in range(B):
             for k in range(n):
                 c = _tanh(At[b, 2 * n + k] + tmp1[b, k] + bias[2 * n + k])

@@ -54,6 +54,10 @@ from .trainer import TrainingTask
 RNN_ACTIVATIONS = ("tanh", "sigmoid")
 SCORE_STREAMS = 64       # parallel streams when scoring
 SCORE_CHUNK = 32         # steps per forward call when scoring
+#: chunks of at least this many steps of more than one stream run their per-step products
+#: with transposed copies of the recurrent weights (:meth:`.cells.Cell.transposes`), made
+#: once per chunk (for one stream, h W as stored is as fast)
+TRANSPOSE_MIN_STEPS = 8
 
 
 
@@ -202,15 +206,25 @@ class RNNNetwork:
         """Layer ``layer``'s part of a state (..., state_size)."""
         return state[..., self._state_at[layer]:self._state_at[layer + 1]]
 
+    def transposes(self, params: dict | None = None) -> dict[str, np.ndarray]:
+        """Every layer's recurrent weights transposed (:meth:`.cells.Cell.transposes`), for
+        :meth:`forward`'s ``packed``; valid while the weights do not change."""
+        P_ = self.params if params is None else params
+        return {k: v for c in self.cells for k, v in c.transposes(P_).items()}
+
     def forward(self, inputs: np.ndarray, state: np.ndarray, resets=None, masks=None,
-                params: dict | None = None):
+                params: dict | None = None, packed: dict | None = None):
         """The top layer's states over a chunk, and the state after it. inputs (T, B) int32
         (the tokens read), state (B, state_size) the state before the chunk, resets
         (T, B) bool or None, masks as for :meth:`loss_and_grads` (or None); ``params``:
-        the weights to use (default the network's). Returns (H (T, B, n), a reused
+        the weights to use (default the network's); ``packed``: :meth:`transposes` of
+        them (made here when not given for chunks of :data:`TRANSPOSE_MIN_STEPS` steps or
+        more and more than one stream; ``{}``: none). Returns (H (T, B, n), a reused
         buffer; the last state (B, state_size), a new array)."""
         T, B = inputs.shape
         P_ = self.params if params is None else params
+        if packed is None and T >= TRANSPOSE_MIN_STEPS and B > 1:
+            packed = self.transposes(P_)
         resets = self._resets(resets, T, B)
         X = self._buf.get("x", (T * B, self.m), self.dtype)                   # (T B, m)
         embedding_forward(P_["E"], inputs.reshape(T * B, 1), X, 0)
@@ -223,7 +237,8 @@ class RNNNetwork:
                 if masks is not None:
                     X = np.multiply(X, masks[1 + l], out=self._buf.get(f"x{l}", X.shape,
                                                                        self.dtype))
-            H, s = c.forward(P_, X, self.layer_state(state, l), resets, self._recurrence)
+            H, s = c.forward(P_, X, self.layer_state(state, l), resets, self._recurrence,
+                             packed)
             last.append(s)
         return H, (last[0] if len(last) == 1 else np.concatenate(last, axis=1))
 
@@ -322,9 +337,10 @@ class RNNNetwork:
         L, B = pos.shape
         h = np.zeros((B, self.state_size), dtype=self.dtype)
         rows = _output_rows(self.V)
+        packed = self.transposes() if B > 1 else {}
         for a in range(0, L, chunk):
             T = min(chunk, L - a)
-            H, h = self.forward(inputs[a:a + T], h, resets[a:a + T])
+            H, h = self.forward(inputs[a:a + T], h, resets[a:a + T], packed=packed)
             H2 = H.reshape(T * B, self.n)
             p = pos[a:a + T].reshape(T * B)
             keep = np.flatnonzero(p >= 0)

@@ -69,11 +69,12 @@ def _previous(Hs, h0, resets, t, out):
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _rnn_forward(H, Wh, bh, h0, resets, act, P, tmp, gemm):
+def _rnn_forward(H, Wh, wt, bh, h0, resets, act, P, tmp, gemm):
     """The recurrence over T steps, in place.
 
     H (T, B, n): on entry x_t Wx for every step (the input projections), on
-    exit the hidden states h_t. Wh (n, n), bh (n,), h0 (B, n) the state before
+    exit the hidden states h_t. Wh (n, n) (with ``wt`` its transpose, which
+    OpenBLAS multiplies faster), bh (n,), h0 (B, n) the state before
     step 0; resets (T, B) bool: start stream b afresh (from the zero state) at
     step t. P (T, B, n) gets p_t, the previous state each step used (cached for
     the backward pass); tmp (B, n) is scratch; gemm: see :func:`_product`.
@@ -82,7 +83,7 @@ def _rnn_forward(H, Wh, bh, h0, resets, act, P, tmp, gemm):
     for t in range(T):
         Pt = P[t]
         _previous(H, h0, resets, t, Pt)
-        _product(gemm, Pt, Wh, tmp, False)                    # (B, n) BLAS
+        _product(gemm, Pt, Wh, tmp, wt)                       # (B, n) BLAS
         Ht = H[t]
         for b in range(B):
             for k in range(n):
