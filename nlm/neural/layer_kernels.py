@@ -146,3 +146,41 @@ def _context_windows(ids, offsets, n, pad, out):
             for j in range(n):
                 src = t - n + j
                 out[t, j] = ids[src] if src >= a else pad
+
+
+# -- a weighted bag of the context's embeddings (FOFE) ---------------------------
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _weighted_embeddings(E, ctx, weights, out, col0):
+    """out[b, col0 : col0 + m] = sum_j weights[j] E[ctx[b, j]]: the fixed-size
+    ordinally-forgetting encoding of the context (Zhang et al. 2015) when weights[j] =
+    alpha^(n-1-j). E (V, m); ctx (B, n) int32; weights (n,); out (B, >= col0 + m)."""
+    B, n = ctx.shape
+    m = E.shape[1]
+    zero = out.dtype.type(0)
+    for b in range(B):
+        for k in range(m):
+            out[b, col0 + k] = zero
+        for j in range(n):
+            w = weights[j]
+            r = ctx[b, j]
+            for k in range(m):
+                out[b, col0 + k] += w * E[r, k]
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _weighted_embeddings_backward(dx, dx2, col0, ctx, weights, dE):
+    """dE[ctx[b, j]] += weights[j] (dx[b, col0 : col0 + m] + dx2[b, same], when dx2 has
+    rows): the gradient of :func:`_weighted_embeddings`, added to dE."""
+    B, n = ctx.shape
+    m = dE.shape[1]
+    two = dx2.shape[0] > 0
+    for b in range(B):
+        for j in range(n):
+            w = weights[j]
+            r = ctx[b, j]
+            if two:
+                for k in range(m):
+                    dE[r, k] += w * (dx[b, col0 + k] + dx2[b, col0 + k])
+            else:
+                for k in range(m):
+                    dE[r, k] += w * dx[b, col0 + k]

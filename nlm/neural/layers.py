@@ -65,6 +65,20 @@ def embedding_backward(dx: np.ndarray, ctx: np.ndarray, dE: np.ndarray,
     K._scatter_add_embeddings(dx, extra, ctx, dE)
 
 
+def weighted_embeddings(E: np.ndarray, ctx: np.ndarray, weights: np.ndarray,
+                        out: np.ndarray, col0: int) -> None:
+    """out[:, col0:col0 + m] = sum_j weights[j] E[ctx[:, j]] (a weighted bag of the
+    context's embeddings, e.g. the fixed-size ordinally-forgetting encoding)."""
+    K._weighted_embeddings(E, ctx, weights, out, col0)
+
+
+def weighted_embeddings_backward(dx: np.ndarray, dx_extra: np.ndarray | None, col0: int,
+                                 ctx: np.ndarray, weights: np.ndarray, dE: np.ndarray) -> None:
+    """dE[ctx[b, j]] += weights[j] (dx + dx_extra)[b, col0:col0 + m] (added to dE)."""
+    extra = _NO_ROWS[dx.dtype] if dx_extra is None else dx_extra
+    K._weighted_embeddings_backward(dx, extra, col0, ctx, weights, dE)
+
+
 def unique_ids(ids: np.ndarray, seen: np.ndarray, out: np.ndarray) -> np.ndarray:
     """The distinct ids in ``ids`` (a view of ``out``); ``seen`` is a (V,) False bool scratch."""
     k = K._unique_rows(ids, seen, out)
@@ -107,10 +121,14 @@ class EmbeddingGradient:
             dE[out_rows] = self.gW[out_rows]
 
     def add(self, dE: np.ndarray, dx: np.ndarray, ids: np.ndarray,
-            out_rows: np.ndarray | None, dx_extra: np.ndarray | None = None) -> None:
-        """Add the lookups' gradient ``dx`` (B, n*m) at the rows ``ids`` (B, n) name."""
-        scratch = self._buf.get("rows", (ids.size,), np.int64)
-        looked_up = unique_ids(ids, self._seen, scratch)
+            out_rows: np.ndarray | None, dx_extra: np.ndarray | None = None,
+            touched: np.ndarray | None = None) -> None:
+        """Add the lookups' gradient ``dx`` (B, n*m) at the rows ``ids`` (B, n) name.
+        ``touched``: all the ids whose rows the caller's own additions to dE reach
+        (a superset of ``ids``; default ``ids``)."""
+        touched = ids if touched is None else touched
+        scratch = self._buf.get("rows", (touched.size,), np.int64)
+        looked_up = unique_ids(touched, self._seen, scratch)
         embedding_backward(dx, ids, dE, dx_extra)
         if not self.tie:
             self.rows = looked_up

@@ -36,10 +36,14 @@ from .init import initialize
 from .transformer_kernels import _layernorm_backward, _layernorm_forward, _residual_forward
 from .layers import (Buffers, activation_backward, activation_code, bias_activation_forward,
                      EmbeddingGradient, context_windows, embedding_forward, output_rows,
-                     output_views, previous_tokens, touched_with_output)
+                     output_views, previous_tokens, touched_with_output, weighted_embeddings,
+                     weighted_embeddings_backward)
 from .trainer import TrainingTask
 
 SCORE_BATCH = 1024
+#: the FOFE (``--fofe alpha``) encodes at most this many previous words (alpha^32 is
+#: 1e-5 at the default alpha 0.7); the context before a sentence start is ``<s>``
+FOFE_SPAN = 32
 LN_EPS = 1e-5
 _NO_MASK = {np.dtype(np.float32): np.zeros((0, 0), np.float32),
             np.dtype(np.float64): np.zeros((0, 0), np.float64)}
@@ -133,15 +137,22 @@ class MLPNetwork:
     direct connections) and E's gradient is the sum of both uses."""
 
     def __init__(self, params: dict[str, np.ndarray], n_ctx: int, activation: str,
-                 direct: bool, output, tie: bool = False, layers: int = 1):
+                 direct: bool, output, tie: bool = False, layers: int = 1,
+                 fofe: float = 0.0):
         self.params = params
         self.layers = int(layers)
         self.tie = bool(tie)
-        self.n = int(n_ctx)
+        self.nw = int(n_ctx)                    # the window: embeddings concatenated
+        self.fofe = float(fofe)
+        # the context's columns: the window, or the FOFE's span when it is longer
+        self.n = max(self.nw, FOFE_SPAN) if self.fofe > 0 else self.nw
         self.V, self.m = params["E"].shape
         self.h = params["H"].shape[1]
+        self.xw = (self.nw + (self.fofe > 0)) * self.m     # the input x's width
+        self.fofe_weights = (self.fofe ** np.arange(self.n - 1, -1, -1.0)).astype(
+            params["E"].dtype) if self.fofe > 0 else None
         self.direct = bool(direct)
-        self.D = self.h + (self.n * self.m if self.direct else 0)
+        self.D = self.h + (self.xw if self.direct else 0)
         self.activation = activation
         self.act = activation_code(activation)
         self.output = output
@@ -164,14 +175,16 @@ class MLPNetwork:
     def init_params(rng: np.random.Generator, V: int, n_ctx: int, emb: int, hidden: int,
                     direct: bool, output, counts=None, init: str = "xavier",
                     init_scale: float = 0.1, dtype=np.float32,
-                    tie: bool = False, layers: int = 1) -> dict[str, np.ndarray]:
+                    tie: bool = False, layers: int = 1,
+                    fofe: bool = False) -> dict[str, np.ndarray]:
         """New parameters: weights by ``init`` (xavier uses each matrix's fan-in and
         fan-out; the embedding table counts as an m -> m map), biases zero, except the
         output biases, which start at the log unigram distribution of ``counts``.
         With ``tie`` there is no ``W`` (the output uses ``E``). The residual blocks of
         ``layers`` > 1 are drawn last (so one layer draws what it always did), their
-        R scaled by 1/sqrt(layers - 1), layer-norm gains 1."""
-        nm = n_ctx * emb
+        R scaled by 1/sqrt(layers - 1), layer-norm gains 1. With ``fofe`` the input has
+        one more embedding-sized block (the FOFE's)."""
+        nm = (n_ctx + bool(fofe)) * emb
         D = hidden + (nm if direct else 0)
         p = {"E": initialize(rng, (V, emb), init, init_scale, emb, emb, dtype),
              "H": initialize(rng, (nm, hidden), init, init_scale, nm, hidden, dtype),
@@ -204,10 +217,10 @@ class MLPNetwork:
         z = self._buf.get("z", (B, self.D), self.dtype)
         if self.direct:
             x = z[:, self.h:]
-            embedding_forward(P["E"], ctx, z, self.h)
+            self._inputs(ctx, z, self.h)
         else:
-            x = self._buf.get("x", (B, self.n * self.m), self.dtype)
-            embedding_forward(P["E"], ctx, x, 0)
+            x = self._buf.get("x", (B, self.xw), self.dtype)
+            self._inputs(ctx, x, 0)
         x_mask, a_mask = masks[:2] if masks is not None else (None, None)
         if x_mask is not None:
             x *= x_mask
@@ -225,6 +238,24 @@ class MLPNetwork:
             a *= a_mask                  # a is the view z[:, :h]: the output's input
             a = a_raw
         return z, x, a
+
+    def _inputs(self, ctx: np.ndarray, out: np.ndarray, col0: int) -> None:
+        """out[:, col0:col0 + xw] = the window's embeddings (the last nw columns of ctx),
+        then, with FOFE, sum_j alpha^(n-1-j) E[ctx[:, j]]."""
+        E = self.params["E"]
+        embedding_forward(E, ctx[:, self.n - self.nw:], out, col0)
+        if self.fofe_weights is not None:
+            weighted_embeddings(E, ctx, self.fofe_weights, out, col0 + self.nw * self.m)
+
+    def _inputs_backward(self, dx: np.ndarray, direct, ctx: np.ndarray, out_rows) -> None:
+        """E's gradient from that of the inputs (``dx``, plus ``direct`` unless None)."""
+        G = self.grads
+        self._emb_grad.begin(G["E"], out_rows)
+        window = ctx[:, self.n - self.nw:]
+        self._emb_grad.add(G["E"], dx, window, out_rows, direct, touched=ctx)
+        if self.fofe_weights is not None:
+            weighted_embeddings_backward(dx, direct, self.nw * self.m, ctx,
+                                         self.fofe_weights, G["E"])
 
     # -- training --------------------------------------------------------------------
     def loss_and_grads(self, ctx: np.ndarray, targets: np.ndarray,
@@ -249,7 +280,7 @@ class MLPNetwork:
         du = dz[:, :h] if self.blocks is None else self.blocks.backward(dz[:, :h])
         activation_backward(du, a, self.act, da, G["d"])
         matmul(x.T, da, out=G["H"])                      # (n m, h)
-        dx = self._buf.get("dx", (B, self.n * self.m), self.dtype)
+        dx = self._buf.get("dx", (B, self.xw), self.dtype)
         matmul(da, P["H"].T, out=dx)                     # (B, n m)
         direct = dz[:, h:] if self.direct else None
         if x_mask is not None:
@@ -257,9 +288,7 @@ class MLPNetwork:
                 dx += direct
                 direct = None
             dx *= x_mask
-        out_rows = output_rows(self.output)
-        self._emb_grad.begin(G["E"], out_rows)
-        self._emb_grad.add(G["E"], dx, ctx, out_rows, direct)
+        self._inputs_backward(dx, direct, ctx, output_rows(self.output))
         return loss, G
 
     def touched_rows(self) -> dict[str, np.ndarray]:
@@ -284,8 +313,8 @@ class MLPNetwork:
 
     def astype(self, dtype) -> "MLPNetwork":
         params = {k: v.astype(dtype) for k, v in self.params.items()}
-        return MLPNetwork(params, self.n, self.activation, self.direct,
-                          same_output(self.output), self.tie, self.layers)
+        return MLPNetwork(params, self.nw, self.activation, self.direct,
+                          same_output(self.output), self.tie, self.layers, self.fofe)
 
 
 def stream_windows(ids: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
@@ -350,7 +379,7 @@ class MLPTask(TrainingTask):
         if self.keep >= 1.0:
             return None
         return dropout_masks(self._epoch_seed, i, self.keep, B,
-                             (self.net.n * self.net.m,) + (self.net.h,) * self.net.layers,
+                             (self.net.xw,) + (self.net.h,) * self.net.layers,
                              self.net.dtype)
 
     def epoch_tokens(self) -> int:
@@ -385,16 +414,20 @@ class MLPModel(NeuralModel):
     #: its update is a no-op for a zero gradient, so only the rows a minibatch touches
     #: are updated.
     TRAIN_DEFAULTS = {"optimizer": "adagrad", "lr": 0.1, "epochs": 20}
-    HYPER = ("order", "emb", "hidden", "layers", "direct", "tie", "activation", "batch_size",
-             "word_dropout")
+    HYPER = ("order", "emb", "hidden", "layers", "fofe", "direct", "tie", "activation",
+             "batch_size", "word_dropout")
     TRAINING_RECORD = ("batch_size", "word_dropout")
 
     def __init__(self, vocab: Vocabulary, order: int, activation: str, direct: bool,
                  params: dict[str, np.ndarray], class_start: np.ndarray | None = None,
-                 training: dict | None = None, tie: bool = False, layers: int = 1):
+                 training: dict | None = None, tie: bool = False, layers: int = 1,
+                 fofe: float = 0.0):
         self.order = int(order)
         self.direct = bool(direct)
         self.layers = int(layers)
+        self.fofe = float(fofe)
+        #: the context the state keeps: the window, or the FOFE's span
+        self.n_ctx = max(self.order - 1, FOFE_SPAN) if self.fofe > 0 else self.order - 1
         super().__init__(vocab, activation, params, class_start, training, tie)
 
     def _expected_shapes(self, output) -> dict[str, tuple]:
@@ -402,22 +435,22 @@ class MLPModel(NeuralModel):
         m = p["E"].shape[1]
         nm, h = p["H"].shape
         D = h + (nm if self.direct else 0)
-        return {"E": (V, m), "H": ((self.order - 1) * m, h), "d": (h,),
+        return {"E": (V, m), "H": ((self.order - 1 + (self.fofe > 0)) * m, h), "d": (h,),
                 **output.param_shapes(D), **block_shapes(h, self.layers)}
 
     def _build_network(self, params, output) -> MLPNetwork:
         return MLPNetwork(params, self.order - 1, self.activation, self.direct, output,
-                          self.tie, self.layers)
+                          self.tie, self.layers, self.fofe)
 
     # -- the state machine -----------------------------------------------------------
     def initial_state(self) -> tuple:
-        return (BOS_ID,) * (self.order - 1)
+        return (BOS_ID,) * self.n_ctx
 
     def advance(self, state: tuple, token: int) -> tuple:
         return (tuple(state) + (int(token),))[1:]
 
     def next_logprobs(self, state) -> np.ndarray:
-        ctx = np.array([state], dtype=np.int32).reshape(1, self.order - 1)
+        ctx = np.array([state], dtype=np.int32).reshape(1, self.n_ctx)
         self._check_ids(ctx)
         return self.net.full_logprobs(ctx)[0]
 
@@ -428,13 +461,13 @@ class MLPModel(NeuralModel):
                 or np.any(np.diff(offsets) < 0):
             raise InputError("offsets must run from 0 to len(ids), non-decreasing")
         self._check_ids(ids)
-        windows = context_windows(ids, offsets, self.order - 1, BOS_ID)
+        windows = context_windows(ids, offsets, self.n_ctx, BOS_ID)
         return self.net.target_logprobs(windows, ids)
 
     def score_corpus_carried(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         self._check_ids(ids)
-        return self.net.target_logprobs(stream_windows(ids, offsets, self.order - 1), ids)
+        return self.net.target_logprobs(stream_windows(ids, offsets, self.n_ctx), ids)
 
     def _check_ids(self, ids: np.ndarray) -> None:
         # the kernels index the embedding table without bounds checks
@@ -445,6 +478,7 @@ class MLPModel(NeuralModel):
     def config(self) -> dict:
         return {"order": self.order, "emb": int(self.params["E"].shape[1]),
                 "hidden": int(self.params["H"].shape[1]), "layers": self.layers,
+                "fofe": self.fofe,
                 "direct": self.direct,
                 "tie": self.tie, "activation": self.activation, "softmax": self.softmax,
                 "classes": self._classes(), "training": self.training}
@@ -453,12 +487,14 @@ class MLPModel(NeuralModel):
     def _from_config(cls, vocab, config, arrays, class_start):
         return cls(vocab, int(config["order"]), str(config["activation"]),
                    bool(config["direct"]), arrays, class_start, config.get("training"),
-                   bool(config.get("tie", False)), int(config.get("layers", 1)))
+                   bool(config.get("tie", False)), int(config.get("layers", 1)),
+                   float(config.get("fofe", 0.0)))
 
     # -- training ------------------------------------------------------------------------
     @classmethod
     def fit(cls, corpus: Corpus, vocab: Vocabulary, *, order: int = 5, emb: int = 128,
-            hidden: int = 400, layers: int = 1, direct: bool = False, tie: bool = False,
+            hidden: int = 400, layers: int = 1, fofe: float = 0.0, direct: bool = False,
+            tie: bool = False,
             softmax: str = "auto",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
             init_scale: float = 0.1, batch_size: int = 128, dropout: float = 0.3,
@@ -483,6 +519,8 @@ class MLPModel(NeuralModel):
         if hyper["order"] > 64:
             raise OptionError(f"order must be at most 64, got {hyper['order']}")
         activation_code(hyper["activation"])
+        if not (0.0 <= hyper["fofe"] < 1.0):
+            raise OptionError(f"fofe must be in [0, 1), got {hyper['fofe']}")
         if not (0.0 <= hyper["word_dropout"] < 1.0):
             raise OptionError(f"word-dropout must be in [0, 1), got {hyper['word_dropout']}")
 
@@ -491,9 +529,10 @@ class MLPModel(NeuralModel):
         n_ctx = hyper["order"] - 1
         params = MLPNetwork.init_params(rng, len(vocab), n_ctx, hyper["emb"], hyper["hidden"],
                                         hyper["direct"], output, vocab.counts, init,
-                                        init_scale, np.float32, hyper["tie"], hyper["layers"])
+                                        init_scale, np.float32, hyper["tie"], hyper["layers"],
+                                        hyper["fofe"] > 0)
         return MLPNetwork(params, n_ctx, hyper["activation"], hyper["direct"], output,
-                          hyper["tie"], hyper["layers"])
+                          hyper["tie"], hyper["layers"], hyper["fofe"])
 
     @classmethod
     def _make_task(cls, net, corpus, valid, hyper, config, dropout, unk) -> "MLPTask":
@@ -503,7 +542,7 @@ class MLPModel(NeuralModel):
     @classmethod
     def _from_trained(cls, vocab, hyper, params, class_start, training) -> "MLPModel":
         return cls(vocab, hyper["order"], hyper["activation"], hyper["direct"], params,
-                   class_start, training, hyper["tie"], hyper["layers"])
+                   class_start, training, hyper["tie"], hyper["layers"], hyper["fofe"])
 
 
 register_neural("mlp", MLPModel,
@@ -512,6 +551,9 @@ register_neural("mlp", MLPModel,
                  "layers": Opt("rnn: stacked recurrent layers (dropout between them); mlp: "
                                "hidden layers, each after the first a residual block with "
                                "layer norm (Sun & Iyyer 2021); transformer: blocks."),
+                 "fofe": Opt("mlp: alpha; adds to the input the fixed-size ordinally-"
+                             "forgetting encoding of the last 32 words, sum_k alpha^k "
+                             "E[w(t-1-k)] (Zhang et al. 2015); 0 = none."),
                  "direct": Opt("mlp: direct connections from the context embeddings to the "
                                "output (Bengio et al. 2003)."),
                  "word_dropout": Opt("mlp: context word dropout: each context word of a "
