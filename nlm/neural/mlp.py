@@ -493,11 +493,11 @@ class MLPModel(NeuralModel):
     # -- training ------------------------------------------------------------------------
     @classmethod
     def fit(cls, corpus: Corpus, vocab: Vocabulary, *, order: int = 5, emb: int = 128,
-            hidden: int = 400, layers: int = 1, fofe: float = 0.0, direct: bool = False,
+            hidden: int = 256, layers: int = 1, fofe: float = 0.0, direct: bool = False,
             tie: bool = False,
             softmax: str = "auto",
             classes: int | None = None, activation: str = "tanh", init: str = "xavier",
-            init_scale: float = 0.1, batch_size: int = 128, dropout: float = 0.3,
+            init_scale: float = 0.1, batch_size: int = 128, dropout: float = 0.5,
             unk_dropout: float = 0.5, word_dropout: float = 0.0, valid: Corpus | None = None,
             callbacks=(),
             **train_options) -> "MLPModel":
