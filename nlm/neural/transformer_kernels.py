@@ -178,41 +178,6 @@ def _causal_softmax_backward(P, dP, scale):
                 dP[i, t, s] = zero
 
 
-# -- heads ------------------------------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _copy_heads(flat, col0, B, T, heads, to_heads):
-    """Copies between flat[:, col0 : col0 + C] (B T, >= C) and heads (B H, T, hs), head h
-    being columns col0 + h hs .. col0 + (h+1) hs: into ``heads`` when ``to_heads``, else
-    back into ``flat``."""
-    BH, _, hs = heads.shape
-    H = BH // B
-    for b in range(B):
-        for t in range(T):
-            r = b * T + t
-            for h in range(H):
-                i = b * H + h
-                c0 = col0 + h * hs
-                if to_heads:
-                    for j in range(hs):
-                        heads[i, t, j] = flat[r, c0 + j]
-                else:
-                    for j in range(hs):
-                        flat[r, c0 + j] = heads[i, t, j]
-
-
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _split_heads(src, col0, B, T, out):
-    """src[:, col0 : col0 + C] (B T, >= C) -> out (B H, T, hs)."""
-    _copy_heads(src, col0, B, T, out, True)
-
-
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _merge_heads(y, B, T, out, col0):
-    """y (B H, T, hs) -> out[:, col0 : col0 + C] (B T, >= C), heads side by side (the
-    inverse of :func:`_split_heads`)."""
-    _copy_heads(out, col0, B, T, y, False)
-
-
 # -- residual ---------------------------------------------------------------------------------
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _residual_forward(x, a, mask):
