@@ -65,11 +65,15 @@ FLOOR = 1e-5
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "elman"])
-def test_gradient_check_with_transposed_recurrent_weights(cell):
+def test_gradient_check_with_transposed_recurrent_weights(cell, monkeypatch):
     """Chunks of TRANSPOSE_MIN_STEPS steps or more run the per-step products with
-    transposed copies of the recurrent weights: the gradient check over 10 steps."""
+    transposed copies of the recurrent weights (of TRANSPOSE_MIN_SIZE entries or more;
+    every size here): the gradient check over 10 steps."""
+    from nlm.neural import rnn
     from nlm.neural.rnn import TRANSPOSE_MIN_STEPS
+    monkeypatch.setattr(rnn, "TRANSPOSE_MIN_SIZE", 0)
     net, rng = random_network(cell, 2, "full")
+    assert set(net.transposes()) >= {"Wh", "Wh2"}
     inputs, targets, resets, state = random_chunk(net, rng, T=10, B=2)
     assert inputs.shape[0] >= TRANSPOSE_MIN_STEPS
     params = {**net.params, "state": state}
@@ -85,9 +89,12 @@ def test_gradient_check_with_transposed_recurrent_weights(cell):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "elman"])
-def test_transposed_recurrent_weights_give_the_same_chunk(cell):
+def test_transposed_recurrent_weights_give_the_same_chunk(cell, monkeypatch):
+    from nlm.neural import rnn
     net, rng = random_network(cell, 2, V=13, m=4, n=6, seed=5)
     inputs, _, resets, state = random_chunk(net, rng, T=12, B=4)
+    assert net.transposes() == {}                   # below TRANSPOSE_MIN_SIZE
+    monkeypatch.setattr(rnn, "TRANSPOSE_MIN_SIZE", 0)
     packed = net.transposes()
     keys = {"Wh", "Wh2"} | ({"Wn", "Wn2"} if cell == "gru" else set())
     assert set(packed) == keys

@@ -85,10 +85,14 @@ class Cell:
         """The weights of the per-step products h_{t-1} W."""
         return (self.kh,)
 
-    def transposes(self, params) -> dict[str, np.ndarray]:
-        """C-contiguous transposes of the recurrent weights: the per-step products run
-        as h (W^T)^T, which OpenBLAS computes faster than h W (by 1.1-2.3x at one
-        thread for B 20-32 and n 200-650: it packs a transposed operand faster)."""
+    def transposes(self, params, min_size: int = 0) -> dict[str, np.ndarray]:
+        """C-contiguous transposes of the recurrent weights, or none when Wh has fewer
+        than ``min_size`` entries: the per-step products then run as h (W^T)^T, which
+        OpenBLAS computes faster than h W for large weights (1.1-2.3x at one thread for
+        B 20-64 and Wh of 512 x 512 to 650 x 2600) and slower for small ones (0.6x at
+        200 x 200)."""
+        if params[self.kh].size < min_size:
+            return {}
         return {k: np.ascontiguousarray(params[k].T) for k in self.recurrent_keys}
 
     @staticmethod

@@ -58,6 +58,9 @@ SCORE_CHUNK = 32         # steps per forward call when scoring
 #: with transposed copies of the recurrent weights (:meth:`.cells.Cell.transposes`), made
 #: once per chunk (for one stream, h W as stored is as fast)
 TRANSPOSE_MIN_STEPS = 8
+#: ... and recurrent weights Wh of at least this many entries (OpenBLAS multiplies smaller
+#: ones faster as stored)
+TRANSPOSE_MIN_SIZE = 100_000
 
 
 
@@ -206,11 +209,15 @@ class RNNNetwork:
         """Layer ``layer``'s part of a state (..., state_size)."""
         return state[..., self._state_at[layer]:self._state_at[layer + 1]]
 
-    def transposes(self, params: dict | None = None) -> dict[str, np.ndarray]:
-        """Every layer's recurrent weights transposed (:meth:`.cells.Cell.transposes`), for
-        :meth:`forward`'s ``packed``; valid while the weights do not change."""
+    def transposes(self, params: dict | None = None,
+                   min_size: int | None = None) -> dict[str, np.ndarray]:
+        """The recurrent weights of every layer whose Wh has at least ``min_size``
+        (default :data:`TRANSPOSE_MIN_SIZE`) entries, transposed
+        (:meth:`.cells.Cell.transposes`), for :meth:`forward`'s ``packed``; valid while
+        the weights do not change."""
         P_ = self.params if params is None else params
-        return {k: v for c in self.cells for k, v in c.transposes(P_).items()}
+        size = TRANSPOSE_MIN_SIZE if min_size is None else min_size
+        return {k: v for c in self.cells for k, v in c.transposes(P_, size).items()}
 
     def forward(self, inputs: np.ndarray, state: np.ndarray, resets=None, masks=None,
                 params: dict | None = None, packed: dict | None = None):
