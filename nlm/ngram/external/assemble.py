@@ -85,17 +85,18 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
     :class:`~nlm.ngram.binary_stream.BinaryWriter` (or None). ``constant_logbow``:
     stupid backoff's weight for every n-gram below the highest order instead of
     backoff-weight records."""
-    # The ARPA text of a bucket is formatted and written by a second thread (the kernels
-    # release the GIL) while this one sorts the next bucket and writes the model file.
-    from concurrent.futures import ThreadPoolExecutor
+    # The ARPA text of a bucket is formatted and written by a second thread, and the binary
+    # model's part of it by a third (the kernels release the GIL), while this one sorts
+    # the next bucket and writes the model file.
     from contextlib import ExitStack
-    text = ThreadPoolExecutor(1, thread_name_prefix="nlm-arpa") if arpa is not None else None
+    text = _Queue("nlm-arpa") if arpa is not None else None
+    bin_queue = _Queue("nlm-binary") if binary is not None else None
     try:
         with ExitStack() as stack:
             npz = stack.enter_context(NpzWriter(model_out)) if model_out is not None else None
             out = _Assembler(directory, vocab, sizes, n_buckets, npz, arpa, text,
                              constant_logbow)
-            out.binary = binary
+            out.binary, out.bin_queue = binary, bin_queue
             out.unigrams(unigram_logprob, unigram_logbow)
             offsets = None
             for k in range(2, len(sizes) + 1):
@@ -104,13 +105,37 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
                 npz.whole("vocab.counts", np.asarray(vocab.counts, dtype=np.int64))
                 npz.whole(HEADER, header_array(header))
             if binary is not None:
+                bin_queue.drain()
                 binary.close()
             if arpa is not None:
                 out.to_arpa(arpa.end)
-                out.pending.result()
+                text.drain()
     finally:
-        if text is not None:
-            text.shutdown(wait=True, cancel_futures=True)
+        for q in (text, bin_queue):
+            if q is not None:
+                q.close()
+
+
+class _Queue:
+    """A thread that runs the calls given to it in order, at most one waiting: bounds
+    the buckets in memory."""
+
+    def __init__(self, name: str):
+        from concurrent.futures import ThreadPoolExecutor
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self.pending = None
+
+    def submit(self, fn, *args):
+        self.drain()
+        self.pending = self.pool.submit(fn, *args)
+
+    def drain(self):
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Assembler:
@@ -120,14 +145,11 @@ class _Assembler:
         self.directory, self.V, self.sizes, self.R = directory, len(vocab), sizes, n_buckets
         self.N = len(sizes)
         self.npz, self.arpa, self.text, self.constant = npz, arpa, text, constant_logbow
-        self.pending = None
         self.binary = None
 
     def to_arpa(self, fn, *args):
         """Queue ARPA output in order; at most one bucket waits, which bounds memory."""
-        if self.pending is not None:
-            self.pending.result()
-        self.pending = self.text.submit(fn, *args)
+        self.text.submit(fn, *args)
 
     def unigrams(self, logprob, logbow):
         """Order 1: indexed by word id."""
@@ -138,7 +160,7 @@ class _Assembler:
             if N > 1:
                 self.npz.whole("logbow.1", logbow)
         if self.binary is not None:
-            self.binary.unigrams(logprob, logbow if N > 1 else None)
+            self.bin_queue.submit(self.binary.unigrams, logprob, logbow if N > 1 else None)
         if self.arpa is not None:
             lp1 = logprob.copy()
             lp1[BOS_ID] = -np.inf
@@ -202,7 +224,7 @@ class _Assembler:
             if bow is not None:
                 spill.append(bow_path, bow)
         if self.binary is not None:
-            self.binary.block(k, words, lp, bow, rows)
+            self.bin_queue.submit(self.binary.block, k, words, lp, bow, rows)
         if self.arpa is not None:
             self.to_arpa(self.arpa.write, words, lp, bow)
         spill.remove(*files.get((r, "lp"), []), *files.get((r, "bow"), []))

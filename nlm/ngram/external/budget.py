@@ -118,6 +118,14 @@ class Plan:
         return Plan(self.budget, self.chunk_tokens,
                     max(1 << 10, self.partition_windows // max(workers, 1)), self.bucket_ngrams)
 
+    def with_table(self, table_bytes: float) -> "Plan":
+        """The plan when a table of ``table_bytes`` is held besides the buckets (the binary
+        output's probing table of one order): buckets shrink by its share of the budget,
+        to a quarter at most."""
+        share = max(0.25, 1.0 - table_bytes / max(self.budget, 1))
+        return Plan(self.budget, self.chunk_tokens, self.partition_windows,
+                    min(self.bucket_ngrams, max(1 << 10, int(self.bucket_ngrams * share))))
+
     @classmethod
     def for_budget(cls, budget: int, order: int) -> "Plan":
         usable = max(budget, 1 << 20)

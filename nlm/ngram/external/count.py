@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import codec
-from .kernels import _dense_pairs, _fill_pairs, _keep_valid, _sort_by_pair
+from .kernels import _dense_pairs, _fill_pairs, _keep_valid, _sort_by_pair, _sort_within
 
 
 @dataclass
@@ -113,7 +113,10 @@ def count_partition(win: np.ndarray, order: int, vocab_size: int) -> PartitionTa
     for k in range(2, N + 1):
         col = N - k
         kept = _keep_valid(pos, kept, win, col)
-        _sort_by_pair(pos, kept, hi, n_hi, win, col, V, tmp, sorted_pos)
+        if k == 2:
+            _sort_by_pair(pos, kept, hi, n_hi, win, col, V, tmp, sorted_pos)
+        else:   # pos holds the last order's sorted windows: grouped by their row, hi
+            _sort_within(pos, kept, hi, win, col, sorted_pos)
         # at most one n-gram per window: fill, then keep the part used (cheaper than a
         # counting pass over the sorted windows first)
         first = np.empty(kept, dtype=np.int32)
@@ -126,4 +129,5 @@ def count_partition(win: np.ndarray, order: int, vocab_size: int) -> PartitionTa
         del first, suffix, cnt
         hi, row_new = row_new, hi
         n_hi = n
+        pos, sorted_pos = sorted_pos, pos
     return tables

@@ -141,6 +141,38 @@ def _sort_by_pair(pos, m, hi, n_hi, win, col, V, tmp, out):
 
 
 @njit(cache=True, nogil=True)
+def _sort_within(pos, m, hi, win, col, out):
+    """``out[:m]``: the windows ``pos[:m]``, already grouped by ``hi[j]`` in increasing
+    order, sorted within each group by ``win[j, col]``: the same order as
+    :func:`_sort_by_pair` up to the order of equal pairs, in one pass (small groups by
+    insertion, larger ones by sorting word-and-index keys)."""
+    a = 0
+    while a < m:
+        h = hi[pos[a]]
+        b = a + 1
+        while b < m and hi[pos[b]] == h:
+            b += 1
+        g = b - a
+        if g <= 32:
+            for i in range(a, b):
+                j = pos[i]
+                w = win[j, col]
+                x = i - 1
+                while x >= a and win[out[x], col] > w:
+                    out[x + 1] = out[x]
+                    x -= 1
+                out[x + 1] = j
+        else:
+            keys = np.empty(g, dtype=np.int64)
+            for i in range(g):
+                keys[i] = (np.int64(win[pos[a + i], col]) << 32) | i
+            keys.sort()
+            for i in range(g):
+                out[a + i] = pos[a + (keys[i] & 0xFFFFFFFF)]
+        a = b
+
+
+@njit(cache=True, nogil=True)
 def _fill_pairs(sorted_pos, m, hi, win, col, first, suffix, count, row_new):
     """The table of distinct (suffix row, first word) pairs in sorted order, their
     counts, and ``row_new[j]``: the row of the n-gram read from window j."""

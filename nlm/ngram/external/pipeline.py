@@ -157,10 +157,13 @@ def _stages(run: _Run, output, arpa, binary=None):
     p1, logprob1 = unigrams(method, raw1, cont1)
     first_weights = corpus.unigram_counts.astype(np.float64)
     first_weights[BOS_ID] = corpus.sentences
-    bucket_of = plan_buckets(first_weights, run.plan.bucket_ngrams)
+    sizes = [V] + [int(summary.sizes.get(k, 0)) for k in range(2, N + 1)]
+    per_bucket = run.plan.bucket_ngrams
+    if binary is not None:   # an order's probing table is held while its buckets pass
+        per_bucket = run.plan.with_table(4 * max(sizes) / 0.7).bucket_ngrams
+    bucket_of = plan_buckets(first_weights, per_bucket)
     R = int(bucket_of.max()) + 1
     logbow1 = _probabilities(run, method, p1, bucket_of, R)
-    sizes = [V] + [int(summary.sizes.get(k, 0)) for k in range(2, N + 1)]
     constant = math.log(STUPID_BACKOFF_FACTOR) if method is None else None
     if constant is not None:
         logbow1[:] = constant
