@@ -102,87 +102,90 @@ def _first_and_counts(ids, base, first, counts):
 # -- stage 2: counting a partition -----------------------------------------------------
 
 @njit(cache=True, nogil=True)
-def _keep_valid(pos, m, win, col):
-    """Compact the first ``m`` entries of ``pos`` to the windows whose column ``col``
-    holds a word (the n-gram reaching that far back exists). Returns how many."""
-    kept = 0
+def _sort_rows_by(src, m, col, V, dst):
+    """``dst[:m]``: the rows ``src[:m]`` in stable order of ``src[i, col]`` (in [0, V))."""
+    start = np.zeros(V + 1, dtype=np.int64)
     for i in range(m):
-        j = pos[i]
-        if win[j, col] >= 0:
-            pos[kept] = j
+        start[src[i, col] + 1] += 1
+    for v in range(V):
+        start[v + 1] += start[v]
+    w = src.shape[1]
+    for i in range(m):
+        o = start[src[i, col]]
+        for c in range(w):
+            dst[o, c] = src[i, c]
+        start[src[i, col]] = o + 1
+
+
+@njit(cache=True, nogil=True)
+def _compact_rows(win, m, col, row, hi):
+    """Keep the rows of ``win[:m]`` whose column ``col`` holds a word, in order, moved to the
+    front; ``hi[i]`` = ``row`` of the kept row. Returns how many were kept."""
+    kept = 0
+    w = win.shape[1]
+    for i in range(m):
+        if win[i, col] >= 0:
+            if kept != i:
+                for c in range(w):
+                    win[kept, c] = win[i, c]
+            hi[kept] = row[i]
             kept += 1
     return kept
 
 
 @njit(cache=True, nogil=True)
-def _sort_by_pair(pos, m, hi, n_hi, win, col, V, tmp, out):
-    """``out[:m]``: the windows ``pos[:m]`` sorted by (hi[j], win[j, col]), by two stable
-    counting sorts (low key first)."""
-    start = np.zeros(V + 1, dtype=np.int64)
-    for i in range(m):
-        start[win[pos[i], col] + 1] += 1
-    for v in range(V):
-        start[v + 1] += start[v]
-    for i in range(m):
-        j = pos[i]
-        w = win[j, col]
-        tmp[start[w]] = j
-        start[w] += 1
-    start2 = np.zeros(n_hi + 1, dtype=np.int64)
-    for i in range(m):
-        start2[hi[tmp[i]] + 1] += 1
-    for r in range(n_hi):
-        start2[r + 1] += start2[r]
-    for i in range(m):
-        j = tmp[i]
-        r = hi[j]
-        out[start2[r]] = j
-        start2[r] += 1
-
-
-@njit(cache=True, nogil=True)
-def _sort_within(pos, m, hi, win, col, out):
-    """``out[:m]``: the windows ``pos[:m]``, already grouped by ``hi[j]`` in increasing
-    order, sorted within each group by ``win[j, col]``: the same order as
-    :func:`_sort_by_pair` up to the order of equal pairs, in one pass (small groups by
-    insertion, larger ones by sorting word-and-index keys)."""
+def _sort_rows_within(win, m, hi, col):
+    """Sort the rows of ``win[:m]``, grouped by ``hi`` (non-decreasing), by column ``col``
+    within each group, in place (small groups by insertion, larger ones by sorting
+    word-and-index keys)."""
+    w = win.shape[1]
+    held = np.empty(w, dtype=win.dtype)
     a = 0
     while a < m:
-        h = hi[pos[a]]
         b = a + 1
-        while b < m and hi[pos[b]] == h:
+        while b < m and hi[b] == hi[a]:
             b += 1
         g = b - a
         if g <= 32:
-            for i in range(a, b):
-                j = pos[i]
-                w = win[j, col]
+            for i in range(a + 1, b):
+                key = win[i, col]
                 x = i - 1
-                while x >= a and win[out[x], col] > w:
-                    out[x + 1] = out[x]
+                if win[x, col] <= key:
+                    continue
+                for c in range(w):
+                    held[c] = win[i, c]
+                while x >= a and win[x, col] > key:
+                    for c in range(w):
+                        win[x + 1, c] = win[x, c]
                     x -= 1
-                out[x + 1] = j
+                for c in range(w):
+                    win[x + 1, c] = held[c]
         else:
             keys = np.empty(g, dtype=np.int64)
             for i in range(g):
-                keys[i] = (np.int64(win[pos[a + i], col]) << 32) | i
+                keys[i] = (np.int64(win[a + i, col]) << 32) | i
             keys.sort()
+            rows = np.empty((g, w), dtype=win.dtype)
             for i in range(g):
-                out[a + i] = pos[a + (keys[i] & 0xFFFFFFFF)]
+                s = a + (keys[i] & 0xFFFFFFFF)
+                for c in range(w):
+                    rows[i, c] = win[s, c]
+            for i in range(g):
+                for c in range(w):
+                    win[a + i, c] = rows[i, c]
         a = b
 
 
 @njit(cache=True, nogil=True)
-def _fill_pairs(sorted_pos, m, hi, win, col, first, suffix, count, row_new):
-    """The table of distinct (suffix row, first word) pairs in sorted order, their
-    counts, and ``row_new[j]``: the row of the n-gram read from window j."""
+def _fill_rows(win, m, hi, col, first, suffix, count, row_new):
+    """The table of distinct (suffix row ``hi``, first word ``win[:, col]``) pairs of rows
+    sorted by them, their counts, and ``row_new[i]``: the row of the n-gram of row i."""
     n = -1
     last_h = -1
     last_w = -1
     for i in range(m):
-        j = sorted_pos[i]
-        h = hi[j]
-        w = win[j, col]
+        h = hi[i]
+        w = win[i, col]
         if h != last_h or w != last_w:
             n += 1
             last_h = h
@@ -191,7 +194,7 @@ def _fill_pairs(sorted_pos, m, hi, win, col, first, suffix, count, row_new):
             suffix[n] = h
             count[n] = 0
         count[n] += 1
-        row_new[j] = n
+        row_new[i] = n
     return n + 1
 
 
