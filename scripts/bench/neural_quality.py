@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """Neural models against the modified Kneser-Ney 5-gram of the same text: defaults, or
-given settings, on WikiText-2 and on the shipped Shakespeare corpus.
+given settings, on WikiText-2, the shipped Shakespeare corpus and both of them reshaped like
+the Penn Treebank (all four unless ``--corpus`` names some). ``--model rnn`` trains the default
+cell (the LSTM); ``--cell gru|elman`` the others, every other option at its default.
 
 For each corpus the script estimates nlm's MKN 5-gram (equal to KenLM's lmplz), trains
 the neural model (``--mode defaults``: exactly what ``nlm train TRAIN --model NAME
@@ -25,6 +27,8 @@ perplexity (OOVs included); WikiText-2 test with best settings: RNN per sentence
 <= 0.75x the 5-gram, carried state <= 0.72x, MLP <= 0.90x, 5-gram + RNN <= 0.65x.
 
     python scripts/bench/neural_quality.py --model rnn --mode defaults
+    python scripts/bench/neural_quality.py --model rnn --cell gru --corpus wikitext-10k \
+        --corpus shakespeare-10k        # the defaults with another recurrent cell
     python scripts/bench/neural_quality.py --model rnn --corpus wikitext --mode set \\
         --set hidden=512 --set dropout=0.4 --budget 3600 --save rnn-wt2.npz
 """
@@ -209,6 +213,9 @@ def main(argv=None):
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="--mode set: an option of the model, e.g. --set hidden=512.")
     ap.add_argument("--budget", type=float, default=None, help="--mode set: training seconds.")
+    ap.add_argument("--cell", choices=["lstm", "gru", "elman"], default=None,
+                    help="--model rnn: this recurrent cell, the defaults otherwise (also with "
+                         "--mode defaults).")
     ap.add_argument("--save", default=None, help="Save the model here (one corpus only).")
     ap.add_argument("--log", default=None, help="JSONL training log (one corpus only).")
     ap.add_argument("--json", default=None, help="Also write the results to this JSON file.")
@@ -221,6 +228,10 @@ def main(argv=None):
         options = parse_sets(args.set)
     elif args.set or args.budget:
         ap.error("--set and --budget need --mode set")
+    if args.cell:
+        if args.model != "rnn":
+            ap.error("--cell needs --model rnn")
+        options["cell"] = args.cell
     rows = [run(c, args.model, options, args.budget, args.save, args.log, Path(args.cache))
             for c in (args.corpus or ["shakespeare", "wikitext"] + sorted(RESHAPED))]
     print(f"threads {os.environ['OPENBLAS_NUM_THREADS']}; per-sentence perplexity "
