@@ -58,9 +58,9 @@ SCORE_CHUNK = 32         # steps per forward call when scoring
 #: with transposed copies of the recurrent weights (:meth:`.cells.Cell.transposes`), made
 #: once per chunk (for one stream, h W as stored is as fast)
 TRANSPOSE_MIN_STEPS = 8
-#: ... and recurrent weights Wh of at least this many entries (OpenBLAS multiplies smaller
+#: ... and recurrent weights Wh of at least this many entries (OpenBLAS multiplies small
 #: ones faster as stored)
-TRANSPOSE_MIN_SIZE = 100_000
+TRANSPOSE_MIN_SIZE = 200_000
 
 
 
