@@ -62,7 +62,8 @@ def parse_sets(items: list[str]) -> dict:
         except json.JSONDecodeError:
             options[key] = value
     return options
-CORPORA = ROOT.parent / "shared" / "corpora"
+#: ../shared/corpora from the repository, or $NLM_SHARED/corpora (a git worktree elsewhere)
+CORPORA = Path(os.environ.get("NLM_SHARED", ROOT.parent / "shared")) / "corpora"
 
 SETTINGS = {
     "wikitext": dict(
