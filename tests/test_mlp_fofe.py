@@ -118,3 +118,38 @@ def test_fofe_option_checked(tiny):
     for bad in (-0.1, 1.0):
         with pytest.raises(OptionError, match="fofe"):
             MLPModel.fit(corpus, vocab, fofe=bad)
+
+
+def test_cli_layers_and_fofe_train_resume_and_evaluate(tmp_path):
+    """``nlm train --model mlp --layers 2 --fofe 0.6``: trained, saved, evaluated, and
+    resumed from a checkpoint to the same weights as an uninterrupted run."""
+    import json
+
+    from click.testing import CliRunner
+    from conftest import TINY_TEXT, working_directory
+
+    from nlm.cli import main
+    runner = CliRunner()
+    with working_directory(tmp_path):
+        with open("train.txt", "w") as f:
+            f.write("\n".join(TINY_TEXT * 3) + "\n")
+
+        def args(epochs, *extra):
+            return ["train", "train.txt", "--model", "mlp", "--order", "3", "--emb", "8",
+                    "--hidden", "12", "--layers", "2", "--fofe", "0.6", "--epochs",
+                    str(epochs), "--batch-size", "16", "--seed", "4", "--valid", "train.txt",
+                    "-q", *extra]
+        r = runner.invoke(main, args(2, "--keep-checkpoint", "-o", "m.npz"))
+        assert r.exit_code == 0, r.output
+        m = load("m.npz")
+        assert m.layers == 2 and m.fofe == 0.6 and m.params["H"].shape == (3 * 8, 12)
+        r = runner.invoke(main, ["evaluate", "m.npz", "train.txt", "--json"])
+        assert r.exit_code == 0, r.output
+        assert 1 < json.loads(r.output)["perplexity"] < 30
+        r = runner.invoke(main, args(3, "--resume", "--checkpoint", "m.ckpt.npz", "-o", "m3.npz"))
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(main, args(3, "-o", "fresh.npz"))
+        assert r.exit_code == 0, r.output
+        a, b = load("m3.npz"), load("fresh.npz")
+        for k in a.params:
+            np.testing.assert_array_equal(a.params[k], b.params[k])
