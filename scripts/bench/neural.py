@@ -282,8 +282,13 @@ def _have_torch() -> bool:
 
 
 def _init_torch() -> None:
+    """Threads, and subnormal floats flushed to zero: without that, PyTorch's backward of
+    the word-level Transformer case slowed from 0.7 s to 12 s a step after a few updates
+    (measured 2026-12-07, 1 thread), which made nlm look up to 10x faster than it is.
+    nlm's kernels do not flush them; its rates did not show the slowdown."""
     import torch
     torch.set_num_threads(THREADS)
+    torch.set_flush_denormal(True)
 
 
 def _case_data(case: Case) -> "Data":
