@@ -195,7 +195,17 @@ class ProcessRunner:
         return self.pool.starmap(_estimate_task, [(d, q, N, V, method, p1, bucket_of, R)
                                                   for q in range(P)], chunksize=1)
 
+    def finish(self):
+        """Let the idle workers exit (their work done). ``terminate`` here could leave a
+        worker stuck on a lock of the pool's queues, and ``join`` waiting on it for ever
+        (seen once at 1B tokens)."""
+        if not self._closed:
+            self._closed = True
+            self.pool.close()
+            self.pool.join()
+
     def close(self):
+        """Stop the workers, whatever they are doing (a failed or interrupted run)."""
         if not self._closed:
             self._closed = True
             self.pool.terminate()

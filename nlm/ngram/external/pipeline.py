@@ -174,7 +174,7 @@ def _stages(run: _Run, output, arpa, binary=None):
                                       "normalized": method is not None, "options": recorded},
                           run.vocab)
     if run.own_runner is not None:
-        run.own_runner.close()     # the workers' memory is free for the last stage
+        run.own_runner.finish()    # the workers' memory is free for the last stage
     what = [w for w, p in (("the model file", output), ("the binary model", binary),
                            ("the ARPA file", arpa)) if p is not None]
     with stage("writing " + " and ".join(what)), ExitStack() as outputs:
