@@ -210,7 +210,7 @@ def worker_scale(spec):
             "rss_mb": peak_rss_mb()}
 
 
-def _tree_rss_kb(root: int) -> int:
+def tree_rss_kb(root: int) -> int:
     """Resident memory (KB) of ``root`` and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
@@ -247,7 +247,7 @@ def timed_command(cmd, log=None) -> dict:
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            peak[0] = max(peak[0], tree_rss_kb(proc.pid))
             done.wait(0.2)
     t = threading.Thread(target=sample, daemon=True)
     t.start()

@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "scripts" / "bench"))
+from ngram import tree_rss_kb  # noqa: E402  (the process tree's resident memory)
+
 SHARED = Path(os.environ.get("NLM_SHARED", ROOT.parent / "shared"))
 KENLM = SHARED / "tools" / "kenlm"
 
@@ -49,30 +51,6 @@ def parse_size(text: str) -> int:
     if m is None:
         raise argparse.ArgumentTypeError(f"a size such as 30M or 1G, got {text!r}")
     return int(float(m.group(1)) * {"": 1, "k": 1e3, "M": 1e6, "G": 1e9}[m.group(2)])
-
-
-def tree_rss_kb(root: int) -> int:
-    """Resident memory (KB) of ``root`` and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(d))
-    total, stack = 0, [root]
-    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-    while stack:
-        pid = stack.pop()
-        try:
-            with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * page_kb
-        except (OSError, ValueError, IndexError):
-            pass
-        stack.extend(children.get(pid, []))
-    return total
 
 
 def disk_bytes(paths) -> int:
