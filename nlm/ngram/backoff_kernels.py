@@ -60,6 +60,18 @@ def _slot0(key, size):
 
 
 @njit(cache=True, inline="always")
+def probe_insert(ints, start, size, key, value):
+    """Put ``value`` in the linear-probing table ``ints[start:start + size]``: the first
+    empty (0) slot from ``key``'s home slot on, wrapping around."""
+    h = _slot0(key, size)
+    while ints[start + h] != 0:
+        h += 1
+        if h == size:
+            h = 0
+    ints[start + h] = value
+
+
+@njit(cache=True, inline="always")
 def _probe(meta, ints, k, r, w):
     """Local row in table k of the k-gram (row r of table k-1, word w), or -1."""
     N = meta[0]
@@ -118,12 +130,7 @@ def _build_table(keys, off, child, coff, N, V, meta, ints):
             ints[i] = 0
         base = off[k - 1]
         for g in range(base, off[k]):
-            h = _slot0(keys[g], size)
-            while ints[start + h] != 0:
-                h += 1
-                if h == size:
-                    h = 0
-            ints[start + h] = g - base + 1
+            probe_insert(ints, start, size, keys[g], g - base + 1)
     if N < 3:
         return True
     n_max = 1

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from .backoff import M_OFF, query_layout
-from .backoff_kernels import GOLDEN
+from .backoff_kernels import probe_insert
 from .binary import PAGE, array_layout, header_bytes
 
 
@@ -41,16 +41,9 @@ def _child_starts(rows, g0, first_row, out):
 def _insert(rows, words, V, g0, slots):
     """Insert n-grams (context row, last word) with local rows g0, g0 + 1, ... into the
     linear-probing table ``slots`` (0: empty; else local row + 1), as the in-memory
-    builder does (:func:`nlm.ngram.backoff_kernels._build_table`)."""
-    size = np.uint64(len(slots))
+    builder does (:func:`nlm.ngram.backoff_kernels.probe_insert`)."""
     for j in range(len(rows)):
-        x = np.uint64(rows[j] * V + words[j]) * GOLDEN
-        h = np.int64(((x >> np.uint64(32)) * size) >> np.uint64(32))
-        while slots[h] != 0:
-            h += 1
-            if h == len(slots):
-                h = 0
-        slots[h] = g0 + j + 1
+        probe_insert(slots, 0, len(slots), rows[j] * V + words[j], g0 + j + 1)
 
 
 def crc32_combine(crc1: int, crc2: int, len2: int) -> int:

@@ -88,17 +88,24 @@ def _decode(buf, start, n, delta, raw_bytes, out, row0):
     return pos
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _block_head(buf, pos):
+    """A block's (rows, payload bytes): two little-endian int64 at ``pos``."""
+    n = 0
+    m = 0
+    for b in range(8):
+        n |= np.int64(buf[pos + b]) << (8 * b)
+        m |= np.int64(buf[pos + 8 + b]) << (8 * b)
+    return n, m
+
+
 @njit(cache=True, nogil=True)
 def _rows_in(buf):
     """Total rows of the blocks in ``buf``."""
     total = 0
     pos = 0
     while pos < len(buf):
-        n = 0
-        m = 0
-        for b in range(8):
-            n |= np.int64(buf[pos + b]) << (8 * b)
-            m |= np.int64(buf[pos + 8 + b]) << (8 * b)
+        n, m = _block_head(buf, pos)
         total += n
         pos += HEAD + m
     return total
@@ -109,11 +116,7 @@ def _decode_blocks(buf, delta, raw_bytes, out):
     pos = 0
     row = 0
     while pos < len(buf):
-        n = 0
-        m = 0
-        for b in range(8):
-            n |= np.int64(buf[pos + b]) << (8 * b)
-            m |= np.int64(buf[pos + 8 + b]) << (8 * b)
+        n, m = _block_head(buf, pos)
         _decode(buf, pos + HEAD, n, delta, raw_bytes, out, row)
         row += n
         pos += HEAD + m
