@@ -362,3 +362,97 @@ def test_out_of_core_equals_in_memory_bit_for_bit(texts, tmp_path, model):
             np.testing.assert_array_equal(got.logprobs[k], want.logprobs[k])
             if k < order - 1:
                 np.testing.assert_array_equal(got.logbows[k], want.logbows[k])
+
+
+# -- words too frequent for one partition, split by the word before them --------------------
+#: every word with more than 40 windows split into sub-partitions (the partitions of the
+#: other words as TINY's); the same plan with no word split; the same two with few
+#: partitions, whose windows are read from the ids file
+SPLIT = Plan(1 << 20, chunk_tokens=300, partition_windows=200, bucket_ngrams=150,
+             word_windows=40)
+WHOLE = Plan(1 << 20, chunk_tokens=300, partition_windows=200, bucket_ngrams=150,
+             word_windows=1 << 40)
+SPLIT_FEW = Plan(1 << 20, chunk_tokens=300, partition_windows=3000, bucket_ngrams=150,
+                 word_windows=100)
+WHOLE_FEW = Plan(1 << 20, chunk_tokens=300, partition_windows=3000, bucket_ngrams=150,
+                 word_windows=1 << 40)
+
+
+def _outputs(path, model, d, plan, order):
+    """(info, {output: bytes}) of an out-of-core run writing the model file, the binary
+    model and (for normalized models) ARPA."""
+    os.makedirs(d)
+    files = {"output": d / "m.npz", "binary": d / "m.nlmbin"}
+    if model != "stupid":
+        files["arpa"] = d / "m.arpa"
+    _, _, info = pipeline.estimate(path, model, {"order": order}, budget=1 << 20,
+                                   temp_dir=d, plan=plan, **files)
+    assert sorted(os.listdir(d)) == sorted(p.name for p in files.values())
+    return info, {k: p.read_bytes() for k, p in files.items()}
+
+
+@pytest.mark.filterwarnings("ignore::nlm.ngram.estimate.discount.DiscountWarning")
+@pytest.mark.parametrize("model", ["mkn", "kn", "witten-bell", "absolute", "mle", "stupid"])
+@pytest.mark.parametrize("order", [2, 3, 5])
+def test_split_words_give_the_same_files(texts, tmp_path, model, order):
+    """Splitting the frequent words (<s> included) changes no byte of the model file, the
+    binary model or ARPA, sharded or scanned, and the model is the in-memory one."""
+    for split, whole, words in ((SPLIT, WHOLE, 20), (SPLIT_FEW, WHOLE_FEW, 2)):
+        d = tmp_path / str(words)
+        info, got = _outputs(texts["more"], model, d / "split", split, order)
+        ref_info, want = _outputs(texts["more"], model, d / "whole", whole, order)
+        assert info.split_words >= words and ref_info.split_words == 0
+        assert info.partitions > ref_info.partitions
+        if order > 2:   # sharded to files, or few enough to be read from the ids
+            assert (info.partitions > pipeline.SCAN_PARTITIONS_PER_ORDER * order) == \
+                (words == 20)
+        assert got == want
+    got = load(tmp_path / "20" / "split" / "m.npz")
+    ref = nlm.train(texts["more"], model, order=order)
+    for k in range(order):
+        np.testing.assert_array_equal(got.tables.keys[k], ref.tables.keys[k])
+        np.testing.assert_array_equal(got.logprobs[k], ref.logprobs[k])
+        if k < order - 1:
+            np.testing.assert_array_equal(got.logbows[k], ref.logbows[k])
+
+
+def test_split_words_with_worker_processes(texts, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DiscountWarning)
+        ref = nlm.train(texts["more"], "mkn", order=4)
+        _, _, info = pipeline.estimate(texts["more"], "mkn", {"order": 4},
+                                       output=tmp_path / "p.npz", budget=1 << 20,
+                                       temp_dir=tmp_path, plan=SPLIT, workers=2)
+    assert info.split_words >= 5
+    assert_same_model(load(tmp_path / "p.npz"), ref, tol=0)
+
+
+def test_skewed_corpus_partitions_within_capacity(tmp_path):
+    """One word 20% of the tokens: the budget's plan splits it, and no partition gets more
+    windows than a partition may hold (the model is still the in-memory one)."""
+    from nlm.ngram.external.read import read_to_disk
+    from nlm.ngram.external.shard import plan_partitions, window_weights
+    rng = np.random.default_rng(7)
+    words = np.array([f"w{i}" for i in range(300)])
+    p = 1.0 / np.arange(1, 301)
+    p[1:] *= 0.8 / p[1:].sum()
+    p[0] = 0.2
+    lines = [" ".join(words[rng.choice(300, size=rng.integers(3, 20), p=p)])
+             for _ in range(5000)]
+    path = _write(tmp_path / "skewed.txt", lines)
+    plan = Plan.for_budget(1 << 20, 4)
+    d = tmp_path / "d"
+    d.mkdir()
+    vocab, corpus = read_to_disk(path, str(d), plan.chunk_tokens)
+    weights = window_weights(corpus)
+    assert weights[vocab.index["w0"]] > 4 * plan.partition_windows     # 20% of the tokens
+    layout = plan_partitions(corpus, 4, plan.partition_windows, plan.split_windows,
+                             plan.chunk_tokens)
+    assert len(layout.groups()) >= 1
+    assert layout.sizes.max() <= plan.partition_windows
+    assert layout.sizes.sum() == weights.sum()
+    ref = nlm.train(path, "mkn", order=4)
+    got, arpa, info = external(path, "mkn", tmp_path / "run", memory="1M", plan=None, order=4)
+    assert info.split_words >= 1
+    assert_same_model(got, ref, tol=0)
+    assert_same_model(arpa, ref)

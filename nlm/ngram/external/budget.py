@@ -6,14 +6,20 @@ at order 5 (measured: 7.1 GB peak for 100M synthetic tokens; WikiText-2 needs
 less, its n-grams repeat more). The out-of-core pipeline holds at most one
 partition's windows and tables, or one bucket of output, at a time; their sizes
 below are upper bounds (every position starting a new n-gram of every order), so
-the real peak stays under the budget with room to spare.
+the real peak stays under the budget with room to spare. A word with more windows
+than one partition holds is split into sub-partitions of at most that many (by the
+word before it, :mod:`.shard`), so no partition outgrows its share whatever the
+corpus (but for one pair of words with more windows than that); the split costs
+the planning one pass over the token ids and a (split words, V + 1) int64 array of
+window counts, at most ``tokens / partition_windows`` rows, and each sub-partition
+a copy of its word's merged bigrams (at most V of them, 28 bytes each).
 """
 from __future__ import annotations
 
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...errors import OptionError
 from ...options import OptionBundle, flag
@@ -112,19 +118,28 @@ class Plan:
     chunk_tokens: int         # tokens read (and windows built) at a time
     partition_windows: int    # windows of one partition (tokens whose context word it owns)
     bucket_ngrams: int        # n-grams of one order in one output bucket
+    #: windows of one word above which it is split into sub-partitions (:mod:`.shard`);
+    #: None: ``partition_windows`` (tests set it apart to force or to prevent a split)
+    word_windows: int | None = None
+
+    @property
+    def split_windows(self) -> int:
+        return self.partition_windows if self.word_windows is None else self.word_windows
 
     def split(self, workers: int) -> "Plan":
         """The plan for ``workers`` processes each holding a partition at the same time."""
-        return Plan(self.budget, self.chunk_tokens,
-                    max(1 << 10, self.partition_windows // max(workers, 1)), self.bucket_ngrams)
+        share = max(workers, 1)
+        return replace(self, partition_windows=max(1 << 10, self.partition_windows // share),
+                       word_windows=None if self.word_windows is None else
+                       max(1, self.word_windows // share))
 
     def with_table(self, table_bytes: float) -> "Plan":
         """The plan when a table of ``table_bytes`` is held besides the buckets (the binary
         output's probing table of one order): buckets shrink by its share of the budget,
         to a quarter at most."""
         share = max(0.25, 1.0 - table_bytes / max(self.budget, 1))
-        return Plan(self.budget, self.chunk_tokens, self.partition_windows,
-                    min(self.bucket_ngrams, max(1 << 10, int(self.bucket_ngrams * share))))
+        return replace(self, bucket_ngrams=min(self.bucket_ngrams,
+                                               max(1 << 10, int(self.bucket_ngrams * share))))
 
     @classmethod
     def for_budget(cls, budget: int, order: int) -> "Plan":

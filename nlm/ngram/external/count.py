@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import codec
+from ...vocab import BOS_ID
+from . import codec, spill
 from .kernels import _compact_rows, _dense_pairs, _fill_rows, _sort_rows_by, _sort_rows_within
 
 
@@ -35,6 +36,9 @@ class PartitionTables:
     first: list    # first[k]: (n_k,) int32 first word of each k-gram (k = 2..N; 0, 1 unused)
     suffix: list   # suffix[k]: (n_k,) int64 row of w_2..w_k in table k-1 (k = 2: the word)
     count: list    # count[k]: (n_k,) int64
+    #: (n_2,) int64 Kneser-Ney counts of the bigrams, where they are not this partition's
+    #: own to find (a split word's sub-partitions, :func:`merge_bigrams`); else None
+    bigram_adjusted: np.ndarray | None = None
 
     @property
     def order(self) -> int:
@@ -78,28 +82,78 @@ class PartitionTables:
             self.context_rep.append(rep)
 
     # -- spilling ------------------------------------------------------------------
-    def save(self, directory: str, q: int):
-        for k in range(2, self.order + 1):
-            for name in ("first", "suffix", "count"):
-                codec.append(os.path.join(directory, f"t{q}.{k}.{name}"), getattr(self, name)[k])
+    def save(self, directory: str, q: int, orders=None):
+        """Write the tables of ``orders`` (all by default), replacing those on disk."""
+        for k in orders or range(2, self.order + 1):
+            for name in _TABLE_DTYPES:
+                path = _table_path(directory, q, k, name)
+                spill.remove(path)
+                codec.append(path, getattr(self, name)[k])
+        if self.bigram_adjusted is not None:
+            path = _table_path(directory, q, 2, "adjusted")
+            spill.remove(path)
+            codec.append(path, self.bigram_adjusted)
 
     @classmethod
     def load(cls, directory: str, q: int, order: int, vocab_size: int) -> "PartitionTables":
         t = cls(vocab_size, [None, None], [None, None], [None, None])
         for k in range(2, order + 1):
-            t.first.append(codec.load(os.path.join(directory, f"t{q}.{k}.first"), np.int32))
-            t.suffix.append(codec.load(os.path.join(directory, f"t{q}.{k}.suffix"), np.int64))
-            t.count.append(codec.load(os.path.join(directory, f"t{q}.{k}.count"), np.int64))
+            for name, dtype in _TABLE_DTYPES.items():
+                getattr(t, name).append(codec.load(_table_path(directory, q, k, name), dtype))
+        path = _table_path(directory, q, 2, "adjusted")
+        if os.path.exists(path):
+            t.bigram_adjusted = codec.load(path, np.int64)
         return t
 
     @staticmethod
     def remove(directory: str, q: int, order: int):
         for k in range(2, order + 1):
-            for name in ("first", "suffix", "count"):
-                try:
-                    os.unlink(os.path.join(directory, f"t{q}.{k}.{name}"))
-                except FileNotFoundError:
-                    pass
+            for name in _TABLE_DTYPES:
+                spill.remove(_table_path(directory, q, k, name))
+        spill.remove(_table_path(directory, q, 2, "adjusted"))
+
+
+_TABLE_DTYPES = {"first": np.int32, "suffix": np.int64, "count": np.int64}
+
+
+def _table_path(directory: str, q: int, k: int, name: str) -> str:
+    return os.path.join(directory, f"t{q}.{k}.{name}")
+
+
+def merge_bigrams(directory: str, subs: list[int], order: int, vocab_size: int
+                  ) -> PartitionTables:
+    """The bigram level of a split word (see :mod:`.shard`) from the tables of its
+    sub-partitions ``subs`` on disk: every bigram's count and Kneser-Ney count summed over
+    them (each distinct trigram ``u w v``, one more word before ``w v``, is in one
+    sub-partition). Each sub-partition's bigram table is replaced by the merged one, in
+    the same order as a partition of its own would hold (by suffix, then first word), and
+    its trigrams' suffix rows renumbered to match. Returns the merged bigram tables."""
+    V = int(vocab_size)
+    parts = [{name: codec.load(_table_path(directory, q, 2, name), dtype)
+              for name, dtype in _TABLE_DTYPES.items()} for q in subs]
+    keys = np.concatenate([t["suffix"] * V + t["first"] for t in parts])
+    merged_keys, row = np.unique(keys, return_inverse=True)
+    del keys
+    count = np.zeros(len(merged_keys), dtype=np.int64)
+    np.add.at(count, row, np.concatenate([t["count"] for t in parts]))
+    merged = PartitionTables(V, [None, None, (merged_keys % V).astype(np.int32)],
+                             [None, None, merged_keys // V], [None, None, count])
+    if order >= 3:
+        continuation = np.zeros(len(merged_keys), dtype=np.int64)
+        start = 0
+        for q, t in zip(subs, parts):
+            rows = row[start:start + len(t["count"])]
+            start += len(t["count"])
+            path = _table_path(directory, q, 3, "suffix")
+            longer = codec.load(path, np.int64)
+            continuation[rows] += np.bincount(longer, minlength=len(rows))
+            spill.remove(path)
+            codec.append(path, rows[longer])
+        # as kneser_ney_counts: n-grams that start with <s> keep their raw counts
+        merged.bigram_adjusted = np.where(merged.first[2] == BOS_ID, count, continuation)
+    for q in subs:
+        merged.save(directory, q, orders=[2])
+    return merged
 
 
 def count_partition(win: np.ndarray, order: int, vocab_size: int) -> PartitionTables:

@@ -135,12 +135,12 @@ class _Local:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _count_task(d, q, N, V, last_unigram, rank, scan=None):
-    return count_one(d, q, N, V, last_unigram, rank, scan)
+def _count_task(d, q, N, V, last_unigram, rank, scan=None, split=False):
+    return count_one(d, q, N, V, last_unigram, rank, scan, split)
 
 
-def _estimate_task(d, q, N, V, method, p1, bucket_of, R):
-    return estimate_one(d, q, N, V, method, p1, bucket_of, R, writer=f".w{q}")
+def _estimate_task(d, q, N, V, method, p1, bucket_of, R, bigrams=True):
+    return estimate_one(d, q, N, V, method, p1, bucket_of, R, writer=f".w{q}", bigrams=bigrams)
 
 
 class DaskRunner:
@@ -150,20 +150,21 @@ class DaskRunner:
         self.client, self._cluster = _client(address)
         self._owned = isinstance(address, str)
 
-    def count(self, d, P, N, V, last_unigram, rank, scans) -> AdjustSummary:
+    def count(self, d, P, N, V, last_unigram, rank, scans, split) -> AdjustSummary:
         rank_f = self.client.scatter(rank, broadcast=True)
         futures = [self.client.submit(_count_task, d, q, N, V, last_unigram, rank_f, scans[q],
-                                      key=f"nlm-count-{d}-{q}", pure=False) for q in range(P)]
+                                      split[q], key=f"nlm-count-{d}-{q}", pure=False)
+                   for q in range(P)]
         total = AdjustSummary()
         for s in self.client.gather(futures):
             total = total.add(s)
         return total
 
-    def estimate(self, d, P, N, V, method, p1, bucket_of, R):
+    def estimate(self, d, P, N, V, method, p1, bucket_of, R, bigrams):
         p1_f = self.client.scatter(p1, broadcast=True)
         b_f = self.client.scatter(bucket_of, broadcast=True)
         futures = [self.client.submit(_estimate_task, d, q, N, V, method, p1_f, b_f, R,
-                                      key=f"nlm-estimate-{d}-{q}", pure=False)
+                                      bigrams[q], key=f"nlm-estimate-{d}-{q}", pure=False)
                    for q in range(P)]
         return self.client.gather(futures)
 
@@ -184,16 +185,16 @@ class ProcessRunner:
         self.pool = multiprocessing.get_context("fork").Pool(workers)
         self._closed = False
 
-    def count(self, d, P, N, V, last_unigram, rank, scans) -> AdjustSummary:
+    def count(self, d, P, N, V, last_unigram, rank, scans, split) -> AdjustSummary:
         total = AdjustSummary()
-        for s in self.pool.starmap(_count_task, [(d, q, N, V, last_unigram, rank, scans[q])
-                                                 for q in range(P)], chunksize=1):
+        for s in self.pool.starmap(_count_task, [(d, q, N, V, last_unigram, rank, scans[q],
+                                                  split[q]) for q in range(P)], chunksize=1):
             total = total.add(s)
         return total
 
-    def estimate(self, d, P, N, V, method, p1, bucket_of, R):
-        return self.pool.starmap(_estimate_task, [(d, q, N, V, method, p1, bucket_of, R)
-                                                  for q in range(P)], chunksize=1)
+    def estimate(self, d, P, N, V, method, p1, bucket_of, R, bigrams):
+        return self.pool.starmap(_estimate_task, [(d, q, N, V, method, p1, bucket_of, R,
+                                                   bigrams[q]) for q in range(P)], chunksize=1)
 
     def finish(self):
         """Let the idle workers exit (their work done). ``terminate`` here could leave a

@@ -18,57 +18,94 @@ EOS = 2
 # -- stage 1: windows ------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
-def _windows(ids, N, part_of, win, part):
-    """For every token x of ``ids`` (whole sentences, each ending with ``</s>``), the
-    window of the N words ending at x in the padded stream: ``win[j] = w_{t-N+2} ..
-    w_t, x`` where w_t is the word before x (``<s>`` for a sentence's first token) and
-    -1 stands for positions before ``<s>``. ``part[j] = part_of[w_t]``: every n-gram
-    of order >= 2 whose second-to-last word is w_t is read from this window."""
+def _window_part(hist, x, N, part_of, split_row, sub_part):
+    """The partition of the window ``hist, x`` (see :func:`_windows`): ``part_of`` of its
+    context word w_t, or, for a word split into sub-partitions (``split_row[w_t]`` >= 0),
+    ``sub_part[row, u + 1]`` where u is the word before w_t (-1 for none), or the next
+    word x where w_t is ``<s>`` (nothing precedes it) or the windows are bigrams."""
+    w = hist[N - 2]
+    r = split_row[w]
+    if r < 0:
+        return part_of[w]
+    return sub_part[r, _split_key(hist, x, N) + 1]
+
+
+@njit(cache=True, nogil=True)
+def _split_key(hist, x, N):
+    """The word that picks a split word's sub-partition (see :func:`_window_part`)."""
+    if hist[N - 2] == BOS or N == 2:
+        return x
+    return hist[N - 3]
+
+
+@njit(cache=True, nogil=True)
+def _advance(hist, x, N):
+    """The history after word x (a sentence end starts the next sentence)."""
+    if x == EOS:
+        for c in range(N - 2):
+            hist[c] = -1
+        hist[N - 2] = BOS
+    else:
+        for c in range(N - 2):
+            hist[c] = hist[c + 1]
+        hist[N - 2] = x
+
+
+@njit(cache=True, nogil=True)
+def _start(N):
     hist = np.empty(N - 1, dtype=np.int32)
     for c in range(N - 2):
         hist[c] = -1
     hist[N - 2] = BOS
+    return hist
+
+
+@njit(cache=True, nogil=True)
+def _windows(ids, N, part_of, split_row, sub_part, win, part):
+    """For every token x of ``ids`` (whole sentences, each ending with ``</s>``), the
+    window of the N words ending at x in the padded stream: ``win[j] = w_{t-N+2} ..
+    w_t, x`` where w_t is the word before x (``<s>`` for a sentence's first token) and
+    -1 stands for positions before ``<s>``. ``part[j]``: its partition
+    (:func:`_window_part`); every n-gram of order >= 2 whose second-to-last word is w_t
+    is read from this window."""
+    hist = _start(N)
     for j in range(len(ids)):
         x = ids[j]
         for c in range(N - 1):
             win[j, c] = hist[c]
         win[j, N - 1] = x
-        part[j] = part_of[hist[N - 2]]
-        if x == EOS:
-            for c in range(N - 2):
-                hist[c] = -1
-            hist[N - 2] = BOS
-        else:
-            for c in range(N - 2):
-                hist[c] = hist[c + 1]
-            hist[N - 2] = x
+        part[j] = _window_part(hist, x, N, part_of, split_row, sub_part)
+        _advance(hist, x, N)
 
 
 @njit(cache=True, nogil=True)
-def _windows_of(ids, N, part_of, q, win, start):
-    """The windows of :func:`_windows` whose context word w_t belongs to partition ``q``,
-    appended to ``win`` from row ``start``; returns the next free row."""
-    hist = np.empty(N - 1, dtype=np.int32)
-    for c in range(N - 2):
-        hist[c] = -1
-    hist[N - 2] = BOS
+def _windows_of(ids, N, part_of, split_row, sub_part, q, win, start):
+    """The windows of :func:`_windows` of partition ``q``, appended to ``win`` from row
+    ``start``; returns the next free row."""
+    hist = _start(N)
     j = start
     for i in range(len(ids)):
         x = ids[i]
-        if part_of[hist[N - 2]] == q:
+        if _window_part(hist, x, N, part_of, split_row, sub_part) == q:
             for c in range(N - 1):
                 win[j, c] = hist[c]
             win[j, N - 1] = x
             j += 1
-        if x == EOS:
-            for c in range(N - 2):
-                hist[c] = -1
-            hist[N - 2] = BOS
-        else:
-            for c in range(N - 2):
-                hist[c] = hist[c + 1]
-            hist[N - 2] = x
+        _advance(hist, x, N)
     return j
+
+
+@njit(cache=True, nogil=True)
+def _key_counts(ids, N, split_row, counts):
+    """``counts[split_row[w_t], u + 1] += 1`` for every window whose context word w_t is
+    split, u its key word (:func:`_window_part`)."""
+    hist = _start(N)
+    for i in range(len(ids)):
+        x = ids[i]
+        r = split_row[hist[N - 2]]
+        if r >= 0:
+            counts[r, _split_key(hist, x, N) + 1] += 1
+        _advance(hist, x, N)
 
 
 @njit(cache=True, nogil=True)

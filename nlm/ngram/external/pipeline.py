@@ -38,12 +38,11 @@ from ..estimate.methods import (OUT_OF_CORE, STUPID_BACKOFF_FACTOR, UNNORMALIZED
 from . import spill
 from .summary import AdjustSummary, kenlm_rank, lmplz_tally
 from .assemble import assemble, plan_buckets
-from .budget import Plan, partitions_needed
-from .count import PartitionTables
-from .partition import count_one, estimate_one
+from .budget import Plan
+from .partition import chain_tables, count_one, estimate_one, merge_split
 from .probabilities import unigrams
 from .read import SpilledCorpus, read_to_disk
-from .shard import plan_partitions, shard, window_weights
+from .shard import Layout, plan_partitions, shard
 
 #: partitions read their windows from the ids file (no sharding pass) when there are at
 #: most this many per order: a scan reads 4 bytes a token (page cache, parallel in the
@@ -76,6 +75,7 @@ class RunInfo:
     buckets: int
     tokens: int
     sizes: list
+    split_words: int = 0     # words split into sub-partitions (see shard.py)
 
 
 def estimate(train_file, model: str, options: dict, *, output, budget: int, temp_dir=None,
@@ -133,7 +133,7 @@ class _Run:
     rank: np.ndarray | None = None
     last_unigram: int | None = None
     P: int = 0
-    part_of: np.ndarray | None = None
+    layout: Layout | None = None
     summary: AdjustSummary = field(default_factory=AdjustSummary)
 
     @property
@@ -153,7 +153,7 @@ def _stages(run: _Run, output, arpa, binary=None):
     with stage("discounts"):
         method = _method(run.model, run.options, N, raw1, cont1, summary, run.rank,
                          run.last_unigram,
-                         lambda w: PartitionTables.load(run.d, int(run.part_of[w]), N, V))
+                         lambda v, u: chain_tables(run.d, run.layout, N, V, v, u, run.rank))
     p1, logprob1 = unigrams(method, raw1, cont1)
     first_weights = corpus.unigram_counts.astype(np.float64)
     first_weights[BOS_ID] = corpus.sentences
@@ -188,7 +188,8 @@ def _stages(run: _Run, output, arpa, binary=None):
                                        "vocab": header["vocab"]}, sizes, run.vocab.counts)
         assemble(run.d, run.vocab, sizes, logprob1, logbow1, R, f, writer,
                  constant_logbow=constant, header=header, binary=bin_writer)
-    return run.vocab, header, RunInfo(run.P, R, corpus.tokens, sizes)
+    split = len(run.layout.groups()) if run.layout is not None else 0
+    return run.vocab, header, RunInfo(run.P, R, corpus.tokens, sizes, split)
 
 
 def _read(run: _Run) -> None:
@@ -204,33 +205,38 @@ def _read(run: _Run) -> None:
 
 
 def _count(run: _Run) -> None:
-    """Every partition's n-grams counted and summarized (:func:`.partition.count_one`)."""
+    """Every partition's n-grams counted and summarized (:func:`.partition.count_one`),
+    then the bigrams of the split words merged (:func:`.partition.merge_split`)."""
     d, N, V, corpus, plan = run.d, run.N, len(run.vocab), run.corpus, run.plan
-    weights = window_weights(corpus)
-    P = run.P = partitions_needed(int(weights.sum()), plan.partition_windows)
-    part_of = run.part_of = plan_partitions(weights, P)
+    layout = run.layout = plan_partitions(corpus, N, plan.partition_windows,
+                                          plan.split_windows, plan.chunk_tokens)
+    P = run.P = layout.count
     # Few partitions read their windows straight from the ids file; many get theirs
     # from one sharding pass (see shard.py)
     if P <= SCAN_PARTITIONS_PER_ORDER * N:
-        sizes_q = np.bincount(part_of, weights=weights, minlength=P).astype(np.int64)
         lean = SpilledCorpus(corpus.path, corpus.tokens, corpus.sentences, None, None)
-        scans = [(lean, part_of, int(sizes_q[q]), plan.chunk_tokens) for q in range(P)]
+        scans = [(lean, layout, plan.chunk_tokens)] * P
         what = f"counting 2- to {N}-grams in {P} partitions{run.how}"
     else:
         with stage(f"sharding {corpus.tokens} tokens into {P} partitions"):
             bar = Progress("sharding", total=corpus.tokens, unit="tok", enabled=run.progress)
-            shard(corpus, d, N, part_of, plan.chunk_tokens, bar)
+            shard(corpus, d, N, layout, plan.chunk_tokens, bar)
             bar.close()
         spill.remove(corpus.path)
         scans = [None] * P
         what = f"counting 2- to {N}-grams, partition by partition{run.how}"
+    split = [layout.is_split(q) for q in range(P)]
     with stage(what):
         if run.runner is not None:
-            run.summary = run.runner.count(d, P, N, V, run.last_unigram, run.rank, scans)
+            run.summary = run.runner.count(d, P, N, V, run.last_unigram, run.rank, scans,
+                                           split)
         else:
             for q in range(P):
                 run.summary = run.summary.add(count_one(d, q, N, V, run.last_unigram,
-                                                        run.rank, scans[q]))
+                                                        run.rank, scans[q], split[q]))
+        for subs in layout.groups():
+            run.summary = run.summary.add(merge_split(d, subs, N, V, run.last_unigram,
+                                                      run.rank))
 
 
 def _probabilities(run: _Run, method, p1, bucket_of, R) -> np.ndarray:
@@ -240,10 +246,11 @@ def _probabilities(run: _Run, method, p1, bucket_of, R) -> np.ndarray:
     logbow1 = np.zeros(V)
     if N > 1:
         with stage(f"probabilities and backoff weights, partition by partition{run.how}"):
+            bigrams = [run.layout.writes_bigrams(q) for q in range(P)]
             if run.runner is not None:
-                parts = run.runner.estimate(d, P, N, V, method, p1, bucket_of, R)
+                parts = run.runner.estimate(d, P, N, V, method, p1, bucket_of, R, bigrams)
             else:
-                parts = (estimate_one(d, q, N, V, method, p1, bucket_of, R)
+                parts = (estimate_one(d, q, N, V, method, p1, bucket_of, R, bigrams=bigrams[q])
                          for q in range(P))
             for uw, ub in parts:
                 if uw is not None:

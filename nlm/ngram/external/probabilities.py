@@ -81,9 +81,13 @@ def spill_records(directory: str, bucket_of: np.ndarray, n_buckets: int, k: int,
 
 
 def estimate_partition(tables: PartitionTables, method: Smoothing | None, p_unigram: np.ndarray,
-                       directory: str, bucket_of: np.ndarray, n_buckets: int, writer: str = ""):
+                       directory: str, bucket_of: np.ndarray, n_buckets: int, writer: str = "",
+                       bigrams: bool = True):
     """Spill the partition's records; return (context words, log bow) of its order-1
-    contexts (unigram backoff weights)."""
+    contexts (unigram backoff weights). ``bigrams`` False: the bigrams' records and
+    their contexts' weights are another partition's to write (a split word's merged
+    bigrams, which each of its sub-partitions estimates, see :mod:`.shard`): (None,
+    None) is returned."""
     N = tables.order
     tables.prepare_contexts()
     p_prev = p_unigram
@@ -108,6 +112,9 @@ def estimate_partition(tables: PartitionTables, method: Smoothing | None, p_unig
             lp = _log(p)
             bow_log = _log(left)
             del left
+        if k == 2 and not bigrams:
+            p_prev = p
+            continue
         words = tables.words(k)
         spill_records(directory, bucket_of, n_buckets, k, "lp", words, lp, writer)
         del lp

@@ -16,16 +16,32 @@ partition estimates its n-grams without seeing any other. Only unigrams (small,
 global) and the backoff weights of the contexts (written with their own n-gram,
 which another partition owns) cross partitions. Words are spread over the
 partitions heaviest first, each to the lightest partition.
+
+A word with more windows than one partition may hold (the most frequent words of a
+large corpus: "the" is 5% of English tokens) is split into sub-partitions by the
+word before it, w_{t-1} (by the next word w_{t+1} where w_t is ``<s>``, which nothing
+precedes, and at order 2). For k >= 3 a k-gram with second-to-last word w_t, its left
+extensions, its siblings and its suffix (if of order >= 3) also share w_{t-1}, so a
+sub-partition estimates them alone. The bigram level ``w_t v`` is what the
+sub-partitions share: each counts its share of every bigram and of its Kneser-Ney
+continuation count (each distinct trigram ``u w_t v`` lives in one sub-partition), and
+:func:`.partition.merge_split` sums them into one bigram table, which every
+sub-partition then estimates against and one of them (the lead) writes. The words
+before a split word are spread over its sub-partitions by their exact window counts
+(one more pass over the ids), heaviest first; one pair (u, w_t) is never cut.
 """
 from __future__ import annotations
 
+import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from ...vocab import BOS_ID, EOS_ID
 from . import codec
-from .kernels import _balance, _group, _windows, _windows_of
+from .budget import partitions_needed
+from .kernels import _balance, _group, _key_counts, _windows, _windows_of
 from .read import SpilledCorpus, iter_chunks
 
 
@@ -38,42 +54,119 @@ def window_weights(corpus: SpilledCorpus) -> np.ndarray:
     return w
 
 
-def plan_partitions(weights: np.ndarray, P: int) -> np.ndarray:
-    """(V,) partition of every word (see the module doc)."""
-    order = np.argsort(-weights, kind="stable")
+@dataclass
+class Layout:
+    """Which partition every window goes to (:func:`.kernels._window_part`)."""
+    part_of: np.ndarray     # (V,) int32 partition of the windows of an unsplit word
+    split_row: np.ndarray   # (V,) int32 a split word's row of sub_part, -1 for the others
+    sub_part: np.ndarray    # (split words, V + 1) int32 its sub-partition by key word + 1
+    sizes: np.ndarray       # (P,) int64 windows of every partition
+    lead: np.ndarray        # (P,) int64 a split word's first sub-partition, else -1
+
+    @property
+    def count(self) -> int:
+        return len(self.sizes)
+
+    def arrays(self) -> tuple:
+        return self.part_of, self.split_row, self.sub_part
+
+    def is_split(self, q: int) -> bool:
+        """Whether partition q is a sub-partition of a split word."""
+        return bool(self.lead[q] >= 0)
+
+    def writes_bigrams(self, q: int) -> bool:
+        """Whether partition q writes its bigrams: all but the non-lead sub-partitions."""
+        return bool(self.lead[q] < 0 or self.lead[q] == q)
+
+    def groups(self) -> list[list[int]]:
+        """The sub-partitions of every split word."""
+        out: dict = {}
+        for q in np.flatnonzero(self.lead >= 0):
+            out.setdefault(int(self.lead[q]), []).append(int(q))
+        return list(out.values())
+
+    def partitions_of(self, w: int) -> list[int]:
+        """The partitions holding the windows of context word ``w``."""
+        if self.split_row[w] < 0:
+            return [int(self.part_of[w])]
+        return sorted(set(self.sub_part[self.split_row[w]].tolist()))
+
+
+def plan_partitions(corpus: SpilledCorpus, order: int, capacity: int, word_windows: int,
+                    chunk_tokens: int) -> Layout:
+    """Partitions of at most ``capacity`` windows as far as the words allow (see the module
+    doc); a word with more than ``word_windows`` windows is split into sub-partitions of
+    at most that many."""
+    weights = window_weights(corpus)
+    V = len(weights)
+    heavy = np.flatnonzero(weights > word_windows)
+    split_row = np.full(V, -1, dtype=np.int32)
+    split_row[heavy] = np.arange(len(heavy), dtype=np.int32)
+    light = weights.copy()
+    light[heavy] = 0
+    part_of, load = _spread(light, capacity, partitions_needed(int(light.sum()), capacity))
+    keys = np.zeros((len(heavy), V + 1), dtype=np.int64)
+    if len(heavy):
+        for ids in iter_chunks(corpus, chunk_tokens):
+            _key_counts(ids, order, split_row, keys)
+    sub_part = np.zeros((len(heavy), V + 1), dtype=np.int32)
+    sizes, lead = [load], [np.full(len(load), -1, dtype=np.int64)]
+    P = len(load)
+    for i in range(len(heavy)):
+        sub, load = _spread(keys[i], word_windows,
+                            math.ceil(keys[i].sum() / max(word_windows, 1)))
+        sub_part[i] = sub + P
+        sizes.append(load)
+        lead.append(np.full(len(load), P, dtype=np.int64))
+        P += len(load)
+    return Layout(part_of, split_row, sub_part, np.concatenate(sizes), np.concatenate(lead))
+
+
+def _spread(weights: np.ndarray, capacity: int, P: int) -> tuple[np.ndarray, np.ndarray]:
+    """(part of each item, (P',) load of each part): the items spread over P' >= P parts,
+    heaviest first, each to the lightest part; a few more parts are tried while the
+    heaviest load exceeds ``capacity`` (and the heaviest item)."""
+    order = np.argsort(-weights, kind="stable").astype(np.int64)
+    sorted_weights = weights[order].astype(np.int64)
+    limit = max(capacity, int(sorted_weights[0]) if len(order) else 0)
     part_of = np.zeros(len(weights), dtype=np.int32)
-    _balance(order.astype(np.int64), weights[order].astype(np.int64), int(P), part_of)
-    return part_of
+    P = max(P, 1)
+    for parts in range(P, P + 4):
+        load = _balance(order, sorted_weights, parts, part_of)
+        if load.max() <= limit:
+            break
+    return part_of, load
 
 
 def window_path(directory: str, q: int) -> str:
     return os.path.join(directory, f"win.{q}.i32")
 
 
-def windows_of(corpus: SpilledCorpus, order: int, part_of: np.ndarray, q: int, size: int,
+def windows_of(corpus: SpilledCorpus, order: int, layout: Layout, q: int,
                chunk_tokens: int) -> np.ndarray:
-    """(size, N) int32: the windows of partition q (``size`` of them, from
-    :func:`window_weights`), read from the ids file."""
+    """(size, N) int32: the windows of partition q (``layout.sizes[q]`` of them), read
+    from the ids file."""
+    size = int(layout.sizes[q])
     win = np.empty((size, order), dtype=np.int32)
     j = 0
     for ids in iter_chunks(corpus, chunk_tokens):
-        j = _windows_of(ids, order, part_of, q, win, j)
+        j = _windows_of(ids, order, *layout.arrays(), q, win, j)
     if j != size:
         raise RuntimeError(f"partition {q}: {j} windows, {size} expected")
     return win
 
 
-def shard(corpus: SpilledCorpus, directory: str, order: int, part_of: np.ndarray,
+def shard(corpus: SpilledCorpus, directory: str, order: int, layout: Layout,
           chunk_tokens: int, progress=None) -> list[int]:
     """Write every partition's windows; return how many each got."""
     N = order
-    P = int(part_of.max()) + 1
+    P = layout.count
     sizes = [0] * P
     for ids in iter_chunks(corpus, chunk_tokens):
         m = len(ids)
         win = np.empty((m, N), dtype=np.int32)
         part = np.empty(m, dtype=np.int32)
-        _windows(ids, N, part_of, win, part)
+        _windows(ids, N, *layout.arrays(), win, part)
         perm = np.empty(m, dtype=np.int64)
         start = _group(part, P, perm)
         win = win[perm]

@@ -25,6 +25,8 @@ from .count import PartitionTables
 
 def adjusted(tables: PartitionTables, k: int) -> np.ndarray:
     """(n_k,) Kneser-Ney counts of the partition's k-grams (k >= 2)."""
+    if k == 2 and tables.bigram_adjusted is not None:   # merged from sub-partitions
+        return tables.bigram_adjusted
     longer = tables.suffix[k + 1] if k < tables.order else None
     return kneser_ney_counts(tables.count[k], longer, tables.first[k] == BOS_ID)
 
@@ -49,13 +51,20 @@ class AdjustSummary:
         return out
 
 
-def summarize(tables: PartitionTables, last_unigram: int | None, rank: np.ndarray) -> AdjustSummary:
+def summarize(tables: PartitionTables, last_unigram: int | None, rank: np.ndarray,
+              bigrams: bool = True, longer: bool = True) -> AdjustSummary:
+    """The partition's summary: of its bigrams (the unigram continuation counts and lmplz's
+    candidate too) unless ``bigrams`` is False, of its n-grams of order >= 3 unless
+    ``longer`` is False (a split word's bigrams are summarized once, merged, and its
+    longer n-grams sub-partition by sub-partition)."""
     s = AdjustSummary()
     V = tables.vocab_size
-    for k in range(2, tables.order + 1):
+    for k in range(2 if bigrams else 3, tables.order + 1 if longer else 3):
         s.coc_adjusted[k] = counts_of_counts(adjusted(tables, k), 4)
         s.coc_raw[k] = counts_of_counts(tables.count[k], 4)
         s.sizes[k] = tables.size(k)
+    if not bigrams:
+        return s
     s.unigram_continuation = np.bincount(tables.suffix[2], minlength=V).astype(np.int64)
     if last_unigram is not None:
         rows = np.flatnonzero(tables.suffix[2] == last_unigram)
@@ -94,7 +103,7 @@ def lmplz_tally(coc: list[np.ndarray], unigram_raw: np.ndarray, unigram_cont: np
     if N == 2 or last_bigram is None:
         return out
     v = last_bigram[1]
-    t = load_partition(v)
+    t = load_partition(v, u)
     row = int(np.flatnonzero((t.first[2] == v) & (t.suffix[2] == u))[0])
     for k in range(2, N):
         if k > 2:
@@ -104,7 +113,7 @@ def lmplz_tally(coc: list[np.ndarray], unigram_raw: np.ndarray, unigram_cont: np
             row = int(children[np.argmax(rank[t.first[k][children]])])
         if t.first[k][row] == BOS_ID:
             break
-        _tally(out[k - 1], int(t.count[k][row]), int((t.suffix[k + 1] == row).sum()))
+        _tally(out[k - 1], int(t.count[k][row]), int(adjusted(t, k)[row]))
     return out
 
 
