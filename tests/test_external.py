@@ -427,6 +427,7 @@ def test_split_words_with_worker_processes(texts, tmp_path):
     assert_same_model(load(tmp_path / "p.npz"), ref, tol=0)
 
 
+@pytest.mark.filterwarnings("ignore::nlm.ngram.estimate.discount.DiscountWarning")
 def test_skewed_corpus_partitions_within_capacity(tmp_path):
     """One word 20% of the tokens: the budget's plan splits it, and no partition gets more
     windows than a partition may hold (the model is still the in-memory one)."""
@@ -451,8 +452,37 @@ def test_skewed_corpus_partitions_within_capacity(tmp_path):
     assert len(layout.groups()) >= 1
     assert layout.sizes.max() <= plan.partition_windows
     assert layout.sizes.sum() == weights.sum()
+    # the window counts of the split words by the word before, one word a pass: the same
+    many = plan_partitions(corpus, 4, 1000, 1000, plan.chunk_tokens)
+    one_at_a_time = plan_partitions(corpus, 4, 1000, 1000, plan.chunk_tokens, memory=1)
+    assert len(many.groups()) >= 3
+    for a, b in zip(many.arrays() + (many.sizes, many.lead),
+                    one_at_a_time.arrays() + (one_at_a_time.sizes, one_at_a_time.lead)):
+        np.testing.assert_array_equal(a, b)
     ref = nlm.train(path, "mkn", order=4)
     got, arpa, info = external(path, "mkn", tmp_path / "run", memory="1M", plan=None, order=4)
     assert info.split_words >= 1
     assert_same_model(got, ref, tol=0)
     assert_same_model(arpa, ref)
+
+
+@pytest.mark.filterwarnings("ignore::nlm.ngram.estimate.discount.DiscountWarning")
+@pytest.mark.parametrize("order", [3, 5])
+def test_lmplz_tally_through_a_split_word(texts, tmp_path, monkeypatch, order):
+    """lmplz's counts of counts tally the chain of last n-grams: here the last new word
+    follows only "the", a split word, so the chain goes on in one of its sub-partitions
+    (its n-grams seen twice with one word before them, so that their tally counts; the
+    bigram's words before, in several sub-partitions, are counted in all of them)."""
+    path = _write(tmp_path / "c.txt", texts["more"].read_text().splitlines()
+                  + [f"w30 w{i} the zzz" for i in range(3)] * 2)
+    seen = []
+    real = pipeline.chain_tables
+
+    def spy(d, layout, N, V, v, u, rank):
+        seen.append(len(layout.partitions_of(v)))
+        return real(d, layout, N, V, v, u, rank)
+    monkeypatch.setattr(pipeline, "chain_tables", spy)
+    for model in ("mkn", "kn"):
+        got, _, _ = external(path, model, tmp_path / model, arpa=False, plan=SPLIT, order=order)
+        assert_same_model(got, nlm.train(path, model, order=order), tol=0)
+    assert seen and min(seen) > 1

@@ -7,6 +7,8 @@ what passes between them):
     windows_of / shard  (shard.py)         ids -> each partition's windows (a scan of
                                            the ids, or one sharding pass to files)
     count_partition     (count.py)         a partition's windows -> its n-gram tables
+    merge_split         (partition.py)     the bigrams of a word split into sub-partitions
+                                           (too frequent for one) summed into one table
     summarize           (adjust.py)        Kneser-Ney counts, counts of counts
     -> discounts        (nlm.ngram.estimate.discount, from the summed counts of counts)
     estimate_partition  (probabilities.py) probabilities and backoff weights -> buckets
@@ -209,7 +211,8 @@ def _count(run: _Run) -> None:
     then the bigrams of the split words merged (:func:`.partition.merge_split`)."""
     d, N, V, corpus, plan = run.d, run.N, len(run.vocab), run.corpus, run.plan
     layout = run.layout = plan_partitions(corpus, N, plan.partition_windows,
-                                          plan.split_windows, plan.chunk_tokens)
+                                          plan.split_windows, plan.chunk_tokens,
+                                          memory=plan.budget // 4)
     P = run.P = layout.count
     # Few partitions read their windows straight from the ids file; many get theirs
     # from one sharding pass (see shard.py)

@@ -93,10 +93,11 @@ class Layout:
 
 
 def plan_partitions(corpus: SpilledCorpus, order: int, capacity: int, word_windows: int,
-                    chunk_tokens: int) -> Layout:
+                    chunk_tokens: int, memory: int = 1 << 30) -> Layout:
     """Partitions of at most ``capacity`` windows as far as the words allow (see the module
     doc); a word with more than ``word_windows`` windows is split into sub-partitions of
-    at most that many."""
+    at most that many. ``memory``: bytes the window counts of the split words may take
+    (more split words than fit take more passes over the ids)."""
     weights = window_weights(corpus)
     V = len(weights)
     heavy = np.flatnonzero(weights > word_windows)
@@ -105,21 +106,31 @@ def plan_partitions(corpus: SpilledCorpus, order: int, capacity: int, word_windo
     light = weights.copy()
     light[heavy] = 0
     part_of, load = _spread(light, capacity, partitions_needed(int(light.sum()), capacity))
-    keys = np.zeros((len(heavy), V + 1), dtype=np.int64)
-    if len(heavy):
-        for ids in iter_chunks(corpus, chunk_tokens):
-            _key_counts(ids, order, split_row, keys)
     sub_part = np.zeros((len(heavy), V + 1), dtype=np.int32)
     sizes, lead = [load], [np.full(len(load), -1, dtype=np.int64)]
     P = len(load)
-    for i in range(len(heavy)):
-        sub, load = _spread(keys[i], word_windows,
-                            math.ceil(keys[i].sum() / max(word_windows, 1)))
+    for i, keys in _key_windows(corpus, order, heavy, V, chunk_tokens, memory):
+        sub, load = _spread(keys, word_windows, math.ceil(keys.sum() / max(word_windows, 1)))
         sub_part[i] = sub + P
         sizes.append(load)
         lead.append(np.full(len(load), P, dtype=np.int64))
         P += len(load)
     return Layout(part_of, split_row, sub_part, np.concatenate(sizes), np.concatenate(lead))
+
+
+def _key_windows(corpus, order, heavy, V, chunk_tokens, memory):
+    """(i, (V + 1,) windows of the split word heavy[i] by key word + 1), counted in as
+    few passes over the ids as ``memory`` allows."""
+    rows = max(1, memory // (8 * (V + 1)))
+    for a in range(0, len(heavy), rows):
+        batch = heavy[a:a + rows]
+        split_row = np.full(V, -1, dtype=np.int32)
+        split_row[batch] = np.arange(len(batch), dtype=np.int32)
+        keys = np.zeros((len(batch), V + 1), dtype=np.int64)
+        for ids in iter_chunks(corpus, chunk_tokens):
+            _key_counts(ids, order, split_row, keys)
+        for i in range(len(batch)):
+            yield a + i, keys[i]
 
 
 def _spread(weights: np.ndarray, capacity: int, P: int) -> tuple[np.ndarray, np.ndarray]:
