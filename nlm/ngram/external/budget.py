@@ -11,8 +11,10 @@ than one partition holds is split into sub-partitions of at most that many (by t
 word before it, :mod:`.shard`), so no partition outgrows its share whatever the
 corpus (but for one pair of words with more windows than that); the split costs
 the planning one pass over the token ids and a (split words, V + 1) int64 array of
-window counts, at most ``tokens / partition_windows`` rows, and each sub-partition
-a copy of its word's merged bigrams (at most V of them, 28 bytes each).
+window counts (at most ``tokens / partition_windows`` rows; more passes when a quarter
+of the budget cannot hold them), the run a (split words, V + 1) int32 map to the
+sub-partitions, and each sub-partition's files a copy of its word's merged bigrams (at
+most V of them, 28 bytes each).
 """
 from __future__ import annotations
 
