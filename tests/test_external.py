@@ -67,6 +67,17 @@ def _close(x, y, tol):
 TINY = Plan(1 << 20, chunk_tokens=300, partition_windows=200, bucket_ngrams=150)
 #: few partitions, which read their windows from the ids file instead of a sharding pass
 FEW = Plan(1 << 20, chunk_tokens=300, partition_windows=1000, bucket_ngrams=150)
+#: every word with more than 40 windows split into sub-partitions (the partitions of the
+#: other words as TINY's); the same plan with no word split; the same two with few
+#: partitions, whose windows are read from the ids file
+SPLIT = Plan(1 << 20, chunk_tokens=300, partition_windows=200, bucket_ngrams=150,
+             word_windows=40)
+WHOLE = Plan(1 << 20, chunk_tokens=300, partition_windows=200, bucket_ngrams=150,
+             word_windows=1 << 40)
+SPLIT_FEW = Plan(1 << 20, chunk_tokens=300, partition_windows=3000, bucket_ngrams=150,
+                 word_windows=100)
+WHOLE_FEW = Plan(1 << 20, chunk_tokens=300, partition_windows=3000, bucket_ngrams=150,
+                 word_windows=1 << 40)
 
 
 def external(path, model, tmp_path, memory="1M", arpa=True, plan=TINY, **options):
@@ -243,10 +254,17 @@ def test_dask_local_cluster(texts, tmp_path):
         pipeline.estimate(texts["more"], "mkn", {"order": 4}, output=out,
                           budget=parse_memory("1M"), temp_dir=tmp_path,
                           arpa=tmp_path / "d.arpa", runner=DaskRunner(client), plan=TINY)
+        split = tmp_path / "split"      # frequent words split by the word before them
+        split.mkdir()
+        _, _, info = pipeline.estimate(texts["more"], "mkn", {"order": 4},
+                                       output=split / "d.npz", budget=parse_memory("1M"),
+                                       temp_dir=split, runner=DaskRunner(client), plan=SPLIT)
     ref = nlm.train(texts["more"], "mkn", order=4)
     assert_same_model(load(out), ref)
     assert_same_model(read_arpa(tmp_path / "d.arpa"), ref)
-    assert sorted(os.listdir(tmp_path)) == ["d.arpa", "d.npz"]
+    assert info.split_words >= 20
+    assert (split / "d.npz").read_bytes() == out.read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["d.arpa", "d.npz", "split"]
 
 
 # -- stage 0: the block reader gives what the line reader gives -------------------------------
@@ -365,19 +383,6 @@ def test_out_of_core_equals_in_memory_bit_for_bit(texts, tmp_path, model):
 
 
 # -- words too frequent for one partition, split by the word before them --------------------
-#: every word with more than 40 windows split into sub-partitions (the partitions of the
-#: other words as TINY's); the same plan with no word split; the same two with few
-#: partitions, whose windows are read from the ids file
-SPLIT = Plan(1 << 20, chunk_tokens=300, partition_windows=200, bucket_ngrams=150,
-             word_windows=40)
-WHOLE = Plan(1 << 20, chunk_tokens=300, partition_windows=200, bucket_ngrams=150,
-             word_windows=1 << 40)
-SPLIT_FEW = Plan(1 << 20, chunk_tokens=300, partition_windows=3000, bucket_ngrams=150,
-                 word_windows=100)
-WHOLE_FEW = Plan(1 << 20, chunk_tokens=300, partition_windows=3000, bucket_ngrams=150,
-                 word_windows=1 << 40)
-
-
 def _outputs(path, model, d, plan, order):
     """(info, {output: bytes}) of an out-of-core run writing the model file, the binary
     model and (for normalized models) ARPA."""
