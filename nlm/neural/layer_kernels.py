@@ -17,7 +17,7 @@ TANH, SIGMOID, RELU = 0, 1, 2
 
 
 # -- embeddings ---------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _gather_embeddings(E, ctx, out, col0):
     """out[b, col0 + j*m : col0 + (j+1)*m] = E[ctx[b, j]]  for every b, j.
 
@@ -33,7 +33,7 @@ def _gather_embeddings(E, ctx, out, col0):
                 out[b, base + k] = E[w, k]
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _scatter_add_embeddings(dx, dx2, ctx, dE):
     """dE[ctx[b, j]] += dx[b, j*m:(j+1)*m] (+ dx2[b, same], when dx2 has rows).
 
@@ -56,7 +56,7 @@ def _scatter_add_embeddings(dx, dx2, ctx, dE):
                     dE[w, k] += dx[b, base + k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _unique_rows(ids, seen, out):
     """Distinct values of ``ids`` (in first-seen order) into ``out``; returns how many.
 
@@ -75,7 +75,7 @@ def _unique_rows(ids, seen, out):
     return k
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _zero_rows(A, rows):
     """A[rows] = 0 for a 2-D A (rows may repeat)."""
     ncol = A.shape[1]
@@ -86,7 +86,7 @@ def _zero_rows(A, rows):
 
 
 # -- activations --------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _bias_activation_forward(a, bias, act):
     """In place: a[b, :] = f(a[b, :] + bias). a is (B, h), possibly a row-strided view."""
     B, h = a.shape
@@ -95,7 +95,7 @@ def _bias_activation_forward(a, bias, act):
             a[b, k] = _activate(a[b, k] + bias[k], act)
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _activation_backward(dy, y, act, da, dbias):
     """da = dy * f'(a), written from the layer output y = f(a); dbias = sum_b da.
 
@@ -114,7 +114,7 @@ def _activation_backward(dy, y, act, da, dbias):
 
 
 # -- the text read as a stream ---------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _previous_tokens(ids, offsets, bos, inputs, starts):
     """inputs[t] = the token read before predicting ids[t]: ``bos`` at a sentence
     start, else ids[t-1]; starts[t] = whether t starts a sentence."""
@@ -132,7 +132,7 @@ def _previous_tokens(ids, offsets, bos, inputs, starts):
 
 
 # -- context windows ----------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _context_windows(ids, offsets, n, pad, out):
     """out[t] = the n ids before token t within its sentence, left-padded with ``pad``.
 
@@ -149,7 +149,7 @@ def _context_windows(ids, offsets, n, pad, out):
 
 
 # -- a weighted bag of the context's embeddings (FOFE) ---------------------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _weighted_embeddings(E, ctx, weights, out, col0):
     """out[b, col0 : col0 + m] = sum_j weights[j] E[ctx[b, j]]: the fixed-size
     ordinally-forgetting encoding of the context (Zhang et al. 2015) when weights[j] =
@@ -167,7 +167,7 @@ def _weighted_embeddings(E, ctx, weights, out, col0):
                 out[b, col0 + k] += w * E[r, k]
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _weighted_embeddings_backward(dx, dx2, col0, ctx, weights, dE):
     """dE[ctx[b, j]] += weights[j] (dx[b, col0 : col0 + m] + dx2[b, same], when dx2 has
     rows): the gradient of :func:`_weighted_embeddings`, added to dE."""

@@ -47,7 +47,7 @@ def _sum_exp(row, m):
 
 
 # -- full softmax ---------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _softmax_xent_grad(logits, bias, targets, mask, scale, loss, dbias):
     """Softmax cross-entropy and its gradient, in place, one row per example.
 
@@ -80,7 +80,7 @@ def _softmax_xent_grad(logits, bias, targets, mask, scale, loss, dbias):
             dbias[v] += row[v]
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _log_softmax_rows(logits, bias, mask, out):
     """out[b] = log softmax(logits[b] + bias) in float64; out[b, mask] = -inf."""
     B, V = logits.shape
@@ -96,7 +96,7 @@ def _log_softmax_rows(logits, bias, mask, out):
             o[mask] = -np.inf
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _target_logprobs(logits, bias, targets, mask, out):
     """out[b] = ln softmax(logits[b] + bias)[targets[b]] (float64). Overwrites logits."""
     B, V = logits.shape
@@ -108,7 +108,7 @@ def _target_logprobs(logits, bias, targets, mask, out):
 
 
 # -- class-factorized softmax ---------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _group_by_class(targets, word_class, n_classes, count, order, group_start, group_class):
     """Counting sort of the examples by the class of their target.
 
@@ -137,7 +137,7 @@ def _group_by_class(targets, word_class, n_classes, count, order, group_start, g
     return g
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _class_rows(group_class, n_groups, class_start, rows):
     """The word rows of the classes in ``group_class[:n_groups]`` into ``rows``; returns how many."""
     k = 0
@@ -149,7 +149,7 @@ def _class_rows(group_class, n_groups, class_start, rows):
     return k
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _class_word_xent_grad(z, targets, class_start, W, bias, mask, scale,
                           order, group_start, group_class, n_groups, dz, dW, dbias, loss):
     """The within-class half of the class softmax, forward and backward.
@@ -217,7 +217,7 @@ def _class_word_xent_grad(z, targets, class_start, W, bias, mask, scale,
                     dbias[s + j] += gj
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _class_word_logprobs(z, targets, word_class, class_start, W, bias, mask, out):
     """out[i] = ln P(t_i | class(t_i), z_i) (float64)."""
     B, D = z.shape
@@ -238,7 +238,7 @@ def _class_word_logprobs(z, targets, word_class, class_start, W, bias, mask, out
         out[i] = float(x[t - s]) - float(m) - math.log(float(_sum_exp(x, m)))
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _class_full_logprobs(word_logits, bias, class_logprobs, class_start, mask, out):
     """Whole distributions: out[b, w] = ln P(c(w) | b) + ln P(w | c(w), b), float64.
 

@@ -45,6 +45,7 @@ from . import transformer_kernels as TK
 from .base import (NeuralModel, UnkDropout, check_positive, register_neural, same_output,
                    unigram_biases)
 from .blas import matmul, threads_for
+from .data_parallel import DataParallel, shards
 from .init import initialize
 from .layers import (EmbeddingGradient, output_rows, output_views, previous_tokens,
                      touched_with_output)
@@ -437,6 +438,12 @@ class TransformerNetwork:
         z, _, _ = self._layernorm(np.ascontiguousarray(x), "lnf", "s.z")
         return z[0].copy()
 
+    def replica(self) -> "TransformerNetwork":
+        """A network over the same parameter arrays, with buffers and gradients of its
+        own (a worker of :class:`~nlm.neural.data_parallel.DataParallel`)."""
+        return TransformerNetwork(self.params, self.L, self.H, same_output(self.output),
+                                  self.tie)
+
     def astype(self, dtype) -> "TransformerNetwork":
         params = {k: v.astype(dtype) for k, v in self.params.items()}
         return TransformerNetwork(params, self.L, self.H, same_output(self.output), self.tie)
@@ -519,13 +526,15 @@ class TransformerTask(TrainingTask):
 
     def __init__(self, net: TransformerNetwork, corpus: Corpus, valid: Corpus | None,
                  batch_size: int, config: dict, dropout: float = 0.0,
-                 attention_dropout: float = 0.0, unk: UnkDropout | None = None):
+                 attention_dropout: float = 0.0, unk: UnkDropout | None = None,
+                 workers: int | None = None):
         self.net = net
+        self.parallel = DataParallel(net, workers)
         self.keep = 1.0 - float(dropout)
         self.att_keep = 1.0 - float(attention_dropout)
         self.unk = unk
         self._epoch_seed = 0
-        self.params, self.grads = net.params, net.grads
+        self.params, self.grads = net.params, self.parallel.grads
         self.decay_keys = net.decay_keys
         self.B = int(batch_size)
         self._config = config
@@ -565,22 +574,32 @@ class TransformerTask(TrainingTask):
         return draw_masks(self._epoch_seed, i, self.net, B, self.T, self.keep, self.att_keep)
 
     def step(self, i: int) -> tuple[float, int]:
-        self.net.forget()      # the last step's masks go before this step's are drawn
+        for net in self.parallel.nets:
+            net.forget()       # the last step's masks go before this step's are drawn
         s = self.starts[i * self.B:(i + 1) * self.B]
         pos = s[:, None] + np.arange(self.T)                                    # (B, T)
-        loss, _ = self.net.loss_and_grads(np.ascontiguousarray(self.inputs[pos]),
-                                          np.ascontiguousarray(self.targets[pos]),
-                                          masks=self.masks(i, len(s)))
-        return loss, pos.size
+        idx, tg = self.inputs[pos], self.targets[pos]
+        masks = self.masks(i, len(s))
+        scale = 1.0 / pos.size               # every shard's share of the batch's mean
+
+        def run(net, rows):
+            a, b = rows
+            return net.loss_and_grads(np.ascontiguousarray(idx[a:b]),
+                                      np.ascontiguousarray(tg[a:b]), scale,
+                                      shard_masks(masks, a, b, self.T, net.H))[0]
+        parts = shards(len(s), self.parallel.workers)
+        losses = self.parallel.map(run, parts)
+        self.parallel.merge(len(parts))
+        return float(sum(losses)), pos.size
 
     def touched_rows(self):
-        return self.net.touched_rows()
+        return self.parallel.touched_rows()
 
     def validation_loss(self):
         """Each sentence from the initial state, as ``nlm evaluate`` scores."""
         if self.valid is None:
             return None
-        lp = score_sentences(self.net, self.valid.ids, self.valid.offsets)
+        lp = score_sentences(self.parallel, self.valid.ids, self.valid.offsets)
         return float(-lp.sum()), len(lp)
 
 
@@ -606,22 +625,46 @@ def draw_masks(seed: int, step: int, net: TransformerNetwork, B: int, T: int, ke
     return emb, blocks
 
 
-def score_stream(net: TransformerNetwork, inputs: np.ndarray, targets: np.ndarray,
+def shard_masks(masks, a: int, b: int, T: int, H: int):
+    """The dropout masks of windows a .. b of a batch (rows a T .. b T of the (B T, C)
+    masks, a H .. b H of the (B H, T, T) attention masks), or None."""
+    if masks is None:
+        return None
+
+    def rows(m, per):
+        return None if m is None else m[a * per:b * per]
+    emb, blocks = masks
+    return rows(emb, T), [(rows(att, H), rows(m1, T), rows(m2, T)) for att, m1, m2 in blocks]
+
+
+def score_stream(parallel: DataParallel, inputs: np.ndarray, targets: np.ndarray,
                  seg_starts: np.ndarray, seg_ends: np.ndarray) -> np.ndarray:
     """(N,) float64 ln P(targets) for the stream ``inputs``, each segment read from an
     empty window (as the state machine does)."""
     out = np.empty(len(targets), dtype=np.float64)
     if len(targets):
-        starts, lengths, first = window_plan(seg_starts, seg_ends, net.T)
-        net.score_windows(inputs, targets, starts, lengths, first, out)
+        starts, lengths, first = window_plan(seg_starts, seg_ends, parallel.nets[0].T)
+        score_windows(parallel, inputs, targets, starts, lengths, first, out)
     return out
 
 
-def score_sentences(net: TransformerNetwork, ids: np.ndarray, offsets: np.ndarray):
+def score_windows(parallel: DataParallel, inputs: np.ndarray, targets: np.ndarray,
+                  starts: np.ndarray, lengths: np.ndarray, first: np.ndarray,
+                  out: np.ndarray) -> None:
+    """:meth:`TransformerNetwork.score_windows` on the workers: the windows are dealt to
+    them longest first, in turn, so that each gets a like share of the work."""
+    order = np.argsort(-lengths, kind="stable")
+    k = min(parallel.workers, len(order))
+    parts = [order[j::k] for j in range(k)]
+    parallel.map(lambda net, w: net.score_windows(inputs, targets, starts[w], lengths[w],
+                                                  first[w], out), parts)
+
+
+def score_sentences(parallel: DataParallel, ids: np.ndarray, offsets: np.ndarray):
     ids = np.ascontiguousarray(ids, dtype=np.int32)
     offsets = np.asarray(offsets, dtype=np.int64)
     inputs = previous_tokens(ids, offsets)[0]
-    return score_stream(net, inputs, ids, offsets[:-1], offsets[1:])
+    return score_stream(parallel, inputs, ids, offsets[:-1], offsets[1:])
 
 
 @register("transformer")
@@ -645,6 +688,7 @@ class TransformerModel(NeuralModel):
                  training: dict | None = None, tie: bool = True):
         self.layers, self.heads = int(layers), int(heads)
         self._s0: WindowState | None = None
+        self._workers: DataParallel | None = None
         super().__init__(vocab, "gelu", params, class_start, training, tie)
 
     @property
@@ -699,15 +743,21 @@ class TransformerModel(NeuralModel):
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         offsets = np.asarray(offsets, dtype=np.int64)
         self._check(ids, offsets)
-        return score_sentences(self.net, ids, offsets)
+        return score_sentences(self._parallel(), ids, offsets)
 
     def score_corpus_carried(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         offsets = np.asarray(offsets, dtype=np.int64)
         self._check(ids, offsets)
         inputs = previous_tokens(ids, offsets)[0]
-        return score_stream(self.net, inputs, ids, np.zeros(1, np.int64),
+        return score_stream(self._parallel(), inputs, ids, np.zeros(1, np.int64),
                             np.array([len(ids)], np.int64))
+
+    def _parallel(self) -> DataParallel:
+        """The workers that score (replicas of :attr:`net`, made on first use)."""
+        if self._workers is None or self._workers.nets[0] is not self.net:
+            self._workers = DataParallel(self.net)
+        return self._workers
 
     def _check(self, ids: np.ndarray, offsets: np.ndarray) -> None:
         if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids) \

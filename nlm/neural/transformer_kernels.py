@@ -31,7 +31,7 @@ GELU_C = 0.044715
 
 
 # -- embedding --------------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _embed_forward(E, P, idx, out):
     """out[b*T + t] = E[idx[b, t]] + P[t];  E (V, C), P (Tmax, C), idx (B, T), out (B T, C)."""
     B, T = idx.shape
@@ -44,7 +44,7 @@ def _embed_forward(E, P, idx, out):
                 out[r, c] = E[w, c] + P[t, c]
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _position_backward(dx, B, T, dP):
     """dP[t] = sum_b dx[b*T + t] for t < T; rows of dP at and after T are zeroed."""
     C = dP.shape[1]
@@ -57,7 +57,7 @@ def _position_backward(dx, B, T, dP):
 
 
 # -- layer norm ---------------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _layernorm_forward(x, g, b, eps, out, mean, rstd):
     """out = g (x - mu) r + b per row; mean (N,) and rstd (N,) kept for the backward pass.
     Statistics are accumulated in float64."""
@@ -80,7 +80,7 @@ def _layernorm_forward(x, g, b, eps, out, mean, rstd):
             out[i, c] = (x[i, c] - mu_) * r_ * g[c] + b[c]
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _layernorm_backward(dy, x, g, mean, rstd, dx, dg, db):
     """dx += the gradient through the layer norm (added: x is the residual stream, which
     has other uses); dg, db are overwritten."""
@@ -106,7 +106,7 @@ def _layernorm_backward(dy, x, g, mean, rstd, dx, dg, db):
 
 
 # -- GELU -----------------------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _bias_gelu_forward(u, bias, out):
     """In place u += bias (kept: the backward pass reads it); out = GELU(u)."""
     N, F = u.shape
@@ -119,7 +119,7 @@ def _bias_gelu_forward(u, bias, out):
             out[i, j] = half * v * (one + _tanh(k * (v + c3 * v * v * v)))
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _gelu_backward(dy, u, du):
     """du = dy * GELU'(u). du must not be dy (aliasing keeps the loop from vectorizing,
     6x slower), and the bias gradient, sum_rows du, is left to the caller for the
@@ -136,7 +136,7 @@ def _gelu_backward(dy, u, du):
 
 
 # -- causal attention softmax -------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _causal_softmax_forward(S, scale):
     """In place over S (BH, T, T) of raw scores q.k: row t becomes softmax over s <= t
     of scale * S[t, s], and 0 for s > t (the causal mask)."""
@@ -160,7 +160,7 @@ def _causal_softmax_forward(S, scale):
                 S[i, t, s] = zero
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _causal_softmax_backward(P, dP, scale):
     """In place over dP (BH, T, T): dS[t, s] = scale P (dP - sum_s' P dP) for s <= t,
     0 above the diagonal (the gradient with respect to the raw scores q.k)."""
@@ -179,7 +179,7 @@ def _causal_softmax_backward(P, dP, scale):
 
 
 # -- residual ---------------------------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _residual_forward(x, a, mask):
     """x += a * mask (mask: (N, C) dropout of the branch, or (0, 0) for none)."""
     N, C = x.shape

@@ -67,18 +67,20 @@ def _windows(ids: np.ndarray, T: int) -> np.ndarray:
 
 
 def nlm_score(case, data) -> tuple[float, float]:
+    from nlm.neural.data_parallel import DataParallel
     from nlm.neural.layers import previous_tokens
+    from nlm.neural.transformer import score_windows
     model = nlm_train.last_model
-    net = model._net32
+    workers = DataParallel(model._net32)      # one per BLAS thread, as nlm evaluate
     ids, offsets = data.score.ids, data.score.offsets
     inputs = previous_tokens(ids, offsets)[0]
     T = case.shape["context"]
     starts = _windows(ids, T)
     lengths, first = np.full(len(starts), T), np.zeros(len(starts), dtype=np.int64)
     out = np.empty(len(ids))
-    net.score_windows(inputs, ids, starts[:4], lengths[:4], first[:4], out)   # warm up
+    score_windows(workers, inputs, ids, starts[:4], lengths[:4], first[:4], out)   # warm up
     t = time.perf_counter()
-    net.score_windows(inputs, ids, starts, lengths, first, out)
+    score_windows(workers, inputs, ids, starts, lengths, first, out)
     f32 = len(starts) * T / (time.perf_counter() - t)
     k = int(np.searchsorted(offsets, 2048, side="right")) - 1
     model.score_corpus(ids[:offsets[k]], offsets[:k + 1])
