@@ -51,7 +51,7 @@ from .rnn_kernels import _previous, _product
 
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _lstm_forward(A, Hs, Cs, Hp, Cp, h0, c0, Wh, wt, bias, resets, tmp, gemm):
     """The LSTM over T steps. A (T, B, 4n): on entry x_t Wx, on exit the gate
     activations [i f o g]. Hs, Cs (T, B, n) get h_t and c_t; Hp, Cp (T, B, n) the
@@ -80,7 +80,7 @@ def _lstm_forward(A, Hs, Cs, Hp, Cp, h0, c0, Wh, wt, bias, resets, tmp, gemm):
                 h[k] = a[2 * n + k] * _tanh(c[k])
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _lstm_backward(dH, A, Cs, Cp, Wh, resets, dA, dbias, dh, dc, gemm):
     """Backpropagation through :func:`_lstm_forward`. dH (T, B, n): dL/dh_t from the
     layer above; dA (T, B, 4n) gets the gradient at the gate pre-activations (the
@@ -116,7 +116,7 @@ def _lstm_backward(dH, A, Cs, Cp, Wh, resets, dA, dbias, dh, dc, gemm):
                     dc[b, k] = zero
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _gru_forward(A, Hs, Hp, Q, h0, Wh, Wn, wt, bias, resets, tmp2, tmp1, gemm):
     """The GRU over T steps. A (T, B, 3n): on entry x_t Wx, on exit the gate
     activations [r z n]. Hs (T, B, n) gets h_t; Hp (T, B, n) the previous state each
@@ -146,7 +146,7 @@ def _gru_forward(A, Hs, Hp, Q, h0, Wh, Wn, wt, bias, resets, tmp2, tmp1, gemm):
                 Ht[b, k] = z * Hpt[b, k] + (one - z) * c
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _gru_backward(dH, A, Hp, Wh, Wn, resets, dA, dbias, dh, dn, dq, drz, dprev, gemm):
     """Backpropagation through :func:`_gru_forward`. dH (T, B, n): dL/dh_t from the
     layer above; dA (T, B, 3n) gets the gradient at the pre-activations [r z n]; dbias

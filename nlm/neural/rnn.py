@@ -44,6 +44,7 @@ from .base import (NeuralModel, UnkDropout, check_positive, dropout_masks, regis
                    same_output, unigram_biases)
 from .blas import kernel_gemm, threads_for
 from .cells import CELLS, make_cells
+from .data_parallel import DataParallel, shards
 from .init import initialize
 from .kernel_blas import single_threaded
 from .layers import (Buffers, EmbeddingGradient, activation_code, embedding_forward,
@@ -86,6 +87,12 @@ class ChunkRegularization:
         if not self.weight_masks:
             return params
         return {**params, **{k: params[k] * m for k, m in self.weight_masks.items()}}
+
+    def share(self, fraction: float) -> "ChunkRegularization":
+        """The regularization of a worker holding ``fraction`` of the chunk's streams: the
+        same weight masks, AR and TAR scaled so that the workers' penalties sum to the
+        chunk's (each takes its mean over its own streams)."""
+        return ChunkRegularization(self.weight_masks, self.ar * fraction, self.tar * fraction)
 
     def mask_gradients(self, grads: dict) -> None:
         for k, m in self.weight_masks.items():
@@ -374,10 +381,45 @@ class RNNNetwork:
                                                    ids[a:b])
         return out
 
+    def replica(self) -> "RNNNetwork":
+        """A network over the same parameter arrays, with buffers and gradients of its
+        own (a worker of :class:`~nlm.neural.data_parallel.DataParallel`)."""
+        return RNNNetwork(self.params, self.activation, same_output(self.output), self.tie,
+                          self.cell, self.layers)
+
     def astype(self, dtype) -> "RNNNetwork":
         params = {k: np.array(v, dtype=dtype) for k, v in self.params.items()}
         return RNNNetwork(params, self.activation, same_output(self.output), self.tie,
                           self.cell, self.layers)
+
+
+def score_sentences(parallel: DataParallel, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """:meth:`RNNNetwork.score` on the workers: the sentences cut into one run of about
+    equal tokens per worker (each sentence is scored from the initial state, so the runs
+    are independent)."""
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    n = len(offsets) - 1
+    if parallel.workers == 1 or n < 2:
+        return parallel.nets[0].score(ids, offsets)
+    k = parallel.workers
+    cuts = np.unique(np.searchsorted(offsets, [len(ids) * j // k for j in range(k)]))
+    cuts = np.unique(np.concatenate([[0], np.minimum(cuts, n), [n]]))
+    out = np.empty(len(ids), dtype=np.float64)
+
+    def run(net, part):
+        a, b = part
+        s, e = offsets[a], offsets[b]
+        out[s:e] = net.score(ids[s:e], offsets[a:b + 1] - s)
+    parallel.map(run, [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])])
+    return out
+
+
+def stream_rows(x: np.ndarray, T: int, B: int, lo: int, hi: int) -> np.ndarray:
+    """Rows of streams lo .. hi of a time-major (T B, w) array (row t B + b), as a
+    (T (hi - lo), w) array (a view when that is all of them)."""
+    w = x.shape[1]
+    return np.ascontiguousarray(x.reshape(T, B, w)[:, lo:hi]).reshape(T * (hi - lo), w)
 
 
 def _output_rows(V: int) -> int:
@@ -451,14 +493,12 @@ class RNNTask(TrainingTask):
     def __init__(self, net: RNNNetwork, corpus: Corpus, valid: Corpus | None,
                  batch_size: int, bptt: int, reset_sentences: bool, config: dict,
                  dropout: float = 0.0, unk: UnkDropout | None = None,
-                 awd: AWDSettings | None = None):
+                 awd: AWDSettings | None = None, workers: int | None = None):
         self.net = net
         self.keep = 1.0 - float(dropout)
         self.unk = unk
         self.awd = awd if awd is not None else AWDSettings()
         self._epoch_seed = 0
-        self.params, self.grads = net.params, net.grads
-        self.decay_keys = net.decay_keys
         self.bptt = int(bptt)
         self._config = config
         inputs, starts = previous_tokens(corpus.ids, corpus.offsets)
@@ -474,6 +514,9 @@ class RNNTask(TrainingTask):
         self.targets = self._time_major(self._ids)
         self.resets = self._time_major(starts) if reset_sentences else None
         self.h = np.zeros((B, net.state_size), dtype=net.dtype)
+        self.parallel = DataParallel(net, workers)
+        self.params, self.grads = net.params, self.parallel.grads
+        self.decay_keys = net.decay_keys
         self.valid = valid if valid is not None and valid.tokens > 0 else None
         self.has_valid = self.valid is not None
 
@@ -534,26 +577,40 @@ class RNNTask(TrainingTask):
         return self.B * self.L
 
     def step(self, i: int) -> tuple[float, int]:
+        """One chunk; with several workers each runs a share of the streams."""
         a, b = i * self.bptt, min((i + 1) * self.bptt, self.L)
-        resets = None if self.resets is None else self.resets[a:b]
-        with np.errstate(over="ignore", invalid="ignore"):   # the trainer reports divergence
-            loss, _, self.h = self.net.loss_and_grads(self.inputs[a:b], self.targets[a:b],
-                                                      self.h, resets,
-                                                      masks=self._masks(i, b - a,
-                                                                        self.inputs[a:b]),
-                                                      reg=self._regularization(i))
-        return loss, (b - a) * self.B
+        T, B = b - a, self.B
+        masks, reg = self._masks(i, T, self.inputs[a:b]), self._regularization(i)
+        scale = 1.0 / (T * B)
+
+        def run(net, streams):
+            lo, hi = streams
+
+            def cols(x):
+                return None if x is None else np.ascontiguousarray(x[a:b, lo:hi])
+            m = None if masks is None else tuple(stream_rows(x, T, B, lo, hi) for x in masks)
+            with np.errstate(over="ignore", invalid="ignore"):   # the trainer reports divergence
+                loss, _, h = net.loss_and_grads(cols(self.inputs), cols(self.targets),
+                                                self.h[lo:hi], cols(self.resets), scale, m,
+                                                None if reg is None else reg.share((hi - lo) / B))
+            return loss, h
+        results = self.parallel.map(run, shards(B, self.parallel.workers))
+        self.parallel.merge(len(results))
+        self.h = results[0][1] if len(results) == 1 else np.concatenate([h for _, h in results])
+        return float(sum(loss for loss, _ in results)), T * B
 
     def touched_rows(self):
-        return self.net.touched_rows()
+        return self.parallel.touched_rows()
 
     def validation_loss(self):
         """Validation in the protocol the model is trained for: each sentence from the
         initial state with ``reset_sentences``, else the state carried across them."""
         if self.valid is None:
             return None
-        score = self.net.score if self.resets is not None else self.net.score_stream
-        lp = score(self.valid.ids, self.valid.offsets)
+        if self.resets is not None:
+            lp = score_sentences(self.parallel, self.valid.ids, self.valid.offsets)
+        else:
+            lp = self.net.score_stream(self.valid.ids, self.valid.offsets)
         return float(-lp.sum()), len(lp)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -589,6 +646,7 @@ class RNNModel(NeuralModel):
                  class_start: np.ndarray | None = None, training: dict | None = None,
                  tie: bool = False, cell: str = "lstm", layers: int = 1):
         self._h0: np.ndarray | None = None
+        self._workers: DataParallel | None = None
         self.cell, self.layers = str(cell), int(layers)
         super().__init__(vocab, activation, params, class_start, training, tie)
 
@@ -639,7 +697,13 @@ class RNNModel(NeuralModel):
         return h
 
     def score_corpus(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        return self.net.score(ids, offsets)
+        return score_sentences(self._parallel(), ids, offsets)
+
+    def _parallel(self) -> DataParallel:
+        """The workers that score (replicas of :attr:`net`, made on first use)."""
+        if self._workers is None or self._workers.nets[0] is not self.net:
+            self._workers = DataParallel(self.net)
+        return self._workers
 
     def score_corpus_carried(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         return self.net.score_stream(ids, offsets)

@@ -33,7 +33,7 @@ from .blas import CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, CBLAS_TRANS
 from .math_kernels import FASTMATH, _activate, _activation_grad
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _product(gemm, A, W, C, transpose_w):
     """C = A W, or A W^T with ``transpose_w``; A, W, C C-contiguous 2-D arrays of one
     float dtype. Through ``gemm`` (numpy's BLAS, :func:`nlm.neural.blas.kernel_gemm`)
@@ -50,7 +50,7 @@ def _product(gemm, A, W, C, transpose_w):
              W.ctypes.data, W.shape[1], C.dtype.type(0), C.ctypes.data, C.shape[1])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _previous(Hs, h0, resets, t, out):
     """out (B, n) := the state step t starts from: zero where stream b resets at t, h0
     at t = 0, else Hs[t - 1] (Hs (T, B, n) the states of the steps so far)."""
@@ -68,7 +68,7 @@ def _previous(Hs, h0, resets, t, out):
                 out[b, k] = Hs[t - 1, b, k]
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _rnn_forward(H, Wh, wt, bh, h0, resets, act, P, tmp, gemm):
     """The recurrence over T steps, in place.
 
@@ -90,7 +90,7 @@ def _rnn_forward(H, Wh, wt, bh, h0, resets, act, P, tmp, gemm):
                 Ht[b, k] = _activate(Ht[b, k] + tmp[b, k] + bh[k], act)
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _rnn_backward(dH, H, Wh, resets, act, dbh, dh, gemm):
     """Backpropagation through the T steps of :func:`_rnn_forward`, in place.
 
@@ -122,7 +122,7 @@ def _rnn_backward(dH, H, Wh, resets, act, dbh, dh, gemm):
                     dh[b, k] = zero
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _rnn_step(x, h, Wx, Wh, bh, act, out):
     """One step for one stream: out = f(x Wx + h Wh + bh); x (m,), h (n,), out (n,).
 
@@ -146,7 +146,7 @@ def _rnn_step(x, h, Wx, Wh, bh, act, out):
 
 
 # -- corpus layouts --------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _assign_streams(lengths, order, loads, stream_of, start_of):
     """Longest-first assignment of sentences to the least loaded of B streams.
 
@@ -166,7 +166,7 @@ def _assign_streams(lengths, order, loads, stream_of, start_of):
         loads[best] += lengths[s]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _stream_layout(ids, offsets, bos, stream_of, start_of, pos, inputs, targets, resets):
     """Fill (L, B) time-major stream arrays from an assignment of sentences.
 
