@@ -8,7 +8,7 @@ from test_transformer import TINY_TF, random_network
 
 from nlm.neural import data_parallel as DP
 from nlm.neural.data_parallel import DataParallel, shards, union_rows
-from nlm.neural.rnn import AWDSettings, RNNModel, RNNNetwork, RNNTask
+from nlm.neural.rnn import AWDSettings, RNNNetwork, RNNTask
 from nlm.neural.rnn import score_sentences as rnn_score_sentences
 from nlm.neural.softmax import make_output_layer
 from nlm.neural.transformer import TransformerModel, TransformerTask, score_sentences
@@ -135,18 +135,3 @@ def test_split_rnn_scoring_equals_one_worker(tiny):
     assert np.all(np.isfinite(one)) and len(one) == len(corpus.ids)
     np.testing.assert_allclose(three, one, rtol=1e-12)
     np.testing.assert_allclose(net.score(corpus.ids, corpus.offsets), one, rtol=1e-12)
-
-
-def test_rnn_training_with_two_workers_matches_one(tiny, monkeypatch):
-    vocab, corpus = tiny
-    opts = dict(cell="lstm", emb=8, hidden=8, batch_size=4, bptt=4, epochs=3, seed=2,
-                dropout=0.2, unk_dropout=0.0, softmax="full")
-    monkeypatch.setattr(DP, "default_workers", lambda: 1)
-    a = RNNModel.fit(corpus, vocab, **opts)
-    lp_a = a.score_corpus(corpus.ids, corpus.offsets)
-    monkeypatch.setattr(DP, "default_workers", lambda: 2)
-    b = RNNModel.fit(corpus, vocab, **opts)
-    for k in a.params:
-        np.testing.assert_allclose(b.params[k], a.params[k], rtol=2e-4, atol=2e-5, err_msg=k)
-    np.testing.assert_allclose(b.score_corpus(corpus.ids, corpus.offsets), lp_a, rtol=1e-4,
-                               atol=1e-4)

@@ -514,7 +514,10 @@ class RNNTask(TrainingTask):
         self.targets = self._time_major(self._ids)
         self.resets = self._time_major(starts) if reset_sentences else None
         self.h = np.zeros((B, net.state_size), dtype=net.dtype)
-        self.parallel = DataParallel(net, workers)
+        # one worker unless asked: split between two threads, the streams of a chunk trained
+        # 0-8% slower (docs/neural.md, "Threads"): each worker's per-step products stream
+        # the whole recurrent matrix, twice the memory traffic of one two-thread product
+        self.parallel = DataParallel(net, 1 if workers is None else workers)
         self.params, self.grads = net.params, self.parallel.grads
         self.decay_keys = net.decay_keys
         self.valid = valid if valid is not None and valid.tokens > 0 else None
