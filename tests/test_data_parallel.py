@@ -27,6 +27,19 @@ def test_union_rows_keeps_only_keys_sparse_everywhere():
     np.testing.assert_array_equal(u["E"], [1, 3, 5])
 
 
+def assert_same_gradients(one, many):
+    """The same touched rows, and the same gradients on them (float64)."""
+    r1, rk = one.touched_rows(), many.touched_rows()
+    assert sorted(r1) == sorted(rk)
+    for k, rows in r1.items():
+        np.testing.assert_array_equal(np.unique(rows), np.unique(rk[k]))
+    for k, g in one.grads.items():
+        rows = r1.get(k)
+        want = g if rows is None else g[rows]
+        got = many.grads[k] if rows is None else many.grads[k][rows]
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14, err_msg=k)
+
+
 def _task(tiny, softmax, tie, workers):
     vocab, corpus = tiny
     net, _ = random_network(softmax, tie, layers=2, heads=2, V=len(vocab), C=8, T=6, seed=1)
@@ -47,15 +60,7 @@ def test_split_step_equals_one_worker(tiny, softmax, tie, workers):
         l1, n1 = one.step(i)
         lk, nk = many.step(i)
         assert nk == n1 and lk == pytest.approx(l1, rel=1e-12)
-        r1, rk = one.touched_rows(), many.touched_rows()
-        assert sorted(r1) == sorted(rk)
-        for k, rows in r1.items():
-            np.testing.assert_array_equal(np.unique(rows), np.unique(rk[k]))
-        for k, g in one.grads.items():
-            rows = r1.get(k)
-            want = g if rows is None else g[rows]
-            got = many.grads[k] if rows is None else many.grads[k][rows]
-            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14, err_msg=k)
+        assert_same_gradients(one, many)
 
 
 @pytest.mark.parametrize("softmax", ["full", "class"])
@@ -116,15 +121,7 @@ def test_split_rnn_chunk_equals_one_worker(tiny, cell, softmax, workers, awd):
         lk, nk = many.step(i)
         assert nk == n1 and lk == pytest.approx(l1, rel=1e-12)
         np.testing.assert_allclose(many.h, one.h, rtol=1e-12, atol=1e-15)
-        r1, rk = one.touched_rows(), many.touched_rows()
-        assert sorted(r1) == sorted(rk)
-        for k, rows in r1.items():
-            np.testing.assert_array_equal(np.unique(rows), np.unique(rk[k]))
-        for k, g in one.grads.items():
-            rows = r1.get(k)
-            want = g if rows is None else g[rows]
-            got = many.grads[k] if rows is None else many.grads[k][rows]
-            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14, err_msg=k)
+        assert_same_gradients(one, many)
 
 
 def test_split_rnn_scoring_equals_one_worker(tiny):
