@@ -23,6 +23,14 @@ TRAIN = ROOT / "corpora" / "shakespeare" / "train.txt"
 VALID = ROOT / "corpora" / "shakespeare" / "valid.txt"
 
 
+def default_signals():
+    """In the child: the signals the test sends at their default disposition. A runner
+    that ignores some (``nohup`` ignores SIGHUP, a shell's background job SIGINT) passes
+    that on, and the command would then rightly carry on."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """4-gram models of the shipped training text (big enough that writing it takes a
@@ -88,7 +96,7 @@ def test_a_signal_mid_work_leaves_nothing_behind(models, tmp_path, command, sig)
     p = subprocess.Popen([sys.executable, "-m", "nlm.cli", *[a.format(m=models) for a in args]],
                          cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          start_new_session=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                         preexec_fn=default_signals)
     try:
         deadline = time.monotonic() + 300
         while p.poll() is None and not _under_way(work, tmp, what):
@@ -126,7 +134,7 @@ def test_ctrl_c_while_the_modules_import_is_one_line(models, tmp_path, delay):
     p = subprocess.Popen([sys.executable, "-m", "nlm.cli", "info", str(models / "v.npz")],
                          cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          start_new_session=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                         preexec_fn=default_signals)
     time.sleep(delay)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
