@@ -83,6 +83,20 @@ def run(runner, args, ok=True, **kw):
     return result
 
 
+def assert_resume_equals_fresh(runner, args):
+    """Training resumed from ``m.ckpt.npz`` to 3 epochs (``m3.npz``) gives exactly the
+    parameters of 3 epochs at once (``fresh.npz``); ``args(epochs, *extra)`` builds the
+    ``nlm train`` command line."""
+    from nlm.modelfile import load
+    r = runner.invoke(main, args(3, "--resume", "--checkpoint", "m.ckpt.npz", "-o", "m3.npz"))
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, args(3, "-o", "fresh.npz"))
+    assert r.exit_code == 0, r.output
+    a, b = load("m3.npz"), load("fresh.npz")
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+
+
 def assert_one_line_error(result, *needles):
     """A failed command: non-zero exit, no traceback, an ``Error:`` line naming ``needles``."""
     assert result.exit_code != 0

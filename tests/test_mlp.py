@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conformance import LanguageModelConformance
-from conftest import TINY_TEXT, working_directory
+from conftest import TINY_TEXT, assert_resume_equals_fresh, working_directory
 
 from nlm.cli import main
 from nlm.errors import ModelFileError, OptionError
@@ -174,13 +174,7 @@ def test_cli_train_evaluate_score_generate_resume(tmp_path):
         r = runner.invoke(main, ["generate", "m.npz", "-n", "2", "--seed", "1"])
         assert r.exit_code == 0 and len(r.output.strip().splitlines()) == 2
         # resume with more epochs continues from the checkpoint; same as 3 epochs at once
-        r = runner.invoke(main, args(3, "--resume", "--checkpoint", "m.ckpt.npz", "-o", "m3.npz"))
-        assert r.exit_code == 0, r.output
-        r = runner.invoke(main, args(3, "-o", "fresh.npz"))
-        assert r.exit_code == 0, r.output
-        a, b = load("m3.npz"), load("fresh.npz")
-        for k in a.params:
-            np.testing.assert_array_equal(a.params[k], b.params[k])
+        assert_resume_equals_fresh(runner, args)
 
 
 def test_cli_errors(tmp_path):

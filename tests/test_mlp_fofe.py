@@ -126,7 +126,7 @@ def test_cli_layers_and_fofe_train_resume_and_evaluate(tmp_path):
     import json
 
     from click.testing import CliRunner
-    from conftest import TINY_TEXT, working_directory
+    from conftest import TINY_TEXT, assert_resume_equals_fresh, working_directory
 
     from nlm.cli import main
     runner = CliRunner()
@@ -146,10 +146,4 @@ def test_cli_layers_and_fofe_train_resume_and_evaluate(tmp_path):
         r = runner.invoke(main, ["evaluate", "m.npz", "train.txt", "--json"])
         assert r.exit_code == 0, r.output
         assert 1 < json.loads(r.output)["perplexity"] < 30
-        r = runner.invoke(main, args(3, "--resume", "--checkpoint", "m.ckpt.npz", "-o", "m3.npz"))
-        assert r.exit_code == 0, r.output
-        r = runner.invoke(main, args(3, "-o", "fresh.npz"))
-        assert r.exit_code == 0, r.output
-        a, b = load("m3.npz"), load("fresh.npz")
-        for k in a.params:
-            np.testing.assert_array_equal(a.params[k], b.params[k])
+        assert_resume_equals_fresh(runner, args)

@@ -403,7 +403,7 @@ def score_sentences(parallel: DataParallel, ids: np.ndarray, offsets: np.ndarray
     if parallel.workers == 1 or n < 2:
         return parallel.nets[0].score(ids, offsets)
     k = parallel.workers
-    cuts = np.unique(np.searchsorted(offsets, [len(ids) * j // k for j in range(k)]))
+    cuts = np.searchsorted(offsets, [len(ids) * j // k for j in range(k)])
     cuts = np.unique(np.concatenate([[0], np.minimum(cuts, n), [n]]))
     out = np.empty(len(ids), dtype=np.float64)
 
