@@ -196,6 +196,16 @@ class ProcessRunner:
         return self.pool.starmap(_estimate_task, [(d, q, N, V, method, p1, bucket_of, R,
                                                    bigrams[q]) for q in range(P)], chunksize=1)
 
+    def map(self, fn, arglist: list) -> list:
+        """``[fn(*args) for args in arglist]``, one call per worker process at a time (for
+        the stages that split the whole corpus: reading and sharding by ranges)."""
+        return self.pool.starmap(fn, arglist, chunksize=1)
+
+    def map_async(self, fn, arglist: list):
+        """:meth:`map` started in the background: an ``AsyncResult`` (``ready()``,
+        ``get()``), so that the caller can show progress while the workers run."""
+        return self.pool.starmap_async(fn, arglist, chunksize=1)
+
     def finish(self):
         """Let the idle workers exit (their work done). ``terminate`` here could leave a
         worker stuck on a lock of the pool's queues, and ``join`` waiting on it for ever
