@@ -329,7 +329,9 @@ def test_export_streams_from_the_model_file(texts, tmp_path, runner):
     assert_one_line_error(r, "cut.npz")
 
 
-def test_local_worker_processes(texts, tmp_path):
+def test_local_worker_processes(texts, tmp_path, monkeypatch):
+    from nlm.ngram.external import read
+    monkeypatch.setattr(read, "PARALLEL_BYTES", 0)     # the workers read the text too
     out = tmp_path / "p.npz"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DiscountWarning)

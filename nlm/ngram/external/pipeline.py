@@ -200,7 +200,8 @@ def _read(run: _Run) -> None:
     with stage(f"reading {os.path.basename(os.fspath(run.train_file))} to token ids"):
         run.vocab, run.corpus = read_to_disk(run.train_file, run.d, run.plan.chunk_tokens,
                                              text.tokenizer, text.lowercase, text.min_count,
-                                             text.max_size, run.progress)
+                                             text.max_size, run.progress,
+                                             pool=run.own_runner)
     run.rank = kenlm_rank(run.corpus.first_seen)
     occurs = np.flatnonzero(run.corpus.unigram_counts > 0)
     run.last_unigram = int(occurs[np.argmax(run.rank[occurs])]) if len(occurs) else None
