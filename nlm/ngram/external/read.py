@@ -122,8 +122,9 @@ def _finish(path, directory, pieces, marked, chunk_tokens, pool, tokenizer, lowe
     os.truncate(ids_path, 4 * tokens)
     offsets = np.cumsum([0] + [p.tokens for p in pieces]).tolist()
     # each piece's remap ends with </s>, which its -1 picks
+    chunk = max(1, chunk_tokens // len(pieces))     # together one chunk, as one process
     jobs = [(ids_path if i == 0 else p.raw, ids_path, offsets[i], p.tokens,
-             np.append(final[where[i]], np.int32(EOS_ID)), V, tokens, chunk_tokens)
+             np.append(final[where[i]], np.int32(EOS_ID)), V, tokens, chunk)
             for i, p in enumerate(pieces) if p.tokens]
     del final, where
     if pool is not None and len(jobs) > 1:
