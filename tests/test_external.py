@@ -493,3 +493,154 @@ def test_lmplz_tally_through_a_split_word(texts, tmp_path, monkeypatch, order):
         got, _, _ = external(path, model, tmp_path / model, arpa=False, plan=SPLIT, order=order)
         assert_same_model(got, nlm.train(path, model, order=order), tol=0)
     assert seen and min(seen) > 1
+
+
+# -- sharding in the worker processes, one range of whole sentences each ----------------------
+def _skewed_lines(n, seed, long_every=0):
+    """Zipf-like sentences, one word 20% of the tokens (split by SPLIT-like plans); every
+    ``long_every``-th sentence 400 words long (longer than a range of the small tests)."""
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" for i in range(120)])
+    p = 1.0 / np.arange(1, 121)
+    p[1:] *= 0.8 / p[1:].sum()
+    p[0] = 0.2
+    return [" ".join(words[rng.choice(120, size=400 if long_every and i % long_every == 7
+                                      else rng.integers(1, 15), p=p)]) for i in range(n)]
+
+
+def _spilled(tmp_path, lines, order, plan):
+    from nlm.ngram.external.read import read_to_disk
+    from nlm.ngram.external.shard import plan_partitions
+    d = tmp_path / "ids"
+    d.mkdir()
+    _, corpus = read_to_disk(_write(tmp_path / "c.txt", lines), str(d), plan.chunk_tokens)
+    layout = plan_partitions(corpus, order, plan.partition_windows, plan.split_windows,
+                             plan.chunk_tokens)
+    return corpus, layout
+
+
+def test_sentence_ranges_cut_after_sentence_ends(tmp_path):
+    from nlm.ngram.external.shard import sentence_ranges
+    from nlm.vocab import EOS_ID as E
+    ids = np.array([5, 6, E] + [7] * 8 + [E, 8, E], dtype=np.int32)
+    path = str(tmp_path / "ids.i32")
+    ids.tofile(path)
+    n = len(ids)
+    assert sentence_ranges(path, n, 1) == [(0, 14)]
+    # the middle (7) falls inside the long sentence: the cut moves to its end
+    assert sentence_ranges(path, n, 2) == [(0, 12), (12, 14)]
+    # two cuts fall inside it: one range fewer
+    assert sentence_ranges(path, n, 3) == [(0, 12), (12, 14)]
+    assert sentence_ranges(path, n, 5) == [(0, 3), (3, 12), (12, 14)]
+    assert sentence_ranges(path, n, 20) == [(0, 3), (3, 12), (12, 14)]
+    np.array([7] * 9 + [E], dtype=np.int32).tofile(path)           # one sentence
+    assert sentence_ranges(path, 10, 3) == [(0, 10)]
+    long = np.array([E] + [7] * 200000 + [E, 8, E], dtype=np.int32)  # past a read block
+    long.tofile(path)
+    assert sentence_ranges(path, len(long), 2) == [(0, 200002), (200002, 200004)]
+
+
+@pytest.mark.parametrize("order, plan, workers", [
+    (3, TINY, 2), (3, SPLIT, 3), (5, SPLIT, 2), (2, SPLIT, 3), (4, TINY, 3)])
+def test_parallel_shard_equals_sequential(tmp_path, order, plan, workers):
+    """Each worker's range of whole sentences into its own files: every partition's
+    windows, read back, are the sequential pass's rows in the same order (split words'
+    sub-partitions included), some ranges giving a partition nothing."""
+    from nlm.ngram.external.distributed import ProcessRunner
+    from nlm.ngram.external.shard import (load_windows, sentence_ranges, shard,
+                                          window_files, windows_of)
+    lines = _skewed_lines(600, order, long_every=97)
+    # a sentence of 2000 words across the middle; at the end, sentences of a word found
+    # nowhere else (its partitions get windows from the last range only)
+    lines = lines[:300] + [" ".join(["mid"] * 2000)] + lines[300:] + ["tail " * 6] * 50
+    corpus, layout = _spilled(tmp_path, lines, order, plan)
+    assert len(layout.groups()) >= (3 if plan is SPLIT else 1)
+    ranges = sentence_ranges(corpus.path, corpus.tokens, workers)
+    assert len(ranges) == workers
+    nominal = [i * corpus.tokens // workers for i in range(1, workers)]
+    assert [a for a, _ in ranges[1:]] != nominal                  # cut inside sentences
+    one, many = tmp_path / "one", tmp_path / "many"
+    one.mkdir()
+    many.mkdir()
+    sizes = shard(corpus, str(one), order, layout, plan.chunk_tokens)
+    runner = ProcessRunner(workers)
+    try:
+        got = shard(corpus, str(many), order, layout, plan.chunk_tokens, pool=runner)
+    finally:
+        runner.close()
+    assert got == sizes == layout.sizes.tolist()
+    assert not os.path.exists(many / "shard.tally")
+    parts = [len(window_files(str(many), q)) for q in range(layout.count)]
+    assert max(parts) == workers and min(parts) < workers    # a range without windows of q
+    for q in range(layout.count):
+        want = windows_of(corpus, order, layout, q, plan.chunk_tokens)    # a scan of the ids
+        np.testing.assert_array_equal(load_windows(str(one), q, order), want)
+        np.testing.assert_array_equal(load_windows(str(many), q, order), want)
+    assert os.listdir(one) == [] and os.listdir(many) == []
+
+
+def _crash(path, array, delta=None):
+    import signal
+    if "win.0." in path:        # only the worker whose range reaches partition 0 first
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+def _disk_full(path, array, delta=None):
+    raise OSError(28, "No space left on device", path)
+
+
+@pytest.mark.parametrize("fail, error", [(_crash, NlmError), (_disk_full, OSError)])
+def test_parallel_shard_worker_failure_raises(tmp_path, monkeypatch, fail, error):
+    """A worker killed, or raising, while sharding: the run stops with an error (a killed
+    worker's task would never end: the parent sees its process gone)."""
+    from nlm.ngram.external import codec
+    from nlm.ngram.external.distributed import ProcessRunner
+    from nlm.ngram.external.shard import shard
+    corpus, layout = _spilled(tmp_path, _skewed_lines(300, 1), 3, TINY)
+    monkeypatch.setattr(codec, "append", fail)
+    runner = ProcessRunner(2)          # forked with the failing append
+    try:
+        with pytest.raises(error, match="died while sharding|No space"):
+            shard(corpus, str(tmp_path / "ids"), 3, layout, TINY.chunk_tokens, pool=runner)
+    finally:
+        runner.close()
+
+
+@pytest.mark.filterwarnings("ignore::nlm.ngram.estimate.discount.DiscountWarning")
+@pytest.mark.parametrize("model, order, workers", [("mkn", 3, 2), ("mkn", 5, 3),
+                                                   ("kn", 4, 2)])
+def test_parallel_sharding_gives_the_in_memory_files(tmp_path, monkeypatch, model, order,
+                                                     workers):
+    """Out of core with worker processes, sharded in them (split words and long sentences
+    included): the model file, binary model and ARPA are the in-memory path's bytes."""
+    from nlm.ngram.arpa import write_arpa
+    from nlm.ngram.binary import write_binary
+    calls = []
+    real = pipeline.shard
+
+    def spy(*args, pool=None, **kwargs):
+        calls.append(pool.workers if pool is not None else None)
+        return real(*args, pool=pool, **kwargs)
+
+    monkeypatch.setattr(pipeline, "shard", spy)
+    path = _write(tmp_path / "c.txt", _skewed_lines(2500, order, long_every=301))
+    plan = Plan(1 << 20, chunk_tokens=2000, partition_windows=1000, bucket_ngrams=500,
+                word_windows=600)
+    d = tmp_path / "ooc"
+    d.mkdir()
+    _, _, info = pipeline.estimate(path, model, {"order": order}, output=d / "m.npz",
+                                   binary=d / "m.nlmbin", arpa=d / "m.arpa", budget=1 << 20,
+                                   temp_dir=d, plan=plan, workers=workers)
+    assert calls == [workers]                                     # sharded in the workers
+    assert info.partitions > pipeline.SCAN_PARTITIONS_PER_ORDER * order
+    assert info.split_words >= 1
+    assert sorted(os.listdir(d)) == ["m.arpa", "m.nlmbin", "m.npz"]
+    ref = nlm.train(path, model, order=order)
+    mem = tmp_path / "mem"
+    mem.mkdir()
+    nlm.save(ref, mem / "m.npz")
+    write_binary(ref, mem / "m.nlmbin")
+    write_arpa(ref, mem / "m.arpa")
+    for name in ("m.npz", "m.nlmbin", "m.arpa"):
+        assert (d / name).read_bytes() == (mem / name).read_bytes(), name

@@ -100,18 +100,6 @@ def _block_head(buf, pos):
 
 
 @njit(cache=True, nogil=True)
-def _rows_in(buf):
-    """Total rows of the blocks in ``buf``."""
-    total = 0
-    pos = 0
-    while pos < len(buf):
-        n, m = _block_head(buf, pos)
-        total += n
-        pos += HEAD + m
-    return total
-
-
-@njit(cache=True, nogil=True)
 def _decode_blocks(buf, delta, raw_bytes, out):
     pos = 0
     row = 0
@@ -152,16 +140,40 @@ def append(path: str, array: np.ndarray, delta: int | None = None) -> int:
 def load(path: str, dtype, width: int | None = None, delta: int | None = None) -> np.ndarray:
     """The rows of every block of ``path`` as (n,) or (n, width) of ``dtype`` (empty when
     the file does not exist); ``delta`` as given to :func:`append`."""
+    return load_all([path], dtype, width, delta)
+
+
+def load_all(paths, dtype, width: int | None = None, delta: int | None = None) -> np.ndarray:
+    """:func:`load` of the files ``paths`` one after the other (those that do not exist
+    hold nothing), decoded into one array: each file's rows are counted from its block
+    heads first, so no file's rows are ever held twice."""
     w = 1 if width is None else int(width)
-    if not os.path.exists(path):
-        out = np.zeros((0, w), dtype=dtype)
-    else:
-        buf = np.fromfile(path, dtype=np.uint8)
-        out = np.empty((_rows_in(buf), w), dtype=dtype)
-        d = w if delta is None else int(delta)
-        _decode_blocks(buf, d, np.dtype(dtype).itemsize, out)
+    present = [p for p in paths if os.path.exists(p)]
+    rows = [_rows_of_file(p) for p in present]
+    out = np.empty((sum(rows), w), dtype=dtype)
+    d = w if delta is None else int(delta)
+    row = 0
+    for p, n in zip(present, rows):
+        buf = np.fromfile(p, dtype=np.uint8)
+        if _decode_blocks(buf, d, np.dtype(dtype).itemsize, out[row:row + n]) != n:
+            raise RuntimeError(f"{p}: changed while read")
         del buf
+        row += n
     return out.reshape(-1) if width is None else out
 
 
-__all__ = ["encode", "append", "load"]
+def _rows_of_file(path: str) -> int:
+    """Total rows of the blocks of ``path``, from their heads alone."""
+    total = 0
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        pos = 0
+        while pos < size:
+            f.seek(pos)
+            n, m = np.frombuffer(f.read(HEAD), dtype=np.int64)
+            total += int(n)
+            pos += HEAD + int(m)
+    return total
+
+
+__all__ = ["encode", "append", "load", "load_all"]

@@ -61,20 +61,33 @@ def _start(N):
 
 
 @njit(cache=True, nogil=True)
-def _windows(ids, N, part_of, split_row, sub_part, win, part):
+def _windows(ids, N, part_of, split_row, sub_part, part, win, start):
     """For every token x of ``ids`` (whole sentences, each ending with ``</s>``), the
-    window of the N words ending at x in the padded stream: ``win[j] = w_{t-N+2} ..
-    w_t, x`` where w_t is the word before x (``<s>`` for a sentence's first token) and
-    -1 stands for positions before ``<s>``. ``part[j]``: its partition
-    (:func:`_window_part`); every n-gram of order >= 2 whose second-to-last word is w_t
-    is read from this window."""
+    window of the N words ending at x in the padded stream: ``w_{t-N+2} .. w_t, x``
+    where w_t is the word before x (``<s>`` for a sentence's first token) and -1 stands
+    for positions before ``<s>``; every n-gram of order >= 2 whose second-to-last word is
+    w_t is read from this window. The windows are written grouped by partition
+    (:func:`_window_part`), in the order of ``ids`` within each: partition q's are
+    ``win[start[q]:start[q + 1]]`` (``start``: (P + 1,), ``part``: (len(ids),) scratch)."""
+    hist = _start(N)
+    start[:] = 0
+    for j in range(len(ids)):
+        x = ids[j]
+        q = _window_part(hist, x, N, part_of, split_row, sub_part)
+        part[j] = q
+        start[q + 1] += 1
+        _advance(hist, x, N)
+    for g in range(len(start) - 1):
+        start[g + 1] += start[g]
+    fill = start[:-1].copy()
     hist = _start(N)
     for j in range(len(ids)):
         x = ids[j]
+        r = fill[part[j]]
+        fill[part[j]] = r + 1
         for c in range(N - 1):
-            win[j, c] = hist[c]
-        win[j, N - 1] = x
-        part[j] = _window_part(hist, x, N, part_of, split_row, sub_part)
+            win[r, c] = hist[c]
+        win[r, N - 1] = x
         _advance(hist, x, N)
 
 
@@ -106,23 +119,6 @@ def _key_counts(ids, N, split_row, counts):
         if r >= 0:
             counts[r, _split_key(hist, x, N) + 1] += 1
         _advance(hist, x, N)
-
-
-@njit(cache=True, nogil=True)
-def _group(keys, n_groups, order):
-    """Stable counting sort of positions by ``keys`` (values in [0, n_groups)): writes
-    the permutation to ``order`` and returns the (n_groups + 1,) group starts."""
-    start = np.zeros(n_groups + 1, dtype=np.int64)
-    for i in range(len(keys)):
-        start[keys[i] + 1] += 1
-    for g in range(n_groups):
-        start[g + 1] += start[g]
-    fill = start[:-1].copy()
-    for i in range(len(keys)):
-        g = keys[i]
-        order[fill[g]] = i
-        fill[g] += 1
-    return start
 
 
 @njit(cache=True, nogil=True)

@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import codec, spill
 from .summary import AdjustSummary, summarize
 from .count import PartitionTables, count_partition, merge_bigrams
 from .probabilities import estimate_partition
-from .shard import Layout, window_path, windows_of
+from .shard import Layout, load_windows, windows_of
 
 
 def count_one(d, q, N, V, last_unigram, rank, scan=None, split=False) -> AdjustSummary:
     """Count partition ``q`` (its windows from a scan of the ids file when ``scan`` =
-    (corpus, layout, chunk tokens) is given, else from its shard file), keep its tables
+    (corpus, layout, chunk tokens) is given, else from its shard files), keep its tables
     on disk, return its summary (without the bigrams when it is a sub-partition of a
     ``split`` word: :func:`merge_split` summarizes those)."""
     if scan is not None:
         win = windows_of(scan[0], N, scan[1], q, scan[2])
     else:
-        path = window_path(d, q)
-        win = codec.load(path, np.int32, N)
-        spill.remove(path)
+        win = load_windows(d, q, N)
     tables = count_partition(win, N, V)
     del win
     tables.save(d, q)

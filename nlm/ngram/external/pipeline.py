@@ -222,9 +222,9 @@ def _count(run: _Run) -> None:
         scans = [(lean, layout, plan.chunk_tokens)] * P
         what = f"counting 2- to {N}-grams in {P} partitions{run.how}"
     else:
-        with stage(f"sharding {corpus.tokens} tokens into {P} partitions"):
+        with stage(f"sharding {corpus.tokens} tokens into {P} partitions{run.how}"):
             bar = Progress("sharding", total=corpus.tokens, unit="tok", enabled=run.progress)
-            shard(corpus, d, N, layout, plan.chunk_tokens, bar)
+            shard(corpus, d, N, layout, plan.chunk_tokens, bar, pool=run.own_runner)
             bar.close()
         spill.remove(corpus.path)
         scans = [None] * P

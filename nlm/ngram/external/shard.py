@@ -6,7 +6,10 @@ whose word w_t the partition owns and that has a next word, the window of N word
 the ids file through and keeps its windows (:func:`windows_of`), which costs a scan
 of 4 bytes a token per partition and writes nothing; :func:`shard` instead writes
 every partition's windows to its own file in one pass (20 bytes a token at order 5),
-for when partitions are many.
+for when partitions are many. With worker processes the pass is split: each worker
+shards one range of whole sentences into files of its own, and a partition's files
+are read back in the order of their ranges (:func:`load_windows`), which gives the
+rows of the one-process pass in the same order.
 
 Why partition by the second-to-last word: a k-gram ``w_1 .. w_k`` (k >= 2), every
 k+1-gram that extends it to the left (its Kneser-Ney continuation count), its
@@ -32,16 +35,18 @@ before a split word are spread over its sub-partitions by their exact window cou
 """
 from __future__ import annotations
 
+import glob
 import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from ...errors import NlmError
 from ...vocab import BOS_ID, EOS_ID
-from . import codec
+from . import codec, spill
 from .budget import partitions_needed
-from .kernels import _balance, _group, _key_counts, _windows, _windows_of
+from .kernels import _balance, _key_counts, _windows, _windows_of
 from .read import SpilledCorpus, iter_chunks
 
 
@@ -149,8 +154,29 @@ def _spread(weights: np.ndarray, capacity: int, P: int) -> tuple[np.ndarray, np.
     return part_of, load
 
 
-def window_path(directory: str, q: int) -> str:
-    return os.path.join(directory, f"win.{q}.i32")
+def window_path(directory: str, q: int, part: int | None = None) -> str:
+    """Partition q's windows file; ``part``: the one written by the worker that sharded
+    the part-th range of the ids (:func:`shard` with a pool)."""
+    name = f"win.{q}.i32" if part is None else f"win.{q}.{part}.i32"
+    return os.path.join(directory, name)
+
+
+def window_files(directory: str, q: int) -> list[str]:
+    """Partition q's windows files, in the order of the ids they come from."""
+    whole = window_path(directory, q)
+    parts = glob.glob(os.path.join(glob.escape(directory), f"win.{q}.*.i32"))
+    parts.sort(key=lambda p: int(p.rsplit(".", 2)[1]))
+    return ([whole] if os.path.exists(whole) else []) + parts
+
+
+def load_windows(directory: str, q: int, order: int) -> np.ndarray:
+    """(size, N) int32: partition q's windows from its files (:func:`shard`), in the
+    order of the ids, decoded into one array; the files are removed."""
+    paths = window_files(directory, q)
+    win = codec.load_all(paths, np.int32, order)
+    for path in paths:
+        spill.remove(path)
+    return win
 
 
 def windows_of(corpus: SpilledCorpus, order: int, layout: Layout, q: int,
@@ -168,24 +194,150 @@ def windows_of(corpus: SpilledCorpus, order: int, layout: Layout, q: int,
 
 
 def shard(corpus: SpilledCorpus, directory: str, order: int, layout: Layout,
-          chunk_tokens: int, progress=None) -> list[int]:
-    """Write every partition's windows; return how many each got."""
-    N = order
-    P = layout.count
+          chunk_tokens: int, progress=None, pool=None) -> list[int]:
+    """Write every partition's windows; return how many each got. ``pool`` (a
+    :class:`.distributed.ProcessRunner`): the ids are cut into one range of whole
+    sentences per worker (:func:`sentence_ranges`), each sharded by a worker into files
+    of its own (:func:`window_path` with ``part``); a partition's windows, read back
+    with :func:`load_windows`, are then the same rows in the same order."""
+    ranges = sentence_ranges(corpus.path, corpus.tokens, pool.workers if pool else 1)
+    if len(ranges) < 2:
+        report = progress.update if progress is not None else None
+        return _shard_range(corpus.path, 0, corpus.tokens, directory, order,
+                            layout.arrays(), layout.count, chunk_tokens, None, report)
+    tally = os.path.join(directory, "shard.tally")
+    np.zeros((len(ranges), 2), dtype=np.int64).tofile(tally)
+    try:
+        result = pool.map_async(_shard_part, [
+            (corpus.path, a, b, directory, order, layout.arrays(), layout.count,
+             chunk_tokens, w, tally) for w, (a, b) in enumerate(ranges)])
+        parts = _follow(result, tally, ranges, progress)
+    finally:
+        spill.remove(tally)
+    return [sum(p[q] for p in parts) for q in range(layout.count)]
+
+
+def sentence_ranges(path: str, tokens: int, parts: int) -> list[tuple[int, int]]:
+    """About ``parts`` equal ranges [a, b) of the ids file, each cut just after a
+    ``</s>``, so that each holds whole sentences (the windows of a sentence depend on
+    it alone: :func:`.kernels._windows` starts every chunk, and every sentence, at
+    ``<s>``); fewer when sentences are longer than a range."""
+    cuts = [0]
+    with open(path, "rb") as f:
+        for i in range(1, parts):
+            cut = _end_at_or_after(f, max(i * tokens // parts, cuts[-1]), tokens)
+            if cuts[-1] < cut < tokens:
+                cuts.append(cut)
+    cuts.append(tokens)
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _end_at_or_after(f, at: int, tokens: int, block: int = 1 << 16) -> int:
+    """The least position c >= ``at`` just after a ``</s>`` (ids[c - 1]), or ``tokens``."""
+    if at <= 0:
+        return 0
+    pos = at - 1
+    while pos < tokens:
+        f.seek(4 * pos)
+        ids = np.fromfile(f, dtype=np.int32, count=block)
+        if not len(ids):
+            break
+        ends = np.flatnonzero(ids == EOS_ID)
+        if len(ends):
+            return pos + int(ends[0]) + 1
+        pos += len(ids)
+    return tokens
+
+
+def _range_chunks(path: str, begin: int, end: int, chunk_tokens: int):
+    """The ids [begin, end) of the file (whole sentences) in chunks of whole sentences
+    (:func:`.read.iter_chunks` of a range)."""
+    carry = np.zeros(0, dtype=np.int32)
+    with open(path, "rb") as f:
+        f.seek(4 * begin)
+        pos = begin
+        while pos < end:
+            block = np.fromfile(f, dtype=np.int32, count=min(chunk_tokens, end - pos))
+            if not len(block):
+                raise RuntimeError(f"{path}: {end - pos} ids missing")
+            pos += len(block)
+            if len(carry):
+                block = np.concatenate([carry, block])
+            ends = np.flatnonzero(block == EOS_ID)
+            cut = int(ends[-1]) + 1 if len(ends) else 0
+            if cut:
+                yield block[:cut]
+            carry = block[cut:]
+    if len(carry):   # cannot happen: a range ends with </s>
+        yield carry
+
+
+def _shard_range(path, begin, end, directory, N, arrays, P, chunk_tokens, part,
+                 report) -> list[int]:
+    """Shard the ids [begin, end) into the files of ``part`` (:func:`window_path`);
+    ``report(tokens)`` after every chunk; returns the windows of every partition."""
     sizes = [0] * P
-    for ids in iter_chunks(corpus, chunk_tokens):
+    for ids in _range_chunks(path, begin, end, chunk_tokens):
         m = len(ids)
         win = np.empty((m, N), dtype=np.int32)
-        part = np.empty(m, dtype=np.int32)
-        _windows(ids, N, *layout.arrays(), win, part)
-        perm = np.empty(m, dtype=np.int64)
-        start = _group(part, P, perm)
-        win = win[perm]
+        start = np.empty(P + 1, dtype=np.int64)
+        _windows(ids, N, *arrays, np.empty(m, dtype=np.int32), win, start)
         for q in range(P):
             a, b = start[q], start[q + 1]
             if b > a:
-                codec.append(window_path(directory, q), win[a:b])
+                codec.append(window_path(directory, q, part), win[a:b])
                 sizes[q] += int(b - a)
-        if progress is not None:
-            progress.update(m)
+        del win
+        if report is not None:
+            report(m)
     return sizes
+
+
+def _shard_part(path, begin, end, directory, N, arrays, P, chunk_tokens, w, tally):
+    """A worker's :func:`_shard_range` of range ``w``, its pid and progress (tokens done)
+    kept in row w of the ``tally`` file (aligned 8-byte stores to a shared mapping: the
+    parent, :func:`_follow`, reads whole values)."""
+    row = np.memmap(tally, dtype=np.int64, mode="r+", offset=16 * w, shape=(2,))
+    row[1] = os.getpid()
+
+    def report(m):
+        row[0] += m
+
+    try:
+        return _shard_range(path, begin, end, directory, N, arrays, P, chunk_tokens, w,
+                            report)
+    finally:
+        del row
+
+
+def _follow(result, tally: str, ranges, progress, every: float = 0.5) -> list:
+    """Wait for the workers' ``result`` (an ``AsyncResult``), moving ``progress`` as
+    their tallies grow; a worker that died (killed: its task would never end) raises."""
+    shown = 0
+    dead: set = set()      # found gone at the last look: gone twice raises
+    rows = np.memmap(tally, dtype=np.int64, mode="r", shape=(len(ranges), 2))
+    while True:
+        result.wait(every)
+        now = np.array(rows)
+        done = int(now[:, 0].sum())
+        if progress is not None and done > shown:
+            progress.update(done - shown)
+            shown = done
+        if result.ready():
+            return result.get()
+        gone = {pid for (a, b), (n, pid) in zip(ranges, now.tolist())
+                if pid and n < b - a and not _alive(pid)}
+        if gone & dead:
+            raise NlmError(f"a worker process (pid {min(gone & dead)}) died while sharding "
+                           f"the token ids (killed, or out of memory?)")
+        dead = gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
