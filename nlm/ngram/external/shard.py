@@ -306,6 +306,8 @@ def _shard_part(path, begin, end, directory, N, arrays, P, chunk_tokens, w, tall
     try:
         return _shard_range(path, begin, end, directory, N, arrays, P, chunk_tokens, w,
                             report)
+    except KeyboardInterrupt:   # Ctrl-C reached the process group: the parent stops the
+        raise NlmError("interrupted") from None     # pool (no worker traceback printed)
     finally:
         del row
 
