@@ -247,3 +247,23 @@ def test_worker_processes_read_and_give_the_same_files(tmp_path, monkeypatch, sp
     for k in range(4):
         np.testing.assert_array_equal(got.tables.keys[k], want.tables.keys[k])
         np.testing.assert_array_equal(got.logprobs[k], want.logprobs[k])
+
+
+def _die_in_range_one(path, start, *args):
+    if start > 0:
+        os._exit(1)         # as if killed
+    return REAL_TOKENIZE_RANGE(path, start, *args)
+
+
+def test_a_killed_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    from nlm.errors import NlmError
+    monkeypatch.setattr(read, "tokenize_range", _die_in_range_one)
+    pool = ProcessRunner(2)
+    try:
+        path = _file(tmp_path, TEXTS["halves"].encode("utf-8"))
+        d = tmp_path / "d"
+        d.mkdir()
+        with pytest.raises(NlmError, match="worker process reading the text stopped"):
+            read.read_to_disk(path, str(d), 5, pool=pool, parallel_bytes=0)
+    finally:
+        pool.close()

@@ -128,7 +128,7 @@ def _finish(path, directory, pieces, marked, chunk_tokens, pool, tokenizer, lowe
             for i, p in enumerate(pieces) if p.tokens]
     del final, where
     if pool is not None and len(jobs) > 1:
-        parts = pool.map(remap_range, jobs)
+        parts = _wait(pool.map_async(remap_range, jobs), None, [])
     else:
         parts = [remap_range(*job) for job in jobs]
     unigram, first = parts[0]
@@ -461,10 +461,17 @@ def _read_ranges(path, directory: str, chunk_tokens: int, lowercase: bool, bar, 
 
 
 def _wait(result, bar, progress_paths: list[str]) -> list:
-    """``result.get()``, the bar moved meanwhile by the workers' progress files."""
+    """``result.get()``, the bar moved meanwhile by the workers' progress files. A worker
+    that dies (killed) takes its task with it, and the pool would wait for ever: an
+    error instead."""
+    from multiprocessing import active_children
+    workers = {p.pid for p in active_children()}
     shown = np.zeros(2, dtype=np.int64)
     while True:
         result.wait(0.5)
+        if not result.ready() and not workers <= {p.pid for p in active_children()}:
+            raise NlmError("a worker process reading the text stopped (killed, or out of "
+                           "memory)")
         if bar is not None:
             now = np.zeros(2, dtype=np.int64)
             for p in progress_paths:
