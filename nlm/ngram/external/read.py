@@ -128,7 +128,7 @@ def _finish(path, directory, pieces, marked, chunk_tokens, pool, tokenizer, lowe
             for i, p in enumerate(pieces) if p.tokens]
     del final, where
     if pool is not None and len(jobs) > 1:
-        parts = _wait(pool.map_async(remap_range, jobs), None, [])
+        parts = _wait(pool.map_async(remap_task, jobs), None, [])
     else:
         parts = [remap_range(*job) for job in jobs]
     unigram, first = parts[0]
@@ -189,6 +189,14 @@ def remap_range(raw_path: str, ids_path: str, offset: int, n: int, remap: np.nda
     if not same:
         spill.remove(raw_path)
     return unigram, first
+
+
+def remap_task(*args):
+    """:func:`remap_range` in a worker process."""
+    try:
+        return remap_range(*args)
+    except KeyboardInterrupt:   # Ctrl-C reached the process group: the parent stops the
+        raise NlmError("interrupted") from None     # pool (no worker traceback printed)
 
 
 def _pwrite_all(fd: int, data: memoryview, position: int) -> None:
@@ -431,6 +439,8 @@ def tokenize_range(path, start: int, end: int, lowercase: bool, directory: str, 
             f.seek(start)
             provisional, counts, sentences, tokens = _tokenize(
                 f, end - start, lowercase, raw, chunk_tokens, report, bom=start == 0)
+    except KeyboardInterrupt:   # Ctrl-C reached the process group: the parent stops the
+        raise NlmError("interrupted") from None     # pool (no worker traceback printed)
     except Exception:       # _Fallback, or a failure: the others need not go on
         with open(stop, "ab"):
             pass
