@@ -597,21 +597,41 @@ class ArpaWriter:
     def write(self, words: np.ndarray, logprob: np.ndarray, logbow: np.ndarray | None) -> None:
         """Lines for the n-grams ``words`` (n, k) int32 with natural-log probabilities and
         backoff weights (None at the highest order)."""
+        for block in self._blocks(words, logprob, logbow, shared=True):
+            self.out.write(block)
+
+    def lines(self, words: np.ndarray, logprob: np.ndarray, logbow: np.ndarray | None) -> list:
+        """The text :meth:`write` writes, as a list of byte strings, without writing it:
+        several threads may format at once (out-of-core assembly), and :meth:`put` writes
+        their text in order."""
+        return [bytes(block) for block in self._blocks(words, logprob, logbow, shared=False)]
+
+    def _blocks(self, words, logprob, logbow, shared: bool):
+        """The text of ``BLOCK`` n-grams at a time (memoryviews), formatted in ``self._buf``
+        when ``shared`` (reused: no page faults per block; one thread only), else in a
+        buffer of this call's own."""
         from .arpa_kernels import _arpa_lines
         words = np.ascontiguousarray(words, dtype=np.int32)
         n, k = words.shape
+        buf = self._buf if shared else None
         for a in range(0, n, BLOCK):
             b = min(n, a + BLOCK)
             need = (b - a) * (2 * 32 + k * (self._longest + 1) + 4)
-            if self._buf is None or len(self._buf) < need:   # reused: no page faults per block
-                self._buf = np.empty(need, dtype=np.uint8)
-            buf = self._buf
+            if buf is None or len(buf) < need:
+                buf = np.empty(need, dtype=np.uint8)
+                if shared:
+                    self._buf = buf
             lp = np.ascontiguousarray(logprob[a:b], dtype=np.float64)
             bow = (np.ascontiguousarray(logbow[a:b], dtype=np.float64) if logbow is not None
                    else lp)
             used = _arpa_lines(words[a:b], lp, bow, logbow is not None, self._text, self._off,
                                buf)
-            self.out.write(memoryview(buf[:used]))
+            yield memoryview(buf[:used])
+
+    def put(self, text: list) -> None:
+        """Write the byte strings of :meth:`lines`."""
+        for chunk in text:
+            self.out.write(chunk)
 
     def end(self) -> None:
         self.out.write(b"\n\\end\\\n")

@@ -17,6 +17,8 @@ word. Memory: one bucket of one order.
 from __future__ import annotations
 
 import os
+from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,6 +26,7 @@ from ...files import NpzWriter, header_array
 from ...modelfile import HEADER
 from ...vocab import BOS_ID
 from . import codec, spill
+from .budget import ASSEMBLY_THREADS
 from .kernels import _context_rows, _join_sorted, _sort_records
 
 
@@ -85,18 +88,21 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
     :class:`~nlm.ngram.binary_stream.BinaryWriter` (or None). ``constant_logbow``:
     stupid backoff's weight for every n-gram below the highest order instead of
     backoff-weight records."""
-    # The ARPA text of a bucket is formatted and written by a second thread, and the binary
-    # model's part of it by a third (the kernels release the GIL), while this one sorts
-    # the next bucket and writes the model file.
+    # Buckets are prepared (read, sorted, joined, their ARPA text formatted) by a pool of
+    # threads, several at once (the kernels release the GIL); this thread takes them in
+    # bucket order and writes the model file, while one more thread writes the ARPA text
+    # and another the binary model's part of each bucket.
     from contextlib import ExitStack
+    from concurrent.futures import ThreadPoolExecutor
     text = _Queue("nlm-arpa") if arpa is not None else None
     bin_queue = _Queue("nlm-binary") if binary is not None else None
+    pool = ThreadPoolExecutor(ASSEMBLY_THREADS, thread_name_prefix="nlm-bucket")
     try:
         with ExitStack() as stack:
             npz = stack.enter_context(NpzWriter(model_out)) if model_out is not None else None
             out = _Assembler(directory, vocab, sizes, n_buckets, npz, arpa, text,
                              constant_logbow)
-            out.binary, out.bin_queue = binary, bin_queue
+            out.binary, out.bin_queue, out.pool = binary, bin_queue, pool
             out.unigrams(unigram_logprob, unigram_logbow)
             offsets = None
             for k in range(2, len(sizes) + 1):
@@ -111,6 +117,7 @@ def assemble(directory: str, vocab, sizes: list[int], unigram_logprob: np.ndarra
                 out.to_arpa(arpa.end)
                 text.drain()
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         for q in (text, bin_queue):
             if q is not None:
                 q.close()
@@ -145,7 +152,7 @@ class _Assembler:
         self.directory, self.V, self.sizes, self.R = directory, len(vocab), sizes, n_buckets
         self.N = len(sizes)
         self.npz, self.arpa, self.text, self.constant = npz, arpa, text, constant_logbow
-        self.binary = None
+        self.binary = self.bin_queue = self.pool = None
 
     def to_arpa(self, fn, *args):
         """Queue ARPA output in order; at most one bucket waits, which bounds memory."""
@@ -179,9 +186,8 @@ class _Assembler:
             npz.begin(f"keys.{k}", np.int64, size)
         offsets = np.zeros(self.R + 1, dtype=np.int64)
         files = _record_files(d, k)
-        for r in range(self.R):
-            offsets[r + 1] = offsets[r] + self.bucket(k, r, files, offsets_prev, lp_path,
-                                                      bow_path)
+        for r, part in enumerate(self.prepared(k, files, offsets_prev)):
+            offsets[r + 1] = offsets[r] + self.emit(k, part, lp_path, bow_path)
         if offsets[-1] != size:
             raise RuntimeError(f"order {k}: {offsets[-1]} n-grams assembled, {size} estimated")
         if npz is not None:
@@ -192,8 +198,22 @@ class _Assembler:
             spill.remove(lp_path, bow_path)
         return offsets
 
-    def bucket(self, k, r, files, offsets_prev, lp_path, bow_path) -> int:
-        """Bucket r of order k: its records sorted, joined, and written; returns its size."""
+    def prepared(self, k, files, offsets_prev):
+        """Every bucket of order k prepared (:meth:`prepare`), in bucket order; up to
+        ``ASSEMBLY_THREADS`` of them at once, by as many threads (the kernels, the codec and
+        the ARPA formatting release the GIL)."""
+        pending = deque()
+        for r in range(self.R):
+            pending.append(self.pool.submit(self.prepare, k, r, files, offsets_prev))
+            if len(pending) >= ASSEMBLY_THREADS:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def prepare(self, k, r, files, offsets_prev) -> "_Bucket":
+        """Bucket r of order k read and sorted, its backoff weights joined, its context rows
+        found, its words kept for order k + 1 and its ARPA text formatted: everything but
+        the writes, which must come in bucket order (:meth:`emit`)."""
         d, V, N = self.directory, self.V, self.N
         words, lp = _load_sorted(files, r, k, "lp", V)
         n = len(words)
@@ -218,14 +238,30 @@ class _Assembler:
             spill.remove(prev_path)
         if k < N:
             codec.append(os.path.join(d, f"s{r}.{k}"), words)
-        if self.npz is not None:
-            self.npz.write(rows * V + words[:, k - 1])
-            spill.append(lp_path, lp)
-            if bow is not None:
-                spill.append(bow_path, bow)
-        if self.binary is not None:
-            self.bin_queue.submit(self.binary.block, k, words, lp, bow, rows)
-        if self.arpa is not None:
-            self.to_arpa(self.arpa.write, words, lp, bow)
+        text = self.arpa.lines(words, lp, bow) if self.arpa is not None else None
         spill.remove(*files.get((r, "lp"), []), *files.get((r, "bow"), []))
-        return n
+        return _Bucket(words, lp, bow, rows, text)
+
+    def emit(self, k, part: "_Bucket", lp_path, bow_path) -> int:
+        """A prepared bucket written to every output; returns its size."""
+        if self.npz is not None:
+            self.npz.write(part.rows * self.V + part.words[:, k - 1])
+            spill.append(lp_path, part.lp)
+            if part.bow is not None:
+                spill.append(bow_path, part.bow)
+        if self.binary is not None:
+            self.bin_queue.submit(self.binary.block, k, part.words, part.lp, part.bow,
+                                  part.rows)
+        if self.arpa is not None:
+            self.to_arpa(self.arpa.put, part.text)
+        return len(part.words)
+
+
+@dataclass
+class _Bucket:
+    """One bucket of one order, ready to be written."""
+    words: np.ndarray            # (n, k) int32, sorted
+    lp: np.ndarray               # (n,) ln probabilities
+    bow: np.ndarray | None       # (n,) ln backoff weights; None at the highest order
+    rows: np.ndarray             # (n,) int64 context rows in the table of order k - 1
+    text: list | None            # the ARPA lines (bytes), when an ARPA file is written

@@ -113,6 +113,10 @@ def in_memory_bytes(tokens: int, order: int) -> int:
     return tokens * (IN_MEMORY_BYTES_PER_TOKEN + IN_MEMORY_BYTES_PER_TOKEN_ORDER * order)
 
 
+#: output buckets prepared at the same time by as many threads (:mod:`.assemble`)
+ASSEMBLY_THREADS = 2
+
+
 @dataclass(frozen=True)
 class Plan:
     """Sizes of the out-of-core pipeline's pieces for a budget (see the module doc)."""
@@ -154,8 +158,8 @@ class Plan:
         per_window = 4 * order + 48 + (order - 1) * 120
         # an output bucket: records (k + 2 int32) read and sorted, context rows, keys,
         # ARPA text (about 80 bytes a line), and the previous bucket's words and values
-        # while its ARPA text is being written
-        per_ngram = 2 * 4 * (order + 2) + 8 * 4 + 80 + 2 * (4 * order + 16)
+        # while its ARPA text is being written; ASSEMBLY_THREADS buckets at once
+        per_ngram = ASSEMBLY_THREADS * (2 * 4 * (order + 2) + 8 * 4 + 80 + 2 * (4 * order + 16))
         return cls(budget, max(1 << 12, min(chunk, 1 << 24)),
                    max(1 << 10, usable // per_window), max(1 << 10, usable // per_ngram))
 
