@@ -1,7 +1,7 @@
 """How out-of-core n-gram estimation scales: nlm next to KenLM's lmplz, from 10M to 1B tokens.
 
     python scripts/bench/ngram_scale.py --sizes 10M 30M 100M 300M 1G [--order 5] \\
-        [--memory 4G] [--tmp /tmp/nlm-scale] [--gzip-from 1G] [--no-lmplz-from 1G]
+        [--memory 4G] [--tmp /tmp/nlm-scale] [--gzip-from SIZE] [--no-lmplz-from SIZE]
 
 For each size T, a synthetic corpus of T tokens (scripts/make_big_corpus.py: WikiText-2
 sentences resampled, 10% of the words redrawn; kept in --tmp between runs unless
@@ -12,7 +12,8 @@ sentences resampled, 10% of the words redrawn; kept in --tmp between runs unless
   KenLM's text to binary model;
 - ``nlm train --memory MEMORY --temp-dir TMP --binary OUT.nlmbin``: text to binary model;
 - ``nlm train --memory MEMORY --temp-dir TMP --arpa OUT.arpa`` (``.arpa.gz`` from
-  --gzip-from on: a plain ARPA of 1B tokens does not fit this machine's disk).
+  --gzip-from on). When the disk cannot hold lmplz's ARPA and nlm's at once (1B tokens:
+  about 35 GB each), lmplz's is deleted before nlm's run.
 
 For each: wall time, CPU time (user + system of the whole process tree), the peak
 resident memory of all its processes together (sampled every 0.2 s from /proc, with
@@ -21,7 +22,7 @@ directory plus its outputs (sampled every 0.5 s). lmplz is skipped from --no-lmp
 on, or when its ARPA (about 70 bytes a token at order 5) and temporary files would not
 fit. A sample of nlm's ARPA entries is compared with lmplz's. The load average is
 printed with every row (the machine is shared). Results also go, one JSON object per
-run, to ``TMP/scale.jsonl`` as they come.
+run, to ``TMP/scale.jsonl`` as they come, with the stage times nlm printed.
 """
 from __future__ import annotations
 
@@ -120,10 +121,11 @@ def run_size(T: int, args, log, jsonl) -> list:
     spill.mkdir(exist_ok=True)
     N, mem = args.order, args.memory
     arpa_name = "nlm.arpa.gz" if T >= args.gzip_from else "nlm.arpa"
+    arpa_bytes = 40 * T * (0.3 if arpa_name.endswith(".gz") else 1)   # nlm's, about
     nlm = [sys.executable, "-m", "nlm.cli", "train", text, "--order", N, "--memory", mem,
            "--temp-dir", spill]
     runs = []
-    lmplz_disk = 80 * T           # its ARPA (~70 bytes a token at order 5) and temporary files
+    lmplz_disk = 40 * T           # its ARPA (about 34 bytes a token at order 5 and 300M tokens)
     if T < args.no_lmplz_from and lmplz_disk < shutil.disk_usage(tmp).free:
         runs.append(("lmplz (text to ARPA)", [KENLM / "lmplz", "-o", N, "-S", mem, "-T", spill,
                                               "--discount_fallback", "--text", text, "--arpa",
@@ -156,6 +158,9 @@ def run_size(T: int, args, log, jsonl) -> list:
               file=sys.stderr, flush=True)
         if name.startswith("build_binary"):
             (tmp / "lmplz.binary").unlink(missing_ok=True)
+        if name.startswith(("lmplz", "build_binary")) and \
+                shutil.disk_usage(tmp).free < arpa_bytes + 20 * T:
+            (tmp / "lmplz.arpa").unlink(missing_ok=True)   # room for nlm's ARPA and spill
         if name.startswith("nlm train --arpa"):
             _compare(tmp, arpa_name, rows, jsonl)
             (tmp / arpa_name).unlink(missing_ok=True)
@@ -212,9 +217,9 @@ def main():
     ap.add_argument("--order", type=int, default=5)
     ap.add_argument("--memory", default="4G")
     ap.add_argument("--tmp", default="/tmp/nlm-scale")
-    ap.add_argument("--gzip-from", type=parse_size, default=parse_size("1G"),
+    ap.add_argument("--gzip-from", type=parse_size, default=parse_size("100G"),
                     help="write nlm's ARPA gzip-compressed from this size on")
-    ap.add_argument("--no-lmplz-from", type=parse_size, default=parse_size("1G"),
+    ap.add_argument("--no-lmplz-from", type=parse_size, default=parse_size("100G"),
                     help="skip lmplz from this size on (its ARPA does not fit the disk)")
     ap.add_argument("--delete-text", action="store_true", help="delete each corpus after use")
     ap.add_argument("--runs", nargs="+", default=["lmplz", "build_binary", "nlm-arpa",
