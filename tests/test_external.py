@@ -462,10 +462,18 @@ def test_skewed_corpus_partitions_within_capacity(tmp_path):
     # the window counts of the split words by the word before, one word a pass: the same
     many = plan_partitions(corpus, 4, 1000, 1000, plan.chunk_tokens)
     one_at_a_time = plan_partitions(corpus, 4, 1000, 1000, plan.chunk_tokens, memory=1)
+    from nlm.ngram.external.distributed import ProcessRunner
+    pool = ProcessRunner(3)
+    try:   # counted by three workers over ranges of the ids, one word or all at a time
+        by_ranges = [plan_partitions(corpus, 4, 1000, 1000, plan.chunk_tokens, pool=pool,
+                                     memory=m) for m in (1 << 30, 1)]
+    finally:
+        pool.close()
     assert len(many.groups()) >= 3
-    for a, b in zip(many.arrays() + (many.sizes, many.lead),
-                    one_at_a_time.arrays() + (one_at_a_time.sizes, one_at_a_time.lead)):
-        np.testing.assert_array_equal(a, b)
+    for other in [one_at_a_time] + by_ranges:
+        for a, b in zip(many.arrays() + (many.sizes, many.lead),
+                        other.arrays() + (other.sizes, other.lead)):
+            np.testing.assert_array_equal(a, b)
     ref = nlm.train(path, "mkn", order=4)
     got, arpa, info = external(path, "mkn", tmp_path / "run", memory="1M", plan=None, order=4)
     assert info.split_words >= 1

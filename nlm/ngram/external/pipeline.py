@@ -211,9 +211,10 @@ def _count(run: _Run) -> None:
     """Every partition's n-grams counted and summarized (:func:`.partition.count_one`),
     then the bigrams of the split words merged (:func:`.partition.merge_split`)."""
     d, N, V, corpus, plan = run.d, run.N, len(run.vocab), run.corpus, run.plan
-    layout = run.layout = plan_partitions(corpus, N, plan.partition_windows,
-                                          plan.split_windows, plan.chunk_tokens,
-                                          memory=plan.budget // 4)
+    with stage("planning the partitions"):
+        layout = run.layout = plan_partitions(corpus, N, plan.partition_windows,
+                                              plan.split_windows, plan.chunk_tokens,
+                                              memory=plan.budget // 4, pool=run.own_runner)
     P = run.P = layout.count
     # Few partitions read their windows straight from the ids file; many get theirs
     # from one sharding pass (see shard.py)

@@ -98,11 +98,12 @@ class Layout:
 
 
 def plan_partitions(corpus: SpilledCorpus, order: int, capacity: int, word_windows: int,
-                    chunk_tokens: int, memory: int = 1 << 30) -> Layout:
+                    chunk_tokens: int, memory: int = 1 << 30, pool=None) -> Layout:
     """Partitions of at most ``capacity`` windows as far as the words allow (see the module
     doc); a word with more than ``word_windows`` windows is split into sub-partitions of
     at most that many. ``memory``: bytes the window counts of the split words may take
-    (more split words than fit take more passes over the ids)."""
+    (more split words than fit take more passes over the ids). ``pool``: worker processes
+    that count them over ranges of the ids (:func:`sentence_ranges`)."""
     weights = window_weights(corpus)
     V = len(weights)
     heavy = np.flatnonzero(weights > word_windows)
@@ -114,7 +115,7 @@ def plan_partitions(corpus: SpilledCorpus, order: int, capacity: int, word_windo
     sub_part = np.zeros((len(heavy), V + 1), dtype=np.int32)
     sizes, lead = [load], [np.full(len(load), -1, dtype=np.int64)]
     P = len(load)
-    for i, keys in _key_windows(corpus, order, heavy, V, chunk_tokens, memory):
+    for i, keys in _key_windows(corpus, order, heavy, V, chunk_tokens, memory, pool):
         sub, load = _spread(keys, word_windows, math.ceil(keys.sum() / max(word_windows, 1)))
         sub_part[i] = sub + P
         sizes.append(load)
@@ -123,19 +124,36 @@ def plan_partitions(corpus: SpilledCorpus, order: int, capacity: int, word_windo
     return Layout(part_of, split_row, sub_part, np.concatenate(sizes), np.concatenate(lead))
 
 
-def _key_windows(corpus, order, heavy, V, chunk_tokens, memory):
+def _key_windows(corpus, order, heavy, V, chunk_tokens, memory, pool=None):
     """(i, (V + 1,) windows of the split word heavy[i] by key word + 1), counted in as
-    few passes over the ids as ``memory`` allows."""
-    rows = max(1, memory // (8 * (V + 1)))
+    few passes over the ids as ``memory`` allows (each of the ``pool``'s workers counts
+    one range of the ids into a table of its own, and the parent sums them)."""
+    if not len(heavy):
+        return
+    ranges = sentence_ranges(corpus.path, corpus.tokens, pool.workers) if pool else []
+    tables = len(ranges) + 1 if len(ranges) > 1 else 1
+    rows = max(1, memory // (8 * (V + 1) * tables))
     for a in range(0, len(heavy), rows):
         batch = heavy[a:a + rows]
         split_row = np.full(V, -1, dtype=np.int32)
         split_row[batch] = np.arange(len(batch), dtype=np.int32)
-        keys = np.zeros((len(batch), V + 1), dtype=np.int64)
-        for ids in iter_chunks(corpus, chunk_tokens):
-            _key_counts(ids, order, split_row, keys)
+        if tables > 1:
+            keys = sum(pool.map(_range_key_counts, [(corpus.path, b, e, order, split_row,
+                                                     chunk_tokens) for b, e in ranges]))
+        else:
+            keys = _range_key_counts(corpus.path, 0, corpus.tokens, order, split_row,
+                                     chunk_tokens)
         for i in range(len(batch)):
             yield a + i, keys[i]
+
+
+def _range_key_counts(path, begin, end, order, split_row, chunk_tokens) -> np.ndarray:
+    """(split words, V + 1) windows of each split word of ``split_row`` by key word + 1,
+    over the ids [begin, end) (whole sentences)."""
+    keys = np.zeros((int(split_row.max()) + 1, len(split_row) + 1), dtype=np.int64)
+    for ids in _range_chunks(path, begin, end, chunk_tokens):
+        _key_counts(ids, order, split_row, keys)
+    return keys
 
 
 def _spread(weights: np.ndarray, capacity: int, P: int) -> tuple[np.ndarray, np.ndarray]:
