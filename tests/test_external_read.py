@@ -205,15 +205,26 @@ def _fail_in_range_one(path, start, *args):
 REAL_TOKENIZE_RANGE = read.tokenize_range
 
 
-def test_a_failing_worker_stops_the_reading(tmp_path, monkeypatch):
-    monkeypatch.setattr(read, "tokenize_range", _fail_in_range_one)
+def _read_with_a_fault(tmp_path, monkeypatch, fault, error, match):
+    """Read with two workers, the second range's worker hit by ``fault``: ``error`` is
+    raised (no hang); returns the pool, still open."""
+    monkeypatch.setattr(read, "tokenize_range", fault)
     pool = ProcessRunner(2)
     try:
         path = _file(tmp_path, TEXTS["halves"].encode("utf-8"))
         d = tmp_path / "d"
         d.mkdir()
-        with pytest.raises(OSError, match="No space"):
+        with pytest.raises(error, match=match):
             read.read_to_disk(path, str(d), 5, pool=pool, parallel_bytes=0)
+    except BaseException:
+        pool.close()
+        raise
+    return pool
+
+
+def test_a_failing_worker_stops_the_reading(tmp_path, monkeypatch):
+    pool = _read_with_a_fault(tmp_path, monkeypatch, _fail_in_range_one, OSError, "No space")
+    try:
         assert pool.map(divmod, [(7, 2)]) == [(3, 1)]     # the pool still works
     finally:
         pool.close()
@@ -257,13 +268,5 @@ def _die_in_range_one(path, start, *args):
 
 def test_a_killed_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
     from nlm.errors import NlmError
-    monkeypatch.setattr(read, "tokenize_range", _die_in_range_one)
-    pool = ProcessRunner(2)
-    try:
-        path = _file(tmp_path, TEXTS["halves"].encode("utf-8"))
-        d = tmp_path / "d"
-        d.mkdir()
-        with pytest.raises(NlmError, match="worker process reading the text stopped"):
-            read.read_to_disk(path, str(d), 5, pool=pool, parallel_bytes=0)
-    finally:
-        pool.close()
+    _read_with_a_fault(tmp_path, monkeypatch, _die_in_range_one, NlmError,
+                       "worker process reading the text stopped").close()

@@ -499,12 +499,21 @@ def _wait(result, bar, progress_paths: list[str]) -> list:
 
 def iter_chunks(corpus: SpilledCorpus, chunk_tokens: int):
     """The spilled ids in chunks of whole sentences (each ends with </s>)."""
+    return range_chunks(corpus.path, 0, corpus.tokens, chunk_tokens)
+
+
+def range_chunks(path: str, begin: int, end: int, chunk_tokens: int):
+    """The ids [begin, end) of the ids file (whole sentences) in chunks of whole
+    sentences."""
     carry = np.zeros(0, dtype=np.int32)
-    with open(corpus.path, "rb") as f:
-        while True:
-            block = np.fromfile(f, dtype=np.int32, count=chunk_tokens)
-            if len(block) == 0:
-                break
+    with open(path, "rb") as f:
+        f.seek(4 * begin)
+        pos = begin
+        while pos < end:
+            block = np.fromfile(f, dtype=np.int32, count=min(chunk_tokens, end - pos))
+            if not len(block):
+                raise RuntimeError(f"{path}: {end - pos} ids missing")
+            pos += len(block)
             if len(carry):
                 block = np.concatenate([carry, block])
             ends = np.flatnonzero(block == EOS_ID)
@@ -512,5 +521,5 @@ def iter_chunks(corpus: SpilledCorpus, chunk_tokens: int):
             if cut:
                 yield block[:cut]
             carry = block[cut:]
-    if len(carry):  # cannot happen: the file ends with </s>
+    if len(carry):   # cannot happen: a range ends with </s>
         yield carry

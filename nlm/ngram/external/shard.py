@@ -47,7 +47,7 @@ from ...vocab import BOS_ID, EOS_ID
 from . import codec, spill
 from .budget import partitions_needed
 from .kernels import _balance, _key_counts, _windows, _windows_of
-from .read import SpilledCorpus, iter_chunks
+from .read import SpilledCorpus, iter_chunks, range_chunks
 
 
 def window_weights(corpus: SpilledCorpus) -> np.ndarray:
@@ -151,7 +151,7 @@ def _range_key_counts(path, begin, end, order, split_row, chunk_tokens) -> np.nd
     """(split words, V + 1) windows of each split word of ``split_row`` by key word + 1,
     over the ids [begin, end) (whole sentences)."""
     keys = np.zeros((int(split_row.max()) + 1, len(split_row) + 1), dtype=np.int64)
-    for ids in _range_chunks(path, begin, end, chunk_tokens):
+    for ids in range_chunks(path, begin, end, chunk_tokens):
         _key_counts(ids, order, split_row, keys)
     return keys
 
@@ -267,35 +267,12 @@ def _end_at_or_after(f, at: int, tokens: int, block: int = 1 << 16) -> int:
     return tokens
 
 
-def _range_chunks(path: str, begin: int, end: int, chunk_tokens: int):
-    """The ids [begin, end) of the file (whole sentences) in chunks of whole sentences
-    (:func:`.read.iter_chunks` of a range)."""
-    carry = np.zeros(0, dtype=np.int32)
-    with open(path, "rb") as f:
-        f.seek(4 * begin)
-        pos = begin
-        while pos < end:
-            block = np.fromfile(f, dtype=np.int32, count=min(chunk_tokens, end - pos))
-            if not len(block):
-                raise RuntimeError(f"{path}: {end - pos} ids missing")
-            pos += len(block)
-            if len(carry):
-                block = np.concatenate([carry, block])
-            ends = np.flatnonzero(block == EOS_ID)
-            cut = int(ends[-1]) + 1 if len(ends) else 0
-            if cut:
-                yield block[:cut]
-            carry = block[cut:]
-    if len(carry):   # cannot happen: a range ends with </s>
-        yield carry
-
-
 def _shard_range(path, begin, end, directory, N, arrays, P, chunk_tokens, part,
                  report) -> list[int]:
     """Shard the ids [begin, end) into the files of ``part`` (:func:`window_path`);
     ``report(tokens)`` after every chunk; returns the windows of every partition."""
     sizes = [0] * P
-    for ids in _range_chunks(path, begin, end, chunk_tokens):
+    for ids in range_chunks(path, begin, end, chunk_tokens):
         m = len(ids)
         win = np.empty((m, N), dtype=np.int32)
         start = np.empty(P + 1, dtype=np.int64)
