@@ -134,13 +134,17 @@ def test_failed_run_leaves_no_output(text, tmp_path, monkeypatch):
 
 
 def test_disk_prediction():
-    got = budget.disk_needed(10 ** 9, 5, {"temp": "/", "binary model": "/x.nlmbin",
-                                          "compressed ARPA file": "/x.arpa.gz"})
-    # one file system: temporary files 8 + 8 x 4 = 40 bytes a token, outputs 7 x 4 + 6 x 4
-    (what, where, need, free), = got
-    assert (what, where) == ("temp", "/")
-    assert need == 52 * 10 ** 9 + 40 * 10 ** 9 // 4
-    assert free == shutil.disk_usage("/").free
+    outputs = {"temp": "/", "binary model": "/x.nlmbin", "compressed ARPA file": "/x.arpa.gz"}
+    # one file system: temporary files 8 + 8 x 4 = 40 bytes a token, outputs 7 x 4 + 6 x 4,
+    # as measured at 10M tokens (and taken for smaller corpora)
+    for tokens in (10 ** 5, 10 ** 7):
+        (what, where, need, free), = budget.disk_needed(tokens, 5, outputs)
+        assert (what, where) == ("temp", "/")
+        assert need == 52 * tokens + 40 * tokens // 4
+        assert free == shutil.disk_usage("/").free
+    # 100 times larger: 100 ** -0.15 = 0.50 times the bytes a token
+    (_, _, need, _), = budget.disk_needed(10 ** 9, 5, outputs)
+    assert need == pytest.approx((52 + 40 / 4) * 10 ** 9 * 0.5012, rel=1e-3)
 
 
 def test_refused_when_the_disk_is_too_small(runner, text, tmp_path, monkeypatch):
