@@ -173,6 +173,29 @@ def test_cli_chooses_and_cleans_up(runner, texts, tmp_path):
     assert "estimation: in memory" in r.output and "in memory only" in r.output
 
 
+def test_cli_goes_out_of_core_for_speed(runner, texts, tmp_path, monkeypatch):
+    """A corpus that fits in memory is estimated out of core when that runs in several
+    processes (a large corpus on several cores), and in memory after all when the disk
+    cannot hold the temporary files."""
+    import shutil
+    from nlm.ngram.external import train as external_train
+    monkeypatch.setattr(external_train, "local_workers", lambda path: 2)
+    big = texts["shakespeare"]
+    ref = nlm.train(big, "mkn", order=3)
+    r = run(runner, ["train", big, "--order", 3, "--arpa", tmp_path / "m.arpa"])
+    assert "estimation: out-of-core in 2 processes, faster than in memory in one (about" \
+        in r.output
+    assert_same_model(load(tmp_path / "m.arpa"), ref)
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=10_000))
+    r = run(runner, ["train", big, "--order", 3, "--arpa", tmp_path / "n.arpa"])
+    assert "estimation: in memory after all" in r.output and "not enough free disk" in r.output
+    assert_same_model(load(tmp_path / "n.arpa"), ref)
+    r = run(runner, ["train", big, "--order", 3, "--memory", "16M", "--arpa",
+                     tmp_path / "o.arpa"], ok=False)     # needed for memory: refused
+    assert_one_line_error(r, "not enough free disk")
+
+
 @pytest.mark.parametrize("fail_in", ["count_partition", "assemble"])
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 def test_temp_files_removed_on_failure(texts, tmp_path, monkeypatch, fail_in, error):

@@ -72,14 +72,20 @@ def train_if_out_of_core(train_file, model: str, options: dict, text: TextOption
                          binary=None):
     """Run out-of-core (or Dask) estimation when it is needed or asked for and return
     the model; None when the in-memory estimator should run."""
-    external, budget = _choose(train_file, model, options, text, scale)
+    external, budget, for_speed = _choose(train_file, model, options, text, scale)
     if not external:
         return None
     order = options.get("order", 3)
-    check_disk(train_file, order if isinstance(order, int) else 3, {
-        "temp": scale.temp_dir or tempfile.gettempdir(), "model file": output,
-        "binary model": binary,
-        ("compressed ARPA file" if str(arpa).endswith(".gz") else "ARPA file"): arpa})
+    try:
+        check_disk(train_file, order if isinstance(order, int) else 3, {
+            "temp": scale.temp_dir or tempfile.gettempdir(), "model file": output,
+            "binary model": binary,
+            ("compressed ARPA file" if str(arpa).endswith(".gz") else "ARPA file"): arpa})
+    except OptionError as e:
+        if not for_speed:
+            raise
+        note(f"estimation: in memory after all ({e})")   # it fits memory: only slower
+        return None
     if budget is None:
         from .budget import available_memory
         budget = max(1 << 28, int(0.5 * (available_memory() or (4 << 30))))
@@ -116,8 +122,11 @@ def train_if_out_of_core(train_file, model: str, options: dict, text: TextOption
     return saved
 
 
-def _choose(train_file, model, options, text, scale) -> tuple[bool, int | None]:
-    """(whether to estimate out of core, the budget in bytes or None), the choice noted."""
+def _choose(train_file, model, options, text, scale) -> tuple[bool, int | None, bool]:
+    """(whether to estimate out of core, the budget in bytes or None, whether only for
+    speed), the choice noted. A corpus that fits in memory is still estimated out of core
+    when that runs in several processes (:func:`local_workers`): from 20M tokens on two
+    cores it is faster (30M tokens, order 5: about 24 s against 33-42 s in memory)."""
     budget = parse_memory(scale.memory) if scale.memory is not None else None
     if scale.temp_dir is not None and not os.path.isdir(scale.temp_dir):
         raise OptionError(f"{scale.temp_dir}: temporary directory does not exist")
@@ -134,6 +143,13 @@ def _choose(train_file, model, options, text, scale) -> tuple[bool, int | None]:
                                not why_not)
         if why_not and budget is not None:
             why += f": {why_not}"
+    for_speed = False
+    if not external and not why_not and scale.dask is None and why.startswith("in memory ("):
+        workers = local_workers(train_file)
+        if workers > 1:
+            external = for_speed = True
+            why = (f"out-of-core in {workers} processes, faster than in memory in one "
+                   f"({why[len('in memory ('):-1]})")
     if budget is not None or scale.dask is not None or external:
         note(f"estimation: {why}")
-    return external, budget
+    return external, budget, for_speed
