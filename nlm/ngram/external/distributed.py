@@ -206,6 +206,22 @@ class ProcessRunner:
         ``get()``), so that the caller can show progress while the workers run."""
         return self.pool.starmap_async(fn, arglist, chunksize=1)
 
+    def follow(self, result, progress=None, died: str = "a worker process stopped",
+               every: float = 0.5) -> list:
+        """``result.get()`` of :meth:`map_async`, calling ``progress()`` every ``every``
+        seconds meanwhile (to move a bar). A worker that dies (killed, out of memory) takes
+        its task with it and the pool would wait for ever: NlmError(``died``) instead."""
+        from multiprocessing import active_children
+        workers = {p.pid for p in active_children()}
+        while True:
+            result.wait(every)
+            if progress is not None:
+                progress()
+            if result.ready():
+                return result.get()
+            if not workers <= {p.pid for p in active_children()}:
+                raise NlmError(died)
+
     def finish(self):
         """Let the idle workers exit (their work done). ``terminate`` here could leave a
         worker stuck on a lock of the pool's queues, and ``join`` waiting on it for ever

@@ -37,6 +37,7 @@ from .kernels import _first_and_counts
 #: a plain text file at least this large is read by the worker processes in parallel (one
 #: byte range each) when there are any; a smaller one is not worth their start-up
 PARALLEL_BYTES = 32 << 20
+_WORKER_DIED = "a worker process reading the text stopped (killed, or out of memory)"
 
 
 @dataclass
@@ -128,7 +129,8 @@ def _finish(path, directory, pieces, marked, chunk_tokens, pool, tokenizer, lowe
             for i, p in enumerate(pieces) if p.tokens]
     del final, where
     if pool is not None and len(jobs) > 1:
-        parts = _wait(pool.map_async(remap_task, jobs), None, [])
+        parts = pool.follow(pool.map_async(remap_task, jobs), None,
+                            _WORKER_DIED)
     else:
         parts = [remap_range(*job) for job in jobs]
     unigram, first = parts[0]
@@ -461,7 +463,8 @@ def _read_ranges(path, directory: str, chunk_tokens: int, lowercase: bool, bar, 
     result = pool.map_async(tokenize_range, [(os.fspath(path), a, b, lowercase, directory, i,
                                               chunk) for i, (a, b) in enumerate(ranges)])
     try:
-        parts = _wait(result, bar, [progress for _, _, progress in files])
+        parts = pool.follow(result, _bar_mover(bar, [progress for _, _, progress in files]),
+                            _WORKER_DIED)
     except _Fallback:
         spill.remove(os.path.join(directory, "read.stop"), *(f for fs in files for f in fs))
         raise
@@ -470,31 +473,26 @@ def _read_ranges(path, directory: str, chunk_tokens: int, lowercase: bool, bar, 
             for (raw, words, _), (counts, sentences, tokens) in zip(files, parts)]
 
 
-def _wait(result, bar, progress_paths: list[str]) -> list:
-    """``result.get()``, the bar moved meanwhile by the workers' progress files. A worker
-    that dies (killed) takes its task with it, and the pool would wait for ever: an
-    error instead."""
-    from multiprocessing import active_children
-    workers = {p.pid for p in active_children()}
+def _bar_mover(bar, progress_paths: list[str]):
+    """A function that moves ``bar`` by what the workers' progress files (bytes, tokens)
+    say since its last call (None without a bar)."""
+    if bar is None:
+        return None
     shown = np.zeros(2, dtype=np.int64)
-    while True:
-        result.wait(0.5)
-        if not result.ready() and not workers <= {p.pid for p in active_children()}:
-            raise NlmError("a worker process reading the text stopped (killed, or out of "
-                           "memory)")
-        if bar is not None:
-            now = np.zeros(2, dtype=np.int64)
-            for p in progress_paths:
-                try:
-                    a = np.fromfile(p, dtype=np.int64)
-                except OSError:
-                    continue
-                if len(a) == 2:
-                    now += a
-            bar.update(int(now[0] - shown[0]), rate_n=int(now[1] - shown[1]))
-            shown = now
-        if result.ready():
-            return result.get()
+
+    def move():
+        nonlocal shown
+        now = np.zeros(2, dtype=np.int64)
+        for p in progress_paths:
+            try:
+                a = np.fromfile(p, dtype=np.int64)
+            except OSError:
+                continue
+            if len(a) == 2:
+                now += a
+        bar.update(int(now[0] - shown[0]), rate_n=int(now[1] - shown[1]))
+        shown = now
+    return move
 
 
 def iter_chunks(corpus: SpilledCorpus, chunk_tokens: int):

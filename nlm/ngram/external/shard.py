@@ -224,12 +224,14 @@ def shard(corpus: SpilledCorpus, directory: str, order: int, layout: Layout,
         return _shard_range(corpus.path, 0, corpus.tokens, directory, order,
                             layout.arrays(), layout.count, chunk_tokens, None, report)
     tally = os.path.join(directory, "shard.tally")
-    np.zeros((len(ranges), 2), dtype=np.int64).tofile(tally)
+    np.zeros(len(ranges), dtype=np.int64).tofile(tally)
     try:
         result = pool.map_async(_shard_part, [
             (corpus.path, a, b, directory, order, layout.arrays(), layout.count,
              chunk_tokens, w, tally) for w, (a, b) in enumerate(ranges)])
-        parts = _follow(result, tally, ranges, progress)
+        parts = pool.follow(result, _bar_mover(progress, tally, len(ranges)),
+                            "a worker process died while sharding the token ids (killed, "
+                            "or out of memory)")
     finally:
         spill.remove(tally)
     return [sum(p[q] for p in parts) for q in range(layout.count)]
@@ -289,11 +291,10 @@ def _shard_range(path, begin, end, directory, N, arrays, P, chunk_tokens, part,
 
 
 def _shard_part(path, begin, end, directory, N, arrays, P, chunk_tokens, w, tally):
-    """A worker's :func:`_shard_range` of range ``w``, its pid and progress (tokens done)
-    kept in row w of the ``tally`` file (aligned 8-byte stores to a shared mapping: the
-    parent, :func:`_follow`, reads whole values)."""
-    row = np.memmap(tally, dtype=np.int64, mode="r+", offset=16 * w, shape=(2,))
-    row[1] = os.getpid()
+    """A worker's :func:`_shard_range` of range ``w``, its progress (tokens done) kept in
+    entry w of the ``tally`` file (aligned 8-byte stores to a shared mapping: the parent,
+    :func:`_bar_mover`, reads whole values)."""
+    row = np.memmap(tally, dtype=np.int64, mode="r+", offset=8 * w, shape=(1,))
 
     def report(m):
         row[0] += m
@@ -307,34 +308,18 @@ def _shard_part(path, begin, end, directory, N, arrays, P, chunk_tokens, w, tall
         del row
 
 
-def _follow(result, tally: str, ranges, progress, every: float = 0.5) -> list:
-    """Wait for the workers' ``result`` (an ``AsyncResult``), moving ``progress`` as
-    their tallies grow; a worker that died (killed: its task would never end) raises."""
+def _bar_mover(progress, tally: str, n: int):
+    """A function that moves ``progress`` by the tokens the workers' ``tally`` (n entries)
+    counts since its last call (None without a bar)."""
+    if progress is None:
+        return None
+    rows = np.memmap(tally, dtype=np.int64, mode="r", shape=(n,))
     shown = 0
-    dead: set = set()      # found gone at the last look: gone twice raises
-    rows = np.memmap(tally, dtype=np.int64, mode="r", shape=(len(ranges), 2))
-    while True:
-        result.wait(every)
-        now = np.array(rows)
-        done = int(now[:, 0].sum())
-        if progress is not None and done > shown:
+
+    def move():
+        nonlocal shown
+        done = int(np.array(rows).sum())
+        if done > shown:
             progress.update(done - shown)
             shown = done
-        if result.ready():
-            return result.get()
-        gone = {pid for (a, b), (n, pid) in zip(ranges, now.tolist())
-                if pid and n < b - a and not _alive(pid)}
-        if gone & dead:
-            raise NlmError(f"a worker process (pid {min(gone & dead)}) died while sharding "
-                           f"the token ids (killed, or out of memory?)")
-        dead = gone
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
+    return move

@@ -144,12 +144,12 @@ def _choose(train_file, model, options, text, scale) -> tuple[bool, int | None, 
         if why_not and budget is not None:
             why += f": {why_not}"
     for_speed = False
-    if not external and not why_not and scale.dask is None and why.startswith("in memory ("):
+    if not external and not why_not and scale.dask is None:
         workers = local_workers(train_file)
         if workers > 1:
             external = for_speed = True
             why = (f"out-of-core in {workers} processes, faster than in memory in one "
-                   f"({why[len('in memory ('):-1]})")
+                   f"{why.removeprefix('in memory ')}")
     if budget is not None or scale.dask is not None or external:
         note(f"estimation: {why}")
     return external, budget, for_speed
