@@ -24,6 +24,7 @@ import stat
 import tempfile
 import threading
 import zipfile
+import zlib
 from contextlib import contextmanager
 
 import numpy as np
@@ -427,7 +428,8 @@ def write_npz(path, header: dict, arrays: dict[str, np.ndarray], header_name: st
 def map_npz(path: str) -> dict:
     """The 1-D arrays of an npz container, uncompressed members as read-only memory maps
     (the kernel pages them in and out), compressed ones read; ValueError for anything
-    unexpected. The header is not decoded: that is the caller's."""
+    unexpected, a stored member's bytes included (their crc32 is checked, as np.load's
+    reading does). The header is not decoded: that is the caller's."""
     import struct
     out = {}
     with open(path, "rb") as f, zipfile.ZipFile(f) as z:
@@ -444,7 +446,10 @@ def map_npz(path: str) -> dict:
             if local[:4] != b"PK\x03\x04":
                 raise ValueError("bad zip member")
             name_len, extra_len = struct.unpack("<HH", local[26:30])
-            f.seek(info.header_offset + 30 + name_len + extra_len)
+            start = info.header_offset + 30 + name_len + extra_len
+            if _stored_crc32(f, start, info.compress_size) != info.CRC:
+                raise ValueError(f"damaged zip member {info.filename} (crc32)")
+            f.seek(start)
             version = np.lib.format.read_magic(f)
             reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                       else np.lib.format.read_array_header_2_0)
@@ -457,6 +462,19 @@ def map_npz(path: str) -> dict:
             out[name] = (np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
                          if shape[0] else np.zeros(0, dtype=dtype))
     return out
+
+
+def _stored_crc32(f, start: int, size: int) -> int:
+    """The crc32 of ``size`` bytes of file ``f`` from ``start`` (read in blocks)."""
+    f.seek(start)
+    crc = 0
+    while size > 0:
+        block = f.read(min(size, 1 << 24))
+        if not block:
+            break
+        crc = zlib.crc32(block, crc)
+        size -= len(block)
+    return crc
 
 
 def read_npz(path, header_name: str, what: str, error=NlmError

@@ -12,7 +12,7 @@ import pytest
 import nlm
 from nlm.corpus import read_corpus
 from nlm.errors import ModelFileError, NlmError
-from nlm.files import atomic_output, check_writable, read_npz, write_npz
+from nlm.files import atomic_output, check_writable, map_npz, read_npz, write_npz
 
 FORMAT1 = Path(__file__).parent / "data" / "format1"
 
@@ -55,6 +55,24 @@ def test_npz_container_round_trip_and_errors(tmp_path):
 
 
 EXPECTED = json.loads((FORMAT1 / "expected.json").read_text()) if FORMAT1.exists() else {}
+
+
+def test_memory_mapped_members_are_checked_like_np_load_checks_them(tmp_path):
+    """A flipped bit in a stored member's data (the lowest bit of a float here, which
+    no range check could see) is refused by the memory-mapping reader too."""
+    arrays = {"a": np.arange(40, dtype=np.float64) / 7, "b": np.arange(5, dtype=np.int32)}
+    path = tmp_path / "m.npz"
+    write_npz(path, {"format_version": 1}, arrays, "__head__")
+    mapped = map_npz(str(path))
+    np.testing.assert_array_equal(mapped["a"], arrays["a"])
+    np.testing.assert_array_equal(mapped["b"], arrays["b"])
+    del mapped
+    raw = bytearray(path.read_bytes())
+    at = raw.index(arrays["a"][9].tobytes())
+    raw[at] ^= 1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"damaged zip member a\.npy \(crc32\)"):
+        map_npz(str(path))
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
