@@ -33,6 +33,7 @@ from ...errors import CorpusError, NlmError
 from ...vocab import BOS, EOS, EOS_ID, UNK_ID, Vocabulary
 from . import spill
 from .kernels import _first_and_counts
+from .tokenize_kernels import WordTable
 
 #: a plain text file at least this large is read by the worker processes in parallel (one
 #: byte range each) when there are any; a smaller one is not worth their start-up
@@ -261,8 +262,8 @@ def _read_whole(path, directory: str, chunk_tokens: int, lowercase: bool, bar):
             bar.update(nbytes, rate_n=ntokens)
     f, raw_file, _compression = open_text(os.fspath(path))
     try:
-        provisional, counts, sentences, tokens = _tokenize(f, None, lowercase, raw_path,
-                                                           chunk_tokens, report, bom=True)
+        table, sentences, tokens = _tokenize(f, None, lowercase, raw_path, chunk_tokens,
+                                             report, bom=True)
     except _Fallback:
         spill.remove(raw_path)
         return None
@@ -270,24 +271,21 @@ def _read_whole(path, directory: str, chunk_tokens: int, lowercase: bool, bar):
         f.close()
         if raw_file is not None and raw_file is not f:
             raw_file.close()
-    return [_Piece(raw_path, provisional, counts, sentences, tokens)]
+    return [_Piece(raw_path, table.words(), table.counts_array(), sentences, tokens)]
 
 
 def _tokenize(f, limit: int | None, lowercase: bool, raw_path: str, chunk_tokens: int,
-              report, bom: bool):
-    """(provisional ids: word -> id in order of first appearance, their counts, sentences,
-    tokens) of the next ``limit`` bytes of the binary file ``f`` (None: all of it), which
-    start a line; the ids are appended to ``raw_path``, -1 ending each sentence. Whole
-    blocks of text are decoded and split at once, line ends marked by a word that cannot
-    occur; ``report(bytes, tokens)`` after each. ``bom``: a UTF-8 byte order mark at the
-    start is dropped. Raises :class:`_Fallback` for what the line reader must handle."""
-    provisional: dict[str, int] = defaultdict(count().__next__)
-    end_id = provisional[_END]              # id 0: the line-end mark
-    lookup = provisional.__getitem__
-    counts = np.zeros(1 << 10, dtype=np.int64)
+              report, bom: bool) -> tuple[WordTable, int, int]:
+    """(the words: a :class:`WordTable` of provisional ids in order of first appearance,
+    with their counts; sentences, tokens) of the next ``limit`` bytes of the binary file
+    ``f`` (None: all of it), which start a line; the ids are appended to ``raw_path``, -1
+    ending each sentence. Whole blocks of lines are tokenized at once (the line-end mark,
+    id 0, is no word); ``report(bytes, tokens)`` after each. ``bom``: a UTF-8 byte order
+    mark at the start is dropped. Raises :class:`_Fallback` for what the line reader must
+    handle."""
+    table = WordTable()
     sentences = tokens = 0
     carry = b""
-    at_start = True          # the text so far ends at a sentence boundary
     pending: list[np.ndarray] = []
     pending_n = 0
     while True:
@@ -313,14 +311,10 @@ def _tokenize(f, limit: int | None, lowercase: bool, raw_path: str, chunk_tokens
             bom = False
             if data.startswith(b"\xef\xbb\xbf"):
                 data = data[3:]
-        ids = _block_ids(data, lookup, end_id, lowercase, at_start)
+        ids, ends = _block_ids(data, table, lowercase)
         if len(ids):
-            is_end = ids == end_id
-            at_start = bool(is_end[-1])
-            sentences += int(is_end.sum())
+            sentences += ends
             tokens += len(ids)
-            counts = _add_counts(counts, ids, len(provisional))
-            ids[is_end] = -1
             pending.append(ids)
             pending_n += len(ids)
             if pending_n >= chunk_tokens:
@@ -330,42 +324,27 @@ def _tokenize(f, limit: int | None, lowercase: bool, raw_path: str, chunk_tokens
             report(nbytes, len(ids))
     if pending:
         spill.append(raw_path, np.concatenate(pending))
-    counts[end_id] = 0          # the line-end mark is no word
-    return provisional, counts[:len(provisional)], sentences, tokens
+    return table, sentences, tokens
 
 
-def _add_counts(counts: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
-    """``counts`` (grown to ``n`` ids at least) plus the occurrences in ``ids``."""
-    if n > len(counts):
-        grown = np.zeros(max(n, 2 * len(counts)), dtype=np.int64)
-        grown[:len(counts)] = counts
-        counts = grown
-    counts[:n] += np.bincount(ids, minlength=n)
-    return counts
-
-
-def _block_ids(data: bytes, lookup, end_id: int, lowercase: bool, at_start: bool) -> np.ndarray:
-    """The provisional ids of a block of whole lines, each line ended by ``end_id``;
-    blank lines give nothing (``at_start``: the text before ends a line)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Fallback from None
-    if _END in text:
+def _block_ids(data: bytes, table: WordTable, lowercase: bool) -> tuple[np.ndarray, int]:
+    """(the provisional ids of a block of whole lines, -1 ending each line that has a word,
+    the number of such lines): blank lines give nothing. :class:`_Fallback` for bad UTF-8
+    or a NUL."""
+    if _END.encode() in data:
         raise _Fallback
-    if lowercase:
-        text = text.lower()
-    words = text.replace("\n", " " + _END + " ").split()
-    if not text.endswith("\n"):
-        words.append(_END)          # the last line, without its line end
-    ids = np.fromiter(map(lookup, words), dtype=np.int32, count=len(words))
-    del words, text
-    is_end = ids == end_id
-    prev_end = np.empty(len(ids), dtype=bool)
-    if len(ids):
-        prev_end[0] = at_start
-        prev_end[1:] = is_end[:-1]
-    return ids[~(is_end & prev_end)]        # blank lines: no sentence
+    if data.isascii():              # valid UTF-8; str.lower() changes A-Z only, as here
+        if lowercase:
+            data = data.lower()
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Fallback from None
+        if lowercase:
+            data = text.lower().encode("utf-8")
+        del text
+    return table.ids(data)
 
 
 class _Fallback(Exception):
@@ -439,7 +418,7 @@ def tokenize_range(path, start: int, end: int, lowercase: bool, directory: str, 
     try:
         with open(path, "rb") as f:
             f.seek(start)
-            provisional, counts, sentences, tokens = _tokenize(
+            table, sentences, tokens = _tokenize(
                 f, end - start, lowercase, raw, chunk_tokens, report, bom=start == 0)
     except KeyboardInterrupt:   # Ctrl-C reached the process group: the parent stops the
         raise NlmError("interrupted") from None     # pool (no worker traceback printed)
@@ -449,9 +428,9 @@ def tokenize_range(path, start: int, end: int, lowercase: bool, directory: str, 
         raise
     finally:
         os.close(fd)
-    with open(words_path, "w", encoding="utf-8") as out:
-        out.write("\n".join(provisional))
-    return counts, sentences, tokens
+    with open(words_path, "wb") as out:
+        out.write(table.words_bytes())
+    return table.counts_array(), sentences, tokens
 
 
 def _read_ranges(path, directory: str, chunk_tokens: int, lowercase: bool, bar, pool,
