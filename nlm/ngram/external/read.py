@@ -9,7 +9,10 @@ all later stages need of the corpus as a whole.
 
 Two passes over a spill: the text is tokenized once into provisional ids (order
 of first appearance) written in chunks; once the vocabulary is known the chunks
-are mapped to final ids. Memory: the word dictionary and one chunk.
+are mapped to final ids. Memory: the word dictionary and one chunk. Whitespace-split
+text is tokenized block by block in compiled code (:mod:`.tokenize_kernels`: a hash
+table of the words' bytes); other tokenizers, and text that is not valid UTF-8, go
+line by line through :func:`nlm.corpus.iter_sentences`.
 
 A large plain file (:data:`PARALLEL_BYTES`) read with a pool of worker processes is
 cut into one byte range per worker, each cut just after a line end; every worker

@@ -33,7 +33,10 @@ def space_length(data, i, n):
             return 1
         return 0
     if b == 0xC2:                                   # U+0085, U+00A0
-        if i + 1 < n and (data[i + 1] == 0x85 or data[i + 1] == 0xA0):
+        if i + 1 >= n:
+            return 0
+        c = data[i + 1]         # (one read: "i + 1 < n and (data[i + 1] == ...)" made
+        if c == 0x85 or c == 0xA0:      # Numba's code of the whole function 6x slower)
             return 2
         return 0
     if b < 0xE1 or b > 0xE3 or i + 2 >= n:
@@ -88,8 +91,14 @@ def tokenize_block(data, out, table, hashes, arena, starts, counts, state):
             continue
         j = i
         h = _FNV_OFFSET
-        while j < n and data[j] != _NEWLINE and space_length(data, j, n) == 0:
-            h = (h ^ np.uint64(data[j])) * _FNV_PRIME
+        while j < n:
+            b = data[j]
+            if b < 0x80:                            # ASCII: the spaces inline
+                if b == 32 or 9 <= b <= 13 or 28 <= b <= 31:
+                    break
+            elif space_length(data, j, n):
+                break
+            h = (h ^ np.uint64(b)) * _FNV_PRIME
             j += 1
         h ^= h >> np.uint64(29)
         length = j - i
