@@ -350,6 +350,16 @@ def check_distinct(inputs: dict, outputs: dict) -> None:
                                "use two different files")
 
 
+class _WriterZip(zipfile.ZipFile):
+    """A ZipFile that is never closed by the garbage collector: :class:`NpzWriter` closes
+    it on success only. (A signal landing between its creation and the ``with`` block's
+    ``__exit__``, or while an exception unwinds, left ``ZipFile.__del__`` writing to a
+    closed file and printing a traceback after the one-line error.)"""
+
+    def __del__(self):
+        pass
+
+
 class NpzWriter:
     """The one writer of nlm's npz containers (model files, checkpoints): an uncompressed
     ``.npz`` (stored members ``NAME.npy``, as np.savez writes them, no pickle) written to
@@ -359,7 +369,7 @@ class NpzWriter:
     half-written archive would write again, and complain from ``ZipFile.__del__``)."""
 
     def __init__(self, fileobj):
-        self.zip = zipfile.ZipFile(fileobj, "w", zipfile.ZIP_STORED, allowZip64=True)
+        self.zip = _WriterZip(fileobj, "w", zipfile.ZIP_STORED, allowZip64=True)
         self._member = None
 
     def __enter__(self):

@@ -235,3 +235,21 @@ def test_a_training_log_that_cannot_be_written_is_one_error(tmp_path):
                                        r"\(No space left on device\)"):
         log.write("start", x=1)
     log.close()   # nothing left open, no second error
+
+
+def test_an_npz_writer_dropped_mid_write_complains_to_no_one(tmp_path, monkeypatch):
+    """A signal between NpzWriter() and its ``with`` block (or while an error unwinds)
+    leaves a writer whose file is closed: collecting it must not try to finish the
+    archive (ZipFile.__del__ printed "Exception ignored ... Traceback" after the error)."""
+    import gc
+    from nlm.files import NpzWriter
+    unraisable = []
+    monkeypatch.setattr("sys.unraisablehook", unraisable.append)
+    f = open(tmp_path / "half.npz", "wb")
+    w = NpzWriter(f)
+    w.begin("a", np.float64, 10)
+    w.write(np.zeros(4))
+    f.close()
+    del w
+    gc.collect()
+    assert unraisable == []
