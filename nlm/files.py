@@ -366,7 +366,8 @@ class NpzWriter:
     an open binary file one array at a time; an array may be written in pieces
     (:meth:`begin`, :meth:`write`, :meth:`end`) so that it is never whole in memory.
     Used as a context manager: closed on success, abandoned on failure (closing a
-    half-written archive would write again, and complain from ``ZipFile.__del__``)."""
+    half-written archive would write again; :class:`_WriterZip` is never closed by the
+    garbage collector either)."""
 
     def __init__(self, fileobj):
         self.zip = _WriterZip(fileobj, "w", zipfile.ZIP_STORED, allowZip64=True)
@@ -378,8 +379,6 @@ class NpzWriter:
     def __exit__(self, kind, value, tb):
         if kind is None:
             self.zip.close()
-        else:
-            self.zip.fp = None
         return False
 
     def whole(self, name: str, array) -> None:

@@ -68,7 +68,7 @@ def tokenize_block(data, out, table, hashes, arena, starts, counts, state):
     (int32, at least ``len(data) + 1``), -1 ending each line that has a word (the last
     one also without its ``\\n``); new words get the next ids. ``table`` (int32, -1 where
     empty) holds ids, ``hashes`` (uint64), ``starts`` (int64, one more) and ``counts``
-    (int64) are per id, word ``w`` is ``arena[starts[w]:starts[w + 1] - 1]``. ``state``:
+    (int64, zero beyond the words so far) are per id, word ``w`` is ``arena[starts[w]:starts[w + 1] - 1]``. ``state``:
     see :data:`STATE_SIZE`. Returns 0 when done, 1 when it stopped before a new word for
     which the table (or the word arrays: half its size) or the arena (``state[6]``
     bytes needed) must grow; called again it goes on from there."""
@@ -91,14 +91,8 @@ def tokenize_block(data, out, table, hashes, arena, starts, counts, state):
             continue
         j = i
         h = _FNV_OFFSET
-        while j < n:
-            b = data[j]
-            if b < 0x80:                            # ASCII: the spaces inline
-                if b == 32 or 9 <= b <= 13 or 28 <= b <= 31:
-                    break
-            elif space_length(data, j, n):
-                break
-            h = (h ^ np.uint64(b)) * _FNV_PRIME
+        while j < n and space_length(data, j, n) == 0:      # (a line end is a space)
+            h = (h ^ np.uint64(data[j])) * _FNV_PRIME
             j += 1
         h ^= h >> np.uint64(29)
         length = j - i
@@ -125,7 +119,6 @@ def tokenize_block(data, out, table, hashes, arena, starts, counts, state):
             used += length + 1
             starts[nw] = used
             hashes[w] = h
-            counts[w] = 0
             table[slot] = w
         counts[w] += 1
         out[k] = w
